@@ -1,0 +1,2 @@
+-- Seed data for a local stack (supabase db push --include-seed). Intentionally empty:
+-- the demo script creates its own data.

@@ -1,0 +1,43 @@
+// Fixtures for database tests: a user with an account, channels and a draft campaign, all
+// made through the same SQL a client's request would run (role authenticated + claims).
+import type pg from 'pg';
+import { asUser, createUser, type TestDatabase, type TxClient } from '../../scripts/test/db.ts';
+
+export interface Owner {
+  userId: string;
+  accountId: string;
+  channelIds: string[];
+}
+
+/** A user with one Telegram account and `channels` channels named @chan_<tag>_<n>. */
+export async function makeOwner(db: TestDatabase, client: pg.Client, channels: number, tag = 'x'): Promise<Owner> {
+  const userId = await createUser(db);
+  return asUser(client, userId, async (c) => {
+    const acc = await c.query(`insert into public.telegram_accounts (label) values ('main') returning id`);
+    const ch = await c.query(
+      `insert into public.channels (peer) select '@chan_' || $1 || '_' || g from generate_series(1, $2::int) g returning id`,
+      [tag, channels],
+    );
+    return { userId, accountId: acc.rows[0].id, channelIds: ch.rows.map((r) => r.id) };
+  });
+}
+
+export async function createCampaign(c: TxClient, owner: Owner, extra: Record<string, unknown> = {}): Promise<string> {
+  const r = await c.query(
+    `select (public.create_campaign(p_name => 'c', p_channel_ids => $1::uuid[],
+       p_message => $2::jsonb, p_max_errors => $3)).id`,
+    [owner.channelIds, JSON.stringify({ text: 'Hello', parseMode: 'plain', ...extra }), null],
+  );
+  return r.rows[0].id;
+}
+
+/** Runs fn as the owner and returns the SQLSTATE and message it raised. */
+export async function sqlError(client: pg.Client, userId: string, fn: (c: TxClient) => Promise<unknown>) {
+  try {
+    await asUser(client, userId, fn);
+  } catch (err) {
+    const e = err as { code?: string; message: string; detail?: string };
+    return { code: e.code, message: e.message, detail: e.detail };
+  }
+  throw new Error('expected an error, none was raised');
+}

@@ -1,0 +1,134 @@
+// Worker configuration: parsed from the environment with zod (main.ts) or passed in directly
+// (startWorker), so scripts and tests can embed the worker with the same validated shape.
+import { z } from 'zod';
+import { SimulatorOptions } from './simulator/options.ts';
+
+const jsonFromString = <T extends z.ZodType>(schema: T, what: string) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${what} must be JSON` });
+      return z.NEVER;
+    }
+  }).pipe(schema);
+
+export const AccountConfig = z.object({
+  accountId: z.uuid(),
+  /** GramJS StringSession from `npm run login`; absent in simulator mode. A secret: never logged. */
+  session: z.string().min(1).optional(),
+});
+export type AccountConfig = z.infer<typeof AccountConfig>;
+
+export const WorkerConfig = z.object({
+  databaseUrl: z.string().min(1),
+  /** gramjs: real Telegram; simulator: the in-process Telegram stand-in (demo, tests, benchmarks). */
+  mode: z.enum(['gramjs', 'simulator']),
+  /** Accounts whose sessions this process holds; null = every account in the database (simulator only). */
+  accounts: z.array(AccountConfig).nullable(),
+  apiId: z.number().int().positive().optional(),
+  apiHash: z.string().min(1).optional(),
+  simulator: SimulatorOptions.prefault({}),
+  /** Where the simulator keeps sent messages; unset = in memory (lost with the process). */
+  simulatorDatabaseUrl: z.string().min(1).optional(),
+  httpPort: z.number().int().min(0).max(65535).nullable().default(9464),
+  httpHost: z.string().default('0.0.0.0'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Every Telegram call is abandoned (and retried as transient) after this long. */
+  sendTimeoutMs: z.number().int().positive().default(15_000),
+  /** Transient failures retry after base, 2×base, 4×base seconds (5/10/20 s), then fail. */
+  retryBaseSeconds: z.number().positive().default(5),
+  retryJitter: z.number().min(0).max(0.1).default(0.1),
+  /** A batch should cover about this much sending time, so progress commits at least every second. */
+  batchSeconds: z.number().positive().max(1).default(0.5),
+  /** A handler stops taking tokens this long after its batch started; leftovers are requeued. */
+  batchDeadlineMs: z.number().int().positive().default(800),
+  maxBatchSize: z.number().int().min(1).max(1000).default(500),
+  /**
+   * Concurrent handlers per account, each working one campaign's batch: this many running
+   * campaigns of an account are interleaved; more wait their turn in start order.
+   */
+  campaignConcurrency: z.number().int().min(1).max(32).default(6),
+  /** Sends in flight per handler. Telegram itself is paced by the token bucket; >1 only helps throughput. */
+  sendConcurrency: z.number().int().min(1).max(64).default(1),
+  /** Fallback poll of the queue; NOTIFY and local timers wake the worker sooner. */
+  pollingSeconds: z.number().min(0.5).default(2),
+  /** How often pg-boss looks for jobs of dead workers (heartbeat 10 s, then retried). */
+  superviseSeconds: z.number().int().min(1).default(10),
+  accountLockRetryMs: z.number().int().positive().default(2_000),
+  /** Re-read accounts' pace (and, with accounts = null, discover new accounts) this often. */
+  accountRefreshMs: z.number().int().positive().default(5_000),
+  poolMax: z.number().int().min(2).optional(),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfig>;
+export type WorkerConfigInput = z.input<typeof WorkerConfig>;
+
+const int = z.coerce.number().int();
+const num = z.coerce.number();
+
+/** The environment the worker reads; every value is validated, none is logged verbatim. */
+const Env = z.object({
+  DATABASE_URL: z.string({ error: 'DATABASE_URL is required (Supabase: the session pooler or direct connection string)' }).min(1),
+  TELEGRAM_MODE: z.enum(['gramjs', 'simulator']).optional(),
+  TELEGRAM_ACCOUNTS: jsonFromString(z.array(AccountConfig).min(1), 'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])').optional(),
+  TELEGRAM_API_ID: int.positive().optional(),
+  TELEGRAM_API_HASH: z.string().min(1).optional(),
+  SIMULATOR_CONFIG: jsonFromString(SimulatorOptions, 'SIMULATOR_CONFIG').optional(),
+  SIMULATOR_DATABASE_URL: z.string().min(1).optional(),
+  WORKER_HTTP_PORT: int.min(0).max(65535).optional(),
+  WORKER_HTTP_HOST: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  SEND_TIMEOUT_MS: int.positive().optional(),
+  RETRY_BASE_SECONDS: num.positive().optional(),
+  CAMPAIGN_CONCURRENCY: int.min(1).optional(),
+  SEND_CONCURRENCY: int.min(1).optional(),
+  MAX_BATCH_SIZE: int.min(1).optional(),
+  POLLING_SECONDS: num.min(0.5).optional(),
+  SUPERVISE_SECONDS: int.min(1).optional(),
+  PG_POOL_MAX: int.min(2).optional(),
+});
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the environment; throws ConfigError with one line per problem. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    // Issues name the variable, never its value (a session string must not reach a log).
+    throw new ConfigError(`invalid worker configuration:\n${parsed.error.issues
+      .map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`).join('\n')}`);
+  }
+  const e = parsed.data;
+  const hasSession = e.TELEGRAM_ACCOUNTS?.some((a) => a.session) ?? false;
+  const mode = e.TELEGRAM_MODE ?? (hasSession ? 'gramjs' : 'simulator');
+  const problems: string[] = [];
+  if (mode === 'gramjs') {
+    if (!e.TELEGRAM_ACCOUNTS) problems.push('TELEGRAM_ACCOUNTS is required in gramjs mode');
+    for (const a of e.TELEGRAM_ACCOUNTS ?? []) {
+      if (!a.session) problems.push(`TELEGRAM_ACCOUNTS: account ${a.accountId} has no session (run \`npm run login\`)`);
+    }
+    if (!e.TELEGRAM_API_ID) problems.push('TELEGRAM_API_ID is required in gramjs mode (https://my.telegram.org)');
+    if (!e.TELEGRAM_API_HASH) problems.push('TELEGRAM_API_HASH is required in gramjs mode');
+  }
+  if (problems.length) throw new ConfigError(`invalid worker configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return WorkerConfig.parse({
+    databaseUrl: e.DATABASE_URL,
+    mode,
+    accounts: e.TELEGRAM_ACCOUNTS ?? null,
+    apiId: e.TELEGRAM_API_ID,
+    apiHash: e.TELEGRAM_API_HASH,
+    simulator: e.SIMULATOR_CONFIG,
+    simulatorDatabaseUrl: e.SIMULATOR_DATABASE_URL,
+    httpPort: e.WORKER_HTTP_PORT,
+    httpHost: e.WORKER_HTTP_HOST,
+    logLevel: e.LOG_LEVEL,
+    sendTimeoutMs: e.SEND_TIMEOUT_MS,
+    retryBaseSeconds: e.RETRY_BASE_SECONDS,
+    campaignConcurrency: e.CAMPAIGN_CONCURRENCY,
+    sendConcurrency: e.SEND_CONCURRENCY,
+    maxBatchSize: e.MAX_BATCH_SIZE,
+    pollingSeconds: e.POLLING_SECONDS,
+    superviseSeconds: e.SUPERVISE_SECONDS,
+    poolMax: e.PG_POOL_MAX,
+  } satisfies WorkerConfigInput);
+}

@@ -1,0 +1,160 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, type World } from './fixtures.ts';
+
+let world: World | undefined;
+let worker: RunningWorker | undefined;
+afterEach(async () => {
+  await worker?.stop();
+  await world?.close();
+  worker = undefined;
+  world = undefined;
+});
+
+describe('delivery', () => {
+  it('sends every target once, records message ids and completes the campaign', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids, peers } = await addChannels(world, 30);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, id, 'completed', 20_000);
+    const c = await campaign(world, id);
+    expect(c).toMatchObject({ total_count: 30, sent_count: 30, pending_count: 0, failed_count: 0 });
+    expect(await deliveryCounts(world, id)).toEqual({ sent: 30 });
+    const counts = await sim.countsByPeer();
+    for (const p of peers) expect(counts.get(p)).toBe(1);
+    const { rows } = await world.sql.query(
+      `select count(*)::int as n from public.deliveries where campaign_id = $1 and telegram_message_id is not null and attempts = 1`, [id]);
+    expect(rows[0].n).toBe(30);
+    // peers were resolved once and stored on the channel
+    const ch = await world.sql.query('select count(*)::int as n from public.channels where telegram_id is not null and access_hash is not null');
+    expect(ch.rows[0].n).toBe(30);
+  });
+});
+
+describe('errors', () => {
+  it('fails permanent errors at once with their code, and pauses past maxErrors', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids, peers } = await addChannels(world, 20);
+    const targets: Record<string, { error: string; code: number }> = {};
+    for (const p of peers.slice(0, 3)) targets[p] = { error: 'CHAT_WRITE_FORBIDDEN', code: 403 };
+    targets[peers[3]!] = { error: 'CHANNEL_PRIVATE', code: 400 };
+    targets[peers[4]!] = { error: 'USER_BANNED_IN_CHANNEL', code: 400 };
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, id, 'completed', 20_000);
+    expect(await campaign(world, id)).toMatchObject({ sent_count: 15, failed_count: 5 });
+    const { rows } = await world.sql.query(
+      `select peer, error_code, attempts from public.deliveries where campaign_id = $1 and state = 'failed' order by peer`, [id]);
+    expect(rows).toEqual([
+      { peer: peers[0], error_code: 'CHAT_WRITE_FORBIDDEN', attempts: 1 },
+      { peer: peers[1], error_code: 'CHAT_WRITE_FORBIDDEN', attempts: 1 },
+      { peer: peers[2], error_code: 'CHAT_WRITE_FORBIDDEN', attempts: 1 },
+      { peer: peers[3], error_code: 'CHANNEL_PRIVATE', attempts: 1 },
+      { peer: peers[4], error_code: 'USER_BANNED_IN_CHANNEL', attempts: 1 },
+    ]);
+
+    // A second campaign over the same targets with maxErrors 2 pauses itself past 2 failures (in
+    // the commit of the batch that crossed it; a batch's failures all count) and sends no more.
+    for (const p of peers.slice(5, 10)) sim.setTarget(p, { error: 'CHAT_WRITE_FORBIDDEN', code: 403 });
+    const id2 = await createCampaign(world, { channelIds: ids, maxErrors: 2, ratePerMinute: 300 });
+    const paused = await waitForState(world, id2, 'paused', 20_000);
+    expect(paused.pause_reason).toBe('error_threshold');
+    expect(paused.failed_count).toBeGreaterThan(2);
+    await new Promise((r) => setTimeout(r, 300));
+    const c2 = await deliveryCounts(world, id2);
+    expect(c2.failed).toBe(paused.failed_count);
+    expect(c2.pending).toBeGreaterThan(0);
+    expect((c2.sent ?? 0) + c2.pending! + c2.failed!).toBe(20);
+    expect(await campaign(world, id2)).toMatchObject({ state: 'paused', sent_count: c2.sent ?? 0, pending_count: c2.pending });
+  });
+
+  it('a revoked session pauses the account and its campaigns and stops sending', async () => {
+    world = await createWorld({ ratePerMinute: 600 });
+    const { ids } = await addChannels(world, 40);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    await new Promise((r) => setTimeout(r, 600));
+    sim.revoke(world.accountId);
+    const paused = await waitForState(world, id, 'paused', 10_000);
+    expect(paused.pause_reason).toBe('account');
+    const { rows } = await world.sql.query('select status, status_reason from public.telegram_accounts where id = $1', [world.accountId]);
+    expect(rows[0].status).toBe('revoked');
+    expect(rows[0].status_reason).toMatch(/AUTH_KEY_UNREGISTERED/);
+    const sentBefore = sim.sends.length;
+    expect(paused.sent_count).toBe(sentBefore);
+    expect(worker.accounts()[0]!.status).toBe('session_lost');
+    const h = await worker.health();
+    expect(h.alerts.some((a) => a.condition === 'session_lost')).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sim.sends.length).toBe(sentBefore);
+    expect(await deliveryCounts(world, id)).toEqual({ sent: sentBefore, pending: 40 - sentBefore });
+  });
+
+  it('a hung send times out and is retried with the same random_id: one message', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids, peers } = await addChannels(world, 6);
+    const sim = new TelegramSimulator({
+      accountPerSecond: 10_000,
+      targets: { [peers[0]!]: { hang: 'after', times: 1 }, [peers[1]!]: { hang: 'before', times: 2 } },
+    });
+    worker = await startWorker(testConfig(world, { sendTimeoutMs: 300 }), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, id, 'completed', 20_000);
+    expect(await campaign(world, id)).toMatchObject({ sent_count: 6, failed_count: 0 });
+    const counts = await sim.countsByPeer();
+    for (const p of peers) expect(counts.get(p)).toBe(1);
+    const { rows } = await world.sql.query(
+      `select d.peer, d.attempts, d.random_id::text from public.deliveries d where campaign_id = $1 and peer = any ($2) order by peer`,
+      [id, peers.slice(0, 2)]);
+    expect(rows.map((r) => [r.peer, r.attempts])).toEqual([[peers[0], 2], [peers[1], 3]]);
+    // every attempt carried the delivery's random_id; the second one for peers[0] was a duplicate
+    const tries = sim.sends.filter((s) => s.peer === peers[0]);
+    expect(tries.map((s) => [s.randomId, s.duplicate])).toEqual([[rows[0].random_id, false], [rows[0].random_id, true]]);
+  });
+
+  it('SLOWMODE_WAIT reschedules the delivery without using an attempt', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids, peers } = await addChannels(world, 2);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets: { [peers[0]!]: { slowmodeSeconds: 1 } } });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const first = await createCampaign(world, { channelIds: [ids[0]!] });
+    await waitForState(world, first, 'completed', 10_000);
+    const t0 = Date.now();
+    const second = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, second, 'completed', 10_000);
+    expect(Date.now() - t0).toBeGreaterThan(300);
+    const { rows } = await world.sql.query(`select attempts, state from public.deliveries where campaign_id = $1 and peer = $2`, [second, peers[0]]);
+    expect(rows[0]).toEqual({ attempts: 1, state: 'sent' });
+    expect((await sim.countsByPeer()).get(peers[0]!)).toBe(2);
+  });
+});
+
+describe('account lock', () => {
+  it('a second worker for the same account waits and takes over when the first stops', async () => {
+    world = await createWorld({ ratePerMinute: 1200 });
+    const { ids, peers } = await addChannels(world, 40);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const second = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(worker.accounts()[0]!.status).toBe('running');
+      expect(second.accounts()[0]!.status).toBe('waiting_lock');
+      const id = await createCampaign(world, { channelIds: ids });
+      await new Promise((r) => setTimeout(r, 700));
+      await worker.stop(); // graceful: in-flight batch committed, lock released
+      await waitForState(world, id, 'completed', 20_000);
+      expect(second.accounts()[0]!.status).toBe('running');
+      const counts = await sim.countsByPeer();
+      for (const p of peers) expect(counts.get(p)).toBe(1);
+      expect(await deliveryCounts(world, id)).toEqual({ sent: 40 });
+    } finally {
+      await second.stop();
+    }
+  });
+});

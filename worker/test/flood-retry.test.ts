@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, type World } from './fixtures.ts';
+
+let world: World | undefined;
+let worker: RunningWorker | undefined;
+afterEach(async () => {
+  await worker?.stop();
+  await world?.close();
+  worker = world = undefined;
+});
+
+describe('FLOOD_WAIT', () => {
+  it('pauses the campaign with resume_at within 1 s, resumes alone, delivers every target once', async () => {
+    world = await createWorld({ ratePerMinute: 6000 });
+    const { ids, peers } = await addChannels(world, 120);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000, floodAfter: { sends: 50, seconds: 3 } });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    // the 51st send gets FLOOD_WAIT_3
+    await waitFor('50 sends', async () => sim.sends.length >= 50, 20_000, 5);
+    const floodAt = Date.now();
+    const paused = await waitFor('paused', async () => { const c = await campaign(world!, id); return c.state === 'paused' && c; }, 5_000, 10);
+    const pauseLatency = Date.now() - floodAt;
+    expect(pauseLatency).toBeLessThan(1000);
+    expect(paused.pause_reason).toBe('flood_wait');
+    expect(paused.resume_at).toBeTruthy();
+    const resumeAt = new Date(paused.resume_at!).getTime();
+    expect(resumeAt - floodAt).toBeGreaterThan(2000);
+    expect(resumeAt - floodAt).toBeLessThan(4000);
+    const acct = await world.sql.query('select status, flood_wait_until from public.telegram_accounts where id = $1', [world.accountId]);
+    expect(acct.rows[0].status).toBe('flood_wait');
+    expect(paused.sent_count).toBe(50);
+
+    await waitForState(world, id, 'completed', 20_000);
+    const firstAfter = Math.min(...sim.sends.slice(50).map((s) => s.at));
+    console.log(`flood: paused ${pauseLatency} ms after the 50th send, resumed ${firstAfter - resumeAt} ms after resume_at`);
+    expect(firstAfter).toBeGreaterThanOrEqual(resumeAt - 50);
+    expect(firstAfter - resumeAt).toBeLessThan(2500);
+    const c = await campaign(world, id);
+    expect(c).toMatchObject({ sent_count: 120, failed_count: 0, pending_count: 0 });
+    expect(await deliveryCounts(world, id)).toEqual({ sent: 120 });
+    const counts = await sim.countsByPeer();
+    for (const p of peers) expect(counts.get(p)).toBe(1);
+    // no attempt was used by the FLOOD_WAIT
+    const { rows } = await world.sql.query('select max(attempts)::int as m from public.deliveries where campaign_id = $1', [id]);
+    expect(rows[0].m).toBe(1);
+    const a2 = await world.sql.query('select status from public.telegram_accounts where id = $1', [world.accountId]);
+    expect(a2.rows[0].status).toBe('active');
+  });
+});
+
+describe('retries', () => {
+  it('retries transient errors at base×1, ×2, ×4 (scaled) and fails the 4th with its code', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids, peers } = await addChannels(world, 4);
+    const sim = new TelegramSimulator({
+      accountPerSecond: 10_000,
+      targets: {
+        [peers[0]!]: { error: 'INTERNAL', code: 500 },
+        [peers[1]!]: { error: 'RPC_TIMEOUT', code: -503, times: 2 },
+      },
+    });
+    worker = await startWorker(testConfig(world, { retryBaseSeconds: 0.4 }), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, id, 'completed', 20_000);
+    const { rows } = await world.sql.query(
+      `select peer, state, attempts, error_code from public.deliveries where campaign_id = $1 order by peer`, [id]);
+    expect(rows[0]).toEqual({ peer: peers[0], state: 'failed', attempts: 4, error_code: 'INTERNAL' });
+    expect(rows[1]).toMatchObject({ peer: peers[1], state: 'sent', attempts: 3 });
+    const tries = sim.sends.length; // accepted sends only; count the attempts of peers[0] from the gaps
+    expect(tries).toBe(3);
+    expect((await sim.countsByPeer()).get(peers[1]!)).toBe(1);
+    expect(await campaign(world, id)).toMatchObject({ sent_count: 3, failed_count: 1 });
+  });
+});

@@ -1,0 +1,103 @@
+// The GramJS adapter below TelegramClient.invoke: real request building, serialisation and
+// RPC error mapping, answered by the simulator's stand-in sender.
+import { describe, expect, it } from 'vitest';
+import { Api, errors } from 'telegram';
+import { classify, retryDelayMs } from '../src/errors.ts';
+import { formatMessage } from '../src/gateway/format.ts';
+import { GramJsGateway } from '../src/gateway/gramjs-gateway.ts';
+import { SessionNotAuthorizedError } from '../src/gateway/types.ts';
+import { AccountPacer, roundRobin } from '../src/pacing.ts';
+import { simulatedClient } from '../src/simulator/simulated-client.ts';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+
+const rpc = (code: number, message: string) =>
+  errors.RPCMessageToError(new Api.RpcError({ errorCode: code, errorMessage: message }), new Api.updates.GetState());
+
+describe('GramJS gateway on the simulated sender', () => {
+  it('resolves, sends with the random_id, dedups a resend, keeps + invite links', async () => {
+    const sim = new TelegramSimulator();
+    const gw = new GramJsGateway(simulatedClient(sim, 'acct'), { connect: false });
+    await gw.start();
+    const peer = await gw.resolvePeer('@news_room');
+    expect(peer.telegramId).toBe(TelegramSimulator.markedIdFor('@news_room'));
+    expect(peer.accessHash).toMatch(/^-?\d+$/);
+    const msg = { peer, text: 'join <a href="https://t.me/+AbCdEf123">here</a> <b>now</b>', parseMode: 'html' as const, silent: true, linkPreview: false, randomId: '-4242424242424242' };
+    const a = await gw.send(msg);
+    const b = await gw.send(msg);
+    expect(b.messageId).toBe(a.messageId);
+    expect((await sim.countsByPeer()).get('@news_room')).toBe(1);
+    const invite = await gw.resolvePeer('+AbCdEf123');
+    expect(invite.telegramId).toMatch(/^-100/);
+  });
+
+  it('maps Telegram errors to GramJS classes through invoke, and fails closed on a revoked session', async () => {
+    const sim = new TelegramSimulator({ floodAfter: { sends: 0, seconds: 7 }, targets: { '@closed': { error: 'CHAT_WRITE_FORBIDDEN', code: 403 } } });
+    const gw = new GramJsGateway(simulatedClient(sim, 'acct'), { connect: false });
+    const peer = await gw.resolvePeer('@closed');
+    const send = () => gw.send({ peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: true, randomId: '1' });
+    const flood = await send().catch((e: unknown) => e);
+    expect(flood).toBeInstanceOf(errors.FloodWaitError);
+    expect(classify(flood)).toMatchObject({ kind: 'flood_wait', seconds: 7 });
+    const sim2 = new TelegramSimulator({ targets: { '@closed': { error: 'CHAT_WRITE_FORBIDDEN', code: 403 } } });
+    const gw2 = new GramJsGateway(simulatedClient(sim2, 'acct'), { connect: false });
+    const e = await gw2.send({ peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: true, randomId: '1' }).catch((x: unknown) => x);
+    expect(classify(e)).toMatchObject({ kind: 'permanent', code: 'CHAT_WRITE_FORBIDDEN' });
+    const sim3 = new TelegramSimulator({ revokedAccounts: ['acct'] });
+    await expect(new GramJsGateway(simulatedClient(sim3, 'acct'), { connect: false }).start()).rejects.toBeInstanceOf(SessionNotAuthorizedError);
+  });
+});
+
+describe('classification', () => {
+  it('follows DESIGN §7', () => {
+    expect(classify(rpc(420, 'FLOOD_WAIT_30'))).toMatchObject({ kind: 'flood_wait', seconds: 30, code: 'FLOOD_WAIT_30' });
+    expect(classify(rpc(420, 'SLOWMODE_WAIT_10'))).toMatchObject({ kind: 'slowmode', seconds: 10 });
+    expect(classify(rpc(400, 'PEER_FLOOD'))).toMatchObject({ kind: 'account', status: 'peer_flood' });
+    expect(classify(rpc(401, 'AUTH_KEY_UNREGISTERED'))).toMatchObject({ kind: 'account', status: 'revoked' });
+    expect(classify(rpc(401, 'SESSION_REVOKED'))).toMatchObject({ kind: 'account', status: 'revoked' });
+    expect(classify(rpc(500, 'INTERNAL'))).toMatchObject({ kind: 'transient' });
+    expect(classify(rpc(-503, 'Timeout'))).toMatchObject({ kind: 'transient' });
+    expect(classify(new Error('Disconnect'))).toMatchObject({ kind: 'transient', code: 'NETWORK' });
+    for (const m of ['CHAT_WRITE_FORBIDDEN', 'CHANNEL_PRIVATE', 'USER_BANNED_IN_CHANNEL', 'PEER_ID_INVALID', 'USERNAME_NOT_OCCUPIED']) {
+      expect(classify(rpc(400, m))).toMatchObject({ kind: 'permanent', code: m });
+    }
+  });
+
+  it('retries at 5/10/20 s with at most 10 % jitter, then gives up', () => {
+    expect([1, 2, 3].map((n) => retryDelayMs(n, 5, 0.1, () => 0))).toEqual([5000, 10000, 20000]);
+    expect([1, 2, 3].map((n) => retryDelayMs(n, 5, 0.1, () => 0.999))).toEqual([5500, 10999, 21998]);
+    expect(retryDelayMs(4, 5, 0.1)).toBeNull();
+  });
+});
+
+describe('formatting', () => {
+  it('parses HTML and Markdown into entities without dropping + links', () => {
+    const h = formatMessage('a <b>b</b> <a href="https://t.me/+Invite123">join</a>', 'html');
+    expect(h.message).toBe('a b join');
+    expect(h.entities.map((e) => e.className)).toEqual(['MessageEntityBold', 'MessageEntityTextUrl']);
+    expect((h.entities[1] as Api.MessageEntityTextUrl).url).toBe('https://t.me/+Invite123');
+    const m = formatMessage('**hi** <x> & [join](https://t.me/+Invite123) `a*b*`', 'markdown');
+    expect(m.message).toBe('hi <x> & join a*b*');
+    expect(m.entities.map((e) => e.className)).toEqual(['MessageEntityBold', 'MessageEntityTextUrl', 'MessageEntityCode']);
+    expect(formatMessage('<b>x</b>', 'plain')).toEqual({ message: '<b>x</b>', entities: [] });
+  });
+});
+
+describe('pacer', () => {
+  it('round-robins campaigns and spaces grants at the rate', async () => {
+    expect(roundRobin(['a1', 'a2', 'a3', 'b1', 'c1', 'c2'], (s) => s[0]!)).toEqual(['a1', 'b1', 'c1', 'a2', 'c2', 'a3']);
+    const p = new AccountPacer(600); // 100 ms apart
+    const t0 = Date.now();
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) { await p.acquire('c', null, Date.now() + 10_000); times.push(Date.now() - t0); }
+    expect(times[4]!).toBeGreaterThanOrEqual(395);
+    expect(await p.acquire('c', 60, Date.now() + 10)).toMatchObject({ ok: false, blocked: false }); // account slot 100 ms away
+    await new Promise((r) => setTimeout(r, 120));
+    expect(await p.acquire('c', 60, Date.now() + 10)).toEqual({ ok: true });
+    await new Promise((r) => setTimeout(r, 120));
+    // the campaign capped at 60/min has its next slot a second away: past the deadline, not taken
+    expect(await p.acquire('c', 60, Date.now() + 10)).toMatchObject({ ok: false, blocked: false });
+    expect(await p.acquire('other', null, Date.now() + 10)).toEqual({ ok: true });
+    p.block(Date.now() + 1000);
+    expect(await p.acquire('d', null, Date.now() + 10_000)).toMatchObject({ ok: false, blocked: true });
+  });
+});

@@ -1,0 +1,36 @@
+// Telegram accounts the worker sends with. The session string is a secret of the worker keyed
+// by the account id: the API neither accepts nor returns it (strict bodies refuse `session`).
+import { z } from 'zod';
+import { idSchema, pageQuerySchema, pageSchema, patchSchema, text, timestampSchema } from './common.ts';
+
+const accountFields = {
+  label: text(1, 100),
+  /** Pace: messages per minute this account may send. */
+  ratePerMinute: z.number().int().min(1).max(1_000_000),
+};
+
+export const createAccountSchema = z.strictObject({
+  label: accountFields.label,
+  ratePerMinute: accountFields.ratePerMinute.optional(),
+});
+export const updateAccountSchema = patchSchema(accountFields);
+
+export const accountStatusSchema = z.enum(['active', 'flood_wait', 'peer_flood', 'revoked', 'disabled']);
+
+export const accountSchema = z.object({
+  id: idSchema,
+  label: z.string(),
+  status: accountStatusSchema,
+  statusReason: z.string().nullable(),
+  /** Set while Telegram's FLOOD_WAIT is in force (status flood_wait). */
+  floodWaitUntil: timestampSchema.nullable(),
+  ratePerMinute: z.number().int(),
+  createdAt: timestampSchema,
+  updatedAt: timestampSchema,
+});
+
+export const accountListQuerySchema = pageQuerySchema;
+export const accountPageSchema = pageSchema(accountSchema);
+
+export type Account = z.infer<typeof accountSchema>;
+export type CreateAccount = z.input<typeof createAccountSchema>;

@@ -1,0 +1,101 @@
+// The HTTP contract as data: every call of every function, with its schemas. The functions
+// register their handlers from this table, the OpenAPI document and the typed client are
+// generated from it, so the three cannot drift apart.
+import type { z } from 'zod';
+import * as accounts from './accounts.ts';
+import * as batches from './batches.ts';
+import * as campaigns from './campaigns.ts';
+import * as channels from './channels.ts';
+import { idParamsSchema } from './common.ts';
+import * as templates from './templates.ts';
+
+export const FUNCTION_NAMES = ['channels', 'batches', 'templates', 'campaigns', 'accounts'] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteSpec {
+  fn: FunctionName;
+  method: HttpMethod;
+  /** Below the function, OpenAPI style: '/', '/{id}', '/{id}/start'. */
+  path: string;
+  summary: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** Success status; 204 has no response body. */
+  status: 200 | 201 | 204;
+  response?: z.ZodType;
+}
+
+const id = idParamsSchema;
+
+/** One route per campaign action; their handlers differ only in the RPC they call. */
+const action = <A extends campaigns.CampaignAction>(a: A, summary: string) => ({
+  fn: 'campaigns', method: 'POST', path: `/{id}/${a}`, summary, params: id, status: 200,
+  response: campaigns.campaignSchema,
+}) as const;
+
+export const routes = {
+  listChannels: { fn: 'channels', method: 'GET', path: '/', summary: 'List channels, newest first; filter by tag', query: channels.channelListQuerySchema, status: 200, response: channels.channelPageSchema },
+  createChannel: { fn: 'channels', method: 'POST', path: '/', summary: 'Add a channel', body: channels.createChannelSchema, status: 201, response: channels.channelSchema },
+  importChannels: { fn: 'channels', method: 'POST', path: '/import', summary: 'Add up to 1000 peers; bad ones are reported per item', body: channels.importChannelsSchema, status: 200, response: channels.importChannelsResultSchema },
+  getChannel: { fn: 'channels', method: 'GET', path: '/{id}', summary: 'Get a channel', params: id, status: 200, response: channels.channelSchema },
+  updateChannel: { fn: 'channels', method: 'PATCH', path: '/{id}', summary: 'Change a channel', params: id, body: channels.updateChannelSchema, status: 200, response: channels.channelSchema },
+  deleteChannel: { fn: 'channels', method: 'DELETE', path: '/{id}', summary: 'Delete a channel', params: id, status: 204 },
+
+  listBatches: { fn: 'batches', method: 'GET', path: '/', summary: 'List batches, newest first', query: batches.batchListQuerySchema, status: 200, response: batches.batchPageSchema },
+  createBatch: { fn: 'batches', method: 'POST', path: '/', summary: 'Create a batch, optionally with its channels', body: batches.createBatchSchema, status: 201, response: batches.batchSchema },
+  getBatch: { fn: 'batches', method: 'GET', path: '/{id}', summary: 'Get a batch with its channel ids', params: id, status: 200, response: batches.batchSchema },
+  updateBatch: { fn: 'batches', method: 'PATCH', path: '/{id}', summary: 'Rename a batch', params: id, body: batches.updateBatchSchema, status: 200, response: batches.batchSchema },
+  deleteBatch: { fn: 'batches', method: 'DELETE', path: '/{id}', summary: 'Delete a batch (its channels stay)', params: id, status: 204 },
+  setBatchChannels: { fn: 'batches', method: 'PUT', path: '/{id}/channels', summary: "Replace a batch's channels", params: id, body: batches.setBatchChannelsSchema, status: 200, response: batches.batchSchema },
+
+  listTemplates: { fn: 'templates', method: 'GET', path: '/', summary: 'List templates, newest first', query: templates.templateListQuerySchema, status: 200, response: templates.templatePageSchema },
+  createTemplate: { fn: 'templates', method: 'POST', path: '/', summary: 'Create a template', body: templates.createTemplateSchema, status: 201, response: templates.templateSchema },
+  getTemplate: { fn: 'templates', method: 'GET', path: '/{id}', summary: 'Get a template', params: id, status: 200, response: templates.templateSchema },
+  updateTemplate: { fn: 'templates', method: 'PATCH', path: '/{id}', summary: 'Change a template', params: id, body: templates.updateTemplateSchema, status: 200, response: templates.templateSchema },
+  deleteTemplate: { fn: 'templates', method: 'DELETE', path: '/{id}', summary: 'Delete a template', params: id, status: 204 },
+  previewTemplate: { fn: 'templates', method: 'POST', path: '/{id}/preview', summary: 'Render a template with variables', params: id, body: templates.previewTemplateSchema, status: 200, response: templates.templatePreviewSchema },
+
+  listCampaigns: { fn: 'campaigns', method: 'GET', path: '/', summary: 'List campaigns, newest first; filter by state', query: campaigns.campaignListQuerySchema, status: 200, response: campaigns.campaignPageSchema },
+  createCampaign: { fn: 'campaigns', method: 'POST', path: '/', summary: 'Create a campaign in draft', body: campaigns.createCampaignSchema, status: 201, response: campaigns.campaignSchema },
+  getCampaign: { fn: 'campaigns', method: 'GET', path: '/{id}', summary: 'Get a campaign with its counts per delivery state', params: id, status: 200, response: campaigns.campaignSchema },
+  listDeliveries: { fn: 'campaigns', method: 'GET', path: '/{id}/deliveries', summary: "List a campaign's deliveries; filter by state", params: id, query: campaigns.deliveryListQuerySchema, status: 200, response: campaigns.deliveryPageSchema },
+  startCampaign: action('start', 'Start a draft campaign (scheduled if scheduledAt is ahead)'),
+  pauseCampaign: action('pause', 'Pause a running or scheduled campaign'),
+  resumeCampaign: action('resume', 'Resume a paused campaign'),
+  cancelCampaign: action('cancel', 'Cancel a campaign; its pending deliveries are cancelled'),
+  retryFailedDeliveries: action('retry-failed', 'Send the failed deliveries again (same random_id)'),
+
+  listAccounts: { fn: 'accounts', method: 'GET', path: '/', summary: 'List Telegram accounts with status, flood wait and pace', query: accounts.accountListQuerySchema, status: 200, response: accounts.accountPageSchema },
+  createAccount: { fn: 'accounts', method: 'POST', path: '/', summary: 'Register a Telegram account (its session is a worker secret)', body: accounts.createAccountSchema, status: 201, response: accounts.accountSchema },
+  getAccount: { fn: 'accounts', method: 'GET', path: '/{id}', summary: 'Get a Telegram account', params: id, status: 200, response: accounts.accountSchema },
+  updateAccount: { fn: 'accounts', method: 'PATCH', path: '/{id}', summary: "Change an account's label or pace", params: id, body: accounts.updateAccountSchema, status: 200, response: accounts.accountSchema },
+  deleteAccount: { fn: 'accounts', method: 'DELETE', path: '/{id}', summary: 'Delete an account no campaign uses', params: id, status: 204 },
+} as const satisfies Record<string, RouteSpec>;
+
+export type Routes = typeof routes;
+export type OperationId = keyof Routes;
+
+type Infer<S> = S extends z.ZodType ? z.output<S> : undefined;
+type InferIn<S> = S extends z.ZodType ? z.input<S> : undefined;
+type Field<R, K extends string> = R extends { [P in K]: infer S } ? S : undefined;
+
+/** What a handler receives after validation. */
+export type ParsedInput<K extends OperationId> = {
+  params: Infer<Field<Routes[K], 'params'>>;
+  query: Infer<Field<Routes[K], 'query'>>;
+  body: Infer<Field<Routes[K], 'body'>>;
+};
+/** What a client sends. */
+export type RequestInput<K extends OperationId> = {
+  params: InferIn<Field<Routes[K], 'params'>>;
+  query: InferIn<Field<Routes[K], 'query'>>;
+  body: InferIn<Field<Routes[K], 'body'>>;
+};
+/** The success body (undefined for 204). */
+export type ResponseBody<K extends OperationId> = Infer<Field<Routes[K], 'response'>>;
+
+export function operationsOf(fn: FunctionName): OperationId[] {
+  return (Object.keys(routes) as OperationId[]).filter((k) => routes[k].fn === fn);
+}

@@ -1,0 +1,104 @@
+// Serves all Edge Functions locally at http://127.0.0.1:<port>/functions/v1/<name>, as Supabase's
+// gateway would, with Deno (supabase/functions/_local/router.ts).
+//
+//   node scripts/functions-server.ts [--port 54321]     # env: SUPABASE_DB_URL, SUPABASE_JWT_SECRET, ...
+//
+// From other scripts and tests:
+//   const fx = await startFunctionsServer({ port: 0, env: { SUPABASE_DB_URL, SUPABASE_JWT_SECRET } });
+//   fetch(`${fx.functionsUrl}/campaigns`) ...; await fx.stop();
+// It resolves once the router printed its ready line, and rejects if Deno exits first.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './lib/migrate.ts';
+
+export const DEFAULT_FUNCTIONS_PORT = 54321;
+const READY = /functions ready at (http:\/\/127\.0\.0\.1:(\d+)\/functions\/v1)/;
+
+export interface FunctionsServerOptions {
+  /** 0 picks a free port (tests). Default 54321, Supabase's. */
+  port?: number;
+  /** Added to this process's environment: SUPABASE_DB_URL, SUPABASE_JWT_SECRET, SUPABASE_JWKS, DB_POOL_SIZE... */
+  env?: Record<string, string | undefined>;
+  /** Receives the router's log lines (default: this process's stderr). */
+  log?: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export interface FunctionsServer {
+  /** e.g. http://127.0.0.1:54321/functions/v1 */
+  functionsUrl: string;
+  /** e.g. http://127.0.0.1:54321 (what supabase-js createClient takes) */
+  baseUrl: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function startFunctionsServer(opts: FunctionsServerOptions = {}): Promise<FunctionsServer> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`[functions] ${line}\n`));
+  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/deno'), [
+    'run', '--quiet', '--no-prompt', '--config', join(REPO_ROOT, 'deno.json'),
+    '--allow-net', '--allow-env', '--allow-read', '--allow-sys',
+    join(REPO_ROOT, 'supabase/functions/_local/router.ts'),
+  ], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...opts.env, FUNCTIONS_PORT: String(opts.port ?? DEFAULT_FUNCTIONS_PORT) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`functions server not ready after ${opts.timeoutMs ?? 30_000} ms`));
+    }, opts.timeoutMs ?? 30_000);
+    const lines = (stream: NodeJS.ReadableStream, onLine: (l: string) => void) => {
+      let buf = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (d: string) => {
+        buf += d;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); }
+      });
+    };
+    lines(child.stdout!, (line) => {
+      const m = READY.exec(line);
+      if (m && !ready) {
+        ready = true;
+        clearTimeout(timer);
+        const port = Number(m[2]);
+        resolve({ functionsUrl: m[1]!, baseUrl: `http://127.0.0.1:${port}`, port, child, stop });
+      } else {
+        log(line);
+      }
+    });
+    lines(child.stderr!, log);
+    child.once('exit', (code, signal) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`functions server exited before it was ready (code ${code}, signal ${signal})`));
+      }
+    });
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf('--port');
+  const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.FUNCTIONS_PORT ?? DEFAULT_FUNCTIONS_PORT);
+  const server = await startFunctionsServer({ port, log: (l) => console.error(l) });
+  console.log(`functions ready at ${server.functionsUrl}`);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { void server.stop().then(() => process.exit(0)); });
+  }
+  server.child.once('exit', (code) => process.exit(code ?? 1));
+}

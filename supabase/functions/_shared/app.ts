@@ -1,0 +1,103 @@
+// A function = the routes of contracts/api/routes.ts for one resource + a handler per operation.
+// This module does everything around the handler, in this order: CORS preflight, route match
+// (404/405), body size (413), auth (401), JSON (400), zod validation (422), then one database
+// transaction as the caller, and a check of the answer against the contract.
+import { Hono, type Context } from 'hono';
+import type { z } from 'zod';
+import { buildOpenApiDocument } from '../../../contracts/api/openapi.ts';
+import {
+  operationsOf, routes, type FunctionName, type OperationId, type ParsedInput, type ResponseBody, type RouteSpec, type Routes,
+} from '../../../contracts/api/routes.ts';
+import { authenticate, type UserClaims } from './auth.ts';
+import { parseJson, readBodyBytes } from './body.ts';
+import { corsHeaders, preflight, withCors } from './cors.ts';
+import { asUser, type Tx } from './db.ts';
+import { ApiError, errorResponse, fromZod, jsonResponse } from './errors.ts';
+
+export type HandlerInput<K extends OperationId> = ParsedInput<K> & { tx: Tx; claims: UserClaims };
+export type Handler<K extends OperationId> = (input: HandlerInput<K>) => Promise<ResponseBody<K>>;
+export type HandlersOf<F extends FunctionName> = {
+  [K in OperationId as Routes[K]['fn'] extends F ? K : never]: Handler<K>;
+};
+
+export interface EdgeFunction { fetch(req: Request): Promise<Response> }
+
+/** Locally the router passes /functions/v1/<name>/...; on Supabase the path starts at /<name>. */
+const PREFIX = '/functions/v1';
+const pathOf = (req: Request) => {
+  let p = new URL(req.url).pathname;
+  if (p === PREFIX || p.startsWith(`${PREFIX}/`)) p = p.slice(PREFIX.length);
+  return p.length > 1 ? p.replace(/\/+$/, '') || '/' : '/';  // '/channels/' is '/channels'
+};
+
+let openApi: string | undefined;
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'path'): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw fromZod(r.error, where);
+  return r.data;
+}
+
+async function handle(spec: RouteSpec, handler: Handler<OperationId>, c: Context): Promise<Response> {
+  const req = c.req.raw;
+  // Read (and bound) the body first, even where none is expected, so an oversized upload is
+  // answered with 413 rather than a reset connection.
+  const bytes = req.method === 'GET' ? new Uint8Array() : await readBodyBytes(req);
+  const claims = await authenticate(req);
+  const input = {
+    params: spec.params ? parse(spec.params, c.req.param(), 'path') : undefined,
+    query: spec.query ? parse(spec.query, c.req.query(), 'query') : undefined,
+    body: spec.body ? parse(spec.body, parseJson(bytes), 'body') : undefined,
+  } as ParsedInput<OperationId>;
+  const result = await asUser(claims, (tx) => handler({ ...input, tx, claims }));
+  if (!spec.response) return new Response(null, { status: spec.status });
+  // The answer must match the published contract; a mismatch is our bug (500), not the client's.
+  const checked = spec.response.safeParse(result);
+  if (!checked.success) {
+    throw new Error(`response of ${spec.method} ${spec.fn}${spec.path} breaks the contract: ${checked.error.message}`);
+  }
+  return jsonResponse(spec.status, checked.data);
+}
+
+/** Static segments before parameters, so '/import' is matched before '/{id}' ('~' sorts after letters). */
+const specificity = (path: string) => path.split('/').map((s) => (s.startsWith('{') ? '~' : s)).join('/');
+
+export function defineFunction<F extends FunctionName>(fn: F, handlers: HandlersOf<F>): EdgeFunction {
+  const app = new Hono({ getPath: pathOf });
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'OPTIONS') return preflight();
+    await next();
+    withCors(c.res);
+  });
+  app.get(`/${fn}/openapi.json`, () => {
+    openApi ??= JSON.stringify(buildOpenApiDocument());
+    return new Response(openApi, { headers: { 'content-type': 'application/json; charset=utf-8' } });
+  });
+
+  const byPath = new Map<string, OperationId[]>();
+  for (const op of operationsOf(fn)) {
+    const path = routes[op].path;
+    byPath.set(path, [...(byPath.get(path) ?? []), op]);
+  }
+  for (const path of [...byPath.keys()].sort((a, b) => (specificity(a) < specificity(b) ? -1 : 1))) {
+    const honoPath = `/${fn}${path === '/' ? '' : path.replace(/\{(\w+)\}/g, ':$1')}`;
+    const ops = byPath.get(path)!;
+    for (const op of ops) {
+      const spec: RouteSpec = routes[op];
+      const handler = (handlers as unknown as Record<string, Handler<OperationId>>)[op]!;
+      app.on(spec.method, honoPath, (c) => handle(spec, handler, c));
+    }
+    const allow = [...ops.map((op) => routes[op].method), 'OPTIONS'].join(', ');
+    app.all(honoPath, () => {
+      throw new ApiError(405, 'method_not_allowed', `method not allowed here; use ${allow}`, { headers: { Allow: allow } });
+    });
+  }
+  app.notFound(() => errorResponse(new ApiError(404, 'not_found', `no such route in function ${fn}`), undefined, corsHeaders));
+  app.onError((err, c) => errorResponse(err, c.req.raw, corsHeaders));
+  return { fetch: async (req: Request) => await app.fetch(req) };
+}
+
+/** Entry point for `deno run`/Supabase: serve when this module is the main one. */
+export function serveIfMain(main: boolean, f: EdgeFunction): void {
+  if (main) Deno.serve(f.fetch);
+}

@@ -1,0 +1,28 @@
+// Function `accounts`: the Telegram accounts campaigns send with. Status and flood wait are the
+// worker's to write; users set a label and the pace. Sessions never pass through here.
+import type { Account } from '../../../contracts/api/accounts.ts';
+import { defineFunction, serveIfMain } from '../_shared/app.ts';
+import { deleteOne, findOne, insertOne, iso, isoNN, listPage, updateOne, type OwnedResource } from '../_shared/crud.ts';
+
+export const accountResource: OwnedResource<Account> = {
+  table: 'telegram_accounts',
+  noun: 'account',
+  select: 't.id, t.label, t.status, t.status_reason, t.flood_wait_until, t.rate_per_minute, t.created_at, t.updated_at',
+  columns: { label: 'label', ratePerMinute: 'rate_per_minute' },
+  toDto: (r) => ({
+    id: r.id, label: r.label, status: r.status, statusReason: r.status_reason, floodWaitUntil: iso(r.flood_wait_until),
+    ratePerMinute: r.rate_per_minute, createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+  }),
+};
+
+const accounts = defineFunction('accounts', {
+  listAccounts: ({ tx, query }) => listPage(tx, accountResource, query),
+  createAccount: ({ tx, body }) => insertOne(tx, accountResource, body),
+  getAccount: ({ tx, params }) => findOne(tx, accountResource, params.id),
+  updateAccount: ({ tx, params, body }) => updateOne(tx, accountResource, params.id, body),
+  // A campaign still referring to the account makes this a 409 (foreign key), not a cascade.
+  deleteAccount: ({ tx, params }) => deleteOne(tx, accountResource, params.id),
+});
+
+export default accounts;
+serveIfMain(import.meta.main, accounts);

@@ -1,0 +1,83 @@
+// Function `campaigns`: create, inspect and drive campaigns (DESIGN §6). Every change is an RPC,
+// which enforces the state machine (409 on an illegal transition) and queues jobs in the same
+// transaction.
+import type { CampaignAction, Campaign, Delivery } from '../../../contracts/api/campaigns.ts';
+import { defineFunction, serveIfMain } from '../_shared/app.ts';
+import { findOne, iso, isoNN, listPage, type Listable, type OwnedResource } from '../_shared/crud.ts';
+import { uuidArray, type Row, type Tx } from '../_shared/db.ts';
+
+export const campaignResource: OwnedResource<Campaign> = {
+  table: 'campaigns',
+  noun: 'campaign',
+  select: 't.*',
+  columns: {},
+  toDto: (r) => ({
+    id: r.id, name: r.name, state: r.state, pauseReason: r.pause_reason, resumeAt: iso(r.resume_at),
+    accountId: r.account_id, templateId: r.template_id,
+    message: { text: r.message_text, parseMode: r.parse_mode, silent: r.silent, linkPreview: r.link_preview },
+    ratePerMinute: r.rate_per_minute, maxErrors: r.max_errors, scheduledAt: iso(r.scheduled_at),
+    counts: {
+      total: r.total_count, pending: r.pending_count, sent: r.sent_count, failed: r.failed_count, cancelled: r.cancelled_count,
+    },
+    startedAt: iso(r.started_at), completedAt: iso(r.completed_at), createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+  }),
+};
+
+const deliveries: Listable<Delivery> = {
+  table: 'deliveries',
+  select: `t.id, t.campaign_id, t.channel_id, t.peer, t.state, t.attempts, t.error_code, t.error_message,
+    t.telegram_message_id, t.next_attempt_at, t.sent_at, t.created_at, t.updated_at`,
+  toDto: (r: Row) => ({
+    id: r.id, campaignId: r.campaign_id, channelId: r.channel_id, peer: r.peer, state: r.state, attempts: r.attempts,
+    errorCode: r.error_code, errorMessage: r.error_message, telegramMessageId: r.telegram_message_id,
+    nextAttemptAt: iso(r.next_attempt_at), sentAt: iso(r.sent_at), createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+  }),
+};
+
+async function campaignFrom(rows: Promise<Row[]>): Promise<Campaign> {
+  const [row] = await rows;
+  return campaignResource.toDto(row!);
+}
+
+const RPC_OF: Record<CampaignAction, string> = {
+  start: 'start_campaign',
+  pause: 'pause_campaign',
+  resume: 'resume_campaign',
+  cancel: 'cancel_campaign',
+  'retry-failed': 'retry_failed_deliveries',
+};
+
+/** The RPC answers 404 for a campaign that is not the caller's and 409 for an illegal transition. */
+const act = (action: CampaignAction) => ({ tx, params }: { tx: Tx; params: { id: string } }) =>
+  campaignFrom(tx`select t.* from public.${tx(RPC_OF[action])}(${params.id}::uuid) t`);
+
+const campaigns = defineFunction('campaigns', {
+  listCampaigns: ({ tx, query }) =>
+    listPage(tx, campaignResource, query, { where: query.state ? tx`and t.state = ${query.state}` : undefined }),
+  createCampaign: ({ tx, body: b }) => campaignFrom(tx`
+    select t.* from public.create_campaign(
+      p_name => ${b.name},
+      p_channel_ids => ${uuidArray(b.channelIds)}::uuid[],
+      p_batch_ids => ${uuidArray(b.batchIds)}::uuid[],
+      p_template_id => ${b.templateId ?? null}::uuid,
+      p_message => ${b.message ? tx.json(b.message) : null}::jsonb,
+      p_variables => ${b.variables ? tx.json(b.variables) : null}::jsonb,
+      p_account_id => ${b.accountId ?? null}::uuid,
+      p_rate_per_minute => ${b.ratePerMinute ?? null}::integer,
+      p_max_errors => ${b.maxErrors ?? null}::integer,
+      p_scheduled_at => ${b.scheduledAt ?? null}::timestamptz) t`),
+  getCampaign: ({ tx, params }) => findOne(tx, campaignResource, params.id),
+  listDeliveries: async ({ tx, params, query }) => {
+    await findOne(tx, campaignResource, params.id); // 404 before an empty page
+    const where = tx`and t.campaign_id = ${params.id} ${query.state ? tx`and t.state = ${query.state}` : tx``}`;
+    return listPage(tx, deliveries, query, { where, order: 'id' });
+  },
+  startCampaign: act('start'),
+  pauseCampaign: act('pause'),
+  resumeCampaign: act('resume'),
+  cancelCampaign: act('cancel'),
+  retryFailedDeliveries: act('retry-failed'),
+});
+
+export default campaigns;
+serveIfMain(import.meta.main, campaigns);

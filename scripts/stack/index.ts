@@ -1,0 +1,247 @@
+// The whole product on one machine (DESIGN §9), shared by `npm start`, `npm run demo` and the
+// tests: embedded Postgres (persistent) → baseline → `supabase db push` → demo user → functions
+// router → worker (simulated Telegram unless a session is configured) → watch page. Resolves
+// once everything answers, then writes <dir>/stack.json.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres.ts';
+import { REPO_ROOT, applyBaseline, asPostgresRole, pushMigrations, withDatabase } from '../lib/migrate.ts';
+import { loadOrCreateJwtSecret, mintApiKeys, mintUserToken } from './keys.ts';
+import { startFunctions, startWorker } from './services.ts';
+import { seedDemo, type DemoData } from './seed.ts';
+import { startWebServer } from './web-server.ts';
+
+export const DEFAULT_DIR = join(REPO_ROOT, '.local');
+/**
+ * Supabase's local ports: API (functions) 54321, DB 54322, Studio 54323 (our watch page);
+ * the worker's health/metrics on its own default, 9464.
+ */
+export const DEFAULT_PORTS = { functions: 54321, db: 54322, web: 54323, worker: 9464 } as const;
+export type StackPorts = { [K in keyof typeof DEFAULT_PORTS]: number };
+/** Supabase's database name; migrations and services connect to it as role postgres. */
+const DB_NAME = 'postgres';
+
+export interface StackOptions {
+  /** Data, secrets, logs and stack.json live here (default .local/). */
+  dir?: string;
+  /** Delete the directory first: a new cluster, JWT secret and demo user. */
+  fresh?: boolean;
+  /** Fixed ports (default Supabase's) or 'auto' (free ones: tests, a second stack). */
+  ports?: StackPorts | 'auto';
+  /** false: no worker (e.g. one runs in another terminal or on another host). Default true. */
+  worker?: boolean;
+  /** Extra environment for the worker only (e.g. SIMULATOR_CONFIG for the demo's --flood). */
+  workerEnv?: Record<string, string>;
+  /** Echo service logs to the terminal (they always go to <dir>/logs/). */
+  echoLogs?: boolean;
+  /** Progress lines ("postgres up in 1.2 s"). */
+  log?: (line: string) => void;
+}
+
+/** What `supabase status` shows, as written to stack.json (DESIGN §9 keys first). */
+export interface StackInfo {
+  functionsUrl: string;
+  dbUrl: string;
+  jwtSecret: string;
+  anonKey: string;
+  serviceRoleKey: string;
+  demoUserId: string;
+  demoToken: string;
+  webUrl: string;
+  demoEmail: string;
+  demoAccountId: string;
+  /** Worker health and metrics; null with --no-worker. */
+  workerUrl: string | null;
+  /** True when Telegram is simulated (its sent messages are in the database, for the demo's checks). */
+  simulator: boolean;
+}
+
+export interface Stack {
+  info: StackInfo;
+  dir: string;
+  /** Seconds per step, for the report and the tests. */
+  timings: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+async function assertPortFree(port: number, what: string): Promise<void> {
+  const inUse = await new Promise<boolean>((done) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    sock.setTimeout(500);
+    sock.once('connect', () => { sock.destroy(); done(true); });
+    sock.once('timeout', () => { sock.destroy(); done(false); });
+    sock.once('error', () => done(false));
+  });
+  if (inUse) {
+    throw new Error(`port ${port} (${what}) is in use: is another stack running? Stop it, or use --ports auto`);
+  }
+}
+
+async function resolvePorts(p: StackOptions['ports']): Promise<StackPorts> {
+  if (p === 'auto') {
+    return { functions: await freePort(), db: await freePort(), web: await freePort(), worker: await freePort() };
+  }
+  return p ?? { ...DEFAULT_PORTS };
+}
+
+/** Makes role postgres own the database, as on a hosted project (migrations create schemas). */
+async function ownDatabase(adminUrl: string): Promise<void> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`alter database ${DB_NAME} owner to postgres`);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = resolve(opts.dir ?? DEFAULT_DIR);
+  const log = opts.log ?? (() => {});
+  const timings: Record<string, number> = {};
+  const t0 = Date.now();
+  let last = t0;
+  const step = (name: string) => {
+    const now = Date.now();
+    timings[name] = (now - last) / 1000;
+    last = now;
+    log(`${name} (${timings[name]!.toFixed(1)} s)`);
+  };
+
+  if (opts.fresh) await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  const stackJson = join(dir, 'stack.json');
+  // stack.json means "up and ready": never leave an old one around while starting.
+  await rm(stackJson, { force: true });
+
+  const ports = await resolvePorts(opts.ports);
+  for (const [what, port] of Object.entries(ports)) {
+    if (what === 'db' && process.env.DATABASE_URL) continue; // an external cluster is used instead
+    if (what === 'worker' && opts.worker === false) continue;
+    await assertPortFree(port, what);
+  }
+
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    await rm(stackJson, { force: true });
+    // Reverse start order: worker and functions finish their work before Postgres goes.
+    for (const s of stops.reverse()) await s().catch((err: unknown) => log(`stop: ${String(err)}`));
+    stops.length = 0;
+  };
+
+  try {
+    const firstStart = !existsSync(join(dir, 'pgdata', 'PG_VERSION'));
+    const pgServer: RunningPostgres = await startEmbeddedPostgres({
+      dataDir: dir, port: ports.db, persistent: true,
+    });
+    stops.push(() => pgServer.stop());
+    step(`postgres ${firstStart ? 'initialised and started' : 'started'} on port ${pgServer.port}`);
+
+    const adminUrl = withDatabase(pgServer.adminUrl, DB_NAME);
+    await applyBaseline(adminUrl, DB_NAME); // creates role postgres first
+    if (!pgServer.external) await ownDatabase(adminUrl);
+    const dbUrl = asPostgresRole(adminUrl);
+    step('baseline applied');
+    const push = await pushMigrations(dbUrl);
+    const applied = (push.match(/Applying migration/g) ?? []).length;
+    step(applied ? `supabase db push: ${applied} migration(s) applied` : 'supabase db push: up to date');
+
+    const jwtSecret = await loadOrCreateJwtSecret(dir);
+    const keys = await mintApiKeys(jwtSecret);
+    const demo: DemoData = await seedDemo(adminUrl, dbUrl);
+    const demoToken = await mintUserToken(jwtSecret, { id: demo.userId, email: demo.email });
+    step('demo user and keys ready');
+
+    // Telegram secrets go to the worker only, never to the functions.
+    const withoutTelegram = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TELEGRAM_')));
+    const serviceEnv = {
+      ...withoutTelegram,
+      SUPABASE_DB_URL: dbUrl,
+      DATABASE_URL: dbUrl,
+      SUPABASE_JWT_SECRET: jwtSecret,
+      SUPABASE_URL: `http://127.0.0.1:${ports.functions}`,
+      SUPABASE_ANON_KEY: keys.anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    };
+    const logsDir = join(dir, 'logs');
+    const functions = await startFunctions({ port: ports.functions, env: serviceEnv, logsDir, echo: !!opts.echoLogs });
+    stops.push(functions.stop);
+    step(`functions router on port ${ports.functions}`);
+
+    let simulator = false;
+    const withWorker = opts.worker !== false;
+    if (withWorker) {
+      const worker = await startWorker({
+        env: { ...process.env, ...serviceEnv, ...opts.workerEnv }, logsDir, echo: !!opts.echoLogs, accountId: demo.accountId, httpPort: ports.worker,
+      });
+      stops.push(worker.stop);
+      simulator = worker.simulator;
+      step(`worker (${simulator ? 'simulated Telegram' : 'GramJS session'})`);
+    }
+
+    const functionsUrl = `http://127.0.0.1:${ports.functions}/functions/v1`;
+    const web = await startWebServer({
+      port: ports.web,
+      functionsOrigin: `http://127.0.0.1:${ports.functions}`,
+      config: { demoToken, demoUserId: demo.userId, anonKey: keys.anonKey },
+    });
+    stops.push(web.stop);
+    step(`watch page on port ${ports.web}`);
+
+    const info: StackInfo = {
+      functionsUrl,
+      dbUrl,
+      ...keys,
+      demoUserId: demo.userId,
+      demoToken,
+      webUrl: web.url,
+      demoEmail: demo.email,
+      demoAccountId: demo.accountId,
+      workerUrl: withWorker ? `http://127.0.0.1:${ports.worker}` : null,
+      simulator,
+    };
+    await writeFile(stackJson, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+    timings.total = (Date.now() - t0) / 1000;
+    return { info, dir, timings, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * The stack `npm start` already runs from `dir`, if any (its stack.json is there and its
+ * functions answer). stop() leaves it running: it is not ours.
+ */
+export async function attachRunningStack(dir?: string): Promise<Stack | undefined> {
+  const d = resolve(dir ?? DEFAULT_DIR);
+  let info: StackInfo;
+  try {
+    info = JSON.parse(await readFile(join(d, 'stack.json'), 'utf8')) as StackInfo;
+    await fetch(info.functionsUrl, { signal: AbortSignal.timeout(1000) });
+  } catch {
+    return undefined;
+  }
+  return { info, dir: d, timings: { total: 0 }, stop: async () => {} };
+}
+
+/** The `supabase status`-like block `npm start` prints (deliberately shows the local secrets). */
+export function formatStatus(info: StackInfo): string {
+  const rows: Array<[string, string]> = [
+    ['Functions URL', info.functionsUrl],
+    ['Watch page', info.webUrl],
+    ['DB URL', info.dbUrl],
+    ['Worker health', info.workerUrl ? `${info.workerUrl}/health` : 'no worker (--no-worker)'],
+    ['JWT secret', info.jwtSecret],
+    ['anon key', info.anonKey],
+    ['service_role key', info.serviceRoleKey],
+    ['Demo user', `${info.demoUserId} (${info.demoEmail})`],
+    ['Demo token', info.demoToken],
+    ['Telegram', !info.workerUrl ? '-' : info.simulator ? 'simulated (set TELEGRAM_SESSION for a real account)' : 'real account (GramJS)'],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padStart(w)}: ${v}`).join('\n');
+}

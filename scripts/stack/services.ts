@@ -1,0 +1,66 @@
+// The two long-running services of the stack, each its own process like in production: the
+// functions router (Deno under scripts/functions-server.ts) and the worker (worker/src/main.ts).
+import { join } from 'node:path';
+import { REPO_ROOT } from '../lib/migrate.ts';
+import { startFunctionsServer } from '../functions-server.ts';
+import { NODE_BIN, logSink, startService, trackChild, waitForHttp } from './process.ts';
+
+const READY_TIMEOUT_MS = 60_000;
+
+export interface ServiceOptions {
+  env: NodeJS.ProcessEnv;
+  logsDir: string;
+  echo: boolean;
+}
+
+export interface RunningService {
+  stop(): Promise<void>;
+}
+
+/** The Deno router of scripts/functions-server.ts (it resolves once Deno serves). */
+export async function startFunctions(o: ServiceOptions & { port: number }): Promise<RunningService> {
+  const sink = logSink('functions', join(o.logsDir, 'functions.log'), o.echo);
+  try {
+    const fx = await startFunctionsServer({
+      port: o.port, env: o.env, timeoutMs: READY_TIMEOUT_MS, log: (line) => sink.write(`${line}\n`),
+    });
+    trackChild(fx.child);
+    return { stop: async () => { await fx.stop(); sink.end(); } };
+  } catch (err) {
+    sink.end();
+    throw new Error(`${(err as Error).message}\n${sink.tail()}`);
+  }
+}
+
+export interface WorkerOptions extends ServiceOptions {
+  /** The demo account; with TELEGRAM_SESSION set, the worker sends for it through GramJS. */
+  accountId: string;
+  httpPort: number;
+}
+
+/**
+ * Simulator unless TELEGRAM_SESSION (with TELEGRAM_API_ID/TELEGRAM_API_HASH) is in the env,
+ * or TELEGRAM_ACCOUNTS is set explicitly. The simulator keeps its sent messages in the stack's
+ * database (SIMULATOR_DATABASE_URL) so the demo can count duplicates per peer.
+ */
+export async function startWorker(o: WorkerOptions): Promise<RunningService & { simulator: boolean }> {
+  const env: NodeJS.ProcessEnv = { ...o.env, WORKER_HTTP_PORT: String(o.httpPort), WORKER_HTTP_HOST: '127.0.0.1' };
+  const session = o.env.TELEGRAM_SESSION;
+  if (session && !o.env.TELEGRAM_ACCOUNTS) {
+    env.TELEGRAM_ACCOUNTS = JSON.stringify([{ accountId: o.accountId, session }]);
+  }
+  const simulator = !(env.TELEGRAM_ACCOUNTS ?? '').includes('"session"') && env.TELEGRAM_MODE !== 'gramjs';
+  if (simulator) env.SIMULATOR_DATABASE_URL ??= o.env.DATABASE_URL;
+  delete env.TELEGRAM_SESSION; // the worker reads TELEGRAM_ACCOUNTS; one copy of a secret is enough
+  const service = startService({
+    name: 'worker',
+    command: NODE_BIN,
+    args: [join(REPO_ROOT, 'worker/src/main.ts')],
+    env,
+    cwd: REPO_ROOT,
+    logFile: join(o.logsDir, 'worker.log'),
+    echo: o.echo,
+  });
+  await waitForHttp(`http://127.0.0.1:${o.httpPort}/health`, service, READY_TIMEOUT_MS);
+  return { simulator, stop: () => service.stop(15_000) };
+}

@@ -1,0 +1,80 @@
+// Serves the watch page (scripts/web/) on the local stack. It proxies /functions/v1/* to the
+// functions router so the page is same-origin (no CORS setup between two local ports), and
+// offers /local/config.json with the demo token: this server only listens on 127.0.0.1 and
+// exists only in the local stack, where stack.json holds the same token anyway.
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+};
+
+export interface WebServerOptions {
+  port: number;
+  functionsOrigin: string; // http://127.0.0.1:54321
+  config: { demoToken: string; demoUserId: string; anonKey: string };
+}
+
+async function body(req: IncomingMessage): Promise<Buffer | undefined> {
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function startWebServer(opts: WebServerOptions): Promise<{ url: string; stop(): Promise<void> }> {
+  const server: Server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname.startsWith('/functions/v1/')) {
+        const headers = new Headers();
+        for (const h of ['authorization', 'content-type', 'apikey', 'x-client-info']) {
+          const v = req.headers[h];
+          if (typeof v === 'string') headers.set(h, v);
+        }
+        const upstream = await fetch(`${opts.functionsOrigin}${url.pathname}${url.search}`, {
+          method: req.method, headers, body: await body(req),
+        });
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+        res.end(Buffer.from(await upstream.arrayBuffer()));
+        return;
+      }
+      if (url.pathname === '/local/config.json') {
+        res.writeHead(200, { 'content-type': TYPES['.json']!, 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ functionsUrl: '/functions/v1', ...opts.config }));
+        return;
+      }
+      const rel = url.pathname === '/' ? 'index.html' : normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
+      if (rel.split(/[/\\]/).includes('..') || rel.endsWith('.test.ts')) {
+        res.writeHead(404).end();
+        return;
+      }
+      const data = await readFile(join(WEB_ROOT, rel));
+      res.writeHead(200, { 'content-type': TYPES[extname(rel)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.end(data);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      res.writeHead(code === 'ENOENT' || code === 'EISDIR' ? 404 : 502, { 'content-type': 'text/plain' });
+      res.end(code === 'ENOENT' || code === 'EISDIR' ? 'not found' : `proxy error: ${(err as Error).message}`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

@@ -1,0 +1,77 @@
+// The watch page in headless Chromium: a stack in a temporary directory, a campaign created and
+// started through the API, the page following it to completion. Screenshots (mid-run and done)
+// are saved under .local/test-screenshots/ for a person to look at.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './lib/migrate.ts';
+import { apiFor } from './stack/api.ts';
+import { createDemoCampaign } from './stack/campaign.ts';
+import { startStack, type Stack } from './stack/index.ts';
+import { chromiumMissingMessage, launchChromium, type Browser } from './web/chromium.ts';
+
+const SHOTS = join(REPO_ROOT, '.local/test-screenshots');
+const TARGETS = 60;
+const RATE_PER_MINUTE = 1200; // 20/s: about 3 s, long enough to catch it mid-run
+
+interface PageView { state: string; sent: string; failed: string; pending: string; total: string; barSent: string; error: string }
+const READ_PAGE = `(() => {
+  const t = (id) => document.getElementById(id)?.textContent ?? '';
+  return { state: document.body.dataset.state ?? '', sent: t('sent'), failed: t('failed'), pending: t('pending'),
+    total: t('total'), barSent: document.getElementById('bar-sent').style.width, error: t('error') };
+})()`;
+
+describe('watch page', () => {
+  let dir: string;
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    // Fail loudly, never skip: CI must install chromium (see .ci/run).
+    const missing = chromiumMissingMessage();
+    if (missing) throw new Error(missing);
+    dir = await mkdtemp(join(tmpdir(), 'tg-web-'));
+    // Both settle before we go on, so afterAll stops whatever did start.
+    const [s, b] = await Promise.allSettled([startStack({ dir, ports: 'auto' }), launchChromium({ width: 900, height: 820 })]);
+    if (s.status === 'fulfilled') stack = s.value;
+    if (b.status === 'fulfilled') browser = b.value;
+    if (s.status === 'rejected') throw s.reason;
+    if (b.status === 'rejected') throw b.reason;
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows a running campaign moving to completion', async () => {
+    const { info } = stack!;
+    const api = apiFor(info);
+    const { campaign } = await createDemoCampaign(api, { targets: TARGETS, ratePerMinute: RATE_PER_MINUTE, name: 'Page test' });
+    const page = browser!.page;
+    // The page picks up the local demo token by itself (/local/config.json).
+    await page.navigate(`${info.webUrl}?campaign=${campaign.id}`);
+    await page.waitFor(`document.body.dataset.state === 'draft'`, 10_000);
+
+    await api.call('POST', `/campaigns/${campaign.id}/start`);
+    const mid = await page.waitFor<PageView | null>(
+      `(() => { const v = ${READ_PAGE}; return v.state === 'running' && Number(v.sent) > 0 ? v : null; })()`, 20_000);
+    await mkdir(SHOTS, { recursive: true });
+    await writeFile(join(SHOTS, 'watch-page-running.png'), await page.screenshot());
+    expect(Number(mid!.sent)).toBeLessThan(TARGETS);
+
+    await page.waitFor(`document.body.dataset.state === 'completed'`, 60_000);
+    const done = await page.evaluate<PageView>(READ_PAGE);
+    await new Promise((r) => setTimeout(r, 400)); // let the bar's CSS transition finish
+    const png = await page.screenshot();
+    await writeFile(join(SHOTS, 'watch-page-completed.png'), png);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(done).toMatchObject({
+      state: 'completed', sent: String(TARGETS), failed: '0', pending: '0', total: String(TARGETS), barSent: '100%', error: '',
+    });
+    // The page and the API agree.
+    expect((await api.getCampaign(campaign.id)).counts.sent).toBe(TARGETS);
+  }, 120_000);
+});

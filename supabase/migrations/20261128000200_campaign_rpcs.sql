@@ -159,7 +159,7 @@ $$;
 -- A campaign that runs with nothing left to send is complete (resumed after its last send).
 create function private.complete_if_done(p_campaign_id uuid) returns void
 language sql security definer set search_path = '' as $$
-  update public.campaigns set state = 'completed', completed_at = now()
+  update public.campaigns set state = 'completed', completed_at = clock_timestamp()
   where id = p_campaign_id and state = 'running' and pending_count = 0
 $$;
 
@@ -174,6 +174,8 @@ $$;
 
 -- Counters move with the delivery rows in the same statement, so they cannot drift; the
 -- campaign completes when its last pending delivery settles and pauses itself past max_errors.
+-- Completion and send times use clock_timestamp(): a worker's batch transaction began before
+-- its sends, and now() would date them too early.
 create function private.deliveries_count_insert() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
@@ -225,7 +227,7 @@ begin
           and c.failed_count + x.df > c.max_errors then 'error_threshold'
         else c.pause_reason end,
       completed_at = case
-        when c.state = 'running' and c.pending_count + x.dp = 0 then now()
+        when c.state = 'running' and c.pending_count + x.dp = 0 then clock_timestamp()
         else c.completed_at end
     from x
     where c.id = x.campaign_id

@@ -87,7 +87,7 @@ begin
     state = case w.outcome when 'sent' then 'sent' when 'failed' then 'failed' else d.state end,
     attempts = d.attempts + case when w.outcome in ('sent', 'failed', 'retry') then 1 else 0 end,
     telegram_message_id = case when w.outcome = 'sent' then w.message_id else d.telegram_message_id end,
-    sent_at = case when w.outcome = 'sent' then now() else d.sent_at end,
+    sent_at = case when w.outcome = 'sent' then clock_timestamp() else d.sent_at end,
     error_code = case when w.outcome = 'sent' then null else coalesce(w.error_code, d.error_code) end,
     error_message = case when w.outcome = 'sent' then null else coalesce(w.error_message, d.error_message) end,
     -- the running job is still live; the retry gets a job of its own

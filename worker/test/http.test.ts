@@ -1,0 +1,68 @@
+// The worker's HTTP face for process managers and Prometheus, and the per-campaign rate cap
+// end to end: what operators watch and what they configure must both be real.
+import { afterEach, describe, expect, it } from 'vitest';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, type World } from './fixtures.ts';
+
+let world: World | undefined;
+let worker: RunningWorker | undefined;
+afterEach(async () => {
+  await worker?.stop();
+  await world?.close();
+  worker = undefined;
+  world = undefined;
+});
+
+const metricValue = (text: string, name: string, labels: string) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((kv) => l.includes(kv)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+describe('health and metrics over HTTP', () => {
+  it('reports the account and counts outcomes; answers 404 elsewhere; 503 while stopping', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids } = await addChannels(world, 12, 'http');
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    sim.setTarget('@http_00003', { error: 'CHAT_WRITE_FORBIDDEN' });
+    worker = await startWorker(testConfig(world, { httpPort: 0, httpHost: '127.0.0.1' }), { logger: testLogger(), simulator: sim });
+    const base = `http://127.0.0.1:${worker.httpPort}`;
+    const id = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, id, 'completed', 20_000);
+
+    const health = await fetch(`${base}/health`);
+    expect(health.status).toBe(200);
+    const h = await health.json() as { status: string; accounts: Array<{ accountId: string; status: string }> };
+    expect(h.status).toBe('ok');
+    expect(h.accounts).toEqual([expect.objectContaining({ accountId: world.accountId, status: 'running', reason: null })]);
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metricValue(metrics, 'tg_deliveries_total', 'outcome="sent"')).toBe(11);
+    expect(metricValue(metrics, 'tg_deliveries_total', 'outcome="failed"')).toBe(1);
+    expect(metricValue(metrics, 'tg_account_session_up', `account="${world.accountId}"`)).toBe(1);
+    expect(metrics).toContain('tg_send_duration_seconds_bucket');
+    expect(metrics).not.toMatch(/session=|api_hash|password/i);
+
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    const stopping = worker.stop();
+    worker = undefined;
+    const during = await fetch(`${base}/health`).then((r) => r.status, () => 'closed');
+    expect([503, 'closed']).toContain(during);
+    await stopping;
+  });
+});
+
+describe('per-campaign rate cap', () => {
+  it('holds a capped campaign to its own pace while the account is fast', async () => {
+    world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids } = await addChannels(world, 10, 'cap');
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids, ratePerMinute: 600 }); // 10/s
+    await waitForState(world, id, 'completed', 20_000);
+    const times = sim.sends.filter((s) => !s.duplicate).map((s) => s.at).sort((a, b) => a - b);
+    expect(times).toHaveLength(10);
+    // 10 sends at 10/s span at least 9 intervals of 100 ms
+    expect(times[9]! - times[0]!).toBeGreaterThanOrEqual(880);
+  });
+});

@@ -279,7 +279,10 @@ begin
   ), '{}');
 end $$;
 
-create function private.campaign_for_update(p_campaign_id uuid) returns public.campaigns
+-- Locks the caller's campaign for a state change and refuses the change unless the campaign is
+-- in one of p_from: 404 for a campaign that is not the caller's, 409 naming both states.
+create function private.campaign_for_action(p_campaign_id uuid, p_action text, p_from text[], p_to text)
+returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
   c public.campaigns;
@@ -290,18 +293,23 @@ begin
   if not found then
     raise exception 'campaign % not found', p_campaign_id using errcode = 'PT404';
   end if;
+  if not (c.state = any (p_from)) then
+    raise exception 'cannot % campaign: it is %; % goes from % to %', p_action, c.state, p_action,
+      array_to_string(p_from, ' or '), p_to
+      using errcode = 'PT409',
+        detail = jsonb_build_object('from', c.state, 'to', p_to, 'action', p_action)::text;
+  end if;
   return c;
 end $$;
 
-create function private.illegal_transition(c public.campaigns, p_action text, p_to text, p_allowed text[])
+-- Audit row of a campaign state change: state and pause reason before and after.
+create function private.audit_transition(p_action text, p_before public.campaigns, p_after public.campaigns)
 returns void
-language plpgsql set search_path = '' as $$
-begin
-  raise exception 'cannot % campaign: it is %; % goes from % to %', p_action, c.state, p_action,
-    array_to_string(p_allowed, ' or '), p_to
-    using errcode = 'PT409',
-      detail = jsonb_build_object('from', c.state, 'to', p_to, 'action', p_action)::text;
-end $$;
+language sql security definer set search_path = '' as $$
+  select private.audit(p_before.owner_id, p_action, 'campaigns', p_before.id,
+    jsonb_build_object('state', p_before.state, 'pauseReason', p_before.pause_reason),
+    jsonb_build_object('state', p_after.state, 'pauseReason', p_after.pause_reason))
+$$;
 
 create function public.create_campaign(
   p_name text,
@@ -416,36 +424,30 @@ end $$;
 create function public.start_campaign(p_campaign_id uuid) returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
-  c public.campaigns := private.campaign_for_update(p_campaign_id);
+  v_to text := case
+    when (select scheduled_at from public.campaigns where id = p_campaign_id) > now() then 'scheduled'
+    else 'running' end;
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'start', '{draft}', v_to);
   v_after public.campaigns;
-  v_to text := case when c.scheduled_at > now() then 'scheduled' else 'running' end;
 begin
-  if c.state <> 'draft' then
-    perform private.illegal_transition(c, 'start', v_to, '{draft}');
-  end if;
   update public.campaigns set state = v_to,
     started_at = case when v_to = 'running' then now() end
   where id = c.id returning * into v_after;
   perform private.enqueue_campaign(v_after);
-  perform private.audit(c.owner_id, 'start', 'campaigns', c.id,
-    jsonb_build_object('state', c.state), jsonb_build_object('state', v_to));
+  perform private.audit_transition('start', c, v_after);
   return v_after;
 end $$;
 
 create function public.pause_campaign(p_campaign_id uuid) returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
-  c public.campaigns := private.campaign_for_update(p_campaign_id);
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'pause', '{running,scheduled}', 'paused');
   v_after public.campaigns;
 begin
-  if c.state not in ('running', 'scheduled') then
-    perform private.illegal_transition(c, 'pause', 'paused', '{running,scheduled}');
-  end if;
   update public.campaigns set state = 'paused', pause_reason = 'manual', resume_at = null
   where id = c.id returning * into v_after;
   perform private.cancel_campaign_jobs(c.id, c.account_id);
-  perform private.audit(c.owner_id, 'pause', 'campaigns', c.id,
-    jsonb_build_object('state', c.state), jsonb_build_object('state', 'paused', 'pauseReason', 'manual'));
+  perform private.audit_transition('pause', c, v_after);
   return v_after;
 end $$;
 
@@ -454,32 +456,26 @@ end $$;
 create function public.resume_campaign(p_campaign_id uuid) returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
-  c public.campaigns := private.campaign_for_update(p_campaign_id);
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'resume', '{paused}', 'running');
   v_after public.campaigns;
 begin
-  if c.state <> 'paused' then
-    perform private.illegal_transition(c, 'resume', 'running', '{paused}');
-  end if;
   update public.campaigns set state = 'running', pause_reason = null, resume_at = null,
     started_at = coalesce(started_at, now())
   where id = c.id returning * into v_after;
   perform private.enqueue_campaign(v_after);
-  perform private.audit(c.owner_id, 'resume', 'campaigns', c.id,
-    jsonb_build_object('state', c.state, 'pauseReason', c.pause_reason), jsonb_build_object('state', 'running'));
   perform private.complete_if_done(c.id);
   select * into v_after from public.campaigns where id = c.id;
+  perform private.audit_transition('resume', c, v_after);
   return v_after;
 end $$;
 
 create function public.cancel_campaign(p_campaign_id uuid) returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
-  c public.campaigns := private.campaign_for_update(p_campaign_id);
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'cancel',
+    '{draft,scheduled,running,paused}', 'cancelled');
   v_after public.campaigns;
 begin
-  if c.state not in ('draft', 'scheduled', 'running', 'paused') then
-    perform private.illegal_transition(c, 'cancel', 'cancelled', '{draft,scheduled,running,paused}');
-  end if;
   update public.campaigns set state = 'cancelled', pause_reason = null, resume_at = null,
     completed_at = now()
   where id = c.id;
@@ -487,8 +483,7 @@ begin
   where campaign_id = c.id and state = 'pending';
   perform private.cancel_campaign_jobs(c.id, c.account_id);
   select * into v_after from public.campaigns where id = c.id;
-  perform private.audit(c.owner_id, 'cancel', 'campaigns', c.id,
-    jsonb_build_object('state', c.state), jsonb_build_object('state', 'cancelled'));
+  perform private.audit_transition('cancel', c, v_after);
   return v_after;
 end $$;
 
@@ -497,13 +492,10 @@ end $$;
 create function public.retry_failed_deliveries(p_campaign_id uuid) returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
-  c public.campaigns := private.campaign_for_update(p_campaign_id);
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'retry-failed',
+    '{running,paused,completed}', 'running');
   v_after public.campaigns;
-  v_ids uuid[];
 begin
-  if c.state not in ('running', 'paused', 'completed') then
-    perform private.illegal_transition(c, 'retry-failed', 'running', '{running,paused,completed}');
-  end if;
   if c.failed_count = 0 then
     raise exception 'campaign % has no failed deliveries to retry', c.id using errcode = 'PT409',
       detail = jsonb_build_object('from', c.state, 'to', c.state, 'action', 'retry-failed')::text;
@@ -511,19 +503,14 @@ begin
   if c.state = 'completed' then
     update public.campaigns set state = 'running', completed_at = null where id = c.id;
   end if;
-  with r as (
-    update public.deliveries set state = 'pending', attempts = 0, error_code = null,
-      error_message = null, job_id = null
-    where campaign_id = c.id and state = 'failed'
-    returning id
-  ) select array_agg(id) into v_ids from r;
+  update public.deliveries set state = 'pending', attempts = 0, error_code = null,
+    error_message = null, job_id = null
+  where campaign_id = c.id and state = 'failed';
   select * into v_after from public.campaigns where id = c.id;
   if v_after.state = 'running' then
     perform private.enqueue_campaign(v_after);
   end if;
-  perform private.audit(c.owner_id, 'retry_failed', 'campaigns', c.id,
-    jsonb_build_object('state', c.state, 'failed', c.failed_count),
-    jsonb_build_object('state', v_after.state, 'retried', cardinality(v_ids)));
+  perform private.audit_transition('retry_failed', c, v_after);
   return v_after;
 end $$;
 

@@ -1,0 +1,56 @@
+// The benchmark's short run inside `npm test`: the CLI end to end (own Postgres, real worker,
+// simulator), checking the output contract and that the figures are sane — not the targets,
+// which a busy test machine cannot promise.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './lib/migrate.ts';
+import { RESULTS_ROOT } from './bench/report.ts';
+import { NODE } from './bench/worker.ts';
+
+function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // DATABASE_URL would point the run at a shared cluster; this run brings its own.
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    const child = spawn(NODE, [join(REPO_ROOT, 'scripts/bench.ts'), ...args], { cwd: REPO_ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+describe('npm run bench (short)', () => {
+  it('prints the DESIGN §9 JSON last and writes results and a chart', async () => {
+    const r = await runCli(['--short', '--json', '--out', 'bench-test'], 110_000);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const last = r.stdout.trim().split('\n').at(-1)!;
+    const summary = JSON.parse(last) as Record<string, number>;
+    expect(Object.keys(summary).sort()).toEqual(['ceilingPerSecond', 'fairnessSpread', 'pacingRatio', 'pickupP50Ms', 'progressP95Ms']);
+    for (const v of Object.values(summary)) expect(Number.isFinite(v), last).toBe(true);
+    expect(summary.ceilingPerSecond).toBeGreaterThan(10);
+    // 3 × 20 targets at 30/s: at least the theoretical minimum (one interval of slack for the
+    // first slot), and not absurdly slow even on a loaded machine.
+    expect(summary.pacingRatio).toBeGreaterThan(0.9);
+    expect(summary.pacingRatio).toBeLessThan(3);
+    expect(summary.fairnessSpread).toBeGreaterThanOrEqual(0);
+    expect(summary.fairnessSpread).toBeLessThan(1);
+    expect(summary.pickupP50Ms).toBeGreaterThanOrEqual(0);
+    expect(summary.pickupP50Ms).toBeLessThan(5000);
+    expect(summary.progressP95Ms).toBeGreaterThanOrEqual(0);
+    expect(summary.progressP95Ms).toBeLessThan(10_000);
+
+    const dir = join(RESULTS_ROOT, 'bench-test');
+    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    expect(results.summary).toEqual(summary);
+    expect(results.ceiling.counterMismatches).toEqual([]);
+    expect(results.pacing.counterMismatches).toEqual([]);
+    expect(results.pickup.latenciesMs).toHaveLength(5);
+    expect(existsSync(join(dir, 'throughput.svg'))).toBe(true);
+    expect(readFileSync(join(dir, 'throughput.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  }, 120_000);
+});

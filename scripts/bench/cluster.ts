@@ -1,0 +1,133 @@
+// The Postgres that bench and faults run against: by default an embedded cluster of their own
+// (persistent data dir, so the fault suite can stop and restart it), migrated once into a
+// template that each scenario clones in milliseconds. The tests start one of these too: the
+// restart scenario must not touch the shared test cluster other suites live on.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres.ts';
+import { applyBaseline, asPostgresRole, pushMigrations, quoteIdent, withDatabase } from '../lib/migrate.ts';
+
+export interface AppDatabase {
+  name: string;
+  /** As role `postgres` (what the worker and functions use on hosted Supabase). */
+  url: string;
+  /** As the superuser, for fixtures only (auth.users). */
+  adminUrl: string;
+  drop(): Promise<void>;
+}
+
+export interface BenchCluster {
+  /** Superuser URL to the maintenance database. */
+  adminUrl: string;
+  /** False with DATABASE_URL: we may not stop someone else's server. */
+  canRestart: boolean;
+  /** Stops Postgres cleanly, waits downMs, starts it again on the same port and data. */
+  restart(downMs: number): Promise<void>;
+  /** The postmaster's pid when it runs on this machine (for CPU accounting). */
+  postmasterPid(): Promise<number | undefined>;
+  createDatabase(prefix?: string): Promise<AppDatabase>;
+  stop(): Promise<void>;
+}
+
+const TEMPLATE = 'tg_bench_template';
+
+async function withAdmin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function cloner(adminUrl: string, template: string) {
+  return async (prefix = 'tg_bench'): Promise<AppDatabase> => {
+    const name = `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+    await withAdmin(adminUrl, async (c) => {
+      // A clone fails while anyone is connected to the template; retry briefly (bounded).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await c.query(`create database ${quoteIdent(name)} template ${quoteIdent(template)} owner postgres`);
+          return;
+        } catch (err) {
+          if (attempt >= 50 || !/being accessed by other users/.test(String(err))) throw err;
+          await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+        }
+      }
+    });
+    const dbAdmin = withDatabase(adminUrl, name);
+    return {
+      name,
+      url: asPostgresRole(dbAdmin),
+      adminUrl: dbAdmin,
+      drop: () => withAdmin(adminUrl, async (c) => {
+        await c.query(`drop database if exists ${quoteIdent(name)} with (force)`);
+      }),
+    };
+  };
+}
+
+async function postmasterPidOf(adminUrl: string): Promise<number | undefined> {
+  // The backend serving us is a child of the postmaster; read its parent while it is alive.
+  return await withAdmin(adminUrl, async (c) => {
+    const pid = (await c.query('select pg_backend_pid() as p')).rows[0].p as number;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isFinite(ppid) && ppid > 1 ? ppid : undefined;
+  });
+}
+
+export interface OwnClusterOptions {
+  /** fsync/synchronous_commit off: fine for correctness tests, flattering for benchmarks. */
+  fast?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** An embedded cluster of our own (or DATABASE_URL's), migrated into a template. */
+export async function startOwnCluster(opts: OwnClusterOptions = {}): Promise<BenchCluster> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tg-bench-pg-'));
+  const start = (port?: number) => startEmbeddedPostgres({ dataDir, port, persistent: true, fast: opts.fast ?? false });
+  let server: RunningPostgres = await start();
+  const cleanup = async () => {
+    await server.stop().catch(() => {});
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await withAdmin(server.adminUrl, async (c) => {
+      const old = await c.query('select 1 from pg_database where datname = $1', [TEMPLATE]);
+      if (old.rowCount) {
+        await c.query(`alter database ${quoteIdent(TEMPLATE)} is_template false`);
+        await c.query(`drop database ${quoteIdent(TEMPLATE)} with (force)`);
+      }
+    });
+    await applyBaseline(server.adminUrl, TEMPLATE);
+    await pushMigrations(asPostgresRole(withDatabase(server.adminUrl, TEMPLATE)));
+    await withAdmin(server.adminUrl, async (c) => {
+      await c.query(`alter database ${quoteIdent(TEMPLATE)} is_template true allow_connections false`);
+      await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [TEMPLATE]);
+    });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  opts.log?.(`postgres ${server.external ? '(DATABASE_URL)' : `on 127.0.0.1:${server.port}`}, template ${TEMPLATE} migrated`);
+  const adminUrl = server.adminUrl;
+  return {
+    adminUrl,
+    canRestart: !server.external,
+    async restart(downMs) {
+      if (server.external) throw new Error('DATABASE_URL cluster cannot be restarted');
+      const port = server.port;
+      await server.stop();
+      await new Promise((r) => setTimeout(r, downMs));
+      server = await start(port);
+    },
+    postmasterPid: () => (server.external ? Promise.resolve(undefined) : postmasterPidOf(adminUrl)),
+    createDatabase: cloner(adminUrl, TEMPLATE),
+    stop: cleanup,
+  };
+}

@@ -1,0 +1,86 @@
+// One benchmark run: the four phases in sequence, then the summary of DESIGN §9, the table and
+// the chart. Shared by `npm run bench` and scripts/bench.test.ts.
+import { cpus } from 'node:os';
+import type { BenchCluster } from './cluster.ts';
+import { ceiling, pacing, pickup, type CeilingResult, type PacingResult, type PickupResult, type Sizes } from './phases.ts';
+import { round, summarize } from './stats.ts';
+import { svgChart, table, type Row } from './report.ts';
+
+/** The machine-readable result of DESIGN §9 (the last stdout line of `npm run bench -- --json`). */
+export interface BenchSummary {
+  ceilingPerSecond: number;
+  pacingRatio: number;
+  pickupP50Ms: number;
+  progressP95Ms: number;
+  fairnessSpread: number;
+}
+
+export interface BenchRun {
+  summary: BenchSummary;
+  ceiling: CeilingResult;
+  pacing: PacingResult;
+  pickup: PickupResult;
+  machine: { cpus: number; model: string; node: string; platform: string };
+  sizes: Sizes;
+}
+
+export async function runBench(cluster: BenchCluster, sizes: Sizes, log: (msg: string) => void = () => {}): Promise<BenchRun> {
+  log(`ceiling: ${sizes.ceilingDeliveries} deliveries, no pacing`);
+  const c = await ceiling(cluster, sizes.ceilingDeliveries);
+  log(`ceiling: ${c.perSecond.toFixed(0)}/s`);
+  log(`pickup: ${sizes.pickupTrials} trials`);
+  const p = await pickup(cluster, sizes.pickupTrials);
+  log(`pickup: p50 ${p.p50Ms.toFixed(1)} ms`);
+  const total = sizes.pacingCampaigns * sizes.pacingTargets;
+  log(`pacing: ${sizes.pacingCampaigns} × ${sizes.pacingTargets} at ${sizes.pacingPerSecond}/s (≥ ${(total / sizes.pacingPerSecond).toFixed(0)} s)`);
+  const g = await pacing(cluster, sizes);
+  log(`pacing: ${g.seconds.toFixed(2)} s, ratio ${g.ratio.toFixed(3)}`);
+  const cpu = cpus();
+  return {
+    summary: {
+      ceilingPerSecond: round(c.perSecond),
+      pacingRatio: round(g.ratio, 4),
+      pickupP50Ms: round(p.p50Ms, 1),
+      progressP95Ms: round(g.progressP95Ms, 1),
+      fairnessSpread: round(g.fairnessSpread, 4),
+    },
+    ceiling: c, pacing: g, pickup: p,
+    machine: { cpus: cpu.length, model: cpu[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}` },
+    sizes,
+  };
+}
+
+export function benchTable(r: BenchRun): string {
+  const f = (v: number | null, d = 0) => (v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+  const pk = summarize(r.pickup.latenciesMs);
+  const rows: Row[] = [
+    { metric: `pipeline ceiling (${r.ceiling.deliveries} deliveries)`, value: `${f(r.ceiling.perSecond)} /s`, target: '>= 1000 /s', ok: r.ceiling.perSecond >= 1000 },
+    { metric: 'ceiling, first campaign (peers resolved)', value: `${f(r.ceiling.cold.perSecond)} /s` },
+    { metric: 'CPU per delivery: worker', value: `${f(r.ceiling.workerCpuMsPerDelivery, 3)} ms` },
+    { metric: 'CPU per delivery: postgres', value: `${f(r.ceiling.postgresCpuMsPerDelivery, 3)} ms` },
+    { metric: `pacing (${r.pacing.campaigns} × ${r.pacing.targets / r.pacing.campaigns} at ${r.pacing.perSecond}/s)`, value: `${f(r.pacing.seconds, 2)} s / ${f(r.pacing.theoreticalSeconds, 2)} s = ${f(r.pacing.ratio, 4)}`, target: '<= 1.02', ok: r.pacing.ratio <= 1.02 },
+    { metric: 'fairness spread (max-min finish)/total', value: f(r.pacing.fairnessSpread, 4) },
+    { metric: `pickup start -> first send (${pk.n} trials)`, value: `p50 ${f(pk.p50, 1)} ms, p95 ${f(pk.p95, 1)} ms, max ${f(pk.max, 1)} ms`, target: 'p50 < 100 ms', ok: pk.p50 < 100 },
+    { metric: `progress send -> visible counter (${r.pacing.progressSamples})`, value: `p50 ${f(r.pacing.progressP50Ms, 1)} ms, p95 ${f(r.pacing.progressP95Ms, 1)} ms`, target: 'p95 < 1000 ms', ok: r.pacing.progressP95Ms < 1000 },
+    { metric: 'counters vs delivery rows', value: `${r.ceiling.counterMismatches.length + r.pacing.counterMismatches.length} mismatches`, target: '0', ok: r.ceiling.counterMismatches.length + r.pacing.counterMismatches.length === 0 },
+  ];
+  return table(rows);
+}
+
+export function benchChart(r: BenchRun): string {
+  return svgChart([
+    {
+      title: `Pipeline ceiling: ${r.ceiling.deliveries} deliveries, no pacing (${r.summary.ceilingPerSecond}/s average)`,
+      xLabel: 'seconds since start', yLabel: 'deliveries / s',
+      series: [
+        { name: 'known channels (250 ms windows)', points: r.ceiling.series },
+        { name: 'first campaign, resolving peers', points: r.ceiling.cold.series },
+      ],
+    },
+    {
+      title: `Pacing: ${r.pacing.campaigns} campaigns on one account at ${r.pacing.perSecond}/s (ratio ${r.summary.pacingRatio})`,
+      xLabel: 'seconds since start', yLabel: 'deliveries / s',
+      series: r.pacing.series,
+    },
+  ]);
+}

@@ -1,0 +1,220 @@
+// The five fault scenarios of issue 6. Each is data (sizes) + the fault; runScenario does the
+// rest and audits. Random choices use Math.random: the report lists what actually happened.
+import pg from 'pg';
+import { maxInWindow } from '../bench/stats.ts';
+import { asUser } from '../test/db.ts';
+import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
+import { campaignAction, withPg, type CampaignAction } from '../bench/seed.ts';
+import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+
+export interface FaultSizes {
+  kill: ScenarioSize & { kills: number };
+  postgres: ScenarioSize & { downMs: number };
+  telegram: ScenarioSize & { faultyShare: number };
+  twoWorkers: ScenarioSize;
+  burst: ScenarioSize & { calls: number };
+}
+
+export const FULL: FaultSizes = {
+  kill: { targets: 500, ratePerSecond: 25, settleTimeoutMs: 120_000, kills: 6 },
+  postgres: { targets: 400, ratePerSecond: 25, settleTimeoutMs: 120_000, downMs: 3000 },
+  telegram: { targets: 500, ratePerSecond: 50, settleTimeoutMs: 120_000, faultyShare: 0.2 },
+  twoWorkers: { targets: 300, ratePerSecond: 25, settleTimeoutMs: 120_000 },
+  burst: { targets: 300, ratePerSecond: 50, settleTimeoutMs: 120_000, calls: 50 },
+};
+
+/** Inside `npm test`: seconds each, same code paths. */
+export const SHORT: FaultSizes = {
+  kill: { targets: 80, ratePerSecond: 40, settleTimeoutMs: 60_000, kills: 5, heartbeatSeconds: 2 },
+  postgres: { targets: 60, ratePerSecond: 40, settleTimeoutMs: 60_000, downMs: 1000, heartbeatSeconds: 2 },
+  telegram: { targets: 60, ratePerSecond: 60, settleTimeoutMs: 60_000, faultyShare: 0.3 },
+  twoWorkers: { targets: 60, ratePerSecond: 30, settleTimeoutMs: 60_000 },
+  burst: { targets: 60, ratePerSecond: 40, settleTimeoutMs: 60_000, calls: 50 },
+};
+
+/** SIGKILL the worker at random points of one campaign, restarting it each time. */
+function killScenario(size: FaultSizes['kill'], logDir: string): ScenarioSpec {
+  return {
+    name: 'worker SIGKILL', size, logDir,
+    async run(ctx) {
+      let w = await ctx.worker('kill-0');
+      await ctx.start();
+      // Kill points spread over the campaign (by sent count), plus a random delay so some land
+      // mid-batch, mid-send or mid-commit.
+      const points = Array.from({ length: size.kills }, () => Math.floor(size.targets * (0.05 + 0.8 * Math.random())))
+        .sort((a, b) => a - b);
+      for (let i = 0; i < points.length; i++) {
+        await ctx.waitSent(points[i]!, 20_000);
+        await sleep(Math.random() * 200);
+        const at = await ctx.sent();
+        await w.kill();
+        ctx.notes.push(`kill ${i + 1} at ${at} sent`);
+        w = await ctx.worker(`kill-${i + 1}`);
+      }
+    },
+  };
+}
+
+/** Postgres stopped and started again mid-campaign; the worker must reconnect on its own. */
+function postgresScenario(size: FaultSizes['postgres'], logDir: string): ScenarioSpec {
+  return {
+    name: 'postgres restart', size, logDir,
+    async run(ctx) {
+      if (!ctx.cluster.canRestart) throw new Error('this cluster cannot be restarted (DATABASE_URL or the shared test cluster)');
+      await ctx.worker('pg-restart');
+      await ctx.start();
+      await ctx.waitSent(Math.floor(size.targets * 0.3), 30_000);
+      const at = await ctx.sent();
+      await ctx.cluster.restart(size.downMs);
+      ctx.notes.push(`postgres down for ${size.downMs} ms at ${at} sent`);
+    },
+  };
+}
+
+/** Random targets hang (before or after posting), drop the call, or answer 5xx, once or twice. */
+function telegramScenario(size: FaultSizes['telegram'], logDir: string): ScenarioSpec {
+  const kinds = [
+    { hang: 'before', times: 1 },
+    { hang: 'after', times: 1 }, // posted, but the answer never comes: the retry must dedup
+    { error: 'Timeout', code: -503, times: 1 }, // what Telegram answers when its side drops the call
+    { error: 'INTERNAL', code: 500, times: 1 },
+    { error: 'RPC_CALL_FAIL', code: 500, times: 2 },
+  ] as const;
+  const chosen = new Map<string, string>();
+  return {
+    name: 'telegram hangs/disconnects/5xx', size, logDir,
+    simulator(owner) {
+      const targets: Record<string, unknown> = {};
+      for (const peer of owner.peers) {
+        if (Math.random() >= size.faultyShare) continue;
+        const k = pick(kinds);
+        targets[peer] = k;
+        chosen.set(peer, 'hang' in k ? `hang-${k.hang}` : `${k.code} ${k.error}×${k.times}`);
+      }
+      return { targets, latencyMs: [0, 5] };
+    },
+    async run(ctx) {
+      const byKind = new Map<string, number>();
+      for (const k of chosen.values()) byKind.set(k, (byKind.get(k) ?? 0) + 1);
+      ctx.notes.push(`faulty targets: ${[...byKind].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+      await ctx.worker('telegram-faults');
+      await ctx.start();
+    },
+  };
+}
+
+/** Sends the worker's /metrics reports (any counter named like sent/delivered). */
+function sentFromMetrics(text: string): number {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^(\w*(?:sent|deliver)\w*_total)(\{[^}]*\})? ([0-9.e+]+)$/.exec(line);
+    if (m && !/outcome="(?!sent)/.test(m[2] ?? '')) n += Number(m[3]);
+  }
+  return n;
+}
+
+/**
+ * Two workers configured for the same account: the second must not send while the first
+ * runs (it waits for the account's lock, or refuses). The first is stopped half way; the
+ * second (or, if it refused, a third) finishes.
+ */
+function twoWorkersScenario(size: FaultSizes['twoWorkers'], logDir: string): ScenarioSpec {
+  return {
+    name: 'two workers, one account', size, logDir,
+    async run(ctx) {
+      const a = await ctx.worker('two-a');
+      const b = await ctx.worker('two-b', { waitReady: false });
+      let bExited: number | string | undefined;
+      void b.service.exited.then((c) => { bExited = c; });
+      await ctx.start();
+      // While A runs, B's own counter of sends must stay at zero.
+      const deadline = Date.now() + 30_000;
+      let bSentWhileA = 0;
+      while ((await ctx.sent()) < size.targets * 0.5 && Date.now() < deadline) {
+        if (bExited === undefined) bSentWhileA = Math.max(bSentWhileA, sentFromMetrics(await b.metrics().catch(() => '')));
+        await sleep(100);
+      }
+      if (bExited === undefined) bSentWhileA = Math.max(bSentWhileA, sentFromMetrics(await b.metrics().catch(() => '')));
+      const aSent = sentFromMetrics(await a.metrics().catch(() => ''));
+      ctx.notes.push(`while A ran: A reported ${aSent} sends, B reported ${bSentWhileA}${bExited !== undefined ? ` (B exited: ${bExited})` : ''}`);
+      if (bSentWhileA > 0) ctx.violations.push(`B reported ${bSentWhileA} sends while A held the account`);
+      await a.stop();
+      ctx.notes.push(`A stopped (SIGTERM) at ${await ctx.sent()} sent`);
+      if (bExited !== undefined) await ctx.worker('two-c'); // B refused: someone must finish
+    },
+    async after(ctx) {
+      const v = await paceViolations(ctx.db.url, size.ratePerSecond);
+      if (v) ctx.violations.push(v);
+    },
+  };
+}
+
+/**
+ * After the run: the account's messages in any 1 s window stay within its pace (two sessions
+ * sending in parallel would double it). Called by the suite once the campaign settled.
+ */
+async function paceViolations(url: string, ratePerSecond: number): Promise<string | undefined> {
+  const store = new PostgresMessageStore(url);
+  try {
+    const times = (await store.messages()).map((m) => new Date(m.at).getTime());
+    const worst = maxInWindow(times, 1000);
+    // Allow the token bucket's burst and timer slop; parallel senders would reach ~2× the pace.
+    return worst > ratePerSecond * 1.5 + 2 ? `${worst} messages within 1 s at a pace of ${ratePerSecond}/s` : undefined;
+  } finally {
+    await store.close();
+  }
+}
+
+/** 50 concurrent start/pause/resume calls on one running campaign, as its owner. */
+function burstScenario(size: FaultSizes['burst'], logDir: string): ScenarioSpec {
+  return {
+    name: 'burst of start/pause/resume', size, logDir,
+    async run(ctx) {
+      await ctx.worker('burst');
+      await ctx.start();
+      await ctx.waitSent(Math.floor(size.targets * 0.1), 20_000);
+      const actions: CampaignAction[] = ['start', 'pause', 'resume'];
+      const outcome = new Map<string, number>();
+      const pool = new pg.Pool({ connectionString: ctx.db.url, max: size.calls });
+      try {
+        await Promise.all(Array.from({ length: size.calls }, async () => {
+          const action = pick(actions);
+          const c = await pool.connect();
+          try {
+            await campaignAction(c, ctx.owner.userId, action, ctx.campaignId);
+            outcome.set(`${action} ok`, (outcome.get(`${action} ok`) ?? 0) + 1);
+          } catch (err) {
+            const code = (err as { code?: string }).code ?? 'error';
+            outcome.set(`${action} ${code}`, (outcome.get(`${action} ${code}`) ?? 0) + 1);
+          } finally {
+            c.release();
+          }
+        }));
+      } finally {
+        await pool.end();
+      }
+      ctx.notes.push(`burst outcomes: ${[...outcome].sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+      const unexpected = [...outcome.keys()].filter((k) => !/ (ok|PT409)$/.test(k));
+      if (unexpected.length) ctx.violations.push(`unexpected errors ${unexpected.join(', ')}`);
+      // Leave it running so it can finish.
+      await withPg(ctx.db.url, async (c) => {
+        const state = await asUser(c, ctx.owner.userId, async (t) => (await t.query('select state from public.campaigns where id = $1', [ctx.campaignId])).rows[0].state as string);
+        if (state === 'paused') await campaignAction(c, ctx.owner.userId, 'resume', ctx.campaignId);
+      });
+    },
+  };
+}
+
+export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart: boolean }): ScenarioSpec[] {
+  return [
+    killScenario(sizes.kill, logDir),
+    ...(opts.canRestart ? [postgresScenario(sizes.postgres, logDir)] : []),
+    telegramScenario(sizes.telegram, logDir),
+    twoWorkersScenario(sizes.twoWorkers, logDir),
+    burstScenario(sizes.burst, logDir),
+  ];
+}

@@ -4,6 +4,7 @@
 // already runs from the same directory, the demo uses that stack and leaves it running.
 // With --json the last stdout line is { targets, sent, failed, duplicates, seconds, theoreticalSeconds }.
 // --flood: simulated Telegram answers FLOOD_WAIT_3 after 40 sends, to show the pause and resume.
+import { inspect } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Campaign } from '../contracts/api/campaigns.ts';
 import { parseStackArgs } from './stack.ts';
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
   if (stack && !stack.info.simulator) {
     throw new Error('the running stack sends through a real Telegram account; the demo posts to 100 made-up channels, so it runs only on simulated Telegram (stop `npm start`, or use --dir/--ports auto for a separate demo stack)');
   }
+  const attached = stack !== undefined;
   if (stack) {
     say(`Using the stack that is already running from ${stack.dir} (npm start).`);
   } else {
@@ -152,7 +154,9 @@ async function main(): Promise<void> {
       '',
       `Campaign ${final.state}: ${summary.sent} sent, ${summary.failed} failed, ${summary.duplicates} duplicates of ${summary.targets} targets.`,
       `Took ${summary.seconds.toFixed(2)} s; the theoretical minimum at ${RATE_PER_MINUTE / 60} msg/s is ${summary.theoreticalSeconds.toFixed(2)} s (×${ratio.toFixed(2)})${flood ? `, plus the ${FLOOD.seconds} s FLOOD_WAIT` : ''}.`,
-      `Watch page: ${stack.info.webUrl}  (npm start keeps the stack up)`,
+      attached
+        ? `Watch page: ${stack.info.webUrl}`
+        : `Run \`npm start\` to keep the stack up and watch campaigns at ${stack.info.webUrl}.`,
     ].join('\n'));
     if (final.state !== 'completed' || duplicates > 0) process.exitCode = 1;
   } finally {
@@ -165,7 +169,7 @@ if (await runInOwnProcessGroup()) {
   try {
     await main();
   } catch (err) {
-    console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`demo failed: ${err instanceof Error && err.message ? err.message : inspect(err)}`);
     process.exitCode = 1;
   }
 }

@@ -98,8 +98,25 @@ async function ownDatabase(adminUrl: string): Promise<void> {
   }
 }
 
+/**
+ * Refuses to touch a directory whose Postgres is running (another `npm start`, or a demo):
+ * --fresh would delete its live data, and a second postmaster cannot share the data dir.
+ */
+async function assertNotRunning(dir: string): Promise<void> {
+  const pidFile = join(dir, 'pgdata', 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // stale pid file of a stopped cluster: Postgres cleans it up itself
+  }
+  throw new Error(`a stack is already running from ${dir} (Postgres pid ${pid}): stop it first (Ctrl-C where \`npm start\` runs), or use another directory: --dir <path> --ports auto`);
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = resolve(opts.dir ?? DEFAULT_DIR);
+  await assertNotRunning(dir);
   const log = opts.log ?? (() => {});
   const timings: Record<string, number> = {};
   const t0 = Date.now();

@@ -452,13 +452,38 @@ begin
 end $$;
 
 -- Resumes a paused campaign, whatever paused it. Sends wait for the account's FLOOD_WAIT to
--- end, if one is in force, rather than provoking Telegram again.
+-- end, if one is in force, rather than provoking Telegram again. A campaign paused for its
+-- account (reason 'account'): after PEER_FLOOD the owner decides the limit has passed, so the
+-- account is active again (the worker notices on its next account refresh); a revoked session
+-- cannot be resumed from here, only by logging in again.
 create function public.resume_campaign(p_campaign_id uuid) returns public.campaigns
 language plpgsql security definer set search_path = '' as $$
 declare
+  -- The account row first, as the worker locks it (account, then its campaigns): no deadlock
+  -- with a batch that stops the account while the owner resumes.
+  v_account public.telegram_accounts := (
+    select a from public.telegram_accounts a join public.campaigns x on x.account_id = a.id
+    where x.id = p_campaign_id and x.owner_id = auth.uid() and x.pause_reason = 'account'
+    for no key update of a);
   c public.campaigns := private.campaign_for_action(p_campaign_id, 'resume', '{paused}', 'running');
   v_after public.campaigns;
 begin
+  if c.pause_reason = 'account' then
+    select * into v_account from public.telegram_accounts where id = c.account_id for no key update;
+    if v_account.status = 'revoked' then
+      raise exception 'cannot resume campaign: the Telegram session of account % was revoked (%); log in again with `npm run login`, put the new session in the worker''s TELEGRAM_ACCOUNTS and restart the worker',
+        v_account.id, coalesce(v_account.status_reason, 'no reason given')
+        using errcode = 'PT409',
+          detail = jsonb_build_object('from', c.state, 'to', 'running', 'action', 'resume',
+            'accountStatus', v_account.status)::text;
+    end if;
+    if v_account.status = 'peer_flood' then
+      update public.telegram_accounts set status = 'active', status_reason = null where id = v_account.id;
+      perform private.audit(c.owner_id, 'reactivate', 'telegram_accounts', v_account.id,
+        jsonb_build_object('status', v_account.status, 'statusReason', v_account.status_reason),
+        jsonb_build_object('status', 'active'));
+    end if;
+  end if;
   update public.campaigns set state = 'running', pause_reason = null, resume_at = null,
     started_at = coalesce(started_at, now())
   where id = c.id returning * into v_after;

@@ -112,13 +112,29 @@ export class AccountRunner {
     log.info({ accountId: this.accountId, ratePerMinute: this.#pacer.ratePerMinute, batchSize: this.#batchSize }, 'account running');
   }
 
-  /** Re-reads the account's pace; re-registers the queue worker when the batch size changes. */
+  /**
+   * Re-reads the account's pace; re-registers the queue worker when the batch size changes. An
+   * account stopped for PEER_FLOOD stays stopped (no queue worker) until its row is active again:
+   * the owner resumed a campaign paused for it (resume_campaign), and sending resumes.
+   */
   async refresh(): Promise<void> {
     if (this.#stopping || !this.#lock.held || !this.#gateway) return;
-    const [row] = await this.#deps.inTransaction((tx) => db.readAccounts(tx, [this.accountId]));
+    const stopped = this.status === 'account_stopped';
+    // While stopped, wait for the batch that stopped the account to commit: before it, the row
+    // still reads 'active' and would look like the owner's resume.
+    const [row] = await this.#deps.inTransaction((tx) => db.readAccounts(tx, [this.accountId], { waitForWriters: stopped }));
     if (!row) {
       this.#deps.log.error({ accountId: this.accountId }, 'account not found in telegram_accounts');
       return;
+    }
+    // A revoked session needs a new login and a restart; a stop during the read is not undone by it.
+    if (this.status === 'session_lost') return;
+    if (this.status === 'account_stopped') {
+      if (!stopped || row.status !== 'active') return;
+      this.#events.stop = null;
+      this.#pacer.unblock();
+      this.#setStatus('running');
+      this.#deps.log.info({ accountId: this.accountId }, 'account active again (campaign resumed by its owner): sending');
     }
     this.#pacer.setRate(row.rate_per_minute);
     if (row.flood_wait_until) this.#pacer.block(new Date(row.flood_wait_until).getTime());

@@ -49,8 +49,17 @@ export const WorkerConfig = z.object({
    * campaigns of an account are interleaved; more wait their turn in start order.
    */
   campaignConcurrency: z.number().int().min(1).max(32).default(6),
-  /** Sends in flight per handler. Telegram itself is paced by the token bucket; >1 only helps throughput. */
-  sendConcurrency: z.number().int().min(1).max(64).default(1),
+  /**
+   * Sends in flight per handler. The pacer alone decides when each send starts (rate and 1-second
+   * windows hold whatever this is); more than one keeps the pace while a send hangs.
+   */
+  sendConcurrency: z.number().int().min(1).max(64).default(4),
+  /**
+   * A send unanswered this long stops holding its batch (and the campaign rows the batch locks):
+   * the batch commits it as a timed-out attempt, retried with the same random_id once the full
+   * sendTimeoutMs has passed. Applies only below sendTimeoutMs.
+   */
+  sendReleaseMs: z.number().int().positive().default(3_000),
   /** Fallback poll of the queue; NOTIFY and local timers wake the worker sooner. */
   pollingSeconds: z.number().min(0.5).default(2),
   /** How often pg-boss looks for jobs of dead workers (heartbeat 10 s, then retried). */
@@ -82,6 +91,7 @@ const Env = z.object({
   RETRY_BASE_SECONDS: num.positive().optional(),
   CAMPAIGN_CONCURRENCY: int.min(1).optional(),
   SEND_CONCURRENCY: int.min(1).optional(),
+  SEND_RELEASE_MS: int.positive().optional(),
   MAX_BATCH_SIZE: int.min(1).optional(),
   POLLING_SECONDS: num.min(0.5).optional(),
   SUPERVISE_SECONDS: int.min(1).optional(),
@@ -126,6 +136,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     retryBaseSeconds: e.RETRY_BASE_SECONDS,
     campaignConcurrency: e.CAMPAIGN_CONCURRENCY,
     sendConcurrency: e.SEND_CONCURRENCY,
+    sendReleaseMs: e.SEND_RELEASE_MS,
     maxBatchSize: e.MAX_BATCH_SIZE,
     pollingSeconds: e.POLLING_SECONDS,
     superviseSeconds: e.SUPERVISE_SECONDS,

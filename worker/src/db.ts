@@ -20,6 +20,9 @@ export interface ClaimRow {
   silent: boolean;
   link_preview: boolean;
   campaign_rate_per_minute: number | null;
+  /** The campaign's failures when claimed (after its lock) and its threshold (null = none). */
+  campaign_failed_count: number;
+  campaign_max_errors: number | null;
 }
 
 export type Outcome =
@@ -73,9 +76,10 @@ export interface AccountRow {
   flood_wait_until: Date | null;
 }
 
-export async function readAccounts(db: SqlExecutor, ids: string[] | null): Promise<AccountRow[]> {
+/** waitForWriters: read the rows as committed after any transaction now updating them (for share). */
+export async function readAccounts(db: SqlExecutor, ids: string[] | null, opts: { waitForWriters?: boolean } = {}): Promise<AccountRow[]> {
   const { rows } = await db.executeSql(
     `select id, status, rate_per_minute, flood_wait_until from public.telegram_accounts
-     where $1::uuid[] is null or id = any ($1::uuid[]) order by created_at, id`, [ids]);
+     where $1::uuid[] is null or id = any ($1::uuid[]) order by created_at, id${opts.waitForWriters ? ' for share' : ''}`, [ids]);
   return rows as AccountRow[];
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DeliveryJob } from '../../contracts/jobs.ts';
 import type { WorkerConfig } from './config.ts';
 import * as db from './db.ts';
-import { classify, retryDelayMs, withTimeout, type Classified } from './errors.ts';
+import { classify, retryDelayMs, SendTimeoutError, withTimeout, type Classified } from './errors.ts';
 import type { ResolvedPeer, TelegramGateway } from './gateway/types.ts';
 import type { SqlExecutor } from './locks.ts';
 import type { Metrics } from './metrics.ts';
@@ -66,6 +66,8 @@ export interface BatchSummary {
   jobs: number;
   sent: number;
   outcomes: Record<string, number>;
+  /** Rows put back unsent because the batch deadline came first (churn; debug log). */
+  late: number;
   flood?: { seconds: number; resumeAt: Date };
   accountStopped?: { status: string; reason: string };
 }
@@ -79,7 +81,7 @@ export async function handleDeliveryBatch(
 ): Promise<BatchSummary> {
   const started = Date.now();
   const cfg = ctx.config;
-  const summary: BatchSummary = { jobs: jobs.length, sent: 0, outcomes: {} };
+  const summary: BatchSummary = { jobs: jobs.length, sent: 0, outcomes: {}, late: 0 };
   // Fence: a worker that lost the account's lock must not send; throwing rolls back, pg-boss retries.
   if (!(await ctx.lockHeld(tx))) throw new Error(`account ${ctx.accountId}: advisory lock not held, refusing to send`);
   // Waiting for the first slot before claiming keeps campaign rows unlocked during the wait.
@@ -91,37 +93,61 @@ export async function handleDeliveryBatch(
   const tClaimed = Date.now();
   const deadline = tClaimed + cfg.batchDeadlineMs;
   const toSend = roundRobin(rows.filter((r) => r.action === 'send'), (r) => r.campaign_id);
+  const errorBudget = new ErrorBudget();
+  /** Peers resolved in this batch, stored on their channels with the outcomes (one query at a time on tx). */
+  const newPeers = new Map<string, ResolvedPeer>();
   let floodOwner = false;
   let stopOwner = false;
 
   const deliver = async (row: db.ClaimRow): Promise<db.Outcome> => {
     const requeue = (at: number, why?: string): db.Outcome => ({ deliveryId: row.delivery_id, outcome: 'reschedule', retryAt: iso(Math.max(at, Date.now())), ...(why ? { errorCode: why } : {}) });
-    if (ctx.events.stop) return requeue(Date.now() + 60_000, ctx.events.stop.status.toUpperCase());
-    if (ctx.stopping() || Date.now() > deadline) return requeue(Date.now());
+    const accountStopped = () => requeue(Date.now() + 60_000, ctx.events.stop!.status.toUpperCase());
+    if (ctx.events.stop) return accountStopped();
+    if (ctx.stopping()) return requeue(Date.now());
+    if (Date.now() > deadline) {
+      summary.late++;
+      return requeue(Date.now());
+    }
     let peer: ResolvedPeer;
     try {
-      peer = await resolvePeer(ctx, row, tx);
+      peer = await resolvePeer(ctx, row);
+      if (!row.telegram_id && row.channel_id) newPeers.set(row.channel_id, peer);
     } catch (err) {
       return onError(row, classify(err));
     }
     const grant = await ctx.pacer.acquire(row.campaign_id, row.campaign_rate_per_minute, deadline);
-    if (!grant.ok) return requeue(grant.retryAt);
-    if (ctx.events.stop) return requeue(Date.now() + 60_000);
+    // Checked first: a send waiting for its slot when the account stopped gets retryAt Infinity.
+    if (ctx.events.stop) return accountStopped();
+    if (!grant.ok) {
+      if (!grant.blocked) summary.late++;
+      return requeue(grant.retryAt);
+    }
     const t0 = performance.now();
+    const sentAt = Date.now();
+    const sending = withTimeout(ctx.gateway.send({
+      peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
+      linkPreview: row.link_preview, randomId: row.random_id,
+    }), cfg.sendTimeoutMs, 'SendMessage');
     try {
-      const { messageId } = await withTimeout(ctx.gateway.send({
-        peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
-        linkPreview: row.link_preview, randomId: row.random_id,
-      }), cfg.sendTimeoutMs, 'SendMessage');
+      const answer = cfg.sendReleaseMs < cfg.sendTimeoutMs ? await unlessSlower(sending, cfg.sendReleaseMs) : await sending;
       ctx.metrics.sendLatency.observe({ account: ctx.accountId }, (performance.now() - t0) / 1000);
-      return { deliveryId: row.delivery_id, outcome: 'sent', messageId };
+      if (answer === RELEASED) {
+        // A hung send must not keep the batch's transaction, and the campaign rows it locks, open
+        // for the whole timeout. Its late answer is ignored: the retry, after the timeout, carries
+        // the same random_id, so Telegram answers it with the message if this one got through.
+        sending.catch(() => {});
+        const err = new SendTimeoutError(`SendMessage unanswered after ${cfg.sendReleaseMs} ms; retried after its ${cfg.sendTimeoutMs} ms timeout`);
+        return onError(row, classify(err), sentAt + cfg.sendTimeoutMs);
+      }
+      return { deliveryId: row.delivery_id, outcome: 'sent', messageId: answer.messageId };
     } catch (err) {
       ctx.metrics.sendLatency.observe({ account: ctx.accountId }, (performance.now() - t0) / 1000);
       return onError(row, classify(err));
     }
   };
 
-  const onError = (row: db.ClaimRow, c: Classified): db.Outcome => {
+  /** `from`: when the failed attempt counts as over (a released send: when its timeout ends). */
+  const onError = (row: db.ClaimRow, c: Classified, from = Date.now()): db.Outcome => {
     const base = { deliveryId: row.delivery_id, errorCode: c.code, errorMessage: c.message };
     switch (c.kind) {
       case 'flood_wait': {
@@ -138,8 +164,8 @@ export async function handleDeliveryBatch(
       case 'transient': {
         const delay = retryDelayMs(row.attempts + 1, cfg.retryBaseSeconds, cfg.retryJitter);
         if (delay === null) return { ...base, outcome: 'failed' };
-        ctx.wakeAt(Date.now() + delay);
-        return { ...base, outcome: 'retry', retryAt: iso(Date.now() + delay) };
+        ctx.wakeAt(from + delay);
+        return { ...base, outcome: 'retry', retryAt: iso(from + delay) };
       }
       case 'permanent':
         return { ...base, outcome: 'failed' };
@@ -152,9 +178,13 @@ export async function handleDeliveryBatch(
     }
   };
 
-  const results = await mapConcurrent(toSend, cfg.sendConcurrency, deliver);
+  const results = await mapConcurrent(toSend, cfg.sendConcurrency, async (row): Promise<db.Outcome> =>
+    // Past max_errors the campaign pauses in this commit: its remaining rows go back unsent.
+    (await errorBudget.guard(row, () => deliver(row))) ?? { deliveryId: row.delivery_id, outcome: 'deferred' });
   const tSent = Date.now();
   try {
+    // Stored with the batch: later sends (and other workers) reuse them without a lookup.
+    for (const [channelId, p] of newPeers) await db.setChannelPeer(tx, channelId, p.telegramId, p.accessHash);
     if (results.length) await db.record(tx, results);
     if (floodOwner) {
       const resumeAt = await db.floodWait(tx, ctx.accountId, ctx.events.floodSeconds);
@@ -181,7 +211,48 @@ export async function handleDeliveryBatch(
   return summary;
 }
 
-async function resolvePeer(ctx: AccountContext, row: db.ClaimRow, tx: SqlExecutor): Promise<ResolvedPeer> {
+/**
+ * Failures each campaign of the batch may still have, so that it stops at the first failure past
+ * max_errors (the SQL trigger pauses it on that one) even with sends in flight: a send starts only
+ * while the sends in flight could not all fail beyond that one. The count comes from the claim,
+ * which read it under the campaign's lock, so batches of one campaign never overlap here.
+ */
+class ErrorBudget {
+  #campaigns = new Map<string, { left: number; inFlight: Set<Promise<unknown>> }>();
+
+  /** Runs send for the row, or returns null when the campaign has reached its threshold. */
+  async guard<T extends db.Outcome>(row: db.ClaimRow, send: () => Promise<T>): Promise<T | null> {
+    if (row.campaign_max_errors === null) return send();
+    let c = this.#campaigns.get(row.campaign_id);
+    // At least one: a campaign the owner resumed past its threshold sends until its next failure.
+    if (!c) this.#campaigns.set(row.campaign_id, c = { left: Math.max(1, row.campaign_max_errors - row.campaign_failed_count + 1), inFlight: new Set() });
+    while (c.left > 0 && c.inFlight.size >= c.left) await Promise.race(c.inFlight);
+    if (c.left <= 0) return null;
+    const p = send();
+    c.inFlight.add(p);
+    try {
+      const outcome = await p;
+      if (outcome.outcome === 'failed') c.left--;
+      return outcome;
+    } finally {
+      c.inFlight.delete(p);
+    }
+  }
+}
+
+const RELEASED = Symbol('released');
+
+/** p's value, or RELEASED when it has not settled within ms (p keeps running). */
+async function unlessSlower<T>(p: Promise<T>, ms: number): Promise<T | typeof RELEASED> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<typeof RELEASED>((r) => { timer = setTimeout(() => r(RELEASED), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function resolvePeer(ctx: AccountContext, row: db.ClaimRow): Promise<ResolvedPeer> {
   if (row.telegram_id) return { telegramId: row.telegram_id, accessHash: row.access_hash };
   const key = row.channel_id ?? row.peer;
   let p = ctx.peers.get(key);
@@ -189,8 +260,6 @@ async function resolvePeer(ctx: AccountContext, row: db.ClaimRow, tx: SqlExecuto
     p = await withTimeout(ctx.gateway.resolvePeer(row.peer), ctx.config.sendTimeoutMs, 'peer resolution');
     ctx.peers.set(key, p);
   }
-  // Stored with the batch: later sends (and other workers) reuse it without a lookup.
-  if (row.channel_id) await db.setChannelPeer(tx, row.channel_id, p.telegramId, p.accessHash);
   return p;
 }
 

@@ -41,6 +41,11 @@ export class AccountPacer {
     this.#blockedUntil = Math.max(this.#blockedUntil, until);
   }
 
+  /** Lifts every block (an account stopped for PEER_FLOOD is active again); FLOOD_WAIT is re-applied by the caller. */
+  unblock(): void {
+    this.#blockedUntil = 0;
+  }
+
   get blockedUntil(): number {
     return this.#blockedUntil > clock() ? this.#blockedUntil : 0;
   }
@@ -83,7 +88,9 @@ export class AccountPacer {
           if (cInterval) this.#campaigns.set(campaignId, Math.max(this.#campaigns.get(campaignId) ?? 0, now) + cInterval);
           return { ok: true };
         }
-        await sleep(wait);
+        // A timer sleeps 1 ms at least: with several sends queued at high rates every grant would
+        // wait one out (ceiling ÷3). Sub-millisecond waits yield to I/O until the slot comes.
+        await (wait < 1 ? new Promise((r) => setImmediate(r)) : sleep(wait));
       }
     };
     const p = this.#tail.then(run, run);

@@ -74,4 +74,17 @@ describe('watch page', () => {
     // The page and the API agree.
     expect((await api.getCampaign(campaign.id)).counts.sent).toBe(TARGETS);
   }, 120_000);
+
+  it('following the latest campaign switches to one created after the page was opened', async () => {
+    const { info } = stack!;
+    const api = apiFor(info);
+    const page = browser!.page;
+    await page.navigate(`${info.webUrl}?campaign=latest`);
+    await page.waitFor(`document.body.dataset.state === 'completed'`, 10_000); // the previous test's
+    const { campaign } = await createDemoCampaign(api, { targets: 5, ratePerMinute: 6000, name: 'Newer' });
+    await page.waitFor(`document.getElementById('name').textContent === 'Newer'`, 10_000);
+    await api.call('POST', `/campaigns/${campaign.id}/start`);
+    await page.waitFor(`document.body.dataset.state === 'completed' && document.getElementById('sent').textContent === '5'`, 30_000);
+    expect(await page.evaluate<string>(`document.getElementById('campaign-id').value`)).toBe(campaign.id);
+  }, 60_000);
 });

@@ -27,9 +27,12 @@ async function useDemoToken() {
 
 async function latestCampaignId() {
   const page = await api('/campaigns?limit=1');
-  if (!page.items.length) throw new Error('You have no campaigns yet: run `npm run demo` or create one.');
-  return page.items[0].id;
+  return page.items[0]?.id;
 }
+
+// "Latest" follows: the page switches to each newer campaign as it is created, so it can be
+// opened before `npm run demo` and still show the demo's campaign.
+let followLatest = false;
 
 const fmtTime = (iso) => new Date(iso).toLocaleTimeString();
 
@@ -61,9 +64,17 @@ async function watch(id) {
   showError(null);
   const tick = async () => {
     try {
-      const c = await api(`/campaigns/${encodeURIComponent(id)}`);
-      render(c);
-      if (c.state === 'completed' || c.state === 'cancelled') return; // nothing more will change
+      if (followLatest) {
+        const latest = await latestCampaignId();
+        if (!latest) showError(new Error('No campaigns yet: waiting for one (run `npm run demo` or create one).'));
+        else if (latest !== id) { id = latest; $('campaign-id').value = id; showError(null); }
+      }
+      if (id) {
+        const c = await api(`/campaigns/${encodeURIComponent(id)}`);
+        render(c);
+        // nothing more will change, unless a newer campaign is to be followed
+        if (!followLatest && (c.state === 'completed' || c.state === 'cancelled')) return;
+      }
     } catch (err) {
       showError(err);
     }
@@ -77,20 +88,18 @@ async function start() {
   if (params.get('token')) $('token').value = params.get('token');
   else await useDemoToken().catch(() => {}); // only the local stack offers one
   $('use-demo').onclick = () => useDemoToken().catch(showError);
-  $('latest').onclick = async () => {
-    try { $('campaign-id').value = await latestCampaignId(); await watch($('campaign-id').value); } catch (err) { showError(err); }
-  };
+  $('latest').onclick = () => { followLatest = true; watch(undefined).catch(showError); };
   $('setup').onsubmit = (e) => {
     e.preventDefault();
+    followLatest = false;
     const id = $('campaign-id').value.trim();
     if (id) watch(id); else showError(new Error('Enter a campaign id or pick the latest.'));
   };
   const wanted = params.get('campaign');
-  if (wanted) {
-    try {
-      $('campaign-id').value = wanted === 'latest' ? await latestCampaignId() : wanted;
-      await watch($('campaign-id').value);
-    } catch (err) { showError(err); }
+  if (wanted === 'latest') $('latest').onclick();
+  else if (wanted) {
+    $('campaign-id').value = wanted;
+    await watch(wanted).catch(showError);
   }
 }
 

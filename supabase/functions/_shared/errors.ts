@@ -33,10 +33,12 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 };
 
 export function fromZod(err: z.ZodError, where: 'body' | 'query' | 'path'): ApiError {
-  const issues = err.issues.map((i) => ({
-    path: i.path.map((p) => (typeof p === 'number' ? p : String(p))),
-    message: i.message,
-  }));
+  const issues = err.issues.flatMap((i) => {
+    const path = i.path.map((p) => (typeof p === 'number' ? p : String(p)));
+    // One issue per unknown key, named, so a client sees which field to drop.
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: [...path, k], message: 'unknown field' }));
+    return [{ path, message: i.message }];
+  });
   const first = issues[0];
   const field = first && first.path.length ? `${first.path.join('.')}: ` : '';
   const noun = where === 'body' ? 'request body' : where === 'query' ? 'query parameters' : 'path';
@@ -64,13 +66,17 @@ function fromPg(err: PgError): ApiError | undefined {
   const { code } = err;
   if (/^PT\d{3}$/.test(code)) {
     const status = Number(code.slice(2));
-    if (status === 409 && err.detail) {
-      try {
-        const d = JSON.parse(err.detail) as Details;
-        return new ApiError(409, 'illegal_transition', err.message, { details: { from: d.from, to: d.to, action: d.action } });
-      } catch { /* not a transition detail: a plain conflict */ }
+    // The RPCs put what the client needs in DETAIL as JSON: { from, to, action } for an illegal
+    // transition, { field } for the request field at fault.
+    let d: Partial<Details> & { field?: string } = {};
+    try {
+      d = err.detail ? JSON.parse(err.detail) : {};
+    } catch { /* plain text detail */ }
+    if (status === 409 && d.from && d.to && d.action) {
+      return new ApiError(409, 'illegal_transition', err.message, { details: { from: d.from, to: d.to, action: d.action } });
     }
-    return new ApiError(status, CODE_BY_STATUS[status] ?? 'bad_request', err.message);
+    const issues = d.field ? [{ path: d.field.split('.'), message: err.message }] : undefined;
+    return new ApiError(status, CODE_BY_STATUS[status] ?? 'bad_request', err.message, { issues });
   }
   if (code === '23505') {
     const [field, message] = UNIQUE[err.constraint_name ?? ''] ?? ['', 'conflicts with an existing row'];
@@ -82,6 +88,11 @@ function fromPg(err: PgError): ApiError | undefined {
       return new ApiError(409, 'conflict', 'still in use: delete or finish what refers to it first');
     }
     return new ApiError(422, 'validation_failed', 'refers to something that does not exist');
+  }
+  if (code === '23514' && err.constraint_name === 'campaigns_message_text_check') {
+    // A template's text with its variables filled in, or message.text: the client's field either way.
+    const message = 'the message is empty or longer than 4096 characters (after filling in the variables)';
+    return new ApiError(422, 'validation_failed', message, { issues: [{ path: ['message', 'text'], message }] });
   }
   if (code === '23514' || code === '23502') {
     const col = err.column_name ?? /^[a-z]+_([a-z_]+?)_check\d*$/.exec(err.constraint_name ?? '')?.[1];

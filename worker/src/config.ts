@@ -53,7 +53,7 @@ export const WorkerConfig = z.object({
    * Sends in flight per handler. The pacer alone decides when each send starts (rate and 1-second
    * windows hold whatever this is); more than one keeps the pace while a send hangs.
    */
-  sendConcurrency: z.number().int().min(1).max(64).default(4),
+  sendConcurrency: z.number().int().min(1).max(64).default(2),
   /**
    * A send unanswered this long stops holding its batch (and the campaign rows the batch locks):
    * the batch commits it as a timed-out attempt, retried with the same random_id once the full

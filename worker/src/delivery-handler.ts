@@ -87,6 +87,7 @@ export async function handleDeliveryBatch(
   // Waiting for the first slot before claiming keeps campaign rows unlocked during the wait.
   const ready = ctx.pacer.readyIn();
   if (ready > 0) await sleep(Math.min(ready, 5_000));
+  const tReady = Date.now();
 
   // The claim waits for any other batch holding the same campaigns; the deadline starts after it.
   const rows = await db.claim(tx, jobs.map((j) => ({ jobId: j.id, deliveryId: j.data.deliveryId })));
@@ -207,7 +208,7 @@ export async function handleDeliveryBatch(
   const skipped = rows.length - toSend.length;
   if (skipped) summary.outcomes.skip = skipped;
   ctx.metrics.batchDuration.observe({ account: ctx.accountId }, (Date.now() - started) / 1000);
-  ctx.log.debug({ accountId: ctx.accountId, ...summary, ms: { claim: tClaimed - started, send: tSent - tClaimed, record: Date.now() - tSent } }, 'batch');
+  ctx.log.debug({ accountId: ctx.accountId, ...summary, ms: { pace: tReady - started, claim: tClaimed - tReady, send: tSent - tClaimed, record: Date.now() - tSent } }, 'batch');
   return summary;
 }
 

@@ -46,7 +46,8 @@ export const campaignSchema = z.object({
   pauseReason: pauseReasonSchema.nullable(),
   /** When a FLOOD_WAIT pause ends; the campaign resumes by itself then. */
   resumeAt: timestampSchema.nullable(),
-  accountId: idSchema,
+  /** Null only for a finished campaign whose account was deleted since. */
+  accountId: idSchema.nullable(),
   templateId: idSchema.nullable(),
   /** The message as rendered at creation; later template edits do not change it. */
   message: z.object({

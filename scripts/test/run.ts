@@ -86,9 +86,10 @@ async function main(): Promise<void> {
     if (existsSync(jsonFile)) {
       const r = JSON.parse(readFileSync(jsonFile, 'utf8')) as { numPassedTests: number; numFailedTests: number; numFailedTestSuites: number; numTotalTests: number };
       passed += r.numPassedTests;
-      // A file that fails to load has no failed tests but a failed suite.
-      failed += Math.max(r.numFailedTests, r.numFailedTestSuites);
-      if (vt.code !== 0 && r.numFailedTests === 0 && r.numFailedTestSuites === 0) failed += 1;
+      failed += r.numFailedTests;
+      // A file that fails to load (or a hook that throws) fails no test but its suite; a failing
+      // test also fails its file and describe blocks, which must not count twice.
+      if (r.numFailedTests === 0 && (r.numFailedTestSuites > 0 || vt.code !== 0)) failed += Math.max(1, r.numFailedTestSuites);
     } else if (vt.code !== 0) {
       failed += 1;
     }

@@ -9,10 +9,12 @@ revoke all on schema private from public;
 grant usage on schema private to authenticated, service_role;
 
 -- updated_at maintenance shared by every table that has the column.
+-- clock_timestamp(): a worker's batch transaction starts before its sends, and now() would date
+-- a row's change before the send it records.
 create function private.touch_updated_at() returns trigger
 language plpgsql as $$
 begin
-  new.updated_at := now();
+  new.updated_at := clock_timestamp();
   return new;
 end $$;
 
@@ -147,6 +149,7 @@ create table public.templates (
   link_preview boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  unique (owner_id, name),
   unique (id, owner_id)
 );
 create index templates_owner_created on public.templates (owner_id, created_at, id);
@@ -155,7 +158,8 @@ create table public.campaigns (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
   name text not null check (char_length(name) between 1 and 200),
-  account_id uuid not null,
+  -- null only once the campaign is over and its account was deleted
+  account_id uuid,
   template_id uuid,
   -- snapshot of the message at creation: editing the template later changes nothing here
   message_text text not null check (char_length(message_text) between 1 and 4096),
@@ -168,6 +172,8 @@ create table public.campaigns (
   resume_at timestamptz,
   rate_per_minute integer check (rate_per_minute between 1 and 1000000),
   max_errors integer check (max_errors >= 0),
+  -- failures before the owner last resumed an error_threshold pause: max_errors counts anew from there
+  failed_at_resume integer not null default 0 check (failed_at_resume >= 0),
   scheduled_at timestamptz,
   total_count integer not null default 0 check (total_count >= 0),
   pending_count integer not null default 0 check (pending_count >= 0),
@@ -179,7 +185,9 @@ create table public.campaigns (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (id, owner_id),
-  foreign key (account_id, owner_id) references public.telegram_accounts (id, owner_id),
+  foreign key (account_id, owner_id) references public.telegram_accounts (id, owner_id)
+    on delete set null (account_id),
+  check (account_id is not null or state in ('completed', 'cancelled')),
   foreign key (template_id, owner_id) references public.templates (id, owner_id)
     on delete set null (template_id),
   check ((state = 'paused') = (pause_reason is not null)),
@@ -258,7 +266,8 @@ begin
   );
   return null;
 end $$;
-create trigger channels_audit after insert or update or delete on public.channels
+-- Updates of peer/title/tags only: the worker storing a resolved peer is not a user's action.
+create trigger channels_audit after insert or update of peer, title, tags or delete on public.channels
   for each row execute function private.audit_row();
 create trigger batches_audit after insert or update or delete on public.batches
   for each row execute function private.audit_row();
@@ -266,6 +275,24 @@ create trigger templates_audit after insert or update or delete on public.templa
   for each row execute function private.audit_row();
 create trigger telegram_accounts_audit after insert or delete on public.telegram_accounts
   for each row execute function private.audit_row();
+
+-- An account can go once its campaigns are over (they keep their history, account_id null);
+-- with campaigns still to send, deleting it is refused with what to do instead.
+create function private.telegram_accounts_before_delete() returns trigger
+language plpgsql security definer set search_path = '' as $$
+declare
+  n integer;
+begin
+  select count(*) into n from public.campaigns
+  where account_id = old.id and state not in ('completed', 'cancelled');
+  if n > 0 then
+    raise exception 'account % still has % campaign(s) that are not completed or cancelled: cancel them first', old.id, n
+      using errcode = 'PT409';
+  end if;
+  return old;
+end $$;
+create trigger telegram_accounts_before_delete before delete on public.telegram_accounts
+  for each row execute function private.telegram_accounts_before_delete();
 
 -- RLS: owners see and touch only their rows; anon has no policy and so sees nothing.
 alter table public.telegram_accounts enable row level security;

@@ -173,7 +173,8 @@ language sql security definer set search_path = '' as $$
 $$;
 
 -- Counters move with the delivery rows in the same statement, so they cannot drift; the
--- campaign completes when its last pending delivery settles and pauses itself past max_errors.
+-- campaign completes when its last pending delivery settles and pauses itself when a failure
+-- takes it past max_errors (counted since the owner last resumed such a pause).
 -- Completion and send times use clock_timestamp(): a worker's batch transaction began before
 -- its sends, and now() would date them too early.
 create function private.deliveries_count_insert() returns trigger
@@ -219,12 +220,12 @@ begin
       cancelled_count = c.cancelled_count + x.dc,
       state = case
         when c.state = 'running' and c.pending_count + x.dp = 0 then 'completed'
-        when c.state = 'running' and c.max_errors is not null and c.failed_count + x.df > c.max_errors
-          then 'paused'
+        when c.state = 'running' and x.df > 0 and c.max_errors is not null
+          and c.failed_count + x.df - c.failed_at_resume > c.max_errors then 'paused'
         else c.state end,
       pause_reason = case
-        when c.state = 'running' and c.pending_count + x.dp > 0 and c.max_errors is not null
-          and c.failed_count + x.df > c.max_errors then 'error_threshold'
+        when c.state = 'running' and c.pending_count + x.dp > 0 and x.df > 0 and c.max_errors is not null
+          and c.failed_count + x.df - c.failed_at_resume > c.max_errors then 'error_threshold'
         else c.pause_reason end,
       completed_at = case
         when c.state = 'running' and c.pending_count + x.dp = 0 then clock_timestamp()
@@ -258,25 +259,44 @@ create trigger deliveries_count_update after update on public.deliveries
   referencing old table as old_rows new table as new_rows
   for each statement execute function private.deliveries_count_update();
 
--- Renders {{name}} placeholders; returns the text and the names it had no value for.
-create function public.render_template(p_text text, p_variables jsonb default '{}')
+-- Renders {{name}} placeholders in one pass (a value containing "{{x}}" stays as it is) and
+-- returns the text and the names it had no value for (left in place). In an HTML template the
+-- values are escaped, so a variable cannot inject markup; Markdown and plain text take them as is.
+create function public.render_template(p_text text, p_variables jsonb default '{}',
+  p_parse_mode text default 'plain')
 returns table (text text, missing text[])
 language plpgsql immutable set search_path = '' as $$
 declare
-  v text := p_text;
-  k text;
-  val text;
+  v_placeholder constant text := '(\{\{\s*([A-Za-z0-9_.-]+)\s*\}\})';
+  v_parts text[];
+  v_found text[];
+  v_names text[];
+  v_out text;
+  v_val text;
+  v_missing text[] := '{}';
 begin
   if p_variables is not null and jsonb_typeof(p_variables) <> 'object' then
-    raise exception 'variables must be an object of names to values' using errcode = 'PT422';
+    raise exception 'variables must be an object of names to values' using errcode = 'PT422',
+      detail = '{"field":"variables"}';
   end if;
-  for k, val in select key, value from jsonb_each_text(coalesce(p_variables, '{}')) loop
-    v := replace(v, '{{' || k || '}}', coalesce(val, ''));
-    v := regexp_replace(v, '\{\{\s*' || regexp_replace(k, '([^A-Za-z0-9_])', '\\\1', 'g') || '\s*\}\}', replace(coalesce(val, ''), '\', '\\'), 'g');
+  v_parts := regexp_split_to_array(p_text, v_placeholder);
+  select coalesce(array_agg(m[1] order by n), '{}'), coalesce(array_agg(m[2] order by n), '{}')
+    into v_found, v_names
+  from regexp_matches(p_text, v_placeholder, 'g') with ordinality as t (m, n);
+  v_out := v_parts[1];
+  for i in 1 .. cardinality(v_names) loop
+    v_val := coalesce(p_variables, '{}') ->> v_names[i];
+    if v_val is null then
+      v_missing := v_missing || v_names[i];
+      v_out := v_out || v_found[i];
+    elsif p_parse_mode = 'html' then
+      v_out := v_out || replace(replace(replace(v_val, '&', '&amp;'), '<', '&lt;'), '>', '&gt;');
+    else
+      v_out := v_out || v_val;
+    end if;
+    v_out := v_out || v_parts[i + 1];
   end loop;
-  return query select v, coalesce(array(
-    select distinct m[1] from regexp_matches(v, '\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}', 'g') as m
-  ), '{}');
+  return query select v_out, array(select distinct x from unnest(v_missing) x order by 1);
 end $$;
 
 -- Locks the caller's campaign for a state change and refuses the change unless the campaign is
@@ -291,7 +311,7 @@ begin
   where id = p_campaign_id and owner_id = private.require_user()
   for update;
   if not found then
-    raise exception 'campaign % not found', p_campaign_id using errcode = 'PT404';
+    raise exception 'campaign not found' using errcode = 'PT404';
   end if;
   if not (c.state = any (p_from)) then
     raise exception 'cannot % campaign: it is %; % goes from % to %', p_action, c.state, p_action,
@@ -338,39 +358,41 @@ declare
   c public.campaigns;
 begin
   if (p_template_id is null) = (p_message is null) then
-    raise exception 'give exactly one of templateId and message' using errcode = 'PT422';
+    raise exception 'give exactly one of templateId and message' using errcode = 'PT422',
+      detail = '{"field":"templateId"}';
   end if;
   if p_template_id is not null then
     select * into t from public.templates where id = p_template_id and owner_id = v_uid;
     if not found then
-      raise exception 'template % not found', p_template_id using errcode = 'PT422';
+      raise exception 'template % not found', p_template_id using errcode = 'PT422', detail = '{"field":"templateId"}';
     end if;
     v_text := t.text; v_parse := t.parse_mode; v_silent := t.silent; v_preview := t.link_preview;
   else
     if jsonb_typeof(p_message) <> 'object' or jsonb_typeof(p_message -> 'text') <> 'string' then
-      raise exception 'message.text is required' using errcode = 'PT422';
+      raise exception 'message.text is required' using errcode = 'PT422', detail = '{"field":"message.text"}';
     end if;
     v_text := p_message ->> 'text';
     v_parse := coalesce(p_message ->> 'parseMode', 'plain');
     v_silent := coalesce((p_message ->> 'silent')::boolean, false);
     v_preview := coalesce((p_message ->> 'linkPreview')::boolean, true);
   end if;
-  select r.text, r.missing into v_text, v_missing from public.render_template(v_text, p_variables) r;
+  select r.text, r.missing into v_text, v_missing from public.render_template(v_text, p_variables, v_parse) r;
   if cardinality(v_missing) > 0 then
     raise exception 'missing template variables: %', array_to_string(v_missing, ', ')
-      using errcode = 'PT422';
+      using errcode = 'PT422', detail = '{"field":"variables"}';
   end if;
 
   if p_account_id is not null then
     select id into v_account from public.telegram_accounts where id = p_account_id and owner_id = v_uid;
     if not found then
-      raise exception 'account % not found', p_account_id using errcode = 'PT422';
+      raise exception 'account % not found', p_account_id using errcode = 'PT422', detail = '{"field":"accountId"}';
     end if;
   else
     select id into v_account from public.telegram_accounts
     where owner_id = v_uid and status <> 'disabled' order by created_at, id limit 1;
     if not found then
-      raise exception 'no Telegram account: add one first (POST /accounts)' using errcode = 'PT422';
+      raise exception 'no Telegram account: add one first (POST /accounts)' using errcode = 'PT422',
+        detail = '{"field":"accountId"}';
     end if;
   end if;
 
@@ -378,13 +400,15 @@ begin
     select x from unnest(coalesce(p_channel_ids, '{}')) x
     where not exists (select 1 from public.channels ch where ch.id = x and ch.owner_id = v_uid));
   if cardinality(v_unknown) > 0 then
-    raise exception 'unknown channelIds: %', array_to_string(v_unknown, ', ') using errcode = 'PT422';
+    raise exception 'unknown channelIds: %', array_to_string(v_unknown, ', ') using errcode = 'PT422',
+      detail = '{"field":"channelIds"}';
   end if;
   v_unknown := array(
     select x from unnest(coalesce(p_batch_ids, '{}')) x
     where not exists (select 1 from public.batches b where b.id = x and b.owner_id = v_uid));
   if cardinality(v_unknown) > 0 then
-    raise exception 'unknown batchIds: %', array_to_string(v_unknown, ', ') using errcode = 'PT422';
+    raise exception 'unknown batchIds: %', array_to_string(v_unknown, ', ') using errcode = 'PT422',
+      detail = '{"field":"batchIds"}';
   end if;
 
   v_targets := array(
@@ -394,11 +418,11 @@ begin
     where bc.batch_id = any (coalesce(p_batch_ids, '{}')) and bc.owner_id = v_uid);
   if cardinality(v_targets) = 0 then
     raise exception 'campaign has no targets: give channelIds or non-empty batchIds'
-      using errcode = 'PT422';
+      using errcode = 'PT422', detail = '{"field":"channelIds"}';
   end if;
   if cardinality(v_targets) > 100000 then
     raise exception 'campaign has % targets; at most 100000', cardinality(v_targets)
-      using errcode = 'PT422';
+      using errcode = 'PT422', detail = '{"field":"channelIds"}';
   end if;
 
   insert into public.campaigns (owner_id, name, account_id, template_id, message_text, parse_mode,
@@ -484,8 +508,13 @@ begin
         jsonb_build_object('status', 'active'));
     end if;
   end if;
-  update public.campaigns set state = 'running', pause_reason = null, resume_at = null,
-    started_at = coalesce(started_at, now())
+  -- Paused before its time: back to waiting for it. Past an error_threshold pause, max_errors
+  -- counts anew from here (the owner has seen the failures).
+  update public.campaigns set
+    state = case when scheduled_at > now() then 'scheduled' else 'running' end,
+    pause_reason = null, resume_at = null,
+    started_at = case when scheduled_at > now() then null else coalesce(started_at, now()) end,
+    failed_at_resume = case when c.pause_reason = 'error_threshold' then failed_count else failed_at_resume end
   where id = c.id returning * into v_after;
   perform private.enqueue_campaign(v_after);
   perform private.complete_if_done(c.id);
@@ -528,6 +557,8 @@ begin
   if c.state = 'completed' then
     update public.campaigns set state = 'running', completed_at = null where id = c.id;
   end if;
+  -- the retried failures no longer count against max_errors
+  update public.campaigns set failed_at_resume = 0 where id = c.id;
   update public.deliveries set state = 'pending', attempts = 0, error_code = null,
     error_message = null, job_id = null
   where campaign_id = c.id and state = 'failed';
@@ -580,14 +611,16 @@ declare
   v_unknown uuid[];
   n integer;
 begin
-  perform 1 from public.batches where id = p_batch_id for update;
+  -- touching the batch locks it and dates the membership change
+  update public.batches set updated_at = clock_timestamp() where id = p_batch_id;
   if not found then
-    raise exception 'batch % not found', p_batch_id using errcode = 'PT404';
+    raise exception 'batch not found' using errcode = 'PT404';
   end if;
   v_unknown := array(select x from unnest(coalesce(p_channel_ids, '{}')) x
     where not exists (select 1 from public.channels c where c.id = x));
   if cardinality(v_unknown) > 0 then
-    raise exception 'unknown channelIds: %', array_to_string(v_unknown, ', ') using errcode = 'PT422';
+    raise exception 'unknown channelIds: %', array_to_string(v_unknown, ', ') using errcode = 'PT422',
+      detail = '{"field":"channelIds"}';
   end if;
   delete from public.batch_channels where batch_id = p_batch_id;
   insert into public.batch_channels (batch_id, channel_id, owner_id)

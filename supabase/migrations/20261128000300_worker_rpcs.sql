@@ -6,8 +6,8 @@
 -- Locks what a batch of jobs will touch (campaigns, then deliveries, both in id order) and
 -- says for each job whether it may send. A job may send only if its delivery is pending, the
 -- delivery still names this job, and the campaign runs. p_jobs: [{ jobId, deliveryId }].
--- With the campaign's failed_count (read after its lock) and max_errors, the batch stops
--- sending a campaign as soon as its failures pass the threshold.
+-- With the campaign's failures that count against max_errors (read after its lock) and
+-- max_errors, the batch stops sending a campaign as soon as its failures pass the threshold.
 create function public.worker_claim(p_jobs jsonb)
 returns table (
   job_id uuid, delivery_id uuid, campaign_id uuid, account_id uuid, action text, reason text,
@@ -39,7 +39,7 @@ begin
     end,
     d.channel_id, d.peer, ch.telegram_id, ch.access_hash, d.random_id, d.attempts,
     c.message_text, c.parse_mode, c.silent, c.link_preview, c.rate_per_minute,
-    c.failed_count, c.max_errors
+    c.failed_count - c.failed_at_resume, c.max_errors
   from jsonb_to_recordset(p_jobs) as j ("jobId" uuid, "deliveryId" uuid)
   join public.deliveries d on d.id = j."deliveryId"
   join public.campaigns c on c.id = d.campaign_id

@@ -74,12 +74,12 @@ describe('errors', () => {
     expect(await campaign(world, id2)).toMatchObject({ state: 'paused', failed_count: 3, sent_count: c2.sent ?? 0, pending_count: c2.pending });
     const failedPeers = await world.sql.query(`select peer from public.deliveries where campaign_id = $1 and state = 'failed'`, [id2]);
     expect(failedPeers.rows.every((r) => failing.has(r.peer))).toBe(true);
-    // The rows left unsent have no live job, and the owner's resume enqueues them again: the
-    // campaign runs until its next failure, which pauses it once more.
+    // The rows left unsent have no live job, and the owner's resume enqueues them again; max_errors
+    // counts anew from the resume, so the campaign pauses once more at its third new failure.
     await asUser(world.sql, world.userId, (t) => t.query('select public.resume_campaign($1)', [id2]));
     const again = await waitFor('paused again', async () => { const c = await campaign(world!, id2); return c.state === 'paused' && c; }, 20_000);
-    expect(again).toMatchObject({ pause_reason: 'error_threshold', failed_count: 4 });
-    expect(await deliveryCounts(world, id2)).toMatchObject({ failed: 4 });
+    expect(again).toMatchObject({ pause_reason: 'error_threshold', failed_count: 6 });
+    expect(await deliveryCounts(world, id2)).toMatchObject({ failed: 6 });
   });
 
   it('a revoked session pauses the account and its campaigns and stops sending', async () => {

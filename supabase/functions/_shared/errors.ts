@@ -60,6 +60,7 @@ const camel = (col: string) => col.replace(/_([a-z])/g, (_, c: string) => c.toUp
 const UNIQUE: Record<string, [field: string, message: string]> = {
   channels_owner_id_peer_key: ['peer', 'you already have a channel with this peer'],
   batches_owner_id_name_key: ['name', 'you already have a batch with this name'],
+  templates_owner_id_name_key: ['name', 'you already have a template with this name'],
 };
 
 function fromPg(err: PgError): ApiError | undefined {

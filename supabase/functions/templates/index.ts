@@ -25,7 +25,7 @@ const templates = defineFunction('templates', {
     // Rendering is the database's (the same function create_campaign uses), so preview = campaign text.
     const [row] = await tx`
       select r.text, r.missing
-      from public.templates t, public.render_template(t.text, ${tx.json(body.variables ?? {})}::jsonb) r
+      from public.templates t, public.render_template(t.text, ${tx.json(body.variables ?? {})}::jsonb, t.parse_mode) r
       where t.id = ${params.id}`;
     if (!row) throw notFound('template');
     return { text: row.text, missing: row.missing };

@@ -43,6 +43,16 @@ Deno.test('an illegal transition answers 409 with from, to and action', async ()
   assert.match(body.error.message, /draft/);
 });
 
+Deno.test('an RPC error that names its field in DETAIL answers with that issue', async () => {
+  const body = await errorResponse(pgError('PT422', 'unknown channelIds: 1', { detail: '{"field":"channelIds"}' })).json();
+  assert.deepEqual(body.error, {
+    code: 'validation_failed', message: 'unknown channelIds: 1',
+    issues: [{ path: ['channelIds'], message: 'unknown channelIds: 1' }],
+  });
+  const nested = toApiError(pgError('PT422', 'message.text is required', { detail: '{"field":"message.text"}' }));
+  assert.deepEqual(nested.issues?.[0]?.path, ['message', 'text']);
+});
+
 Deno.test('a constraint violation names the offending field, a 500 names nothing internal', async () => {
   const body = await errorResponse(pgError('23514', 'check', { constraint_name: 'templates_parse_mode_check' })).json();
   assert.deepEqual(body.error.issues, [{ path: ['parseMode'], message: 'is out of the allowed range' }]);

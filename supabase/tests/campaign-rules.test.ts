@@ -1,0 +1,118 @@
+// Rules users meet after the happy path: the error threshold after a resume, template rendering,
+// deleting an account, resuming before the scheduled time, unique names, field-naming errors.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { asServiceRole, asUser, createTestDatabase, type TestDatabase } from '../../scripts/test/db.ts';
+import { makeOwner, sqlError, type Owner } from './fixtures.ts';
+
+let db: TestDatabase;
+let client: pg.Client;
+let owner: Owner;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  client = await db.connect();
+  owner = await makeOwner(db, client, 6, 'rules');
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const campaignRow = async (id: string) =>
+  (await client.query('select state, pause_reason, failed_count, sent_count, started_at, account_id from public.campaigns where id = $1', [id])).rows[0];
+
+async function newCampaign(extra: { maxErrors?: number; scheduledAt?: string; channels?: string[] } = {}): Promise<string> {
+  return asUser(client, owner.userId, async (c) => {
+    const r = await c.query(
+      `select (public.create_campaign(p_name => 'r', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}',
+         p_max_errors => $2, p_scheduled_at => $3)).id`,
+      [extra.channels ?? owner.channelIds, extra.maxErrors ?? null, extra.scheduledAt ?? null]);
+    return r.rows[0].id as string;
+  });
+}
+
+/** Records outcomes as the worker would (service role), for deliveries in id order. */
+async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): Promise<void> {
+  const d = await client.query(`select id from public.deliveries where campaign_id = $1 and state = 'pending' order by id`, [campaignId]);
+  const results = outcomes.map((outcome, i) => ({ deliveryId: d.rows[i].id, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN' }));
+  for (const r of results) await asServiceRole(client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
+}
+
+const act = (fn: string, id: string) => asUser(client, owner.userId, (c) => c.query(`select public.${fn}($1)`, [id]));
+
+describe('max errors', () => {
+  it('pauses on the failure past the threshold; after a resume successes go on and the count starts anew', async () => {
+    const id = await newCampaign({ maxErrors: 1 });
+    await act('start_campaign', id);
+    await record(id, ['failed']);
+    expect(await campaignRow(id)).toMatchObject({ state: 'running' });
+    await record(id, ['failed']);
+    expect(await campaignRow(id)).toMatchObject({ state: 'paused', pause_reason: 'error_threshold', failed_count: 2 });
+
+    await act('resume_campaign', id);
+    await record(id, ['sent']);
+    expect(await campaignRow(id)).toMatchObject({ state: 'running', sent_count: 1 });
+    await record(id, ['failed']);
+    expect(await campaignRow(id)).toMatchObject({ state: 'running', failed_count: 3 });
+    await record(id, ['failed']);
+    expect(await campaignRow(id)).toMatchObject({ state: 'paused', pause_reason: 'error_threshold', failed_count: 4 });
+  });
+});
+
+describe('templates', () => {
+  const render = async (text: string, vars: unknown, mode = 'plain') =>
+    (await client.query('select * from public.render_template($1, $2, $3)', [text, JSON.stringify(vars), mode])).rows[0];
+
+  it('fills variables in one pass, keeps missing ones as written, and escapes values in HTML', async () => {
+    expect(await render('Hi {{name}}, see {{ link }}', { name: '{{link}}' })).toEqual({ text: 'Hi {{link}}, see {{ link }}', missing: ['link'] });
+    expect(await render('<b>{{who}}</b> &', { who: '<script>&' }, 'html')).toEqual({ text: '<b>&lt;script&gt;&amp;</b> &', missing: [] });
+    expect(await render('*{{who}}*', { who: '<b>' }, 'markdown')).toEqual({ text: '*<b>*', missing: [] });
+    expect(await render('{{a}}{{b}}{{a}}', { a: 1, b: 'x' })).toEqual({ text: '1x1', missing: [] });
+  });
+
+  it('a campaign from a template names the missing variables and the field', async () => {
+    const e = await sqlError(client, owner.userId, async (c) => {
+      const t = await c.query(`insert into public.templates (name, text) values ('needs-vars', 'Hi {{name}}') returning id`);
+      await c.query(`select public.create_campaign(p_name => 'x', p_template_id => $1, p_channel_ids => $2::uuid[])`,
+        [t.rows[0].id, owner.channelIds]);
+    });
+    expect(e).toMatchObject({ code: 'PT422', message: 'missing template variables: name' });
+    expect(JSON.parse(e.detail!)).toEqual({ field: 'variables' });
+  });
+
+  it('template names are unique per owner, like batch names', async () => {
+    const e = await sqlError(client, owner.userId, (c) =>
+      c.query(`insert into public.templates (name, text) values ('same', 'a'), ('same', 'b')`));
+    expect(e.code).toBe('23505');
+  });
+});
+
+describe('accounts', () => {
+  it('cannot be deleted while a campaign is unfinished; afterwards campaigns keep their history', async () => {
+    const other = await makeOwner(db, client, 2, 'acct');
+    const id = await asUser(client, other.userId, async (c) =>
+      (await c.query(`select (public.create_campaign(p_name => 'a', p_channel_ids => $1::uuid[], p_message => '{"text":"x"}')).id`,
+        [other.channelIds])).rows[0].id as string);
+    const e = await sqlError(client, other.userId, (c) => c.query('delete from public.telegram_accounts where id = $1', [other.accountId]));
+    expect(e.code).toBe('PT409');
+    expect(e.message).toContain('cancel them first');
+    await asUser(client, other.userId, (c) => c.query('select public.cancel_campaign($1)', [id]));
+    await asUser(client, other.userId, (c) => c.query('delete from public.telegram_accounts where id = $1', [other.accountId]));
+    expect(await campaignRow(id)).toMatchObject({ state: 'cancelled', account_id: null });
+  });
+});
+
+describe('scheduled campaigns', () => {
+  it('paused and resumed before their time go back to waiting for it', async () => {
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const id = await newCampaign({ scheduledAt: at, channels: owner.channelIds.slice(0, 2) });
+    await act('start_campaign', id);
+    expect(await campaignRow(id)).toMatchObject({ state: 'scheduled', started_at: null });
+    await act('pause_campaign', id);
+    await act('resume_campaign', id);
+    expect(await campaignRow(id)).toMatchObject({ state: 'scheduled', started_at: null });
+    const jobs = await client.query(
+      `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`, [id]);
+    expect(jobs.rows[0].s.toISOString()).toBe(at);
+  });
+});

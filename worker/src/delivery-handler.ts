@@ -186,7 +186,7 @@ export async function handleDeliveryBatch(
   try {
     // Stored with the batch: later sends (and other workers) reuse them without a lookup.
     for (const [channelId, p] of newPeers) await db.setChannelPeer(tx, channelId, p.telegramId, p.accessHash);
-    if (results.length) await db.record(tx, results);
+    if (results.length) logOutcomes(ctx, toSend, results, await db.record(tx, results));
     if (floodOwner) {
       const resumeAt = await db.floodWait(tx, ctx.accountId, ctx.events.floodSeconds);
       summary.flood = { seconds: ctx.events.floodSeconds, resumeAt };
@@ -278,4 +278,21 @@ async function mapConcurrent<T, R>(items: T[], n: number, fn: (item: T) => Promi
   };
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
   return out;
+}
+
+/**
+ * What an operator wants in the log without turning on debug: each failure and retry with its
+ * Telegram error, and each campaign the batch paused or completed. Sends stay at debug level.
+ */
+function logOutcomes(ctx: AccountContext, rows: db.ClaimRow[], results: db.Outcome[], campaigns: db.CampaignState[]): void {
+  const campaignOf = new Map(rows.map((r) => [r.delivery_id, r.campaign_id]));
+  for (const r of results) {
+    if (r.outcome !== 'failed' && r.outcome !== 'retry') continue;
+    const fields = { accountId: ctx.accountId, campaignId: campaignOf.get(r.deliveryId), deliveryId: r.deliveryId, errorCode: r.errorCode, errorMessage: r.errorMessage };
+    if (r.outcome === 'failed') ctx.log.warn(fields, 'delivery failed');
+    else ctx.log.info({ ...fields, retryAt: r.retryAt }, 'delivery will be retried');
+  }
+  for (const c of campaigns) {
+    if (c.state !== 'running') ctx.log.info({ accountId: ctx.accountId, campaignId: c.id, state: c.state, pauseReason: c.pauseReason, sent: c.sent, failed: c.failed }, `campaign ${c.state}`);
+  }
 }

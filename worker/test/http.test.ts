@@ -2,6 +2,7 @@
 // end to end: what operators watch and what they configure must both be real.
 import { afterEach, describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+import { createLogger } from '../src/logger.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, type World } from './fixtures.ts';
 
@@ -25,7 +26,9 @@ describe('health and metrics over HTTP', () => {
     const { ids } = await addChannels(world, 12, 'http');
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
     sim.setTarget('@http_00003', { error: 'CHAT_WRITE_FORBIDDEN' });
-    worker = await startWorker(testConfig(world, { httpPort: 0, httpHost: '127.0.0.1' }), { logger: testLogger(), simulator: sim });
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('info', { write: (l: string) => { lines.push(JSON.parse(l)); } });
+    worker = await startWorker(testConfig(world, { httpPort: 0, httpHost: '127.0.0.1' }), { logger, simulator: sim });
     const base = `http://127.0.0.1:${worker.httpPort}`;
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
@@ -42,6 +45,11 @@ describe('health and metrics over HTTP', () => {
     expect(metricValue(metrics, 'tg_account_session_up', `account="${world.accountId}"`)).toBe(1);
     expect(metrics).toContain('tg_send_duration_seconds_bucket');
     expect(metrics).not.toMatch(/session=|api_hash|password/i);
+
+    // the operator's log names the failure and the campaign's end, never a secret
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'delivery failed', errorCode: 'CHAT_WRITE_FORBIDDEN', campaignId: id }));
+    expect(lines).toContainEqual(expect.objectContaining({ msg: 'campaign completed', campaignId: id, sent: 11, failed: 1 }));
+    expect(JSON.stringify(lines)).not.toContain(world.db.url);
 
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     const stopping = worker.stop();

@@ -95,6 +95,13 @@ export function startFunctionsServer(opts: FunctionsServerOptions = {}): Promise
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--port');
   const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.FUNCTIONS_PORT ?? DEFAULT_FUNCTIONS_PORT);
+  // Served without them, every request would fail: say so up front rather than with 401s/500s.
+  const missing = [
+    ...(process.env.SUPABASE_DB_URL ? [] : ['SUPABASE_DB_URL (role postgres)']),
+    ...(process.env.SUPABASE_JWT_SECRET || process.env.JWT_SECRET || process.env.SUPABASE_JWKS || process.env.SUPABASE_JWKS_URL || process.env.SUPABASE_URL
+      ? [] : ['SUPABASE_JWT_SECRET or SUPABASE_JWKS (to verify user tokens)']),
+  ];
+  if (missing.length) console.error(`warning: not set: ${missing.join(', ')}. \`npm start\` sets them for the local stack.`);
   const server = await startFunctionsServer({ port, log: (l) => console.error(l) });
   console.log(`functions ready at ${server.functionsUrl}`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -8,12 +8,11 @@ export const RESULTS_ROOT = join(REPO_ROOT, '.local');
 
 export interface Row { metric: string; value: string; target?: string; ok?: boolean }
 
-export function table(rows: readonly Row[]): string {
+export function table(rows: readonly Row[], head: readonly [string, string, string] = ['metric', 'value', 'target']): string {
   const cells = rows.map((r) => [r.metric, r.value, r.target ?? '', r.ok === undefined ? '' : r.ok ? 'ok' : 'MISS']);
-  const head = ['metric', 'value', 'target', ''];
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const widths = [...head, ''].map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return [line([...head, '']), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 export interface Series { name: string; points: ReadonlyArray<readonly [number, number]> }

@@ -48,5 +48,5 @@ export function faultTable(results: readonly ScenarioResult[]): string {
     target: `${r.seconds.toFixed(1)} s`,
     ok: r.ok,
   }));
-  return table(rows);
+  return table(rows, ['scenario', 'result', 'time']);
 }

@@ -6,9 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres.ts';
-import { applyBaseline, asPostgresRole, pushMigrations, quoteIdent, withDatabase } from '../lib/migrate.ts';
+import { buildTemplate, cloneDatabase, dropDatabase, withClient } from '../lib/database.ts';
 
 export interface AppDatabase {
   name: string;
@@ -34,46 +33,16 @@ export interface BenchCluster {
 
 const TEMPLATE = 'tg_bench_template';
 
-async function withAdmin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
 function cloner(adminUrl: string, template: string) {
   return async (prefix = 'tg_bench'): Promise<AppDatabase> => {
-    const name = `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
-    await withAdmin(adminUrl, async (c) => {
-      // A clone fails while anyone is connected to the template; retry briefly (bounded).
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await c.query(`create database ${quoteIdent(name)} template ${quoteIdent(template)} owner postgres`);
-          return;
-        } catch (err) {
-          if (attempt >= 50 || !/being accessed by other users/.test(String(err))) throw err;
-          await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-        }
-      }
-    });
-    const dbAdmin = withDatabase(adminUrl, name);
-    return {
-      name,
-      url: asPostgresRole(dbAdmin),
-      adminUrl: dbAdmin,
-      drop: () => withAdmin(adminUrl, async (c) => {
-        await c.query(`drop database if exists ${quoteIdent(name)} with (force)`);
-      }),
-    };
+    const db = await cloneDatabase(adminUrl, template, `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`);
+    return { ...db, drop: () => dropDatabase(adminUrl, db.name) };
   };
 }
 
 async function postmasterPidOf(adminUrl: string): Promise<number | undefined> {
   // The backend serving us is a child of the postmaster; read its parent while it is alive.
-  return await withAdmin(adminUrl, async (c) => {
+  return await withClient(adminUrl, async (c) => {
     const pid = (await c.query('select pg_backend_pid() as p')).rows[0].p as number;
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
@@ -97,19 +66,7 @@ export async function startOwnCluster(opts: OwnClusterOptions = {}): Promise<Ben
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    await withAdmin(server.adminUrl, async (c) => {
-      const old = await c.query('select 1 from pg_database where datname = $1', [TEMPLATE]);
-      if (old.rowCount) {
-        await c.query(`alter database ${quoteIdent(TEMPLATE)} is_template false`);
-        await c.query(`drop database ${quoteIdent(TEMPLATE)} with (force)`);
-      }
-    });
-    await applyBaseline(server.adminUrl, TEMPLATE);
-    await pushMigrations(asPostgresRole(withDatabase(server.adminUrl, TEMPLATE)));
-    await withAdmin(server.adminUrl, async (c) => {
-      await c.query(`alter database ${quoteIdent(TEMPLATE)} is_template true allow_connections false`);
-      await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [TEMPLATE]);
-    });
+    await buildTemplate(server.adminUrl, TEMPLATE);
   } catch (err) {
     await cleanup();
     throw err;

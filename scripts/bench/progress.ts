@@ -1,7 +1,7 @@
 // What a client sees: a separate connection, acting as the campaign's owner under RLS, polls
 // campaigns.sent_count. Polling every few ms bounds the observation error by that interval.
 import pg from 'pg';
-import { asUser } from '../test/db.ts';
+import { asUser } from '../lib/database.ts';
 import { now } from './seed.ts';
 
 export interface Observation { at: number; sent: number }

@@ -1,7 +1,7 @@
 // Owners, channels and campaigns made the way a client's request makes them: as the user,
 // under RLS, through the campaign RPCs.
 import pg from 'pg';
-import { asUser, createUser, type TxClient } from '../test/db.ts';
+import { asUser, createUser, type TxClient } from '../lib/database.ts';
 import type { AppDatabase } from './cluster.ts';
 
 /** Epoch milliseconds with sub-millisecond resolution (comparable across local processes). */

@@ -2,7 +2,7 @@
 // rest and audits. Random choices use Math.random: the report lists what actually happened.
 import pg from 'pg';
 import { maxInWindow } from '../bench/stats.ts';
-import { asUser } from '../test/db.ts';
+import { asUser } from '../lib/database.ts';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { campaignAction, withPg, type CampaignAction } from '../bench/seed.ts';
 import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';

@@ -2,7 +2,7 @@
 // take (auth.users as the Auth service would, the rest as that user under RLS). Idempotent:
 // a restart finds and reuses everything.
 import pg from 'pg';
-import { asUser, createUser } from '../test/db.ts';
+import { asUser, createUser } from '../lib/database.ts';
 
 export const DEMO_EMAIL = 'demo@example.test';
 export const DEMO_CHANNELS = ['@tg_demo_news', '@tg_demo_sales', '@tg_demo_support', 'https://t.me/tg_demo_dev'];

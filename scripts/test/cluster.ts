@@ -3,9 +3,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { startEmbeddedPostgres } from '../lib/embedded-postgres.ts';
-import { applyBaseline, asPostgresRole, pushMigrations, quoteIdent, withDatabase } from '../lib/migrate.ts';
+import { buildTemplate } from '../lib/database.ts';
+import { withDatabase } from '../lib/migrate.ts';
 
 export const TEMPLATE_DB = 'tg_template';
 
@@ -34,31 +34,8 @@ export async function startTestCluster(opts: { log?: (msg: string) => void } = {
   };
   try {
     log(`postgres ${server.external ? '(DATABASE_URL)' : `on port ${server.port}`} up in ${Date.now() - t0} ms`);
-    const admin = new pg.Client({ connectionString: withDatabase(server.adminUrl, 'postgres') });
-    await admin.connect();
-    try {
-      // A reused external cluster may hold an old template: rebuild it from scratch.
-      const old = await admin.query('select 1 from pg_database where datname = $1', [TEMPLATE_DB]);
-      if (old.rowCount) {
-        await admin.query(`alter database ${quoteIdent(TEMPLATE_DB)} is_template false`);
-        await admin.query(`drop database ${quoteIdent(TEMPLATE_DB)} with (force)`);
-      }
-    } finally {
-      await admin.end();
-    }
-    await applyBaseline(server.adminUrl, TEMPLATE_DB);
-    const pushOutput = await pushMigrations(asPostgresRole(withDatabase(server.adminUrl, TEMPLATE_DB)));
+    const pushOutput = await buildTemplate(withDatabase(server.adminUrl, 'postgres'), TEMPLATE_DB);
     log(`template ${TEMPLATE_DB} migrated in ${Date.now() - t0} ms`);
-
-    const admin2 = new pg.Client({ connectionString: withDatabase(server.adminUrl, 'postgres') });
-    await admin2.connect();
-    try {
-      // No one may stay connected to a template, or CREATE DATABASE ... TEMPLATE fails.
-      await admin2.query(`alter database ${quoteIdent(TEMPLATE_DB)} is_template true allow_connections false`);
-      await admin2.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [TEMPLATE_DB]);
-    } finally {
-      await admin2.end();
-    }
     return {
       adminUrl: withDatabase(server.adminUrl, 'postgres'),
       templateDb: TEMPLATE_DB,

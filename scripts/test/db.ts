@@ -1,13 +1,13 @@
-// Per-test databases cloned from the migrated template, and helpers to act as Supabase's
-// request roles the way PostgREST does (role + request.jwt.claims, transaction-local).
-import { randomBytes, randomUUID } from 'node:crypto';
+// Per-test databases cloned from the migrated template; the role and user helpers tests use
+// live in scripts/lib/database.ts and are re-exported here.
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { asPostgresRole, quoteIdent, withDatabase } from '../lib/migrate.ts';
+import { cloneDatabase, dropDatabase } from '../lib/database.ts';
 
-/** Anything with pg's query(): a pg.Client, pg.PoolClient or pg.Pool. */
-export interface Queryable {
-  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
-}
+export {
+  asAnon, asRole, asServiceRole, asUser, createUser, withClient,
+  type AsRoleOptions, type NewUser, type Queryable, type TxClient,
+} from '../lib/database.ts';
 
 export interface TestDatabase {
   name: string;
@@ -29,33 +29,10 @@ function env(name: 'TEST_PG_ADMIN_URL' | 'TEST_TEMPLATE_DB'): string {
   return v;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export async function createTestDatabase(opts: { prefix?: string } = {}): Promise<TestDatabase> {
   const adminMaint = env('TEST_PG_ADMIN_URL');
-  const template = env('TEST_TEMPLATE_DB');
   const name = `${opts.prefix ?? 'tg_test'}_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminMaint });
-  await admin.connect();
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await admin.query(`create database ${quoteIdent(name)} template ${quoteIdent(template)} owner postgres`);
-        break;
-      } catch (err) {
-        // Raised while anyone (even another clone in flight) is connected to the template.
-        if (attempt < 50 && /is being accessed by other users/.test(String((err as Error).message))) {
-          await sleep(50 + Math.random() * 100);
-          continue;
-        }
-        throw err;
-      }
-    }
-  } finally {
-    await admin.end();
-  }
-  const adminUrl = withDatabase(adminMaint, name);
-  const url = asPostgresRole(adminUrl);
+  const { url, adminUrl } = await cloneDatabase(adminMaint, env('TEST_TEMPLATE_DB'), name);
   const clients = new Set<pg.Client>();
   const open = async (connectionString: string) => {
     const c = new pg.Client({ connectionString });
@@ -73,111 +50,7 @@ export async function createTestDatabase(opts: { prefix?: string } = {}): Promis
     async drop() {
       await Promise.all([...clients].map((c) => c.end().catch(() => {})));
       clients.clear();
-      const a = new pg.Client({ connectionString: adminMaint });
-      await a.connect();
-      try {
-        await a.query(`drop database if exists ${quoteIdent(name)} with (force)`);
-      } finally {
-        await a.end();
-      }
+      await dropDatabase(adminMaint, name);
     },
   };
-}
-
-/** Connects to `url`, runs fn, always closes the connection. */
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-export interface NewUser {
-  id?: string;
-  email?: string;
-  appMetadata?: Record<string, unknown>;
-  userMetadata?: Record<string, unknown>;
-}
-
-/**
- * Inserts a user into auth.users and returns its id. auth.users belongs to the Auth service, so
- * this writes as the superuser: pass the TestDatabase, a superuser URL, or a superuser client.
- */
-export async function createUser(target: TestDatabase | string | Queryable, user: NewUser | string = {}): Promise<string> {
-  const u: NewUser = typeof user === 'string' ? { email: user } : user;
-  const id = u.id ?? randomUUID();
-  const email = u.email ?? `user-${id.slice(0, 8)}@example.test`;
-  const run = (q: Queryable) => q.query(
-    `insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
-       raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-     values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, now(),
-       $3, $4, now(), now())`,
-    [id, email, JSON.stringify(u.appMetadata ?? { provider: 'email', providers: ['email'] }), JSON.stringify(u.userMetadata ?? {})],
-  );
-  if (typeof target === 'string') await withClient(target, run);
-  else if ('adminUrl' in target) await withClient(target.adminUrl, run);
-  else await run(target);
-  return id;
-}
-
-export interface AsRoleOptions {
-  /** Extra/overriding JWT claims (e.g. email, app_metadata). */
-  claims?: Record<string, unknown>;
-  /** Roll back instead of committing (side effects vanish; errors still propagate). */
-  rollback?: boolean;
-}
-
-/** A pg client (not a Pool: the transaction must stay on one connection). */
-export type TxClient = pg.Client | pg.PoolClient;
-
-/**
- * Runs fn inside a transaction as `role` with request.jwt.claims set, exactly as PostgREST does
- * per request (set_config(..., true) = transaction-local). The client must be connected as
- * `postgres` (db.connect()), which is allowed to SET ROLE to anon/authenticated/service_role.
- */
-export async function asRole<T>(
-  client: TxClient,
-  role: 'anon' | 'authenticated' | 'service_role',
-  claims: Record<string, unknown>,
-  fn: (c: TxClient) => Promise<T>,
-  opts: { rollback?: boolean } = {},
-): Promise<T> {
-  await client.query('begin');
-  try {
-    await client.query(
-      `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
-              set_config('request.method', 'POST', true)`,
-      [role, JSON.stringify(claims)],
-    );
-    const result = await fn(client);
-    await client.query(opts.rollback ? 'rollback' : 'commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  }
-}
-
-function baseClaims(role: string, sub?: string): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000);
-  return { iss: 'supabase-test', aud: role === 'anon' ? 'anon' : 'authenticated', role, iat: now, exp: now + 3600, ...(sub ? { sub } : {}) };
-}
-
-/** As an end user: role authenticated, claims { sub: userId, role: 'authenticated', aud, ... }. */
-export function asUser<T>(client: TxClient, userId: string, fn: (c: TxClient) => Promise<T>, opts: AsRoleOptions = {}): Promise<T> {
-  const claims = { ...baseClaims('authenticated', userId), app_metadata: { provider: 'email' }, user_metadata: {}, is_anonymous: false, ...opts.claims };
-  return asRole(client, 'authenticated', claims, fn, opts);
-}
-
-/** As the service_role key would (BYPASSRLS, but only the grants service_role has). */
-export function asServiceRole<T>(client: TxClient, fn: (c: TxClient) => Promise<T>, opts: AsRoleOptions = {}): Promise<T> {
-  return asRole(client, 'service_role', { ...baseClaims('service_role'), ...opts.claims }, fn, opts);
-}
-
-/** As the anon key would. */
-export function asAnon<T>(client: TxClient, fn: (c: TxClient) => Promise<T>, opts: AsRoleOptions = {}): Promise<T> {
-  return asRole(client, 'anon', { ...baseClaims('anon'), ...opts.claims }, fn, opts);
 }

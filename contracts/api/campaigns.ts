@@ -1,7 +1,7 @@
 // Campaigns (one message to many targets) and their deliveries (one per target).
 import { z } from 'zod';
 import { campaignStateSchema, pauseReasonSchema } from '../realtime.ts';
-import { idListSchema, idSchema, pageQuerySchema, pageSchema, parseModeSchema, text, timestampSchema } from './common.ts';
+import { idListSchema, idSchema, pageQuerySchema, pageSchema, parseModeSchema, patchSchema, text, timestampSchema } from './common.ts';
 import { messageTextSchema, variablesSchema } from './templates.ts';
 
 export const MAX_CAMPAIGN_TARGETS = 100_000;
@@ -34,6 +34,22 @@ export const createCampaignSchema = z.strictObject({
   if (!b.channelIds?.length && !b.batchIds?.length) {
     ctx.addIssue({ code: 'custom', path: ['channelIds'], message: 'give channelIds or batchIds' });
   }
+});
+
+/**
+ * PATCH /campaigns/{id}: any of these, at least one. null clears ratePerMinute (no cap), maxErrors
+ * (no threshold) and scheduledAt. name, ratePerMinute and maxErrors change until the campaign is
+ * completed or cancelled; scheduledAt only in draft. A lowered maxErrors never pauses the campaign
+ * by itself: it applies from the next failure.
+ */
+export const updateCampaignSchema = patchSchema({
+  name: text(1, 200),
+  /** Sends per minute for this campaign; null: only the account's pace. */
+  ratePerMinute: z.number().int().min(1).max(1_000_000).nullable(),
+  /** Pause the campaign once more than this many deliveries failed; null: never. */
+  maxErrors: z.number().int().min(0).max(1_000_000).nullable(),
+  /** Draft only: when the campaign starts sending once started; null: at once. */
+  scheduledAt: timestampSchema.nullable(),
 });
 
 export const campaignActionSchema = z.enum(['start', 'pause', 'resume', 'cancel', 'retry-failed']);
@@ -100,4 +116,5 @@ export const deliveryPageSchema = pageSchema(deliverySchema);
 
 export type Campaign = z.infer<typeof campaignSchema>;
 export type CreateCampaign = z.input<typeof createCampaignSchema>;
+export type UpdateCampaign = z.input<typeof updateCampaignSchema>;
 export type Delivery = z.infer<typeof deliverySchema>;

@@ -60,6 +60,7 @@ export const routes = {
   listCampaigns: { fn: 'campaigns', method: 'GET', path: '/', summary: 'List campaigns, newest first; filter by state', query: campaigns.campaignListQuerySchema, status: 200, response: campaigns.campaignPageSchema },
   createCampaign: { fn: 'campaigns', method: 'POST', path: '/', summary: 'Create a campaign in draft', body: campaigns.createCampaignSchema, status: 201, response: campaigns.campaignSchema },
   getCampaign: { fn: 'campaigns', method: 'GET', path: '/{id}', summary: 'Get a campaign with its counts per delivery state', params: id, status: 200, response: campaigns.campaignSchema },
+  updateCampaign: { fn: 'campaigns', method: 'PATCH', path: '/{id}', summary: "Change a campaign's name, pace or error threshold (and a draft's start time)", params: id, body: campaigns.updateCampaignSchema, status: 200, response: campaigns.campaignSchema },
   listDeliveries: { fn: 'campaigns', method: 'GET', path: '/{id}/deliveries', summary: "List a campaign's deliveries; filter by state", params: id, query: campaigns.deliveryListQuerySchema, status: 200, response: campaigns.deliveryPageSchema },
   startCampaign: action('start', 'Start a draft campaign (scheduled if scheduledAt is ahead)'),
   pauseCampaign: action('pause', 'Pause a running or scheduled campaign'),

@@ -41,6 +41,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   updateTemplate: { text: 'u' },
   previewTemplate: { variables: { a: 'b' } },
   createCampaign: { name: 'c', message: { text: 'x' }, channelIds: ['00000000-0000-4000-8000-000000000000'] },
+  updateCampaign: { name: 'fuzz renamed', maxErrors: 3 },
   createAccount: { label: 'l', ratePerMinute: 5 },
   updateAccount: { label: 'l2' },
 };

@@ -67,6 +67,9 @@ const campaigns = defineFunction('campaigns', {
       p_max_errors => ${b.maxErrors ?? null}::integer,
       p_scheduled_at => ${b.scheduledAt ?? null}::timestamptz) t`),
   getCampaign: ({ tx, params }) => findOne(tx, campaignResource, params.id),
+  // Absent keys stay, null clears; the RPC decides what the campaign's state allows (409).
+  updateCampaign: ({ tx, params, body }) =>
+    campaignFrom(tx`select t.* from public.update_campaign(${params.id}::uuid, ${tx.json(body)}::jsonb) t`),
   listDeliveries: async ({ tx, params, query }) => {
     await findOne(tx, campaignResource, params.id); // 404 before an empty page
     const where = tx`and t.campaign_id = ${params.id} ${query.state ? tx`and t.state = ${query.state}` : tx``}`;

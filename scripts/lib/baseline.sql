@@ -136,10 +136,12 @@ as $$
 $$;
 
 -- Same signature and behaviour as Supabase's: a failed send warns instead of aborting the caller.
+-- With the caller's rights and not executable by API roles, as on hosted Supabase: a user must
+-- not be able to post on another user's topic here when they cannot there.
 create or replace function realtime.send(payload jsonb, event text, topic text, private boolean default true)
 returns void
 language plpgsql
-security definer
+security invoker
 set search_path = ''
 as $$
 begin
@@ -153,9 +155,10 @@ begin
   end;
 end;
 $$;
--- Owned by the table owner rather than the superuser: definer rights no wider than needed.
 alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
 alter function realtime.topic() owner to supabase_realtime_admin;
+revoke execute on function realtime.send(jsonb, text, text, boolean) from public;
+grant execute on function realtime.send(jsonb, text, text, boolean) to postgres, service_role;
 
 grant usage on schema realtime to postgres, anon, authenticated, service_role;
 grant select on realtime.messages to authenticated;

@@ -289,8 +289,25 @@ begin
     raise exception 'account % still has % campaign(s) that are not completed or cancelled: cancel them first', old.id, n
       using errcode = 'PT409';
   end if;
+  -- its pg-boss queue (created with the account) holds no live job any more: drop it too
+  perform pgboss.delete_queue('delivery.' || old.id::text);
   return old;
 end $$;
+
+-- Each account brings a pg-boss queue that maintenance visits: a bound keeps one user from
+-- making thousands. Real deployments have a handful of accounts per owner.
+create function private.telegram_accounts_limit() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  perform pg_advisory_xact_lock(hashtextextended('telegram_accounts:' || new.owner_id::text, 0));
+  if (select count(*) from public.telegram_accounts where owner_id = new.owner_id) >= 50 then
+    raise exception 'at most 50 Telegram accounts per user' using errcode = 'PT422',
+      detail = '{"field":"label"}';
+  end if;
+  return new;
+end $$;
+create trigger telegram_accounts_limit before insert on public.telegram_accounts
+  for each row execute function private.telegram_accounts_limit();
 create trigger telegram_accounts_before_delete before delete on public.telegram_accounts
   for each row execute function private.telegram_accounts_before_delete();
 
@@ -322,8 +339,12 @@ create policy owner_read on public.audit_log for select to authenticated
   using (owner_id = (select auth.uid()));
 
 revoke all on all tables in schema public from anon, authenticated;
-grant select, insert, update, delete on public.channels, public.batches, public.batch_channels,
-  public.templates to authenticated;
+grant select, insert, update, delete on public.batches, public.batch_channels, public.templates
+  to authenticated;
+-- What Telegram resolved a peer to is the worker's to write: a user editing telegram_id could
+-- make the shown (and audited) peer differ from where messages go.
+grant select, delete on public.channels to authenticated;
+grant insert (owner_id, peer, title, tags), update (peer, title, tags) on public.channels to authenticated;
 grant select, delete on public.telegram_accounts to authenticated;
 grant insert (label, rate_per_minute), update (label, rate_per_minute)
   on public.telegram_accounts to authenticated;

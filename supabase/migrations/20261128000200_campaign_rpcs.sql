@@ -261,23 +261,31 @@ create trigger deliveries_count_update after update on public.deliveries
 
 -- Renders {{name}} placeholders in one pass (a value containing "{{x}}" stays as it is) and
 -- returns the text and the names it had no value for (left in place). In an HTML template the
--- values are escaped, so a variable cannot inject markup; Markdown and plain text take them as is.
+-- values are escaped, so a variable cannot inject markup; Markdown and plain text take them as
+-- is. Text and result are bounded by Telegram's 4096 characters, which also bounds the work a
+-- caller can ask of the database (each value may repeat hundreds of times).
 create function public.render_template(p_text text, p_variables jsonb default '{}',
   p_parse_mode text default 'plain')
 returns table (text text, missing text[])
 language plpgsql immutable set search_path = '' as $$
 declare
   v_placeholder constant text := '(\{\{\s*([A-Za-z0-9_.-]+)\s*\}\})';
+  v_max constant integer := 4096;
   v_parts text[];
   v_found text[];
   v_names text[];
   v_out text;
+  v_piece text;
   v_val text;
   v_missing text[] := '{}';
 begin
   if p_variables is not null and jsonb_typeof(p_variables) <> 'object' then
     raise exception 'variables must be an object of names to values' using errcode = 'PT422',
       detail = '{"field":"variables"}';
+  end if;
+  if char_length(p_text) > v_max then
+    raise exception 'the text is longer than % characters', v_max using errcode = 'PT422',
+      detail = '{"field":"text"}';
   end if;
   v_parts := regexp_split_to_array(p_text, v_placeholder);
   select coalesce(array_agg(m[1] order by n), '{}'), coalesce(array_agg(m[2] order by n), '{}')
@@ -288,13 +296,17 @@ begin
     v_val := coalesce(p_variables, '{}') ->> v_names[i];
     if v_val is null then
       v_missing := v_missing || v_names[i];
-      v_out := v_out || v_found[i];
+      v_piece := v_found[i];
     elsif p_parse_mode = 'html' then
-      v_out := v_out || replace(replace(replace(v_val, '&', '&amp;'), '<', '&lt;'), '>', '&gt;');
+      v_piece := replace(replace(replace(replace(v_val, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;');
     else
-      v_out := v_out || v_val;
+      v_piece := v_val;
     end if;
-    v_out := v_out || v_parts[i + 1];
+    v_out := v_out || v_piece || v_parts[i + 1];
+    if char_length(v_out) > v_max then
+      raise exception 'the message with its variables filled in is longer than % characters', v_max
+        using errcode = 'PT422', detail = '{"field":"variables"}';
+    end if;
   end loop;
   return query select v_out, array(select distinct x from unnest(v_missing) x order by 1);
 end $$;

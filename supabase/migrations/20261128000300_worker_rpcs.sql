@@ -181,7 +181,9 @@ begin
     where account_id = p_account_id and state = 'paused' and pause_reason = 'flood_wait'
     order by id for no key update
   loop
-    update public.campaigns set state = 'running', pause_reason = null, resume_at = null
+    -- a scheduled campaign paused by the account's flood goes back to waiting for its time
+    update public.campaigns set state = case when scheduled_at > now() then 'scheduled' else 'running' end,
+      pause_reason = null, resume_at = null
     where id = c.id returning * into c;
     perform private.enqueue_campaign(c);
     perform private.complete_if_done(c.id);

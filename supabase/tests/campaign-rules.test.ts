@@ -68,6 +68,17 @@ describe('templates', () => {
     expect(await render('<b>{{who}}</b> &', { who: '<script>&' }, 'html')).toEqual({ text: '<b>&lt;script&gt;&amp;</b> &', missing: [] });
     expect(await render('*{{who}}*', { who: '<b>' }, 'markdown')).toEqual({ text: '*<b>*', missing: [] });
     expect(await render('{{a}}{{b}}{{a}}', { a: 1, b: 'x' })).toEqual({ text: '1x1', missing: [] });
+    expect(await render('<a href="{{u}}">x</a>', { u: 'https://ok" onclick="x' }, 'html'))
+      .toEqual({ text: '<a href="https://ok&quot; onclick=&quot;x">x</a>', missing: [] });
+  });
+
+  it('stops as soon as the result passes 4096 characters, so a small request cannot make a huge one', async () => {
+    // Raised after the first piece past the limit (it took 15 s and returned 13 MB unbounded).
+    await expect(render('{{a}}'.repeat(819), { a: '‹'.repeat(4096) }, 'html'))
+      .rejects.toMatchObject({ code: 'PT422', message: expect.stringContaining('longer than 4096') });
+    await expect(render('{{a}}'.repeat(1000), {})).rejects.toMatchObject({ code: 'PT422', detail: '{"field":"text"}' });
+    const full = await render('{{a}}'.repeat(800), { a: 'xxxxx' });
+    expect(full.text).toHaveLength(4000);
   });
 
   it('a campaign from a template names the missing variables and the field', async () => {
@@ -99,6 +110,27 @@ describe('accounts', () => {
     await asUser(client, other.userId, (c) => c.query('select public.cancel_campaign($1)', [id]));
     await asUser(client, other.userId, (c) => c.query('delete from public.telegram_accounts where id = $1', [other.accountId]));
     expect(await campaignRow(id)).toMatchObject({ state: 'cancelled', account_id: null });
+    // its pg-boss queue went with it
+    const q = await client.query('select count(*)::int n from pgboss.queue where name = $1', [`delivery.${other.accountId}`]);
+    expect(q.rows[0].n).toBe(0);
+  });
+
+  it('are bounded per user (each brings a pg-boss queue)', async () => {
+    const other = await makeOwner(db, client, 0, 'many');
+    const e = await sqlError(client, other.userId, (c) =>
+      c.query(`insert into public.telegram_accounts (label) select 'a' || g from generate_series(1, 50) g`));
+    expect(e).toMatchObject({ code: 'PT422', message: 'at most 50 Telegram accounts per user' });
+    const n = await client.query('select count(*)::int n from public.telegram_accounts where owner_id = $1', [other.userId]);
+    expect(n.rows[0].n).toBe(1);
+  });
+});
+
+describe('channels', () => {
+  it('users write peer, title and tags; what Telegram resolved is the worker’s alone', async () => {
+    await asUser(client, owner.userId, (c) => c.query(`update public.channels set title = 'ok' where id = $1`, [owner.channelIds[0]]));
+    const e = await sqlError(client, owner.userId, (c) =>
+      c.query(`update public.channels set telegram_id = 777, access_hash = 888 where id = $1`, [owner.channelIds[0]]));
+    expect(e.code).toBe('42501');
   });
 });
 
@@ -114,5 +146,12 @@ describe('scheduled campaigns', () => {
     const jobs = await client.query(
       `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`, [id]);
     expect(jobs.rows[0].s.toISOString()).toBe(at);
+
+    // a FLOOD_WAIT of the account pauses it too; when the wait ends it waits for its time again
+    await asServiceRole(client, (c) => c.query('select public.worker_flood_wait($1, 1)', [owner.accountId]));
+    expect(await campaignRow(id)).toMatchObject({ state: 'paused', pause_reason: 'flood_wait' });
+    await client.query(`update public.telegram_accounts set flood_wait_until = now() - interval '1 s' where id = $1`, [owner.accountId]);
+    await asServiceRole(client, (c) => c.query('select public.worker_resume_due($1)', [owner.accountId]));
+    expect(await campaignRow(id)).toMatchObject({ state: 'scheduled', started_at: null });
   });
 });

@@ -124,6 +124,13 @@ describe('anon and the service role', () => {
     }
   });
 
+  it('no API role may broadcast on a realtime topic itself (only the database’s triggers do)', async () => {
+    for (const role of ['anon', 'authenticated']) {
+      const r = await client.query(`select has_function_privilege($1, 'realtime.send(jsonb, text, text, boolean)', 'execute') ok`, [role]);
+      expect({ role, ok: r.rows[0].ok }).toEqual({ role, ok: false });
+    }
+  });
+
   it('no public table is readable by anon, and none is left without RLS', async () => {
     const r = await client.query(`select c.relname, c.relrowsecurity,
         has_table_privilege('anon', c.oid, 'select') anon_select

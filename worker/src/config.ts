@@ -32,7 +32,8 @@ export const WorkerConfig = z.object({
   /** Where the simulator keeps sent messages; unset = in memory (lost with the process). */
   simulatorDatabaseUrl: z.string().min(1).optional(),
   httpPort: z.number().int().min(0).max(65535).nullable().default(9464),
-  httpHost: z.string().default('0.0.0.0'),
+  // Loopback unless asked: the endpoints name accounts and their flood state (0.0.0.0 in containers).
+  httpHost: z.string().default('127.0.0.1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Every Telegram call is abandoned (and retried as transient) after this long. */
   sendTimeoutMs: z.number().int().positive().default(15_000),

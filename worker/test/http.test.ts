@@ -1,19 +1,9 @@
 // The worker's HTTP face for process managers and Prometheus, and the per-campaign rate cap
 // end to end: what operators watch and what they configure must both be real.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { createLogger } from '../src/logger.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, type World } from './fixtures.ts';
-
-let world: World | undefined;
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.stop();
-  await world?.close();
-  worker = undefined;
-  world = undefined;
-});
+import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
 
 const metricValue = (text: string, name: string, labels: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((kv) => l.includes(kv)));
@@ -22,13 +12,13 @@ const metricValue = (text: string, name: string, labels: string) => {
 
 describe('health and metrics over HTTP', () => {
   it('reports the account and counts outcomes; answers 404 elsewhere; 503 while stopping', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids } = await addChannels(world, 12, 'http');
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
     sim.setTarget('@http_00003', { error: 'CHAT_WRITE_FORBIDDEN' });
     const lines: Array<Record<string, unknown>> = [];
     const logger = createLogger('info', { write: (l: string) => { lines.push(JSON.parse(l)); } });
-    worker = await startWorker(testConfig(world, { httpPort: 0, httpHost: '127.0.0.1' }), { logger, simulator: sim });
+    const worker = await startTestWorker(testConfig(world, { httpPort: 0, httpHost: '127.0.0.1' }), { logger, simulator: sim });
     const base = `http://127.0.0.1:${worker.httpPort}`;
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
@@ -53,7 +43,6 @@ describe('health and metrics over HTTP', () => {
 
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     const stopping = worker.stop();
-    worker = undefined;
     const during = await fetch(`${base}/health`).then((r) => r.status, () => 'closed');
     expect([503, 'closed']).toContain(during);
     await stopping;
@@ -62,10 +51,10 @@ describe('health and metrics over HTTP', () => {
 
 describe('per-campaign rate cap', () => {
   it('holds a capped campaign to its own pace while the account is fast', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids } = await addChannels(world, 10, 'cap');
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids, ratePerMinute: 600 }); // 10/s
     await waitForState(world, id, 'completed', 20_000);
     const times = sim.sends.filter((s) => !s.duplicate).map((s) => s.at).sort((a, b) => a - b);

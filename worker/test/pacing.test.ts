@@ -1,15 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { addChannels, campaign, createCampaign, startCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, type World } from './fixtures.ts';
-
-let world: World | undefined;
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.stop();
-  await world?.close();
-  worker = world = undefined;
-});
+import { addChannels, campaign, createCampaign, startCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
 
 /** Most sends found in any 1-second window (half-open), from sorted timestamps. */
 function maxPerSecond(times: number[]): number {
@@ -23,10 +14,10 @@ function maxPerSecond(times: number[]): number {
 
 describe('pacing', () => {
   it('sends 200 targets at 20 msg/s: never more than 20 in any second, about 10 s in total', async () => {
-    world = await createWorld({ ratePerMinute: 1200 });
+    const world = await createWorld({ ratePerMinute: 1200 });
     const { ids } = await addChannels(world, 200);
     const sim = new TelegramSimulator({ accountPerSecond: 25, latencyMs: [3, 5] });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const t0 = Date.now();
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 40_000);
@@ -45,10 +36,10 @@ describe('pacing', () => {
   });
 
   it('interleaves 5 campaigns × 500 targets on one account fairly; all complete with exact counters', async () => {
-    world = await createWorld({ ratePerMinute: 60 * 500 });
+    const world = await createWorld({ ratePerMinute: 60 * 500 });
     const { ids } = await addChannels(world, 500);
     const sim = new TelegramSimulator({ accountPerSecond: 100_000 });
-    worker = await startWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const campaigns: string[] = [];
     for (let i = 0; i < 5; i++) campaigns.push(await createCampaign(world, { channelIds: ids, text: `campaign ${i}`, start: false }));
     for (const id of campaigns) await startCampaign(world, id);

@@ -1,17 +1,8 @@
 // The real 5 s / 10 s / 20 s schedule (about 36 s): kept in its own file so it runs beside others.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Api } from 'telegram';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
-import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, type World } from './fixtures.ts';
-
-let world: World | undefined;
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.stop();
-  await world?.close();
-  worker = world = undefined;
-});
+import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
 
 /** Records when each SendMessage to `peer` reached the simulator (failed ones included). */
 class TimingSimulator extends TelegramSimulator {
@@ -26,11 +17,11 @@ class TimingSimulator extends TelegramSimulator {
 
 describe('retries with the real delays', () => {
   it('retries after 5 s, 10 s and 20 s (jitter ≤ 10 %), then fails', async () => {
-    world = await createWorld({ ratePerMinute: 60_000 });
+    const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 1);
     const sim = new TimingSimulator({ targets: { [peers[0]!]: { error: 'INTERNAL', code: 500 } } });
     sim.watch = peers[0]!;
-    worker = await startWorker(testConfig(world, { retryBaseSeconds: 5 }), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world, { retryBaseSeconds: 5 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 60_000);
     const gaps = sim.attempts.slice(1).map((t, i) => (t - sim.attempts[i]!) / 1000);

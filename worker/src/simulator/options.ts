@@ -11,6 +11,11 @@ export const TargetBehaviour = z.object({
   times: z.number().int().positive().optional(),
   /** Never answer the first `times` sends: 'before' posting nothing, 'after' posting the message. */
   hang: z.enum(['before', 'after']).optional(),
+  /**
+   * Telegram takes this long to process the first `times` sends (default: all) before posting
+   * and answering; a resend with the same random_id meanwhile gets 500 RANDOM_ID_DUPLICATE.
+   */
+  processingMs: z.number().int().positive().optional(),
   /** Channel slow mode: a second message within this many seconds gets SLOWMODE_WAIT_X. */
   slowmodeSeconds: z.number().int().positive().optional(),
   /** The username does not exist (resolution fails with USERNAME_NOT_OCCUPIED). */
@@ -31,6 +36,15 @@ export const SimulatorOptions = z.object({
   floodAfter: z.object({ sends: z.number().int().nonnegative(), seconds: z.number().int().positive() }).optional(),
   /** Injected: after this many successful sends, the account gets PEER_FLOOD on every send. */
   peerFloodAfter: z.number().int().nonnegative().optional(),
+  /**
+   * Injected: once this many messages were posted (all accounts together), Telegram becomes
+   * unreachable for forMs (for the listed accounts, default all): requests then never answer.
+   */
+  unreachable: z.object({
+    afterSends: z.number().int().nonnegative(),
+    forMs: z.number().int().positive(),
+    accounts: z.array(z.string()).optional(),
+  }).optional(),
   /** Accounts whose session Telegram no longer accepts (AUTH_KEY_UNREGISTERED). */
   revokedAccounts: z.array(z.string()).default([]),
   targets: z.record(z.string(), TargetBehaviour).default({}),

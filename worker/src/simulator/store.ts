@@ -56,7 +56,8 @@ export class PostgresMessageStore implements MessageStore {
   #ready: Promise<void>;
 
   constructor(databaseUrl: string) {
-    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    // Named so connection counts of the worker (application_name tg-worker*) leave it out.
+    this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4, application_name: 'tg-simulator' });
     this.#pool.on('error', () => {});
     this.#ready = this.#pool.query(`
       create schema if not exists telegram_sim;

@@ -5,16 +5,26 @@
 import { createHash } from 'node:crypto';
 import { Api, errors } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
-import { MemoryMessageStore, type MessageStore } from './store.ts';
+import { MemoryMessageStore, type MessageStore, type PostedMessage } from './store.ts';
 import { SimulatorOptions, type SimulatorOptionsInput, type TargetBehaviour } from './options.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const never = () => new Promise<never>(() => {});
 
+const channels = new Map<string, { id: bigint; accessHash: bigint; accessHashText: string }>();
+
 /** Deterministic channel id and access hash for a username or invite, stable across processes. */
-function channelFor(peer: string): { id: bigint; accessHash: bigint } {
-  const h = createHash('sha256').update(peer.toLowerCase()).digest();
-  return { id: 1_000_000_000n + (h.readBigUInt64BE(0) % 900_000_000_000n), accessHash: h.readBigInt64BE(8) };
+function channelFor(peer: string): { id: bigint; accessHash: bigint; accessHashText: string } {
+  let c = channels.get(peer);
+  if (!c) {
+    // Cached: every send checks its access hash, and a bench sends thousands a second.
+    const h = createHash('sha256').update(peer.toLowerCase()).digest();
+    const accessHash = h.readBigInt64BE(8);
+    c = { id: 1_000_000_000n + (h.readBigUInt64BE(0) % 900_000_000_000n), accessHash, accessHashText: accessHash.toString() };
+    if (channels.size > 100_000) channels.clear();
+    channels.set(peer, c);
+  }
+  return c;
 }
 
 interface AccountState {
@@ -41,6 +51,13 @@ export class TelegramSimulator {
   #chatPosts = new Map<string, number[]>();
   #revoked = new Set<string>();
   #targets: Map<string, TargetBehaviour>;
+  /** Sends Telegram has received and not yet answered, by account|chat|random_id. */
+  #inFlight = new Set<string>();
+  /** Telegram unreachable until this time (epoch ms): for every account, or per account. */
+  #offlineUntil: number | null = null;
+  #offlineAccounts = new Map<string, number>();
+  #posted = 0;
+  #outageInjected = false;
 
   constructor(options: SimulatorOptionsInput = {}, store: MessageStore = new MemoryMessageStore()) {
     this.options = SimulatorOptions.parse(options);
@@ -60,6 +77,23 @@ export class TelegramSimulator {
   /** Telegram stops accepting the account's session (AUTH_KEY_UNREGISTERED). */
   revoke(accountId: string): void {
     this.#revoked.add(accountId);
+  }
+
+  /**
+   * Telegram unreachable (no network) until `untilMs` (epoch ms; Infinity: until told otherwise),
+   * for one account or, without one, for all; null makes it reachable again. Requests made
+   * meanwhile never answer, like a GramJS client whose connection is gone: the caller times out.
+   */
+  setUnreachable(untilMs: number | null, accountId?: string): void {
+    if (accountId === undefined) this.#offlineUntil = untilMs;
+    else if (untilMs === null) this.#offlineAccounts.delete(accountId);
+    else this.#offlineAccounts.set(accountId, untilMs);
+  }
+
+  /** Whether the account's requests currently go unanswered. */
+  isUnreachable(accountId: string): boolean {
+    const now = Date.now();
+    return (this.#offlineUntil ?? 0) > now || (this.#offlineAccounts.get(accountId) ?? 0) > now;
   }
 
   /** Bot-API style ("marked") id the simulator gives a peer: -100<channel id>. */
@@ -84,14 +118,17 @@ export class TelegramSimulator {
 
   /** Answers one request as Telegram would: a TL result, or a thrown GramJS RPC error. */
   async handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
-    const requestedAt = Date.now();
-    const [lo, hi] = this.options.latencyMs;
-    if (hi > 0) await sleep(lo + Math.random() * (hi - lo));
-    const fail = (code: number, message: string): never => {
-      throw errors.RPCMessageToError(new Api.RpcError({ errorCode: code, errorMessage: message }), request);
-    };
+    if (this.isUnreachable(accountId)) return never();
+    if (request instanceof Api.messages.SendMessage) return this.#send(accountId, request);
+    await this.#latency();
+    if (this.isUnreachable(accountId)) return never();
+    const fail = failWith(request);
     if (this.#revoked.has(accountId)) fail(401, 'AUTH_KEY_UNREGISTERED');
 
+    if (request instanceof Api.help.GetNearestDc) {
+      // What a connection probe asks: cheap, needs no peer, answers only if Telegram is reachable.
+      return new Api.NearestDc({ country: 'NL', thisDc: 2, nearestDc: 2 });
+    }
     if (request instanceof Api.updates.GetState) {
       return new Api.updates.State({ pts: 1, qts: 0, date: Math.floor(Date.now() / 1000), seq: 0, unreadCount: 0 });
     }
@@ -113,9 +150,14 @@ export class TelegramSimulator {
       });
       return new Api.messages.Chats({ chats });
     }
-    if (request instanceof Api.messages.SendMessage) return this.#send(accountId, request, fail, requestedAt);
     fail(400, 'METHOD_NOT_SIMULATED');
     return undefined;
+  }
+
+  /** One round trip, uniformly in latencyMs; no timer at all when it is [0, 0]. */
+  #latency(): Promise<void> | undefined {
+    const [lo, hi] = this.options.latencyMs;
+    return hi > 0 ? sleep(lo + Math.random() * (hi - lo)) : undefined;
   }
 
   #channel(peer: string, knownId?: string): Api.Channel {
@@ -128,22 +170,49 @@ export class TelegramSimulator {
     });
   }
 
-  async #send(accountId: string, req: Api.messages.SendMessage, fail: (code: number, message: string) => never, requestedAt: number): Promise<unknown> {
+  async #send(accountId: string, req: Api.messages.SendMessage): Promise<unknown> {
+    const requestedAt = Date.now();
+    const fail = failWith(req);
     const input = req.peer as Api.InputPeerChannel;
-    if (!(input instanceof Api.InputPeerChannel)) fail(400, 'PEER_ID_INVALID');
-    const chatId = String(input.channelId);
-    const peer = this.#peerById.get(chatId) ?? `-100${chatId}`;
-    if (input.accessHash.toString() !== channelFor(peer).accessHash.toString() && this.#peerById.has(chatId)) {
-      fail(400, 'CHANNEL_INVALID');
-    }
+    const chatId = input instanceof Api.InputPeerChannel ? String(input.channelId) : '';
     const randomId = String(req.randomId);
+    const peer = this.#peerById.get(chatId) ?? `-100${chatId}`;
     const target = this.#targets.get(peer);
-    const attemptKey = `${accountId}|${chatId}|${randomId}`;
-    const attempt = (this.#attempts.get(attemptKey) ?? 0) + 1;
-    this.#attempts.set(attemptKey, attempt);
-    const faulty = (t: TargetBehaviour | undefined) => t && (t.times === undefined || attempt <= t.times);
+    const key = `${accountId}|${chatId}|${randomId}`;
+    const attempt = (this.#attempts.get(key) ?? 0) + 1;
+    this.#attempts.set(key, attempt);
+    const faulty = target !== undefined && (target.times === undefined || attempt <= target.times);
 
-    if (target?.hang === 'before' && faulty(target)) return never();
+    // Lost on the way: Telegram never sees it, so it is not in flight either.
+    if (faulty && target.hang === 'before') return never();
+    if (this.#inFlight.has(key)) {
+      await this.#latency();
+      fail(500, 'RANDOM_ID_DUPLICATE');
+    }
+    this.#inFlight.add(key);
+    try {
+      await this.#latency();
+      if (faulty && target.processingMs) await sleep(target.processingMs);
+      // The network went away while the request travelled: no answer, nothing posted.
+      if (this.isUnreachable(accountId)) return never();
+      if (this.#revoked.has(accountId)) fail(401, 'AUTH_KEY_UNREGISTERED');
+      if (!chatId) fail(400, 'PEER_ID_INVALID');
+      if (this.#peerById.has(chatId) && input.accessHash.toString() !== channelFor(peer).accessHashText) {
+        fail(400, 'CHANNEL_INVALID');
+      }
+      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail);
+      this.sends.push({ accountId, peer, randomId, requestedAt, at: Date.now(), duplicate: posted.duplicate });
+      this.#inFlight.delete(key);
+      if (faulty && target.hang === 'after') return never();
+      return messageUpdates(req, input.channelId, posted.messageId);
+    } finally {
+      this.#inFlight.delete(key);
+    }
+  }
+
+  /** Telegram's limits and injected errors, then the message is posted (or found posted). */
+  async #post(accountId: string, chatId: string, randomId: string, peer: string,
+    target: TargetBehaviour | undefined, faulty: boolean, fail: (code: number, message: string) => never): Promise<PostedMessage> {
     const acct = this.#account(accountId);
     const now = Date.now();
     if (acct.floodUntil > now) fail(420, `FLOOD_WAIT_${Math.ceil((acct.floodUntil - now) / 1000)}`);
@@ -153,14 +222,16 @@ export class TelegramSimulator {
       acct.floodUntil = now + inj.seconds * 1000;
       fail(420, `FLOOD_WAIT_${inj.seconds}`);
     }
-    acct.window = acct.window.filter((t) => t > now - 1000);
+    while (acct.window.length && acct.window[0]! <= now - 1000) acct.window.shift();
     if (acct.window.length >= this.options.accountPerSecond) {
       acct.floodUntil = now + this.options.limitFloodSeconds * 1000;
       fail(420, `FLOOD_WAIT_${this.options.limitFloodSeconds}`);
     }
     if (this.options.peerFloodAfter !== undefined && acct.sends >= this.options.peerFloodAfter) fail(400, 'PEER_FLOOD');
-    if (target?.error && faulty(target)) fail(target.code ?? 400, target.error);
-    const posts = (this.#chatPosts.get(chatId) ?? []).filter((t) => t > now - 60_000);
+    if (faulty && target?.error) fail(target.code ?? 400, target.error);
+    let posts = this.#chatPosts.get(chatId);
+    if (!posts) this.#chatPosts.set(chatId, posts = []);
+    while (posts.length && posts[0]! <= now - 60_000) posts.shift();
     if (target?.slowmodeSeconds && posts.length) {
       const wait = Math.ceil((posts[posts.length - 1]! + target.slowmodeSeconds * 1000 - now) / 1000);
       if (wait > 0) fail(420, `SLOWMODE_WAIT_${wait}`);
@@ -168,27 +239,48 @@ export class TelegramSimulator {
     if (posts.length >= this.options.chatPerMinute) fail(420, `FLOOD_WAIT_${Math.ceil((posts[0]! + 60_000 - now) / 1000)}`);
 
     const posted = await this.store.post(accountId, chatId, randomId, peer);
-    this.sends.push({ accountId, peer, randomId, requestedAt, at: Date.now(), duplicate: posted.duplicate });
     if (!posted.duplicate) {
       acct.sends += 1;
       acct.window.push(now);
       posts.push(now);
-      this.#chatPosts.set(chatId, posts);
+      this.#posted += 1;
+      this.#maybeGoOffline();
     }
-    if (target?.hang === 'after' && faulty(target)) return never();
-    const date = Math.floor(Date.now() / 1000);
-    return new Api.Updates({
-      updates: [
-        new Api.UpdateMessageID({ id: posted.messageId, randomId: req.randomId! }),
-        new Api.UpdateNewChannelMessage({
-          message: new Api.Message({
-            id: posted.messageId, peerId: new Api.PeerChannel({ channelId: input.channelId }), date,
-            message: req.message, entities: req.entities, silent: req.silent, post: true,
-          }),
-          pts: posted.messageId, ptsCount: 1,
-        }),
-      ],
-      users: [], chats: [], date, seq: 0,
-    });
+    return posted;
   }
+
+  /** The injected outage (options.unreachable) starts once enough messages were posted. */
+  #maybeGoOffline(): void {
+    const u = this.options.unreachable;
+    if (!u || this.#outageInjected || this.#posted < u.afterSends) return;
+    this.#outageInjected = true;
+    const until = Date.now() + u.forMs;
+    if (!u.accounts) this.setUnreachable(until);
+    else for (const a of u.accounts) this.setUnreachable(until, a);
+  }
+}
+
+/** Throws what GramJS's MTProtoSender throws for an RPC error: RPCMessageToError's class for it. */
+function failWith(request: Api.AnyRequest) {
+  return (code: number, message: string): never => {
+    throw errors.RPCMessageToError(new Api.RpcError({ errorCode: code, errorMessage: message }), request);
+  };
+}
+
+/** Telegram's answer to a posted SendMessage: the id mapping and the new channel message. */
+function messageUpdates(req: Api.messages.SendMessage, channelId: Api.long, messageId: number): Api.Updates {
+  const date = Math.floor(Date.now() / 1000);
+  return new Api.Updates({
+    updates: [
+      new Api.UpdateMessageID({ id: messageId, randomId: req.randomId! }),
+      new Api.UpdateNewChannelMessage({
+        message: new Api.Message({
+          id: messageId, peerId: new Api.PeerChannel({ channelId }), date,
+          message: req.message, entities: req.entities, silent: req.silent, post: true,
+        }),
+        pts: messageId, ptsCount: 1,
+      }),
+    ],
+    users: [], chats: [], date, seq: 0,
+  });
 }

@@ -18,7 +18,7 @@ const READY = /functions ready at (http:\/\/127\.0\.0\.1:(\d+)\/functions\/v1)/;
 export interface FunctionsServerOptions {
   /** 0 picks a free port (tests). Default 54321, Supabase's. */
   port?: number;
-  /** Added to this process's environment: SUPABASE_DB_URL, SUPABASE_JWT_SECRET, SUPABASE_JWKS, DB_POOL_SIZE... */
+  /** Added to this process's environment: DATABASE_URL or SUPABASE_DB_URL, SUPABASE_JWT_SECRET, SUPABASE_JWKS, DB_POOL_SIZE... */
   env?: Record<string, string | undefined>;
   /** Receives the router's log lines (default: this process's stderr). */
   log?: (line: string) => void;
@@ -37,13 +37,21 @@ export interface FunctionsServer {
 
 export function startFunctionsServer(opts: FunctionsServerOptions = {}): Promise<FunctionsServer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`[functions] ${line}\n`));
+  // This process's DATABASE_URL (if any) is the stack's superuser URL, not the functions' database:
+  // the router's DATABASE_URL comes from opts.env only. Locally there is no pooler in front of
+  // Postgres, so SUPABASE_DB_URL alone stands for both.
+  const { DATABASE_URL: _superuserUrl, ...inherited } = process.env;
+  const dbEnv = opts.env?.DATABASE_URL ?? opts.env?.SUPABASE_DB_URL ?? inherited.SUPABASE_DB_URL;
   const child = spawn(join(REPO_ROOT, 'node_modules/.bin/deno'), [
     'run', '--quiet', '--no-prompt', '--config', join(REPO_ROOT, 'deno.json'),
     '--allow-net', '--allow-env', '--allow-read', '--allow-sys',
     join(REPO_ROOT, 'supabase/functions/_local/router.ts'),
   ], {
     cwd: REPO_ROOT,
-    env: { ...process.env, NO_COLOR: '1', ...opts.env, FUNCTIONS_PORT: String(opts.port ?? DEFAULT_FUNCTIONS_PORT) },
+    env: {
+      ...inherited, NO_COLOR: '1', ...opts.env, ...(dbEnv && { DATABASE_URL: dbEnv }),
+      FUNCTIONS_PORT: String(opts.port ?? DEFAULT_FUNCTIONS_PORT),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -97,7 +105,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.FUNCTIONS_PORT ?? DEFAULT_FUNCTIONS_PORT);
   // Served without them, every request would fail: say so up front rather than with 401s/500s.
   const missing = [
-    ...(process.env.SUPABASE_DB_URL ? [] : ['SUPABASE_DB_URL (role postgres)']),
+    ...(process.env.SUPABASE_DB_URL ? [] : ['SUPABASE_DB_URL (role postgres; DATABASE_URL is ignored here, it is the stack\'s superuser URL)']),
     ...(process.env.SUPABASE_JWT_SECRET || process.env.JWT_SECRET || process.env.SUPABASE_JWKS || process.env.SUPABASE_JWKS_URL || process.env.SUPABASE_URL
       ? [] : ['SUPABASE_JWT_SECRET or SUPABASE_JWKS (to verify user tokens)']),
   ];

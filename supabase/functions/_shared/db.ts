@@ -1,7 +1,12 @@
 // Postgres access as the calling user, the way PostgREST does it: one transaction per request
 // with role `authenticated` and the verified JWT claims set transaction-locally, so RLS and the
-// RPCs see auth.uid() and decide. prepare:false because Supabase's transaction pooler (port 6543)
-// cannot keep prepared statements across transactions.
+// RPCs see auth.uid() and decide.
+//
+// Which database URL: DATABASE_URL first, a secret the user sets to Supabase's transaction pooler
+// (port 6543), so many function instances share a few server connections; else the platform's
+// SUPABASE_DB_URL, a direct connection, with a warning. The pool stays small either way: every
+// instance of every function has its own.
+// prepare:false because the transaction pooler cannot keep prepared statements across transactions.
 import postgres from 'postgres';
 import { env } from './env.ts';
 import type { UserClaims } from './auth.ts';
@@ -13,13 +18,20 @@ export type Fragment = postgres.Fragment;
 
 let pool: postgres.Sql | undefined;
 
+const POOL_SIZE = 3;
+
 function sql(): postgres.Sql {
   if (pool) return pool;
-  const url = env('SUPABASE_DB_URL');
-  if (!url) throw new Error('SUPABASE_DB_URL is not set');
+  const pooled = env('DATABASE_URL');
+  const url = pooled ?? env('SUPABASE_DB_URL');
+  if (!url) throw new Error('no database URL: set the DATABASE_URL secret (the transaction pooler, port 6543)');
+  if (!pooled) {
+    console.warn('[functions] DATABASE_URL is not set: using SUPABASE_DB_URL, a direct connection per instance. '
+      + 'Set DATABASE_URL to the transaction pooler (port 6543).');
+  }
   pool = postgres(url, {
     prepare: false,
-    max: Number(env('DB_POOL_SIZE') ?? 5),
+    max: Number(env('DB_POOL_SIZE') ?? POOL_SIZE),
     idle_timeout: 30,
     connect_timeout: 10,
     onnotice: () => {},

@@ -36,6 +36,7 @@ export const errorCodeSchema = z.enum([
   'illegal_transition', // 409: a campaign action its current state does not allow
   'payload_too_large', // 413
   'validation_failed', // 422
+  'quota_exceeded', // 422: a per-user limit (details name the quota and its limit)
   'unavailable', // 503: database unreachable or busy; retry
   'internal', // 500: a bug; details are in the server log, never in the answer
 ]);
@@ -53,8 +54,14 @@ export const errorBodySchema = z.object({
     code: errorCodeSchema,
     message: z.string(),
     issues: z.array(errorIssueSchema).optional(),
-    /** For illegal_transition: the campaign's current state (`from`), the wanted one and the action. */
-    details: z.object({ from: z.string(), to: z.string(), action: z.string() }).optional(),
+    /**
+     * For illegal_transition: the campaign's current state (`from`), the wanted one and the action.
+     * For quota_exceeded: the quota's name and the caller's limit.
+     */
+    details: z.union([
+      z.object({ from: z.string(), to: z.string(), action: z.string() }),
+      z.object({ quota: z.string(), limit: z.number().int() }),
+    ]).optional(),
   }),
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;

@@ -37,7 +37,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'No such route, or the resource does not exist or is not yours',
   409: 'Conflict: a duplicate, a resource still in use, or an illegal campaign state transition (error.details holds the current state)',
   413: 'Body larger than 1 MB, or too many items',
-  422: 'Validation failed: error.issues names each offending field',
+  422: 'Validation failed: error.issues names each offending field; or quota_exceeded: a per-user limit (error.details names the quota and the limit)',
   500: 'Internal error (a bug; no details are returned)',
 };
 

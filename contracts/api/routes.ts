@@ -45,9 +45,10 @@ export const routes = {
 
   listBatches: { fn: 'batches', method: 'GET', path: '/', summary: 'List batches, newest first', query: batches.batchListQuerySchema, status: 200, response: batches.batchPageSchema },
   createBatch: { fn: 'batches', method: 'POST', path: '/', summary: 'Create a batch, optionally with its channels', body: batches.createBatchSchema, status: 201, response: batches.batchSchema },
-  getBatch: { fn: 'batches', method: 'GET', path: '/{id}', summary: 'Get a batch with its channel ids', params: id, status: 200, response: batches.batchSchema },
+  getBatch: { fn: 'batches', method: 'GET', path: '/{id}', summary: 'Get a batch with its channel count', params: id, status: 200, response: batches.batchSchema },
   updateBatch: { fn: 'batches', method: 'PATCH', path: '/{id}', summary: 'Rename a batch', params: id, body: batches.updateBatchSchema, status: 200, response: batches.batchSchema },
   deleteBatch: { fn: 'batches', method: 'DELETE', path: '/{id}', summary: 'Delete a batch (its channels stay)', params: id, status: 204 },
+  listBatchChannels: { fn: 'batches', method: 'GET', path: '/{id}/channels', summary: "List a batch's channels, a page at a time", params: id, query: batches.batchChannelsQuerySchema, status: 200, response: channels.channelPageSchema },
   setBatchChannels: { fn: 'batches', method: 'PUT', path: '/{id}/channels', summary: "Replace a batch's channels", params: id, body: batches.setBatchChannelsSchema, status: 200, response: batches.batchSchema },
 
   listTemplates: { fn: 'templates', method: 'GET', path: '/', summary: 'List templates, newest first', query: templates.templateListQuerySchema, status: 200, response: templates.templatePageSchema },

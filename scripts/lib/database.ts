@@ -36,6 +36,17 @@ export async function buildTemplate(adminUrl: string, template: string): Promise
   return output;
 }
 
+/** The functions' login role of the local baseline: only a member of `authenticated`. */
+export const FUNCTIONS_ROLE = 'functions_api';
+
+/** The same database as the functions' login role (local password; see baseline.sql). */
+export function asFunctionsRole(url: string): string {
+  const u = new URL(url);
+  u.username = FUNCTIONS_ROLE;
+  u.password = FUNCTIONS_ROLE;
+  return u.toString();
+}
+
 export interface ClonedDatabase {
   name: string;
   /** As role `postgres` (not a superuser), like migrations/functions/worker on hosted Supabase. */

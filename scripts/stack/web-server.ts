@@ -29,7 +29,14 @@ async function body(req: IncomingMessage): Promise<Buffer | undefined> {
 }
 
 export async function startWebServer(opts: WebServerOptions): Promise<{ url: string; stop(): Promise<void> }> {
+  let hosts: Set<string> = new Set();
   const server: Server = createServer(async (req, res) => {
+    // DNS rebinding: a page on evil.example whose name later resolves to 127.0.0.1 reaches this
+    // port with its own Host header and could read the demo token. Only our own names are served.
+    if (!hosts.has((req.headers.host ?? '').toLowerCase())) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request: use http://127.0.0.1 or http://localhost');
+      return;
+    }
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname.startsWith('/functions/v1/')) {
@@ -50,8 +57,13 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
         res.end(JSON.stringify({ functionsUrl: '/functions/v1', ...opts.config }));
         return;
       }
-      const rel = url.pathname === '/' ? 'index.html' : normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
-      if (rel.split(/[/\\]/).includes('..') || rel.endsWith('.test.ts')) {
+      let rel: string;
+      try {
+        rel = url.pathname === '/' ? 'index.html' : normalize(decodeURIComponent(url.pathname)).replace(/^[/\\]+/, '');
+      } catch {
+        rel = '..'; // malformed %-escape: not a file of ours
+      }
+      if (rel.split(/[/\\]/).includes('..') || rel.endsWith('.test.ts') || /[\u0000-\u001f]/.test(rel)) {
         res.writeHead(404).end();
         return;
       }
@@ -60,8 +72,11 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
       res.end(data);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      res.writeHead(code === 'ENOENT' || code === 'EISDIR' ? 404 : 502, { 'content-type': 'text/plain' });
-      res.end(code === 'ENOENT' || code === 'EISDIR' ? 'not found' : `proxy error: ${(err as Error).message}`);
+      // Never echo a file system error (it names absolute paths): only the proxy's own failures.
+      const missing = code === 'ENOENT' || code === 'EISDIR' || code === 'ERR_INVALID_ARG_VALUE' || code === 'ENAMETOOLONG';
+      const proxy = err instanceof TypeError && 'cause' in err; // fetch to the functions router failed
+      res.writeHead(missing ? 404 : proxy ? 502 : 500, { 'content-type': 'text/plain' });
+      res.end(missing ? 'not found' : proxy ? 'proxy error: the functions router did not answer' : 'server error');
     }
   });
   await new Promise<void>((resolve, reject) => {
@@ -70,6 +85,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   return {
     url: `http://127.0.0.1:${port}/`,
     stop: () => new Promise<void>((resolve) => {

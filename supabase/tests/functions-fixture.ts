@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { startFunctionsServer, type FunctionsServer } from '../../scripts/functions-server.ts';
+import { asFunctionsRole } from '../../scripts/lib/database.ts';
 import { createTestDatabase, createUser, withClient, type TestDatabase } from '../../scripts/test/db.ts';
 
 export const APP_TABLES = [
@@ -44,7 +45,8 @@ export async function startApi(): Promise<ApiFixture> {
   try {
     server = await startFunctionsServer({
       port: 0,
-      env: { SUPABASE_DB_URL: db.url, SUPABASE_JWT_SECRET: secret, SUPABASE_JWKS: JSON.stringify({ keys: [jwk] }), SUPABASE_URL: '' },
+      // as the stack runs them: logged in as a member of `authenticated` only
+      env: { SUPABASE_DB_URL: asFunctionsRole(db.url), SUPABASE_JWT_SECRET: secret, SUPABASE_JWKS: JSON.stringify({ keys: [jwk] }), SUPABASE_URL: '' },
       log: (line) => { if (line.trim()) process.stderr.write(`[functions] ${line}\n`); },
     });
   } catch (err) {

@@ -13,7 +13,9 @@ import { errorResponse } from '../_shared/errors.ts';
 import { ApiError } from '../_shared/errors.ts';
 import type { EdgeFunction } from '../_shared/app.ts';
 
-const functions: Record<string, EdgeFunction> = { accounts, batches, campaigns, channels, templates };
+// A Map, not an object literal: '/functions/v1/constructor' must be "no such function", not a
+// method of Object.prototype called as a function.
+const functions = new Map<string, EdgeFunction>(Object.entries({ accounts, batches, campaigns, channels, templates }));
 
 const port = Number(Deno.env.get('FUNCTIONS_PORT') ?? 54321);
 // Loopback only: this router has no gateway in front of it.
@@ -25,10 +27,10 @@ const server = Deno.serve({
   onListen: (addr) => console.log(`functions ready at http://${hostname}:${addr.port}/functions/v1`),
 }, (req) => {
   const name = /^\/functions\/v1\/([^/]+)/.exec(new URL(req.url).pathname)?.[1];
-  const fn = name ? functions[name] : undefined;
+  const fn = name ? functions.get(name) : undefined;
   if (fn) return fn.fetch(req);
   if (req.method === 'OPTIONS') return preflight();
-  return errorResponse(new ApiError(404, 'not_found', `no function ${name ?? ''} (have ${Object.keys(functions).join(', ')})`));
+  return errorResponse(new ApiError(404, 'not_found', `no function ${name ?? ''} (have ${[...functions.keys()].join(', ')})`));
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -5,9 +5,18 @@ import { ApiError } from './errors.ts';
 export const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
 
+const tooLarge = (limit: number) =>
+  new ApiError(413, 'payload_too_large', `request body is larger than ${limit / 1024 / 1024} MB`);
+
 /** Reads the raw body; throws 413 past the limit. Empty body: an empty array. */
 export async function readBodyBytes(req: Request, limit = MAX_BODY_BYTES): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array();
+  // A declared size over the limit is refused without reading (and buffering) the body.
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await req.body.cancel().catch(() => {});
+    throw tooLarge(limit);
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -21,9 +30,7 @@ export async function readBodyBytes(req: Request, limit = MAX_BODY_BYTES): Promi
     }
     if (size <= limit) chunks.push(value);
   }
-  if (size > limit) {
-    throw new ApiError(413, 'payload_too_large', `request body is larger than ${limit / 1024 / 1024} MB`);
-  }
+  if (size > limit) throw tooLarge(limit);
   const out = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) { out.set(c, at); at += c.byteLength; }

@@ -8,6 +8,10 @@ export interface Listable<Dto> {
   /** Trusted constants, never user input: table name and select list over alias `t`. */
   table: string;
   select: string;
+  /** Trusted: a FROM clause that joins `t` to others (default: the table as `t`). */
+  from?: string;
+  /** Trusted: the key of order 'id' (default t.id), e.g. an indexed column of a joined table. */
+  idColumn?: string;
   toDto(row: Row): Dto;
 }
 
@@ -51,15 +55,16 @@ export async function listPage<Dto>(
 ): Promise<Page<Dto>> {
   const order = opts.order ?? 'newest';
   const after = page.cursor ? decodeCursor(page.cursor, order) : undefined;
+  const idColumn = tx.unsafe(r.idColumn ?? 't.id');
   const keyset = !after ? tx``
-    : order === 'id' ? tx`and t.id > ${after[0]}::uuid`
+    : order === 'id' ? tx`and ${idColumn} > ${after[0]}::uuid`
     // created_at in whole microseconds: exact, unlike a JS Date
     : tx`and (t.created_at, t.id) < ('epoch'::timestamptz + ${after[0]}::bigint * interval '1 microsecond', ${after[1]}::uuid)`;
   const rows = await tx`
     select ${tx.unsafe(r.select)}, (extract(epoch from t.created_at) * 1000000)::bigint::text as cursor_at
-    from ${tx(r.table)} t
+    from ${r.from ? tx.unsafe(r.from) : tx`${tx(r.table)} t`}
     where true ${opts.where ?? tx``} ${keyset}
-    order by ${order === 'id' ? tx`t.id` : tx`t.created_at desc, t.id desc`}
+    order by ${order === 'id' ? idColumn : tx`t.created_at desc, t.id desc`}
     limit ${page.limit + 1}`;
   const more = rows.length > page.limit;
   const items = more ? rows.slice(0, page.limit) : rows;

@@ -69,7 +69,7 @@ function fromPg(err: PgError): ApiError | undefined {
     const status = Number(code.slice(2));
     // The RPCs put what the client needs in DETAIL as JSON: { from, to, action } for an illegal
     // transition, { field } for the request field at fault.
-    let d: Partial<Details> & { field?: string } = {};
+    let d: { from?: string; to?: string; action?: string; quota?: string; limit?: number; field?: string } = {};
     try {
       d = err.detail ? JSON.parse(err.detail) : {};
     } catch { /* plain text detail */ }
@@ -77,6 +77,9 @@ function fromPg(err: PgError): ApiError | undefined {
       return new ApiError(409, 'illegal_transition', err.message, { details: { from: d.from, to: d.to, action: d.action } });
     }
     const issues = d.field ? [{ path: d.field.split('.'), message: err.message }] : undefined;
+    if (d.quota && typeof d.limit === 'number') {
+      return new ApiError(status, 'quota_exceeded', err.message, { issues, details: { quota: d.quota, limit: d.limit } });
+    }
     return new ApiError(status, CODE_BY_STATUS[status] ?? 'bad_request', err.message, { issues });
   }
   if (code === '23505') {

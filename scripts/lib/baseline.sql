@@ -36,6 +36,19 @@ grant anon, authenticated, service_role to authenticator;
 -- ADMIN lets postgres grant these roles on; SET lets it `set role` (PostgREST-style tests).
 grant anon, authenticated, service_role, supabase_realtime_admin to postgres with admin true, inherit true, set true;
 
+-- The functions' login role (README "Decisions and known limits"): a member of authenticated and
+-- nothing else, without its privileges until `set role authenticated` (noinherit), so the
+-- functions cannot bypass row security, become service_role or postgres, or create roles.
+-- Local password only; on a hosted project the owner creates it with a secret password.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'functions_api') then
+    create role functions_api login noinherit password 'functions_api';
+  end if;
+end
+$$;
+grant authenticated to functions_api with inherit false, set true;
+
 -- The clone's owner is postgres (see migrate.ts); this covers DBs created another way.
 grant all on schema public to postgres;
 grant usage on schema public to anon, authenticated, service_role;

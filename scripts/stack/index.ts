@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres.ts';
+import { asFunctionsRole } from '../lib/database.ts';
 import { REPO_ROOT, applyBaseline, asPostgresRole, pushMigrations, withDatabase } from '../lib/migrate.ts';
 import { loadOrCreateJwtSecret, mintApiKeys, mintUserToken } from './keys.ts';
 import { startFunctions, startWorker } from './services.ts';
@@ -184,7 +185,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
     };
     const logsDir = join(dir, 'logs');
-    const functions = await startFunctions({ port: ports.functions, env: serviceEnv, logsDir, echo: !!opts.echoLogs });
+    // The functions log in as a member of `authenticated` only (scripts/lib/baseline.sql).
+    const fnDbUrl = asFunctionsRole(dbUrl);
+    const functions = await startFunctions({ port: ports.functions, env: { ...serviceEnv, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl }, logsDir, echo: !!opts.echoLogs });
     stops.push(functions.stop);
     step(`functions router on port ${ports.functions}`);
 

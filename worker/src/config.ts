@@ -24,7 +24,7 @@ export const WorkerConfig = z.object({
   databaseUrl: z.string().min(1),
   /** gramjs: real Telegram; simulator: the in-process Telegram stand-in (demo, tests, benchmarks). */
   mode: z.enum(['gramjs', 'simulator']),
-  /** Accounts whose sessions this process holds; null = every account in the database (simulator only). */
+  /** Accounts whose sessions this process holds; null = accounts of the database, up to simulatorMaxAccounts (simulator only). */
   accounts: z.array(AccountConfig).nullable(),
   apiId: z.number().int().positive().optional(),
   apiHash: z.string().min(1).optional(),
@@ -37,39 +37,38 @@ export const WorkerConfig = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Every Telegram call is abandoned (and retried as transient) after this long. */
   sendTimeoutMs: z.number().int().positive().default(15_000),
+  /** A probe (help.getNearestDc) after a timeout: Telegram counts as unreachable when it takes longer. */
+  probeTimeoutMs: z.number().int().positive().default(5_000),
   /** Transient failures retry after base, 2×base, 4×base seconds (5/10/20 s), then fail. */
   retryBaseSeconds: z.number().positive().default(5),
   // 5 %: spreads retries of many targets, and with pickup and commit stays within 10 % of 5/10/20 s.
   retryJitter: z.number().min(0).max(0.1).default(0.05),
-  /** A batch should cover about this much sending time, so progress commits at least every second. */
-  batchSeconds: z.number().positive().max(1).default(0.5),
-  /** A handler stops taking tokens this long after its batch started; leftovers are requeued. */
-  batchDeadlineMs: z.number().int().positive().default(800),
-  maxBatchSize: z.number().int().min(1).max(1000).default(500),
-  /**
-   * Concurrent handlers per account, each working one campaign's batch: this many running
-   * campaigns of an account are interleaved; more wait their turn in start order.
-   */
+  /** Deliveries claimed ahead of each account's pacer: about this much of its sending. */
+  lookaheadSeconds: z.number().positive().max(10).default(1),
+  /** Most jobs one account takes in one fetch. */
+  maxTake: z.number().int().min(1).max(1000).default(200),
+  /** Outcomes are committed together at most this long after the first of them. */
+  flushMs: z.number().int().min(1).max(1000).default(50),
+  /** Running campaigns of an account interleaved round-robin; more wait their turn in start order. */
   campaignConcurrency: z.number().int().min(1).max(32).default(6),
   /**
-   * Sends in flight per handler. The pacer alone decides when each send starts (rate and 1-second
-   * windows hold whatever this is); more than one keeps the pace while a send hangs.
+   * Sends in flight per account. The pacer alone decides when each send starts (rate and
+   * 1-second windows hold whatever this is); more than one keeps the pace while sends are slow.
    */
-  sendConcurrency: z.number().int().min(1).max(64).default(2),
-  /**
-   * A send unanswered this long stops holding its batch (and the campaign rows the batch locks):
-   * the batch commits it as a timed-out attempt, retried with the same random_id once the full
-   * sendTimeoutMs has passed. Applies only below sendTimeoutMs.
-   */
-  sendReleaseMs: z.number().int().positive().default(3_000),
-  /** Fallback poll of the queue; NOTIFY and local timers wake the worker sooner. */
+  sendConcurrency: z.number().int().min(1).max(64).default(8),
+  /** Fallback look at queues for due jobs; NOTIFY and local timers wake the worker sooner. */
   pollingSeconds: z.number().min(0.5).default(2),
   /** How often pg-boss looks for jobs of dead workers (heartbeat 10 s, then retried). */
   superviseSeconds: z.number().int().min(1).default(10),
+  /** Held jobs get a heartbeat this often (pg-boss fails a job silent for 10 s). */
+  heartbeatMs: z.number().int().positive().max(9_000).default(4_000),
   accountLockRetryMs: z.number().int().positive().default(2_000),
-  /** Re-read accounts' pace (and, with accounts = null, discover new accounts) this often. */
+  /** Re-read accounts' pace and state (and, in simulator mode without a list, find new ones) this often. */
   accountRefreshMs: z.number().int().positive().default(5_000),
-  poolMax: z.number().int().min(2).optional(),
+  /** Simulator mode without an account list: serve at most this many accounts of the database. */
+  simulatorMaxAccounts: z.number().int().positive().default(1_000),
+  /** Database connections of the whole process, whatever the number of accounts (at least 4). */
+  maxConnections: z.number().int().min(4).default(8),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfig>;
 export type WorkerConfigInput = z.input<typeof WorkerConfig>;
@@ -80,7 +79,9 @@ const num = z.coerce.number();
 /** The environment the worker reads; every value is validated, none is logged verbatim. */
 const Env = z.object({
   DATABASE_URL: z.string({ error: 'DATABASE_URL is required (Supabase: the session pooler or direct connection string)' }).min(1),
-  TELEGRAM_MODE: z.enum(['gramjs', 'simulator']).optional(),
+  TELEGRAM_MODE: z.enum(['gramjs', 'simulator'], {
+    error: 'TELEGRAM_MODE is required: gramjs (real Telegram: TELEGRAM_ACCOUNTS with sessions) or simulator (a stand-in, posts nothing)',
+  }),
   TELEGRAM_ACCOUNTS: jsonFromString(z.array(AccountConfig).min(1), 'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])').optional(),
   TELEGRAM_API_ID: int.positive().optional(),
   TELEGRAM_API_HASH: z.string().min(1).optional(),
@@ -93,11 +94,10 @@ const Env = z.object({
   RETRY_BASE_SECONDS: num.positive().optional(),
   CAMPAIGN_CONCURRENCY: int.min(1).optional(),
   SEND_CONCURRENCY: int.min(1).optional(),
-  SEND_RELEASE_MS: int.positive().optional(),
-  MAX_BATCH_SIZE: int.min(1).optional(),
   POLLING_SECONDS: num.min(0.5).optional(),
   SUPERVISE_SECONDS: int.min(1).optional(),
-  PG_POOL_MAX: int.min(2).optional(),
+  SIMULATOR_MAX_ACCOUNTS: int.positive().optional(),
+  WORKER_MAX_CONNECTIONS: int.min(4).optional(),
 });
 
 export class ConfigError extends Error {}
@@ -111,8 +111,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       .map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`).join('\n')}`);
   }
   const e = parsed.data;
-  const hasSession = e.TELEGRAM_ACCOUNTS?.some((a) => a.session) ?? false;
-  const mode = e.TELEGRAM_MODE ?? (hasSession ? 'gramjs' : 'simulator');
+  const mode = e.TELEGRAM_MODE;
   const problems: string[] = [];
   if (mode === 'gramjs') {
     if (!e.TELEGRAM_ACCOUNTS) problems.push('TELEGRAM_ACCOUNTS is required in gramjs mode');
@@ -138,10 +137,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     retryBaseSeconds: e.RETRY_BASE_SECONDS,
     campaignConcurrency: e.CAMPAIGN_CONCURRENCY,
     sendConcurrency: e.SEND_CONCURRENCY,
-    sendReleaseMs: e.SEND_RELEASE_MS,
-    maxBatchSize: e.MAX_BATCH_SIZE,
     pollingSeconds: e.POLLING_SECONDS,
     superviseSeconds: e.SUPERVISE_SECONDS,
-    poolMax: e.PG_POOL_MAX,
+    simulatorMaxAccounts: e.SIMULATOR_MAX_ACCOUNTS,
+    maxConnections: e.WORKER_MAX_CONNECTIONS,
   } satisfies WorkerConfigInput);
 }

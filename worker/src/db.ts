@@ -1,6 +1,15 @@
-// The worker's SQL: thin typed calls of the worker RPCs (supabase/migrations/*_worker_rpcs.sql),
-// always on the executor of the current pg-boss transaction.
-import type { SqlExecutor } from './locks.ts';
+// Every SQL statement the worker runs, in one place: thin typed calls of the worker RPCs
+// (supabase/migrations/*_worker_rpcs.sql, *_fleet_worker.sql) and the few reads of pg-boss's
+// job table. Each runs on whatever executor it is given: the pool (one short statement) or a
+// transaction's client.
+import { deliveryQueueName } from '../../contracts/jobs.ts';
+
+export interface SqlExecutor {
+  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+/** Namespace of the worker's advisory locks (first key; the second is hashtext(account id)). */
+export const LOCK_CLASS = 0x7467; // "tg"
 
 export interface ClaimRow {
   job_id: string;
@@ -20,52 +29,66 @@ export interface ClaimRow {
   silent: boolean;
   link_preview: boolean;
   campaign_rate_per_minute: number | null;
-  /** The campaign's failures when claimed (after its lock) and its threshold (null = none). */
+  /** The campaign's failures that count against max_errors, when taken, and its threshold (null = none). */
   campaign_failed_count: number;
   campaign_max_errors: number | null;
 }
 
-export type Outcome =
-  | { deliveryId: string; outcome: 'sent'; messageId: number }
-  | { deliveryId: string; outcome: 'failed'; errorCode: string; errorMessage: string }
-  | { deliveryId: string; outcome: 'retry'; errorCode: string; errorMessage: string; retryAt: string }
-  | { deliveryId: string; outcome: 'reschedule'; retryAt: string; errorCode?: string; errorMessage?: string }
-  | { deliveryId: string; outcome: 'deferred'; errorCode?: string; errorMessage?: string };
+interface Settled { deliveryId: string; jobId: string; accountId: string; campaignId: string }
+export type Outcome = Settled & (
+  | { outcome: 'sent'; messageId: number }
+  | { outcome: 'failed' | 'unconfirmed'; errorCode: string; errorMessage: string }
+  | { outcome: 'retry'; errorCode: string; errorMessage: string; retryAt: string }
+  | { outcome: 'reschedule'; retryAt: string; errorCode?: string; errorMessage?: string }
+  | { outcome: 'deferred' | 'skip'; errorCode?: string; errorMessage?: string }
+);
 
 export interface CampaignState {
   id: string;
+  accountId: string;
   state: string;
   pauseReason: string | null;
   pending: number;
   sent: number;
   failed: number;
+  unconfirmed: number;
 }
 
-export async function claim(tx: SqlExecutor, jobs: Array<{ jobId: string; deliveryId: string }>): Promise<ClaimRow[]> {
-  const { rows } = await tx.executeSql('select * from public.worker_claim($1::jsonb)', [JSON.stringify(jobs)]);
+/** Fetches due jobs for the accounts (per-account limits) and claims their deliveries. */
+export async function take(db: SqlExecutor, lockPid: number, wants: Array<{ accountId: string; limit: number }>, campaigns: number): Promise<ClaimRow[]> {
+  const { rows } = await db.query('select * from public.worker_take($1, $2::jsonb, $3)', [lockPid, JSON.stringify(wants), campaigns]);
   return rows as ClaimRow[];
 }
 
-export async function record(tx: SqlExecutor, results: Outcome[]): Promise<CampaignState[]> {
-  const { rows } = await tx.executeSql('select public.worker_record($1::jsonb) as r', [JSON.stringify(results)]);
+export async function record(db: SqlExecutor, results: Outcome[]): Promise<CampaignState[]> {
+  const { rows } = await db.query('select public.worker_record($1::jsonb) as r', [JSON.stringify(results)]);
   return (rows[0]?.r ?? []) as CampaignState[];
 }
 
-export async function floodWait(tx: SqlExecutor, accountId: string, seconds: number): Promise<Date> {
-  const { rows } = await tx.executeSql('select public.worker_flood_wait($1, $2) as until', [accountId, seconds]);
+export async function floodWait(db: SqlExecutor, accountId: string, seconds: number): Promise<Date> {
+  const { rows } = await db.query('select public.worker_flood_wait($1, $2) as until', [accountId, seconds]);
   return new Date(rows[0].until);
 }
 
-export async function setAccountStatus(tx: SqlExecutor, accountId: string, status: 'peer_flood' | 'revoked' | 'disabled' | 'active', reason: string): Promise<void> {
-  await tx.executeSql('select public.worker_account_status($1, $2, $3)', [accountId, status, reason]);
+export type AccountStatus = 'peer_flood' | 'revoked' | 'disabled' | 'active';
+
+export async function setAccountStatus(db: SqlExecutor, accountId: string, status: AccountStatus, reason: string): Promise<void> {
+  await db.query('select public.worker_account_status($1, $2, $3)', [accountId, status, reason]);
 }
 
-export async function setChannelPeer(tx: SqlExecutor, channelId: string, telegramId: string, accessHash: string | null): Promise<void> {
-  await tx.executeSql('select public.worker_set_channel_peer($1, $2::bigint, $3::bigint)', [channelId, telegramId, accessHash]);
+/** reason null: Telegram answers this account again. */
+export async function setUnreachable(db: SqlExecutor, accountId: string, reason: string | null): Promise<void> {
+  await db.query('select public.worker_account_reachable($1, $2)', [accountId, reason]);
 }
 
-export async function resumeDue(tx: SqlExecutor, accountId: string): Promise<number> {
-  const { rows } = await tx.executeSql('select public.worker_resume_due($1) as n', [accountId]);
+export interface PeerUpdate { channelId: string; telegramId: string; accessHash: string | null }
+
+export async function setChannelPeers(db: SqlExecutor, peers: PeerUpdate[]): Promise<void> {
+  await db.query('select public.worker_set_channel_peers($1::jsonb)', [JSON.stringify(peers)]);
+}
+
+export async function resumeDue(db: SqlExecutor, accountId: string): Promise<number> {
+  const { rows } = await db.query('select public.worker_resume_due($1) as n', [accountId]);
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -76,10 +99,66 @@ export interface AccountRow {
   flood_wait_until: Date | null;
 }
 
-/** waitForWriters: read the rows as committed after any transaction now updating them (for share). */
-export async function readAccounts(db: SqlExecutor, ids: string[] | null, opts: { waitForWriters?: boolean } = {}): Promise<AccountRow[]> {
-  const { rows } = await db.executeSql(
+/** ids null: every account, oldest first, at most `limit`. */
+export async function readAccounts(db: SqlExecutor, ids: string[] | null, limit = 100_000): Promise<AccountRow[]> {
+  const { rows } = await db.query(
     `select id, status, rate_per_minute, flood_wait_until from public.telegram_accounts
-     where $1::uuid[] is null or id = any ($1::uuid[]) order by created_at, id${opts.waitForWriters ? ' for share' : ''}`, [ids]);
+     where $1::uuid[] is null or id = any ($1::uuid[]) order by created_at, id limit $2`, [ids, limit]);
   return rows as AccountRow[];
+}
+
+/** When each account's queue next has a job due (now or later), for accounts that have one. */
+export async function nextDue(db: SqlExecutor, accountIds: string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query(
+    `select a.id::text, (select min(j.start_after) from pgboss.job j
+        where j.name = a.name and j.state < 'active' and not j.blocked) as due
+     from unnest($1::uuid[], $2::text[]) as a (id, name)`, [accountIds, accountIds.map(deliveryQueueName)]);
+  return new Map(rows.filter((r) => r.due).map((r) => [r.id as string, new Date(r.due).getTime()]));
+}
+
+/** pg-boss's NOTIFY channel (payload: the queue name), as the SQL enqueue uses it. */
+export async function notifyChannel(db: SqlExecutor): Promise<string> {
+  const { rows } = await db.query('select private.pgboss_notify_channel() as c');
+  return rows[0].c as string;
+}
+
+/** Keeps pg-boss from failing jobs this process still holds (heartbeat, as boss.work does). */
+export async function heartbeat(db: SqlExecutor, jobs: Array<{ accountId: string; jobId: string }>): Promise<void> {
+  await db.query(
+    `update pgboss.job j set heartbeat_on = pgboss.job_now()
+     from unnest($1::text[], $2::uuid[]) as h (name, id)
+     where j.name = h.name and j.id = h.id and j.state = 'active'`,
+    [jobs.map((j) => deliveryQueueName(j.accountId)), jobs.map((j) => j.jobId)]);
+}
+
+/** Session advisory locks on the lock connection: the accounts of `ids` this session now holds. */
+export async function tryLockAccounts(lockSession: SqlExecutor, ids: string[]): Promise<string[]> {
+  const { rows } = await lockSession.query(
+    'select id::text from unnest($1::uuid[]) as id where pg_try_advisory_lock($2, hashtext(id::text))', [ids, LOCK_CLASS]);
+  return rows.map((r) => r.id as string);
+}
+
+export async function unlockAccount(lockSession: SqlExecutor, id: string): Promise<void> {
+  await lockSession.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, id]);
+}
+
+/** Running campaigns of these accounts with their progress, for /health alerts. */
+export async function runningCampaigns(db: SqlExecutor, accountIds: string[]): Promise<Array<{
+  id: string; failed_count: number; attempts: number; last_progress: Date | null;
+}>> {
+  const { rows } = await db.query(
+    `select c.id, c.failed_count,
+       (select coalesce(sum(d.attempts), 0) from public.deliveries d where d.campaign_id = c.id)::int as attempts,
+       greatest(c.started_at, (select max(d.sent_at) from public.deliveries d where d.campaign_id = c.id)) as last_progress
+     from public.campaigns c where c.state = 'running' and c.account_id = any ($1::uuid[])`, [accountIds]);
+  return rows;
+}
+
+/** Jobs per queue and state for the metrics: open delivery jobs and the resume queue. */
+export async function queueJobCounts(db: SqlExecutor, accountIds: string[], resumeQueue: string): Promise<Array<{ name: string; state: string; n: number }>> {
+  const { rows } = await db.query(
+    `select name, state::text, count(*)::int as n from pgboss.job
+     where (name = any ($1::text[]) or name = $2) and state < 'completed' group by name, state`,
+    [accountIds.map(deliveryQueueName), resumeQueue]);
+  return rows;
 }

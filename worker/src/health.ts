@@ -1,12 +1,60 @@
 // HTTP for process managers and Prometheus: GET /health (JSON, 503 when not serving) and
-// GET /metrics. Alert conditions are computed here from the database and exposed both ways.
+// GET /metrics. Alert conditions are computed here from the accounts and the database and
+// exposed both ways.
 import { createServer, type Server } from 'node:http';
+import type pg from 'pg';
+import { CAMPAIGN_RESUME_QUEUE } from '../../contracts/jobs.ts';
+import type { Account } from './account.ts';
+import * as db from './db.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'stopping';
   accounts: Array<{ accountId: string; status: string; reason: string | null; lastSentAt: string | null }>;
   alerts: Array<{ condition: string; subject: string; detail: string }>;
+}
+
+const FIVE_MINUTES = 5 * 60_000;
+
+/** Alerts and report of the accounts a worker serves; scrape() refreshes the metrics' gauges. */
+export function healthReporter(o: { pool: pg.Pool; accounts: () => Account[]; stopping: () => boolean }) {
+  const alerts = async (): Promise<HealthReport['alerts']> => {
+    const out: HealthReport['alerts'] = [];
+    const accounts = o.accounts();
+    for (const a of accounts) {
+      if (a.status === 'session_lost') out.push({ condition: 'session_lost', subject: a.id, detail: a.statusReason ?? '' });
+      if (a.status === 'unreachable') out.push({ condition: 'telegram_unreachable', subject: a.id, detail: a.statusReason ?? '' });
+    }
+    if (!accounts.length) return out;
+    for (const c of await db.runningCampaigns(o.pool, accounts.map((a) => a.id))) {
+      if (c.attempts >= 10 && c.failed_count > 0.1 * c.attempts) {
+        out.push({ condition: 'failure_rate', subject: c.id, detail: `${c.failed_count} failed of ${c.attempts} attempts` });
+      }
+      if (c.last_progress && Date.now() - new Date(c.last_progress).getTime() > FIVE_MINUTES) {
+        out.push({ condition: 'stalled', subject: c.id, detail: 'no delivery for 5 minutes while running' });
+      }
+    }
+    return out;
+  };
+  const report = async (): Promise<HealthReport> => {
+    const accounts = o.accounts().map((a) => ({
+      accountId: a.id, status: a.status, reason: a.statusReason,
+      lastSentAt: a.lastSentAt ? new Date(a.lastSentAt).toISOString() : null,
+    }));
+    const a = await alerts().catch((err: unknown) => [{ condition: 'database', subject: 'worker', detail: String((err as Error).message) }]);
+    return { status: o.stopping() ? 'stopping' : a.length ? 'degraded' : 'ok', accounts, alerts: a };
+  };
+  const scrape = async (metrics: Metrics): Promise<void> => {
+    const accounts = o.accounts();
+    metrics.queueJobs.reset();
+    for (const r of await db.queueJobCounts(o.pool, accounts.map((a) => a.id), CAMPAIGN_RESUME_QUEUE)) {
+      metrics.queueJobs.set({ queue: r.name, state: r.state }, r.n);
+    }
+    metrics.alert.reset();
+    for (const a of (await report()).alerts) metrics.alert.set({ condition: a.condition, subject: a.subject }, 1);
+    for (const a of accounts) metrics.floodWaitSeconds.set({ account: a.id }, Math.max(0, a.pacer.blockedUntil - Date.now()) / 1000);
+  };
+  return { report, scrape };
 }
 
 export function startHttp(opts: {

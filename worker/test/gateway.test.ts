@@ -6,7 +6,7 @@ import { classify, retryDelayMs } from '../src/errors.ts';
 import { formatMessage } from '../src/gateway/format.ts';
 import { GramJsGateway } from '../src/gateway/gramjs-gateway.ts';
 import { SessionNotAuthorizedError } from '../src/gateway/types.ts';
-import { AccountPacer, roundRobin } from '../src/pacing.ts';
+import { AccountPacer, clock } from '../src/pacing.ts';
 import { simulatedClient } from '../src/simulator/simulated-client.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 
@@ -83,21 +83,27 @@ describe('formatting', () => {
 });
 
 describe('pacer', () => {
-  it('round-robins campaigns and spaces grants at the rate', async () => {
-    expect(roundRobin(['a1', 'a2', 'a3', 'b1', 'c1', 'c2'], (s) => s[0]!)).toEqual(['a1', 'b1', 'c1', 'a2', 'c2', 'a3']);
+  it('spaces slots at the rate, caps a campaign on its own, and blocks until a FLOOD_WAIT ends', () => {
     const p = new AccountPacer(600); // 100 ms apart
-    const t0 = Date.now();
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) { await p.acquire('c', null, Date.now() + 10_000); times.push(Date.now() - t0); }
-    expect(times[4]!).toBeGreaterThanOrEqual(395);
-    expect(await p.acquire('c', 60, Date.now() + 10)).toMatchObject({ ok: false, blocked: false }); // account slot 100 ms away
-    await new Promise((r) => setTimeout(r, 120));
-    expect(await p.acquire('c', 60, Date.now() + 10)).toEqual({ ok: true });
-    await new Promise((r) => setTimeout(r, 120));
-    // the campaign capped at 60/min has its next slot a second away: past the deadline, not taken
-    expect(await p.acquire('c', 60, Date.now() + 10)).toMatchObject({ ok: false, blocked: false });
-    expect(await p.acquire('other', null, Date.now() + 10)).toEqual({ ok: true });
-    p.block(Date.now() + 1000);
-    expect(await p.acquire('d', null, Date.now() + 10_000)).toMatchObject({ ok: false, blocked: true });
+    const t0 = clock();
+    // Taken as soon as they come: each slot is 100 ms after the previous one.
+    const slots: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const at = p.slotAt('c', null);
+      slots.push(at - t0);
+      while (clock() < at) { /* spin: the test owns the clock */ }
+      p.take('c', null);
+    }
+    expect(slots[0]!).toBeLessThan(5);
+    for (let i = 1; i < 5; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(99);
+    // A campaign capped at 60/min waits a second after its send; another campaign only the account's 100 ms.
+    const after = p.slotAt('capped', 60);
+    while (clock() < after) { /* spin */ }
+    p.take('capped', 60);
+    expect(p.slotAt('capped', 60) - clock()).toBeGreaterThan(900);
+    expect(p.slotAt('other', null) - clock()).toBeLessThanOrEqual(100);
+    p.block(clock() + 1000);
+    expect(p.slotAt('other', null) - clock()).toBeGreaterThan(900);
+    expect(p.blockedUntil).toBeGreaterThan(0);
   });
 });

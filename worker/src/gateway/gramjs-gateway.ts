@@ -105,6 +105,10 @@ export class GramJsGateway implements TelegramGateway {
     return { messageId: sentMessageId(result, m.randomId) };
   }
 
+  async probe(): Promise<void> {
+    await this.client.invoke(new Api.help.GetNearestDc());
+  }
+
   async stop(): Promise<void> {
     await this.client.destroy().catch(() => {});
   }

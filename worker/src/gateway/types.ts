@@ -25,6 +25,8 @@ export interface TelegramGateway {
   /** Looks a peer up once ("@name", "+invite", "-100…"); the caller stores the answer. */
   resolvePeer(peer: string): Promise<ResolvedPeer>;
   send(message: OutgoingMessage): Promise<{ messageId: number }>;
+  /** A cheap request that succeeds only while Telegram answers this session (help.getNearestDc). */
+  probe(): Promise<void>;
   stop(): Promise<void>;
 }
 

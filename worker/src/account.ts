@@ -1,0 +1,298 @@
+// One Telegram account in this process: its session (gateway), its pacer, and the deliveries
+// claimed for it, sent round-robin between its campaigns at the account's pace while holding no
+// database connection. Every outcome goes to the recorder; the fetch loop refills the queue.
+import { CampaignQueues } from './campaign-queue.ts';
+import type { WorkerConfig } from './config.ts';
+import type * as db from './db.ts';
+import { classify, withTimeout, type Classified } from './errors.ts';
+import type { ResolvedPeer, TelegramGateway } from './gateway/types.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import { outcomeOf, type RowOutcome } from './outcomes.ts';
+import { AccountPacer, clock } from './pacing.ts';
+import type { Recorder } from './recorder.ts';
+import { Reachability } from './reachability.ts';
+
+export type AccountStatus =
+  | 'waiting_lock' | 'starting' | 'running' | 'flood_wait' | 'unreachable' | 'account_stopped' | 'session_lost' | 'stopped';
+
+export interface AccountDeps {
+  config: WorkerConfig;
+  log: Logger;
+  metrics: Metrics;
+  recorder: Recorder;
+  createGateway(accountId: string): TelegramGateway;
+  /** The account has (or will have at `at`) jobs to fetch. */
+  wake(accountId: string, at?: number): void;
+  /** The account's queue ran low: fetch for it if it has jobs. */
+  hungry(accountId: string): void;
+}
+
+/** Rows to keep claimed ahead of the pacer (about lookaheadSeconds of sending), and when to refill. */
+export function bufferTarget(ratePerMinute: number, lookaheadSeconds: number): { target: number; low: number } {
+  const target = Math.max(2, Math.ceil((ratePerMinute / 60) * lookaheadSeconds));
+  return { target, low: Math.ceil(target / 2) };
+}
+
+export class Account {
+  readonly id: string;
+  status: AccountStatus = 'waiting_lock';
+  statusReason: string | null = null;
+  lastSentAt: number | null = null;
+  readonly pacer = new AccountPacer(20);
+  readonly #deps: AccountDeps;
+  readonly #queue = new CampaignQueues();
+  readonly #peers = new Map<string, ResolvedPeer>();
+  readonly #duplicates = new Map<string, number>();
+  #gateway: TelegramGateway | null = null;
+  #reach: Reachability | null = null;
+  #inFlight = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = 0;
+  #floodUntil = 0;
+  #resolving: Promise<void> | null = null;
+
+  constructor(id: string, deps: AccountDeps) {
+    this.id = id;
+    this.#deps = deps;
+  }
+
+  /** Claimed rows waiting for their slot. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /** May the fetch loop take jobs for this account now? */
+  get canFetch(): boolean {
+    return this.status === 'running' && this.#floodUntil <= Date.now();
+  }
+
+  setStatus(s: AccountStatus, reason: string | null = null): void {
+    this.status = s;
+    this.statusReason = reason;
+    this.#deps.metrics.accountUp.set({ account: this.id }, s === 'running' ? 1 : 0);
+  }
+
+  /** Connects the session once the lock is held; a session Telegram refuses stops the account. */
+  async start(): Promise<void> {
+    this.setStatus('starting');
+    this.#gateway ??= this.#deps.createGateway(this.id);
+    this.#reach?.stop();
+    this.#reach = new Reachability(this.#gateway, this.#deps.config, {
+      lost: (reason) => this.#unreachable(reason),
+      back: () => this.#reachable(),
+    });
+    try {
+      await withTimeout(this.#gateway.start(), this.#deps.config.sendTimeoutMs, 'connect');
+    } catch (err) {
+      const c = classify(err);
+      if (c.kind === 'transient') return void this.#reach.lose(`${c.code}: ${c.message}`, () => this.#gateway!.start());
+      this.setStatus('session_lost', `${c.code}: ${c.message}`);
+      this.#deps.log.error({ err, accountId: this.id }, 'Telegram session unusable: not sending for this account');
+      if (c.kind === 'account') this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });
+      return;
+    }
+    this.setStatus('running');
+    this.#deps.wake(this.id);
+  }
+
+  /** The account's row as the database has it (pace, flood, an owner's resume after PEER_FLOOD). */
+  refresh(row: db.AccountRow): void {
+    this.pacer.setRate(row.rate_per_minute);
+    const until = row.flood_wait_until ? new Date(row.flood_wait_until).getTime() : 0;
+    if (until > this.#floodUntil) this.#flood(until);
+    this.#floodOver();
+    if (this.status === 'account_stopped' && row.status === 'active') {
+      this.pacer.unblock();
+      this.setStatus('running');
+      this.#deps.log.info({ accountId: this.id }, 'account active again (campaign resumed by its owner): sending');
+      this.#deps.wake(this.id);
+    }
+  }
+
+  /** Rows the fetch loop claimed for this account: skips are recorded, sends queued. */
+  enqueue(rows: db.ClaimRow[]): void {
+    for (const r of rows) {
+      if (r.action === 'skip') this.#record(r, { outcome: 'skip' });
+      else this.#queue.add(r);
+    }
+    this.#pump();
+  }
+
+  /** The recorder committed these campaigns' states: rows of one that stopped running go back. */
+  campaignStates(states: db.CampaignState[]): void {
+    for (const c of states) {
+      if (c.state === 'running') continue;
+      const over = c.state === 'completed' || c.state === 'cancelled';
+      for (const r of this.#queue.takeCampaign(c.id, over)) this.#record(r, { outcome: 'deferred' });
+      if (over) this.pacer.forget(c.id);
+    }
+  }
+
+  /** Stops sending: queued rows go back unsent; in-flight sends finish and are recorded. */
+  async suspend(status: AccountStatus, reason: string | null): Promise<void> {
+    this.setStatus(status, reason);
+    this.#releaseAll();
+    await Promise.all(this.#inFlight);
+  }
+
+  async stop(): Promise<void> {
+    await this.suspend('stopped', null);
+    this.#reach?.stop();
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#gateway?.stop().catch(() => {});
+    this.#gateway = null;
+  }
+
+  #releaseAll(): void {
+    for (const r of this.#queue.takeAll()) this.#record(r, { outcome: 'deferred' });
+  }
+
+  /** Starts every send whose slot has come, up to sendConcurrency in flight; else a timer. */
+  #pump(): void {
+    if (this.status !== 'running') return;
+    for (const r of this.#queue.takeExhausted()) this.#record(r, { outcome: 'deferred' });
+    while (this.#inFlight.size < this.#deps.config.sendConcurrency) {
+      const now = clock();
+      const p = this.#queue.pick((c, rate) => this.pacer.slotAt(c, rate), now);
+      if (!p.row) {
+        if (Number.isFinite(p.at)) this.#armTimer(p.at - now);
+        break;
+      }
+      if (this.#needsPeer(p.row)) {
+        this.#queue.putBack(p.row);
+        this.#prepare(p.row);
+        break;
+      }
+      this.pacer.take(p.row.campaign_id, p.rate);
+      const sending = this.#send(p.row).finally(() => {
+        this.#inFlight.delete(sending);
+        this.#pump();
+      });
+      this.#inFlight.add(sending);
+    }
+    if (this.#queue.size < bufferTarget(this.pacer.ratePerMinute, this.#deps.config.lookaheadSeconds).low) this.#deps.hungry(this.id);
+  }
+
+  #armTimer(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.#timer && this.#timerAt <= at) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    // A timer sleeps 1 ms at least; a sub-millisecond wait yields to I/O once instead.
+    const fire = () => { this.#timer = null; this.#pump(); };
+    this.#timer = ms < 1 ? (setImmediate(fire) as unknown as NodeJS.Timeout) : setTimeout(fire, ms);
+  }
+
+  #needsPeer(row: db.ClaimRow): boolean {
+    return !row.telegram_id && !this.#peers.has(row.channel_id ?? row.peer);
+  }
+
+  /**
+   * Resolves the row's peer before it takes a send slot, so what Telegram sees keeps the pace;
+   * one lookup at a time (Telegram limits them hard). A failed lookup is the delivery's outcome.
+   */
+  #prepare(row: db.ClaimRow): void {
+    if (this.#resolving) return;
+    this.#resolving = this.#resolve(row).then(
+      () => {},
+      async (err: unknown) => {
+        if (this.#queue.remove(row)) await this.#failed(row, classify(err));
+      },
+    ).finally(() => {
+      this.#resolving = null;
+      this.#pump();
+    });
+  }
+
+  async #send(row: db.ClaimRow): Promise<void> {
+    const { config, metrics } = this.#deps;
+    const t0 = performance.now();
+    try {
+      const peer = await this.#resolve(row);
+      const answer = await withTimeout(this.#gateway!.send({
+        peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
+        linkPreview: row.link_preview, randomId: row.random_id,
+      }), config.sendTimeoutMs, 'SendMessage');
+      this.lastSentAt = Date.now();
+      this.#duplicates.delete(row.delivery_id);
+      this.#queue.settle(row.campaign_id, false);
+      this.#record(row, { outcome: 'sent', messageId: answer.messageId });
+    } catch (err) {
+      await this.#failed(row, classify(err));
+    } finally {
+      metrics.sendLatency.observe({ account: this.id }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  async #resolve(row: db.ClaimRow): Promise<ResolvedPeer> {
+    if (row.telegram_id) return { telegramId: row.telegram_id, accessHash: row.access_hash };
+    const key = row.channel_id ?? row.peer;
+    let p = this.#peers.get(key);
+    if (!p) {
+      p = await withTimeout(this.#gateway!.resolvePeer(row.peer), this.#deps.config.sendTimeoutMs, 'peer resolution');
+      this.#peers.set(key, p);
+    }
+    if (row.channel_id) this.#deps.recorder.peer({ channelId: row.channel_id, telegramId: p.telegramId, accessHash: p.accessHash });
+    return p;
+  }
+
+  async #failed(row: db.ClaimRow, c: Classified): Promise<void> {
+    // An unknown outcome while Telegram cannot be reached is not an attempt: the delivery waits.
+    const reachable = c.kind === 'transient' && c.unknown ? await this.#reach!.check(`${c.code}: ${c.message}`) : true;
+    const n = c.kind === 'in_flight' ? (this.#duplicates.get(row.delivery_id) ?? 0) + 1 : 0;
+    if (n) this.#duplicates.set(row.delivery_id, n);
+    const o = outcomeOf(c, { attempts: row.attempts, reachable, duplicates: n, config: this.#deps.config });
+    this.#queue.settle(row.campaign_id, o.outcome === 'failed');
+    if (c.kind === 'flood_wait') this.#flood(Date.now() + c.seconds * 1000, c.seconds);
+    if (c.kind === 'account' && this.status !== 'account_stopped') {
+      this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });
+      this.pacer.block(Number.POSITIVE_INFINITY);
+      this.setStatus(c.status === 'revoked' ? 'session_lost' : 'account_stopped', `${c.code}: ${c.message}`);
+      this.#deps.log.error({ accountId: this.id, status: c.status }, 'account stopped by Telegram; campaigns paused');
+      this.#releaseAll();
+    }
+    if ('retryAt' in o) this.#deps.wake(this.id, Date.parse(o.retryAt));
+    this.#record(row, o);
+  }
+
+  /** FLOOD_WAIT until `until`: no sends, rows back, campaigns paused by the recorder (seconds given). */
+  #flood(until: number, seconds?: number): void {
+    if (until <= this.#floodUntil) return;
+    this.#floodUntil = until;
+    this.pacer.block(until);
+    if (this.status === 'running') this.setStatus('flood_wait', `FLOOD_WAIT until ${new Date(until).toISOString()}`);
+    setTimeout(() => this.#floodOver(), until - Date.now()).unref();
+    if (seconds !== undefined) {
+      this.#deps.metrics.floodWaits.inc({ account: this.id });
+      this.#deps.recorder.event({ kind: 'flood', accountId: this.id, seconds });
+      this.#deps.log.warn({ accountId: this.id, seconds }, 'FLOOD_WAIT: campaigns paused until it ends');
+    }
+    this.#releaseAll();
+  }
+
+  #floodOver(): void {
+    if (this.status !== 'flood_wait' || this.#floodUntil > Date.now()) return;
+    this.setStatus('running');
+    this.#deps.wake(this.id);
+  }
+
+  #unreachable(reason: string): void {
+    if (this.status === 'running' || this.status === 'starting') this.setStatus('unreachable', reason);
+    this.#deps.recorder.event({ kind: 'reachable', accountId: this.id, unreachableReason: reason });
+    this.#deps.log.warn({ accountId: this.id, reason }, 'Telegram unreachable: deliveries wait');
+    this.#releaseAll();
+  }
+
+  #reachable(): void {
+    this.#deps.recorder.event({ kind: 'reachable', accountId: this.id, unreachableReason: null });
+    this.#deps.log.info({ accountId: this.id }, 'Telegram reachable again: sending');
+    if (this.status === 'unreachable' || this.status === 'starting') this.setStatus('running');
+    this.#deps.wake(this.id);
+  }
+
+  #record(row: db.ClaimRow, o: RowOutcome): void {
+    this.#deps.metrics.outcomes.inc({ account: this.id, outcome: o.outcome });
+    this.#deps.recorder.add({ ...o, deliveryId: row.delivery_id, jobId: row.job_id, accountId: this.id, campaignId: row.campaign_id } as db.Outcome);
+  }
+}

@@ -1,0 +1,158 @@
+// The one fetch loop of a worker process. It takes jobs for every account that is running,
+// has jobs due and has room in its queue, all in one statement (worker_take), so fetching costs
+// in proportion to deliveries, not to accounts × campaigns. Accounts learn they have jobs from
+// pg-boss's NOTIFY (new jobs), their own retries and reschedules (local timers), and a periodic
+// look at when each queue's next job comes due (scheduled campaigns, jobs of a dead worker).
+// Idle accounts, and accounts in a FLOOD_WAIT, cost nothing here.
+import type pg from 'pg';
+import { bufferTarget, type Account } from './account.ts';
+import type { AccountLocks } from './account-locks.ts';
+import type { WorkerConfig } from './config.ts';
+import * as db from './db.ts';
+import type { Logger } from './logger.ts';
+
+export class FetchLoop {
+  readonly #pool: pg.Pool;
+  readonly #config: WorkerConfig;
+  readonly #log: Logger;
+  readonly #locks: AccountLocks;
+  readonly #accounts: () => Map<string, Account>;
+  /** Accounts whose queue may hold due jobs. */
+  readonly #hasWork = new Set<string>();
+  readonly #hungry = new Set<string>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /** Jobs taken and not yet recorded: kept alive with heartbeats. */
+  readonly held = new Map<string, { accountId: string; since: number }>();
+  #running: Promise<void> | null = null;
+  #again = false;
+  #stopped = false;
+  #intervals: NodeJS.Timeout[] = [];
+
+  constructor(o: { pool: pg.Pool; config: WorkerConfig; log: Logger; locks: AccountLocks; accounts: () => Map<string, Account> }) {
+    this.#pool = o.pool;
+    this.#config = o.config;
+    this.#log = o.log;
+    this.#locks = o.locks;
+    this.#accounts = o.accounts;
+  }
+
+  start(): void {
+    const every = (ms: number, fn: () => Promise<void>) => {
+      let busy = false;
+      const t = setInterval(() => {
+        if (busy || this.#stopped) return;
+        busy = true;
+        fn().catch((err: unknown) => this.#log.warn({ err }, 'fetch loop housekeeping failed')).finally(() => { busy = false; });
+      }, ms);
+      t.unref();
+      this.#intervals.push(t);
+    };
+    every(this.#config.pollingSeconds * 1000, () => this.#lookForDueJobs());
+    every(this.#config.heartbeatMs, () => this.#heartbeat());
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#intervals) clearInterval(t);
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
+  }
+
+  /** The account has jobs due now (at omitted) or at `at`. */
+  wake(accountId: string, at?: number): void {
+    if (at !== undefined && at > Date.now() + 5) return this.#wakeLater(accountId, at);
+    this.#hasWork.add(accountId);
+    this.hungry(accountId);
+  }
+
+  /** A NOTIFY from pg-boss: its payload is the queue's name. */
+  notified(queue: string): void {
+    const id = queue.startsWith('delivery.') ? queue.slice('delivery.'.length) : null;
+    if (id && this.#accounts().has(id)) this.wake(id);
+  }
+
+  hungry(accountId: string): void {
+    if (!this.#hasWork.has(accountId)) return;
+    this.#hungry.add(accountId);
+    this.#kick();
+  }
+
+  /** Jobs of these outcomes are settled: no more heartbeats. */
+  settled(jobIds: Iterable<string>): void {
+    for (const id of jobIds) this.held.delete(id);
+  }
+
+  #wakeLater(accountId: string, at: number): void {
+    const cur = this.#timers.get(accountId);
+    if (cur && cur.at <= at) return;
+    if (cur) clearTimeout(cur.timer);
+    // A few ms late, so the job's start_after has passed by the database's clock too.
+    const timer = setTimeout(() => { this.#timers.delete(accountId); this.wake(accountId); }, at - Date.now() + 15);
+    timer.unref();
+    this.#timers.set(accountId, { at, timer });
+  }
+
+  #kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop().finally(() => { this.#running = null; });
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      // Let a burst of NOTIFYs and drained queues gather into one statement.
+      await new Promise((r) => setImmediate(r));
+      try {
+        await this.#takeOnce();
+      } catch (err) {
+        this.#log.warn({ err }, 'fetching jobs failed; trying again');
+        await new Promise((r) => setTimeout(r, 500));
+        this.#again = true;
+      }
+    } while (this.#again && !this.#stopped);
+  }
+
+  async #takeOnce(): Promise<void> {
+    const accounts = this.#accounts();
+    const wants: Array<{ accountId: string; limit: number }> = [];
+    for (const id of this.#hungry) {
+      const a = accounts.get(id);
+      this.#hungry.delete(id);
+      if (!a || !a.canFetch || !this.#locks.holds(id) || !this.#hasWork.has(id)) continue;
+      const { target, low } = bufferTarget(a.pacer.ratePerMinute, this.#config.lookaheadSeconds);
+      if (a.queued < low) wants.push({ accountId: id, limit: Math.min(this.#config.maxTake, target - a.queued) });
+    }
+    if (!wants.length || !this.#locks.pid) return;
+    const rows = await db.take(this.#pool, this.#locks.pid, wants, this.#config.campaignConcurrency);
+    const byAccount = new Map<string, db.ClaimRow[]>();
+    const now = Date.now();
+    for (const r of rows) {
+      this.held.set(r.job_id, { accountId: r.account_id, since: now });
+      const list = byAccount.get(r.account_id);
+      if (list) list.push(r);
+      else byAccount.set(r.account_id, [r]);
+    }
+    for (const w of wants) {
+      const got = byAccount.get(w.accountId) ?? [];
+      // Fewer than asked: the queue has nothing more due; NOTIFY or a timer says when it has.
+      if (got.length < w.limit) this.#hasWork.delete(w.accountId);
+      if (got.length) accounts.get(w.accountId)?.enqueue(got);
+    }
+  }
+
+  async #lookForDueJobs(): Promise<void> {
+    const ids = [...this.#accounts().values()].filter((a) => a.canFetch && !this.#hasWork.has(a.id)).map((a) => a.id);
+    if (!ids.length) return;
+    const horizon = Date.now() + this.#config.pollingSeconds * 1000;
+    for (const [id, due] of await db.nextDue(this.#pool, ids)) if (due <= horizon) this.wake(id, due);
+  }
+
+  async #heartbeat(): Promise<void> {
+    const old = Date.now() - this.#config.heartbeatMs;
+    const jobs = [...this.held].filter(([, h]) => h.since < old).map(([jobId, h]) => ({ jobId, accountId: h.accountId }));
+    if (jobs.length) await db.heartbeat(this.#pool, jobs);
+  }
+}

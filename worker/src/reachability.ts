@@ -1,0 +1,72 @@
+// Whether Telegram answers an account's session. After a timeout or a dropped connection the
+// account probes (help.getNearestDc); if the probe fails too, Telegram is unreachable: the
+// account stops sending, its deliveries wait without spending attempts, and it probes again
+// with a growing pause (1 s … 15 s) until Telegram answers, then sends again by itself.
+import type { WorkerConfig } from './config.ts';
+import { withTimeout } from './errors.ts';
+import type { TelegramGateway } from './gateway/types.ts';
+
+export class Reachability {
+  readonly #gateway: TelegramGateway;
+  readonly #timeoutMs: number;
+  readonly #hooks: { lost(reason: string): void; back(): void };
+  #checking: Promise<boolean> | null = null;
+  #down = false;
+  #stopped = false;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(gateway: TelegramGateway, config: Pick<WorkerConfig, 'probeTimeoutMs'>, hooks: { lost(reason: string): void; back(): void }) {
+    this.#gateway = gateway;
+    this.#timeoutMs = config.probeTimeoutMs;
+    this.#hooks = hooks;
+  }
+
+  get reachable(): boolean {
+    return !this.#down;
+  }
+
+  /** After a failure that may be the network's: true if Telegram still answers. */
+  check(reason: string): Promise<boolean> {
+    if (this.#down) return Promise.resolve(false);
+    this.#checking ??= this.#probe(() => this.#gateway.probe()).then((ok) => {
+      this.#checking = null;
+      if (!ok) this.lose(reason);
+      return ok;
+    });
+    return this.#checking;
+  }
+
+  /** Telegram is unreachable; `connect` is how to come back (the session's start when it never connected). */
+  lose(reason: string, connect: () => Promise<void> = () => this.#gateway.probe()): void {
+    if (this.#down || this.#stopped) return;
+    this.#down = true;
+    this.#hooks.lost(reason);
+    this.#retry(connect, 1_000);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  #retry(connect: () => Promise<void>, waitMs: number): void {
+    this.#timer = setTimeout(() => {
+      void this.#probe(connect).then((ok) => {
+        if (this.#stopped) return;
+        if (!ok) return this.#retry(connect, Math.min(15_000, waitMs * 2));
+        this.#down = false;
+        this.#hooks.back();
+      });
+    }, waitMs);
+    this.#timer.unref();
+  }
+
+  async #probe(call: () => Promise<void>): Promise<boolean> {
+    try {
+      await withTimeout(call(), this.#timeoutMs, 'probe');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

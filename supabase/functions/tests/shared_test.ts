@@ -103,3 +103,29 @@ Deno.test('a function answers CORS, 404, 405 and 401 before touching the databas
     assert.equal(body.error.code, 'unauthorized');
   }
 });
+
+Deno.test('a caller without a valid token gets 401 before a byte of the body is read', async () => {
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulled++;
+      c.enqueue(new Uint8Array(64 * 1024));
+    },
+  }, { highWaterMark: 0 });
+  const res = await channels.fetch(new Request('http://127.0.0.1/functions/v1/channels', {
+    method: 'POST', body, headers: { 'content-type': 'application/json' },
+  }));
+  assert.equal(res.status, 401);
+  await res.body?.cancel();
+  assert.equal(pulled, 0);
+});
+
+Deno.test('a declared Content-Length over 1 MB is refused with 413 without reading the body', async () => {
+  let pulled = 0;
+  const body = new ReadableStream<Uint8Array>({ pull(c) { pulled++; c.enqueue(new Uint8Array(1)); } }, { highWaterMark: 0 });
+  const req = new Request('http://127.0.0.1/x', {
+    method: 'POST', body, headers: { 'content-length': String(2 * MAX_BODY_BYTES) },
+  });
+  await assert.rejects(readBodyBytes(req), (e: { status?: number }) => e.status === 413);
+  assert.equal(pulled, 0);
+});

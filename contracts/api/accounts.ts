@@ -24,6 +24,9 @@ export const accountSchema = z.object({
   statusReason: z.string().nullable(),
   /** Set while Telegram's FLOOD_WAIT is in force (status flood_wait). */
   floodWaitUntil: timestampSchema.nullable(),
+  /** Since when the worker cannot reach Telegram for this account (its deliveries wait); null when it can. */
+  unreachableSince: timestampSchema.nullable(),
+  unreachableReason: z.string().nullable(),
   ratePerMinute: z.number().int(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,

@@ -75,12 +75,14 @@ export const campaignSchema = z.object({
   ratePerMinute: z.number().int().nullable(),
   maxErrors: z.number().int().nullable(),
   scheduledAt: timestampSchema.nullable(),
-  /** Deliveries per state; total = pending + sent + failed + cancelled. */
+  /** Deliveries per state; total = pending + sent + failed + unconfirmed + cancelled. */
   counts: z.object({
     total: z.number().int(),
     pending: z.number().int(),
     sent: z.number().int(),
     failed: z.number().int(),
+    /** The last attempt's outcome is unknown (timeouts): maybe delivered; retry-failed retries them safely. */
+    unconfirmed: z.number().int(),
     cancelled: z.number().int(),
   }),
   startedAt: timestampSchema.nullable(),
@@ -89,7 +91,7 @@ export const campaignSchema = z.object({
   updatedAt: timestampSchema,
 });
 
-export const deliveryStateSchema = z.enum(['pending', 'sent', 'failed', 'cancelled']);
+export const deliveryStateSchema = z.enum(['pending', 'sent', 'failed', 'unconfirmed', 'cancelled']);
 
 export const deliverySchema = z.object({
   id: idSchema,

@@ -7,10 +7,12 @@ import { deleteOne, findOne, insertOne, iso, isoNN, listPage, updateOne, type Ow
 export const accountResource: OwnedResource<Account> = {
   table: 'telegram_accounts',
   noun: 'account',
-  select: 't.id, t.label, t.status, t.status_reason, t.flood_wait_until, t.rate_per_minute, t.created_at, t.updated_at',
+  select: `t.id, t.label, t.status, t.status_reason, t.flood_wait_until, t.unreachable_since, t.unreachable_reason,
+    t.rate_per_minute, t.created_at, t.updated_at`,
   columns: { label: 'label', ratePerMinute: 'rate_per_minute' },
   toDto: (r) => ({
     id: r.id, label: r.label, status: r.status, statusReason: r.status_reason, floodWaitUntil: iso(r.flood_wait_until),
+    unreachableSince: iso(r.unreachable_since), unreachableReason: r.unreachable_reason,
     ratePerMinute: r.rate_per_minute, createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
   }),
 };

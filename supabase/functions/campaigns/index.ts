@@ -17,7 +17,8 @@ export const campaignResource: OwnedResource<Campaign> = {
     message: { text: r.message_text, parseMode: r.parse_mode, silent: r.silent, linkPreview: r.link_preview },
     ratePerMinute: r.rate_per_minute, maxErrors: r.max_errors, scheduledAt: iso(r.scheduled_at),
     counts: {
-      total: r.total_count, pending: r.pending_count, sent: r.sent_count, failed: r.failed_count, cancelled: r.cancelled_count,
+      total: r.total_count, pending: r.pending_count, sent: r.sent_count, failed: r.failed_count,
+      unconfirmed: r.unconfirmed_count, cancelled: r.cancelled_count,
     },
     startedAt: iso(r.started_at), completedAt: iso(r.completed_at), createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
   }),

@@ -1,6 +1,6 @@
-// Live campaign progress for client apps (DESIGN §8): the event the database broadcasts on the
-// private topic `campaign:<id>` (migration 20261128000500_realtime.sql builds it) and a
-// watchCampaign() helper on supabase-js. Runs in Node, Deno and browsers: it only needs zod
+// Live campaign progress for client apps: the event the database broadcasts on the private
+// topic `campaign:<id>` (migration 20261128000500_realtime.sql builds it) and a watchCampaign()
+// helper on supabase-js. Runs in Node, Deno and browsers: it only needs zod
 // and a supabase-js client passed in (typed structurally, so this file pulls no supabase-js in).
 import { z } from 'zod';
 
@@ -20,6 +20,8 @@ export const campaignProgressEventSchema = z.object({
   pending: z.number().int().nonnegative(),
   sent: z.number().int().nonnegative(),
   failed: z.number().int().nonnegative(),
+  /** Deliveries whose last attempt's outcome is unknown (a timeout): never counted as failed. */
+  unconfirmed: z.number().int().nonnegative(),
   cancelled: z.number().int().nonnegative(),
   /** When the database produced the event. */
   at: z.iso.datetime({ offset: true }),
@@ -35,7 +37,7 @@ export function isFinished(e: Pick<CampaignProgressEvent, 'state'>): boolean {
   return e.state === 'completed' || e.state === 'cancelled';
 }
 
-/** A public.campaigns row (as Postgres Changes delivers it) as a progress event. */
+/** A public.campaigns row (e.g. as Postgres Changes delivers it) as a progress event. */
 export function progressFromCampaignRow(row: Record<string, unknown>): CampaignProgressEvent {
   const ts = (v: unknown) => (v == null ? null : new Date(String(v)).toISOString());
   return campaignProgressEventSchema.parse({
@@ -47,6 +49,7 @@ export function progressFromCampaignRow(row: Record<string, unknown>): CampaignP
     pending: row.pending_count,
     sent: row.sent_count,
     failed: row.failed_count,
+    unconfirmed: row.unconfirmed_count ?? 0,
     cancelled: row.cancelled_count,
     at: ts(row.updated_at) ?? new Date().toISOString(),
   });
@@ -57,36 +60,46 @@ export interface RealtimeChannelLike {
   on(type: string, filter: Record<string, unknown>, callback: (payload: any) => void): RealtimeChannelLike;
   subscribe(callback?: (status: string, err?: Error) => void): unknown;
 }
+export interface RealtimeChannelOptionsLike {
+  config?: { private?: boolean; broadcast?: { replay?: { since: number; limit?: number } } };
+}
 export interface RealtimeClientLike {
-  channel(name: string, opts?: { config?: { private?: boolean } }): RealtimeChannelLike;
+  channel(name: string, opts?: RealtimeChannelOptionsLike): RealtimeChannelLike;
   removeChannel(channel: any): Promise<unknown>;
+  /** supabase-js: setAuth() loads the session's (or accessToken option's) JWT into Realtime. */
+  realtime?: { setAuth(token?: string | null): Promise<void> };
 }
 
-export type WatchMode = 'broadcast' | 'postgres_changes';
+/** How far back a join looks for the latest event (hosted Realtime keeps stored messages a few days). */
+export const REPLAY_WINDOW_MS = 3 * 24 * 3600 * 1000;
 
 export interface WatchOptions {
   /**
-   * 'auto' (default): the private broadcast topic, switching to Postgres Changes if the channel
-   * cannot be joined (e.g. private channels not enabled, no session). Or force one path.
+   * Channel status: SUBSCRIBED, CHANNEL_ERROR (e.g. not the owner, an expired token: err says
+   * why), TIMED_OUT, CLOSED. supabase-js rejoins by itself after a dropped socket.
    */
-  mode?: 'auto' | WatchMode;
-  /** Channel status changes, for UIs that show "live"/"reconnecting" (and which path is used). */
-  onStatus?: (status: string, mode: WatchMode, err?: Error) => void;
+  onStatus?: (status: string, err?: Error) => void;
   /** Payloads that failed validation (a newer server, a bug); ignored otherwise. */
   onInvalid?: (payload: unknown, error: unknown) => void;
+  /**
+   * Replay the latest stored event when joining (Realtime's broadcast replay), so a late
+   * subscriber sees the current state at once rather than at the next change. Default true.
+   */
+  replay?: boolean;
 }
 
 export interface CampaignWatch {
-  readonly mode: WatchMode;
   unsubscribe(): Promise<void>;
 }
 
 /**
- * Calls onEvent with each progress event of one campaign the signed-in user owns.
- * The user's JWT must be on the client (a supabase-js session, or
- * `supabase.realtime.setAuth(token)`), because both paths are authorized by RLS.
+ * Calls onEvent with each progress event of one campaign the signed-in user owns, from the
+ * private broadcast topic `campaign:<id>`, starting with the latest one already sent. The
+ * user's JWT must be on the client (a supabase-js session, the `accessToken` option, or
+ * `supabase.realtime.setAuth(token)`): Realtime lets the user join only if the policy on
+ * realtime.messages allows it (owners only).
  *
- *   const watch = watchCampaign(supabase, id, (e) => render(e));
+ *   const watch = watchCampaign(supabase, id, (e) => render(e), { onStatus: (s, err) => ... });
  *   ... await watch.unsubscribe();
  */
 export function watchCampaign(
@@ -95,54 +108,38 @@ export function watchCampaign(
   onEvent: (event: CampaignProgressEvent) => void,
   opts: WatchOptions = {},
 ): CampaignWatch {
-  const requested = opts.mode ?? 'auto';
-  let current: RealtimeChannelLike | undefined;
-  let mode: WatchMode = requested === 'postgres_changes' ? 'postgres_changes' : 'broadcast';
   let closed = false;
-
-  const deliver = (raw: unknown, parse: (raw: unknown) => CampaignProgressEvent) => {
-    if (closed) return;
-    let event: CampaignProgressEvent;
-    try {
-      event = parse(raw);
-    } catch (err) {
-      opts.onInvalid?.(raw, err);
-      return;
-    }
-    onEvent(event);
-  };
-
-  const open = (m: WatchMode) => {
-    mode = m;
-    if (m === 'broadcast') {
-      current = supabase
-        .channel(campaignTopic(campaignId), { config: { private: true } })
-        .on('broadcast', { event: CAMPAIGN_PROGRESS_EVENT }, (msg: { payload?: unknown }) =>
-          deliver(msg.payload, (p) => campaignProgressEventSchema.parse(p)));
-    } else {
-      // A different channel name: Postgres Changes needs no private topic, RLS on campaigns filters.
-      current = supabase
-        .channel(`campaign-changes:${campaignId}`)
-        .on('postgres_changes', { event: 'UPDATE', schema: 'public', table: 'campaigns', filter: `id=eq.${campaignId}` },
-          (msg: { new?: Record<string, unknown> }) => deliver(msg.new, (row) => progressFromCampaignRow(row as Record<string, unknown>)));
-    }
-    const ch = current;
-    ch.subscribe((status, err) => {
-      if (closed || ch !== current) return;
-      opts.onStatus?.(status, m, err);
-      if (requested === 'auto' && m === 'broadcast' && (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT')) {
-        void supabase.removeChannel(ch);
-        open('postgres_changes');
+  let lastAt = -Infinity;
+  const replay = opts.replay === false ? undefined : { since: Date.now() - REPLAY_WINDOW_MS, limit: 1 };
+  const open = () => supabase
+    .channel(campaignTopic(campaignId), { config: { private: true, ...(replay && { broadcast: { replay } }) } })
+    .on('broadcast', { event: CAMPAIGN_PROGRESS_EVENT }, (msg: { payload?: unknown }) => {
+      if (closed) return;
+      let event: CampaignProgressEvent;
+      try {
+        event = campaignProgressEventSchema.parse(msg.payload);
+      } catch (err) {
+        opts.onInvalid?.(msg.payload, err);
+        return;
       }
+      // Every event is a full snapshot: one older than the last shown (a replay racing a live
+      // event, a rejoin) would only move the display backwards.
+      const at = Date.parse(event.at);
+      if (at < lastAt) return;
+      lastAt = at;
+      onEvent(event);
     });
-  };
-
-  open(mode);
+  // The join must carry the user's JWT (else Realtime judges the anon key and refuses): load it
+  // first, as Supabase's Realtime Authorization guide does.
+  const channel = Promise.resolve(supabase.realtime?.setAuth()).catch(() => {}).then(() => {
+    const ch = open();
+    if (!closed) ch.subscribe((status, err) => { if (!closed) opts.onStatus?.(status, err); });
+    return ch;
+  });
   return {
-    get mode() { return mode; },
     async unsubscribe() {
       closed = true;
-      if (current) await supabase.removeChannel(current);
+      await supabase.removeChannel(await channel);
     },
   };
 }

@@ -1,10 +1,12 @@
 // `npm start` and `npm run demo` as a user runs them: real child processes, in a temporary
 // stack directory on free ports (so a developer's .local/ and running stack are untouched).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '@supabase/supabase-js';
 import { jwtVerify } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,10 +67,23 @@ describe('npm start / npm run demo', () => {
     first = info;
     console.log(`[stack.test] first start ready in ${seconds.toFixed(1)} s`);
     try {
-      for (const k of ['functionsUrl', 'dbUrl', 'jwtSecret', 'anonKey', 'serviceRoleKey', 'demoUserId', 'demoToken'] as const) {
+      for (const k of ['apiUrl', 'functionsUrl', 'dbUrl', 'jwtSecret', 'anonKey', 'serviceRoleKey', 'demoUserId', 'demoToken'] as const) {
         expect(info[k], k).toEqual(expect.any(String));
       }
+      expect(info.functionsUrl).toBe(`${info.apiUrl}/functions/v1`);
       await expect.poll(() => r.out(), { timeout: 5000 }).toMatch(/Demo token: ey/);
+      expect(r.out()).toContain(`API URL: ${info.apiUrl}`);
+      // One supabase-js client on the API URL reaches the functions and Realtime.
+      const supabase = createClient(info.apiUrl, info.anonKey, { accessToken: async () => info.demoToken });
+      const { data, error } = await supabase.functions.invoke('channels', { method: 'GET' });
+      expect(error).toBeNull();
+      expect((data as { items: unknown[] }).items.length).toBeGreaterThanOrEqual(3);
+      await supabase.realtime.setAuth();
+      const refused = await new Promise<string>((resolve) => {
+        supabase.channel(`campaign:${randomUUID()}`, { config: { private: true } }).subscribe((status, err) => resolve(`${status} ${err?.message}`));
+      });
+      expect(refused).toMatch(/^CHANNEL_ERROR Unauthorized: You do not have permissions to read from this Channel topic/);
+      await supabase.removeAllChannels();
       const secret = new TextEncoder().encode(info.jwtSecret);
       expect((await jwtVerify(info.anonKey, secret)).payload).toMatchObject({ role: 'anon' });
       expect((await jwtVerify(info.serviceRoleKey, secret)).payload).toMatchObject({ role: 'service_role' });

@@ -151,17 +151,23 @@ $$;
 -- Same signature and behaviour as Supabase's: a failed send warns instead of aborting the caller.
 -- With the caller's rights and not executable by API roles, as on hosted Supabase: a user must
 -- not be able to post on another user's topic here when they cannot there.
+-- The NOTIFY (delivered at commit, like the row hosted Realtime reads) names the new row for the
+-- local Realtime stand-in (scripts/realtime/), which fetches it by id and broadcasts it.
 create or replace function realtime.send(payload jsonb, event text, topic text, private boolean default true)
 returns void
 language plpgsql
 security invoker
 set search_path = ''
 as $$
+declare
+  v_id bigint;
 begin
   begin
     perform set_config('realtime.topic', topic, true);
     insert into realtime.messages (payload, event, topic, private, extension)
-    values (payload, event, topic, private, 'broadcast');
+    values (payload, event, topic, private, 'broadcast')
+    returning id into v_id;
+    perform pg_notify('realtime_messages', v_id::text);
   exception
     when others then
       raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;

@@ -11,7 +11,7 @@ import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../lib/em
 import { asFunctionsRole } from '../lib/database.ts';
 import { REPO_ROOT, applyBaseline, asPostgresRole, pushMigrations, withDatabase } from '../lib/migrate.ts';
 import { loadOrCreateJwtSecret, mintApiKeys, mintUserToken } from './keys.ts';
-import { startFunctions, startWorker } from './services.ts';
+import { startApi, startFunctions, startWorker } from './services.ts';
 import { seedDemo, type DemoData } from './seed.ts';
 import { startWebServer } from './web-server.ts';
 
@@ -44,6 +44,8 @@ export interface StackOptions {
 
 /** What `supabase status` shows, as written to stack.json (DESIGN §9 keys first). */
 export interface StackInfo {
+  /** What `supabase status` calls API URL: createClient(apiUrl, anonKey) reaches functions and Realtime. */
+  apiUrl: string;
   functionsUrl: string;
   dbUrl: string;
   jwtSecret: string;
@@ -187,9 +189,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const logsDir = join(dir, 'logs');
     // The functions log in as a member of `authenticated` only (scripts/lib/baseline.sql).
     const fnDbUrl = asFunctionsRole(dbUrl);
-    const functions = await startFunctions({ port: ports.functions, env: { ...serviceEnv, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl }, logsDir, echo: !!opts.echoLogs });
+    // The Deno router listens on a private port; the API port is the gateway's, which adds Realtime.
+    const routerPort = await freePort();
+    const functions = await startFunctions({ port: routerPort, env: { ...serviceEnv, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl }, logsDir, echo: !!opts.echoLogs });
     stops.push(functions.stop);
-    step(`functions router on port ${ports.functions}`);
+    const api = await startApi({
+      port: ports.functions, functionsOrigin: `http://127.0.0.1:${routerPort}`, dbUrl, jwtSecret, logsDir, echo: !!opts.echoLogs,
+    });
+    stops.push(api.stop);
+    step(`API (functions and Realtime) on port ${ports.functions}`);
 
     let simulator = false;
     const withWorker = opts.worker !== false;
@@ -205,13 +213,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const functionsUrl = `http://127.0.0.1:${ports.functions}/functions/v1`;
     const web = await startWebServer({
       port: ports.web,
-      functionsOrigin: `http://127.0.0.1:${ports.functions}`,
-      config: { demoToken, demoUserId: demo.userId, anonKey: keys.anonKey },
+      functionsOrigin: api.apiUrl,
+      config: { demoToken, demoUserId: demo.userId, anonKey: keys.anonKey, apiUrl: api.apiUrl },
     });
     stops.push(web.stop);
     step(`watch page on port ${ports.web}`);
 
     const info: StackInfo = {
+      apiUrl: api.apiUrl,
       functionsUrl,
       dbUrl,
       ...keys,
@@ -251,6 +260,7 @@ export async function attachRunningStack(dir?: string): Promise<Stack | undefine
 /** The `supabase status`-like block `npm start` prints (deliberately shows the local secrets). */
 export function formatStatus(info: StackInfo): string {
   const rows: Array<[string, string]> = [
+    ['API URL', `${info.apiUrl} (functions and Realtime: createClient(apiUrl, anonKey))`],
     ['Functions URL', info.functionsUrl],
     ['Watch page', info.webUrl],
     ['DB URL', info.dbUrl],

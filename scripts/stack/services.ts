@@ -1,8 +1,10 @@
-// The two long-running services of the stack, each its own process like in production: the
-// functions router (Deno under scripts/functions-server.ts) and the worker (worker/src/main.ts).
+// The long-running services of the stack: the functions router (Deno under
+// scripts/functions-server.ts) and the worker (worker/src/main.ts), each its own process like in
+// production, and the API gateway with the Realtime stand-in (in this process).
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startFunctionsServer } from '../functions-server.ts';
+import { startGateway } from './gateway.ts';
 import { NODE_BIN, logSink, startService, trackChild, waitForHttp } from './process.ts';
 
 const READY_TIMEOUT_MS = 60_000;
@@ -32,6 +34,24 @@ export async function startFunctions(o: ServiceOptions & { port: number }): Prom
   }
 }
 
+/**
+ * The stack's API URL on `port`: /functions/v1 proxied to the router at `functionsOrigin`, and
+ * /realtime/v1/websocket served by the Realtime stand-in (log: <logsDir>/realtime.log).
+ */
+export async function startApi(o: { port: number; functionsOrigin: string; dbUrl: string; jwtSecret: string; logsDir: string; echo: boolean }): Promise<RunningService & { apiUrl: string }> {
+  const sink = logSink('realtime', join(o.logsDir, 'realtime.log'), o.echo);
+  try {
+    const gw = await startGateway({
+      port: o.port, functionsOrigin: o.functionsOrigin,
+      realtime: { dbUrl: o.dbUrl, jwtSecret: o.jwtSecret, log: (line) => sink.write(`${line}\n`) },
+    });
+    return { apiUrl: gw.apiUrl, stop: async () => { await gw.stop(); sink.end(); } };
+  } catch (err) {
+    sink.end();
+    throw err;
+  }
+}
+
 export interface WorkerOptions extends ServiceOptions {
   /** The demo account; with TELEGRAM_SESSION set, the worker sends for it through GramJS. */
   accountId: string;
@@ -51,6 +71,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningService & { 
   }
   const simulator = !(env.TELEGRAM_ACCOUNTS ?? '').includes('"session"') && env.TELEGRAM_MODE !== 'gramjs';
   if (simulator) env.SIMULATOR_DATABASE_URL ??= o.env.DATABASE_URL;
+  env.TELEGRAM_MODE = simulator ? 'simulator' : 'gramjs'; // the worker requires the mode to be explicit
   delete env.TELEGRAM_SESSION; // the worker reads TELEGRAM_ACCOUNTS; one copy of a secret is enough
   const service = startService({
     name: 'worker',

@@ -1,7 +1,8 @@
 // Realtime progress, database side (DESIGN §8). The Realtime server cannot run here (no Docker),
 // so this checks what it would consume: the broadcast rows realtime.send() writes (topic,
 // event, payload), the policy Realtime evaluates when a user joins `campaign:<id>`, the
-// coalescing, and the publication. watchCampaign() is checked against a fake supabase client.
+// coalescing, and the publication. watchCampaign() is checked against a fake supabase client here,
+// and with the real supabase-js against the local Realtime stand-in in realtime-client.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import {
@@ -167,32 +168,31 @@ describe('watchCampaign()', () => {
     const got: unknown[] = [];
     const invalid: unknown[] = [];
     const w = watchCampaign(client, id, (e) => got.push(e), { onInvalid: (p) => invalid.push(p) });
-    expect(channels[0]).toMatchObject({ name: `campaign:${id}`, opts: { config: { private: true } } });
+    await new Promise((r) => setTimeout(r, 0)); // the channel opens once the token is loaded
+    expect(channels[0]).toMatchObject({ name: `campaign:${id}`, opts: { config: { private: true, broadcast: { replay: { since: expect.any(Number), limit: 1 } } } } });
     expect(channels[0]!.bindings[0]).toMatchObject({ type: 'broadcast', filter: { event: 'progress' } });
     channels[0]!.bindings[0]!.cb({ type: 'broadcast', event: 'progress', payload: valid });
     channels[0]!.bindings[0]!.cb({ type: 'broadcast', event: 'progress', payload: { ...valid, sent: -1 } });
     expect(got).toEqual([valid]);
     expect(invalid).toHaveLength(1);
-    expect(w.mode).toBe('broadcast');
     await w.unsubscribe();
     channels[0]!.bindings[0]!.cb({ type: 'broadcast', event: 'progress', payload: valid });
     expect(got).toHaveLength(1);
   });
 
-  it('falls back to Postgres Changes when the private channel is refused', async () => {
+  it('reports a refused join and never shows an older snapshot after a newer one', async () => {
     const { client, channels } = fakeClient('CHANNEL_ERROR');
-    const got: unknown[] = [];
-    const w = watchCampaign(client, id, (e) => got.push(e));
+    const got: Array<{ sent: number }> = [];
+    const statuses: string[] = [];
+    watchCampaign(client, id, (e) => got.push(e), { onStatus: (s) => statuses.push(s) });
     await new Promise((r) => setTimeout(r, 0));
-    expect(w.mode).toBe('postgres_changes');
-    expect(channels[1]!.bindings[0]).toMatchObject({
-      type: 'postgres_changes', filter: { event: 'UPDATE', schema: 'public', table: 'campaigns', filter: `id=eq.${id}` },
-    });
-    channels[1]!.bindings[0]!.cb({ new: {
-      id, state: 'completed', pause_reason: null, resume_at: null, total_count: 10, pending_count: 0,
-      sent_count: 9, failed_count: 1, cancelled_count: 0, updated_at: '2026-11-28T10:00:05.5+00:00',
-    } });
-    expect(got).toEqual([{ ...valid, state: 'completed', pending: 0, sent: 9, failed: 1, at: '2026-11-28T10:00:05.500Z' }]);
+    expect(statuses).toEqual(['CHANNEL_ERROR']);
+    expect(channels).toHaveLength(1); // no other path is tried: Broadcast is the only one
+    const cb = channels[0]!.bindings[0]!.cb;
+    cb({ payload: { ...valid, sent: 5, at: '2026-11-28T10:00:02Z' } });
+    cb({ payload: { ...valid, sent: 3, at: '2026-11-28T10:00:01Z' } }); // e.g. a replay racing a live event
+    cb({ payload: { ...valid, sent: 6, at: '2026-11-28T10:00:03Z' } });
+    expect(got.map((e) => e.sent)).toEqual([5, 6]);
   });
 
   it('maps a campaigns row like the trigger does', () => {

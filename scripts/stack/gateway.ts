@@ -1,0 +1,64 @@
+// The local stack's API URL (what `supabase status` calls "API URL"): one origin serving the
+// functions at /functions/v1/* (proxied, streaming, to the Deno router) and the Realtime
+// stand-in at /realtime/v1/websocket, so `createClient(apiUrl, anonKey)` of supabase-js works for
+// both `functions.invoke` and `channel()`, as against a hosted project.
+import { createServer, request, type Server } from 'node:http';
+import { createRealtime, type Realtime, type RealtimeOptions } from '../realtime/server.ts';
+
+export interface GatewayOptions {
+  port: number;
+  /** The Deno router, e.g. http://127.0.0.1:40123 */
+  functionsOrigin: string;
+  realtime: RealtimeOptions;
+}
+
+export interface Gateway {
+  apiUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const upstream = new URL(opts.functionsOrigin);
+  const realtime: Realtime = await createRealtime(opts.realtime);
+  const server: Server = createServer((req, res) => {
+    if (!req.url?.startsWith('/functions/v1/') && req.url !== '/functions/v1') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'the local API serves /functions/v1/* and /realtime/v1/websocket' } }));
+      return;
+    }
+    const up = request({
+      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url,
+      headers: { ...req.headers, host: upstream.host },
+    }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'unavailable', message: `functions router: ${err.message}` } }));
+    });
+    req.pipe(up);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (!realtime.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    await realtime.close();
+    throw err;
+  }
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    apiUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      await realtime.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -15,11 +15,17 @@ const SHOTS = join(REPO_ROOT, '.local/test-screenshots');
 const TARGETS = 60;
 const RATE_PER_MINUTE = 1200; // 20/s: about 3 s, long enough to catch it mid-run
 
-interface PageView { state: string; sent: string; failed: string; pending: string; total: string; barSent: string; error: string }
+interface PageView {
+  state: string; sent: string; failed: string; pending: string; total: string; barSent: string; error: string;
+  /** 'realtime' or 'polling', and the source of the last update shown ('realtime' or 'api'). */
+  transport: string; source: string; events: number; transportText: string;
+}
 const READ_PAGE = `(() => {
   const t = (id) => document.getElementById(id)?.textContent ?? '';
-  return { state: document.body.dataset.state ?? '', sent: t('sent'), failed: t('failed'), pending: t('pending'),
-    total: t('total'), barSent: document.getElementById('bar-sent').style.width, error: t('error') };
+  const d = document.body.dataset;
+  return { state: d.state ?? '', sent: t('sent'), failed: t('failed'), pending: t('pending'),
+    total: t('total'), barSent: document.getElementById('bar-sent').style.width, error: t('error'),
+    transport: d.transport ?? '', source: d.source ?? '', events: Number(d.events ?? 0), transportText: t('transport') };
 })()`;
 
 describe('watch page', () => {
@@ -54,6 +60,8 @@ describe('watch page', () => {
     // The page picks up the local demo token by itself (/local/config.json).
     await page.navigate(`${info.webUrl}?campaign=${campaign.id}`);
     await page.waitFor(`document.body.dataset.state === 'draft'`, 10_000);
+    // Subscribed over the socket (supabase-js from the stack, the Realtime stand-in on the API URL).
+    await page.waitFor(`document.body.dataset.transport === 'realtime'`, 10_000);
 
     await api.call('POST', `/campaigns/${campaign.id}/start`);
     const mid = await page.waitFor<PageView | null>(
@@ -61,6 +69,8 @@ describe('watch page', () => {
     await mkdir(SHOTS, { recursive: true });
     await writeFile(join(SHOTS, 'watch-page-running.png'), await page.screenshot());
     expect(Number(mid!.sent)).toBeLessThan(TARGETS);
+    // The running counts came over the WebSocket, not from polling the API.
+    expect(mid).toMatchObject({ transport: 'realtime', source: 'realtime', transportText: 'Live over Realtime (WebSocket)' });
 
     await page.waitFor(`document.body.dataset.state === 'completed'`, 60_000);
     const done = await page.evaluate<PageView>(READ_PAGE);
@@ -70,7 +80,11 @@ describe('watch page', () => {
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(done).toMatchObject({
       state: 'completed', sent: String(TARGETS), failed: '0', pending: '0', total: String(TARGETS), barSent: '100%', error: '',
+      transport: 'realtime', source: 'realtime',
     });
+    // Coalesced to a few events per second: more than a couple, far fewer than one per send.
+    expect(done.events).toBeGreaterThan(3);
+    expect(done.events).toBeLessThan(TARGETS);
     // The page and the API agree.
     expect((await api.getCampaign(campaign.id)).counts.sent).toBe(TARGETS);
   }, 120_000);

@@ -8,6 +8,7 @@ import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
+const SUPABASE_JS = fileURLToPath(new URL('../../node_modules/@supabase/supabase-js/dist/umd/supabase.js', import.meta.url));
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -18,7 +19,8 @@ const TYPES: Record<string, string> = {
 export interface WebServerOptions {
   port: number;
   functionsOrigin: string; // http://127.0.0.1:54321
-  config: { demoToken: string; demoUserId: string; anonKey: string };
+  /** apiUrl: the stack's API URL, where the page's supabase-js client calls functions and Realtime. */
+  config: { demoToken: string; demoUserId: string; anonKey: string; apiUrl?: string };
 }
 
 async function body(req: IncomingMessage): Promise<Buffer | undefined> {
@@ -50,6 +52,12 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
         });
         res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
         res.end(Buffer.from(await upstream.arrayBuffer()));
+        return;
+      }
+      if (url.pathname === '/vendor/supabase.js') {
+        // supabase-js's browser build from node_modules: served by the project, no CDN.
+        res.writeHead(200, { 'content-type': TYPES['.js']!, 'cache-control': 'no-store' });
+        res.end(await readFile(SUPABASE_JS));
         return;
       }
       if (url.pathname === '/local/config.json') {

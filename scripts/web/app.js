@@ -1,10 +1,16 @@
-// The watch page: polls GET /functions/v1/campaigns/:id with the user's JWT and draws it.
-// Plain browser JS (no build step). URL parameters: ?campaign=<id>&token=<jwt>, or
-// ?campaign=latest; with the local stack, the demo token is filled in automatically.
+// The watch page: reads a campaign once through the functions API, then follows its progress
+// over Realtime (supabase-js, the private topic `campaign:<id>`, as contracts/realtime.ts's
+// watchCampaign() does), polling the API only if the socket fails. Plain browser JS, no build
+// step; supabase-js is served by the local stack (/vendor/supabase.js), no CDN.
+// URL parameters: ?campaign=<id>&token=<jwt>, or ?campaign=latest; with the local stack, the demo
+// token is filled in automatically.
 const POLL_MS = 500;
+const LATEST_MS = 1000;
+const REPLAY_WINDOW_MS = 3 * 24 * 3600 * 1000;
 const $ = (id) => document.getElementById(id);
-let functionsUrl = '/functions/v1'; // same origin: the stack's web server proxies to the router
-let timer;
+let functionsUrl = '/functions/v1'; // same origin: the stack's web server proxies to the API
+let cfg = {};
+let current; // { id, campaign, stop() }
 
 async function api(path) {
   const token = $('token').value.trim();
@@ -20,23 +26,24 @@ function showError(err) { $('error').textContent = err ? String(err.message ?? e
 async function useDemoToken() {
   const res = await fetch('/local/config.json');
   if (!res.ok) throw new Error('No local demo token here (this page is not served by `npm start`).');
-  const cfg = await res.json();
+  cfg = await res.json();
   functionsUrl = cfg.functionsUrl ?? functionsUrl;
   $('token').value = cfg.demoToken;
 }
 
-async function latestCampaignId() {
-  const page = await api('/campaigns?limit=1');
-  return page.items[0]?.id;
+const fmtTime = (iso) => new Date(iso).toLocaleTimeString();
+const isFinished = (state) => state === 'completed' || state === 'cancelled';
+
+/** Shows which way updates arrive: 'realtime' (WebSocket) or 'polling' (the API), and why. */
+function setTransport(kind, detail) {
+  document.body.dataset.transport = kind;
+  $('transport').textContent = kind === 'realtime'
+    ? 'Live over Realtime (WebSocket)'
+    : `Polling the API every ${POLL_MS / 1000} s${detail ? ` — Realtime: ${detail}` : ''}`;
+  $('transport').className = `transport ${kind}`;
 }
 
-// "Latest" follows: the page switches to each newer campaign as it is created, so it can be
-// opened before `npm run demo` and still show the demo's campaign.
-let followLatest = false;
-
-const fmtTime = (iso) => new Date(iso).toLocaleTimeString();
-
-function render(c) {
+function render(c, source) {
   const { total, sent, failed, pending, cancelled } = c.counts;
   $('panel').hidden = false;
   $('name').textContent = c.name;
@@ -56,50 +63,131 @@ function render(c) {
   const secs = (end - start) / 1000;
   $('rate').textContent = secs > 0 ? `${(sent / secs).toFixed(1)} msg/s` : '–';
   $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}${c.completedAt ? ` · finished in ${secs.toFixed(1)} s` : ''}`;
-  document.body.dataset.state = c.state; // for scripts and tests: the page's current state
+  // For scripts and tests: the page's current state, and where the last update came from.
+  document.body.dataset.state = c.state;
+  document.body.dataset.source = source;
 }
 
-async function watch(id) {
-  clearTimeout(timer);
-  showError(null);
+/** A progress event (contracts/realtime.ts) applied to the campaign read from the API. */
+function applyEvent(c, e) {
+  return {
+    ...c, state: e.state, pauseReason: e.pauseReason, resumeAt: e.resumeAt,
+    counts: { total: e.total, sent: e.sent, failed: e.failed, pending: e.pending, cancelled: e.cancelled },
+  };
+}
+
+/** Polls the campaign until it finishes; returns a stop function. */
+function poll(w) {
+  let timer;
   const tick = async () => {
     try {
-      if (followLatest) {
-        const latest = await latestCampaignId();
-        if (!latest) showError(new Error('No campaigns yet: waiting for one (run `npm run demo` or create one).'));
-        else if (latest !== id) { id = latest; $('campaign-id').value = id; showError(null); }
-      }
-      if (id) {
-        const c = await api(`/campaigns/${encodeURIComponent(id)}`);
-        render(c);
-        // nothing more will change, unless a newer campaign is to be followed
-        if (!followLatest && (c.state === 'completed' || c.state === 'cancelled')) return;
-      }
+      w.campaign = await api(`/campaigns/${encodeURIComponent(w.id)}`);
+      render(w.campaign, 'api');
+      if (isFinished(w.campaign.state)) return;
     } catch (err) {
       showError(err);
     }
     timer = setTimeout(tick, POLL_MS);
   };
-  await tick();
+  timer = setTimeout(tick, POLL_MS);
+  return () => clearTimeout(timer);
+}
+
+/** Subscribes to the campaign's topic; calls onFail(reason) if the socket cannot serve it. */
+async function subscribe(w, onFail) {
+  const token = $('token').value.trim();
+  const client = window.supabase.createClient(cfg.apiUrl, cfg.anonKey, {
+    accessToken: async () => token, auth: { persistSession: false },
+  });
+  await client.realtime.setAuth(); // the join must carry the user's JWT
+  let lastAt = -Infinity;
+  let events = 0;
+  const channel = client
+    .channel(`campaign:${w.id}`, { config: { private: true, broadcast: { replay: { since: Date.now() - REPLAY_WINDOW_MS, limit: 1 } } } })
+    .on('broadcast', { event: 'progress' }, async ({ payload: e }) => {
+      if (!e || !w.campaign || w.stopped || Date.parse(e.at) < lastAt) return; // full snapshots: never go back
+      lastAt = Date.parse(e.at);
+      document.body.dataset.events = String(++events);
+      // Events carry state and counts, not start and end times: read those once per state change
+      // (for the rate and the "finished in" line).
+      if (e.state !== w.campaign.state) {
+        const read = await api(`/campaigns/${encodeURIComponent(w.id)}`).catch(() => undefined);
+        if (Date.parse(e.at) < lastAt) return; // a newer event came in meanwhile
+        if (read) w.campaign = read;
+      }
+      w.campaign = applyEvent(w.campaign, e);
+      render(w.campaign, 'realtime');
+    })
+    .subscribe((status, err) => {
+      if (w.stopped) return;
+      if (status === 'SUBSCRIBED') setTransport('realtime');
+      else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED') onFail(err?.message ?? status.toLowerCase());
+    });
+  return () => { void client.removeChannel(channel).then(() => client.realtime.disconnect()); };
+}
+
+async function watch(id) {
+  current?.stop();
+  showError(null);
+  const w = { id, campaign: undefined, stopped: false, stops: [] };
+  current = w;
+  w.stop = () => { w.stopped = true; w.stops.forEach((f) => f()); };
+  try {
+    w.campaign = await api(`/campaigns/${encodeURIComponent(id)}`); // the current state at once
+    render(w.campaign, 'api');
+  } catch (err) {
+    showError(err);
+  }
+  let polling = false;
+  const fallBack = (reason) => {
+    if (polling || w.stopped) return;
+    polling = true;
+    setTransport('polling', reason);
+    w.stops.push(poll(w));
+  };
+  if (!window.supabase || !cfg.apiUrl || !cfg.anonKey) return fallBack('not configured on this page');
+  try {
+    w.stops.push(await subscribe(w, fallBack));
+  } catch (err) {
+    fallBack(err.message);
+  }
+}
+
+/** "Latest" follows: switches to each newer campaign, so the page can be opened before the demo. */
+function followLatest() {
+  let timer;
+  const tick = async () => {
+    try {
+      const latest = (await api('/campaigns?limit=1')).items[0]?.id;
+      if (!latest) showError(new Error('No campaigns yet: waiting for one (run `npm run demo` or create one).'));
+      else if (latest !== current?.id) { $('campaign-id').value = latest; await watch(latest); }
+    } catch (err) {
+      showError(err);
+    }
+    timer = setTimeout(tick, LATEST_MS);
+  };
+  void tick();
+  return () => clearTimeout(timer);
 }
 
 async function start() {
   const params = new URLSearchParams(location.search);
+  await useDemoToken().catch(() => {}); // only the local stack offers one (and the Realtime settings)
   if (params.get('token')) $('token').value = params.get('token');
-  else await useDemoToken().catch(() => {}); // only the local stack offers one
+  let stopLatest = () => {};
   $('use-demo').onclick = () => useDemoToken().catch(showError);
-  $('latest').onclick = () => { followLatest = true; watch(undefined).catch(showError); };
+  $('latest').onclick = () => { stopLatest(); stopLatest = followLatest(); };
   $('setup').onsubmit = (e) => {
     e.preventDefault();
-    followLatest = false;
+    stopLatest();
     const id = $('campaign-id').value.trim();
-    if (id) watch(id); else showError(new Error('Enter a campaign id or pick the latest.'));
+    if (id) void watch(id); else showError(new Error('Enter a campaign id or pick the latest.'));
   };
   const wanted = params.get('campaign');
   if (wanted === 'latest') $('latest').onclick();
   else if (wanted) {
     $('campaign-id').value = wanted;
-    await watch(wanted).catch(showError);
+    await watch(wanted);
   }
 }
 

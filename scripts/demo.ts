@@ -7,7 +7,8 @@
 import { inspect } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Campaign } from '../contracts/api/campaigns.ts';
-import { parseStackArgs } from './stack.ts';
+import { checkFlags } from './lib/cli.ts';
+import { parseStackArgs, STACK_FLAGS_HELP } from './stack.ts';
 import { apiFor } from './stack/api.ts';
 import { createDemoCampaign, followCampaign } from './stack/campaign.ts';
 import { attachRunningStack, startStack } from './stack/index.ts';
@@ -96,8 +97,23 @@ function progressView(total: number): ProgressView {
   };
 }
 
+const USAGE = `Usage: npm run demo [-- <options>]
+
+A ${TARGETS}-target campaign created and started through the function URLs, with a live progress
+bar and a summary against the theoretical minimum. Uses the stack \`npm start\` runs from the
+same directory, or starts one (simulated Telegram only) and stops it at the end.
+
+Options:
+  --json            end with one JSON line on stdout: { targets, sent, failed, duplicates,
+                    seconds, theoreticalSeconds }
+  --flood           a stack of its own whose simulator answers FLOOD_WAIT_${FLOOD.seconds} after ${FLOOD.sends} sends,
+                    to show the pause and the automatic resume
+${STACK_FLAGS_HELP}`;
+
+const parseDemoArgs = (argv: string[]) => parseStackArgs(argv, { json: { type: 'boolean' }, flood: { type: 'boolean' } });
+
 async function main(): Promise<void> {
-  const { values, stack: args } = parseStackArgs(process.argv.slice(2), { json: { type: 'boolean' }, flood: { type: 'boolean' } });
+  const { values, stack: args } = parseDemoArgs(process.argv.slice(2));
   const json = values.json === true;
   const flood = values.flood === true;
   const say = (s: string) => console.error(s);
@@ -165,7 +181,7 @@ async function main(): Promise<void> {
   if (json) console.log(JSON.stringify(summary));
 }
 
-if (await runInOwnProcessGroup()) {
+if (checkFlags('npm run demo', USAGE, process.argv.slice(2), parseDemoArgs) && await runInOwnProcessGroup()) {
   try {
     await main();
   } catch (err) {

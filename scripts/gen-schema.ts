@@ -4,6 +4,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkFlags } from './lib/cli.ts';
 import { startEmbeddedPostgres } from './lib/embedded-postgres.ts';
 import { applyBaseline, asPostgresRole, pushMigrations, withDatabase } from './lib/migrate.ts';
 import { renderSchemaFile, SCHEMA_FILE, updateManifest } from './lib/schema-dump.ts';
@@ -14,9 +16,6 @@ Records new migrations in supabase/migrations.sha256 and regenerates supabase/sc
 (the database after every migration). Fails if a recorded migration was edited or deleted.`;
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  if (args.includes('--help') || args.includes('-h')) { console.log(USAGE); return; }
-  if (args.length) throw new Error(`unknown option '${args[0]}'\n\n${USAGE}`);
   const added = updateManifest();
   console.log(added.length ? `recorded ${added.join(', ')} in supabase/migrations.sha256` : 'supabase/migrations.sha256: nothing new');
   const dir = await mkdtemp(join(tmpdir(), 'tg-gen-schema-'));
@@ -34,7 +33,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exitCode = 1;
-});
+if (checkFlags('npm run gen:schema', USAGE, process.argv.slice(2), (args) => parseArgs({ args, options: {}, strict: true }))) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  });
+}

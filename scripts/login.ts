@@ -3,11 +3,34 @@
 // account's full access. This is the only interactive Telegram step; the worker never prompts.
 import { createInterface } from 'node:readline/promises';
 import { stdin, stdout } from 'node:process';
+import { parseArgs } from 'node:util';
 import { TelegramClient } from 'telegram';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
+import { checkFlags } from './lib/cli.ts';
+
+const USAGE = `Usage: npm run login
+
+Logs a Telegram account in (phone number, the code Telegram sends, the 2FA password; or a bot
+token) and prints its StringSession on stdout, the only line there:
+  npm run -s login > session.txt
+It asks at the terminal, so it needs one. TELEGRAM_API_ID and TELEGRAM_API_HASH in the
+environment answer the first two questions. The session is the account's full access: keep it
+secret.
+
+Options:
+  -h, --help        this help`;
+
+if (!checkFlags('npm run login', USAGE, process.argv.slice(2), (args) => parseArgs({ args, options: {}, strict: true }))) {
+  process.exit();
+}
+if (!stdin.isTTY) {
+  console.error('npm run login needs a terminal: it asks for your phone number, the code Telegram sends you and your 2FA password. Run it in an interactive shell (not in CI or with stdin redirected).');
+  process.exit(2);
+}
 
 const rl = createInterface({ input: stdin, output: stdout });
+rl.on('SIGINT', () => { console.error('\ncancelled: no session was made'); process.exit(130); });
 const ask = async (q: string, fallback?: string) => (fallback ?? (await rl.question(q))).trim();
 
 const apiId = Number(await ask('API id (https://my.telegram.org → API development tools): ', process.env.TELEGRAM_API_ID));

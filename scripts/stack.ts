@@ -3,9 +3,27 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkFlags } from './lib/cli.ts';
 import { REPO_ROOT } from './lib/migrate.ts';
 import { formatStatus, startStack } from './stack/index.ts';
 import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
+
+/** The flags `npm start` and `npm run demo` share, for their --help. */
+export const STACK_FLAGS_HELP = `  --fresh           delete the stack directory first: new database, JWT secret and demo user
+  --dir <path>      the stack directory (default .local; or env STACK_DIR)
+  --ports auto      free ports instead of 54321-54323 and 9464 (or env STACK_PORTS=auto)
+  --quiet           service logs only to <dir>/logs/*.log, not to the terminal
+  --no-worker       start no worker (run \`npm run worker\` yourself, e.g. in a debugger)
+  -h, --help        this help`;
+
+const USAGE = `Usage: npm start [-- <options>]
+
+The whole product locally: embedded Postgres, migrations, the Edge Functions, the worker
+(simulated Telegram unless TELEGRAM_SESSION is set in .env) and the watch page. Prints URLs,
+keys and a demo token, writes <dir>/stack.json, and runs until Ctrl-C (the data is kept).
+
+Options:
+${STACK_FLAGS_HELP}`;
 
 export interface CliStackArgs { dir?: string; fresh: boolean; ports?: 'auto'; quiet: boolean; worker: boolean }
 
@@ -56,7 +74,7 @@ async function main(): Promise<void> {
   await signals.stopped;
 }
 
-if (import.meta.main && await runInOwnProcessGroup()) {
+if (import.meta.main && checkFlags('npm start', USAGE, process.argv.slice(2), parseStackArgs) && await runInOwnProcessGroup()) {
   try {
     await main();
   } catch (err) {

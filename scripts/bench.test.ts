@@ -1,6 +1,6 @@
 // The benchmark's short run inside `npm test`: the CLI end to end (own Postgres, real worker,
-// simulator), checking the output contract and that the figures are sane — not the targets,
-// which a busy test machine cannot promise.
+// simulator), checking the output contract and that the figures are sane — not the timing
+// targets, which a busy test machine cannot promise; the connection bound it can.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,11 +25,13 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
 }
 
 describe('npm run bench (short)', () => {
-  it('prints the DESIGN §9 JSON last and writes results and a chart', async () => {
-    const r = await runCli(['--short', '--json', '--out', 'bench-test'], 110_000);
+  it('prints the summary JSON last, fleet included, and writes results and a chart', async () => {
+    const r = await runCli(['--short', '--json', '--out', 'bench-test'], 230_000);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const last = r.stdout.trim().split('\n').at(-1)!;
-    const summary = JSON.parse(last) as Record<string, number>;
+    const { fleet, idleCpuPercent1000, ...summary } = JSON.parse(last) as Record<string, number> & {
+      fleet: Array<Record<string, number | null>>; idleCpuPercent1000: number | null;
+    };
     expect(Object.keys(summary).sort()).toEqual(['ceilingPerSecond', 'fairnessSpread', 'pacingRatio', 'pickupP50Ms', 'progressP95Ms']);
     for (const v of Object.values(summary)) expect(Number.isFinite(v), last).toBe(true);
     expect(summary.ceilingPerSecond).toBeGreaterThan(10);
@@ -44,13 +46,44 @@ describe('npm run bench (short)', () => {
     expect(summary.progressP95Ms).toBeGreaterThanOrEqual(0);
     expect(summary.progressP95Ms).toBeLessThan(10_000);
 
+    // The short fleet: 1 and 10 accounts × 200 targets at 20/s with 50–150 ms round trips.
+    expect(fleet.map((p) => [p.accounts, p.campaignsPerAccount])).toEqual([[1, 1], [10, 1]]);
+    for (const p of fleet) {
+      expect(Object.keys(p).sort(), last).toEqual(['accounts', 'campaignsPerAccount', 'dbCpuMsPerDelivery', 'deliveriesPerSecond',
+        'peakConnections', 'ratio', 'rssMb', 'workerCpuMsPerDelivery']);
+      // Never faster than the pace; finished, even on a busy machine.
+      expect(p.ratio, last).toBeGreaterThan(0.95);
+      expect(p.ratio, last).toBeLessThan(3);
+      expect(p.deliveriesPerSecond).toBeGreaterThan(0);
+      // Connections bounded by a constant, whatever the number of accounts.
+      expect(p.peakConnections, last).toBeGreaterThan(0);
+      expect(p.peakConnections, last).toBeLessThanOrEqual(10);
+      for (const k of ['dbCpuMsPerDelivery', 'workerCpuMsPerDelivery', 'rssMb'] as const) expect(p[k], k).toBeGreaterThan(0);
+    }
+    // Only a 1,000-account idle run fills idleCpuPercent1000; the short run idles 200 accounts.
+    expect(idleCpuPercent1000).toBeNull();
+
     const dir = join(RESULTS_ROOT, 'bench-test');
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     expect(results.summary).toEqual(summary);
     expect(results.ceiling.counterMismatches).toEqual([]);
     expect(results.pacing.counterMismatches).toEqual([]);
     expect(results.pickup.latenciesMs).toHaveLength(5);
+    expect(results.fleet.points.map((p: { delivered: number; failed: number }) => [p.delivered, p.failed])).toEqual([[200, 0], [2000, 0]]);
+    expect(results.fleet.idle).toMatchObject({ accounts: 200 });
+    expect(results.fleet.idle.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(results.fleet.idle.cpuPercent).toBeLessThan(20);
     expect(existsSync(join(dir, 'throughput.svg'))).toBe(true);
     expect(readFileSync(join(dir, 'throughput.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
-  }, 120_000);
+  }, 240_000);
+
+  it('prints its usage with --help and names an unknown flag', async () => {
+    const help = await runCli(['--help'], 20_000);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: npm run bench/);
+    for (const flag of ['--short', '--json', '--fleet-only', '--fleet ', '--idle ']) expect(help.stdout).toContain(flag);
+    const bad = await runCli(['--fleet-only', '--fast'], 20_000);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown flag --fast');
+  }, 45_000);
 });

@@ -1,29 +1,85 @@
-// `npm run bench [-- --json] [-- --short] [-- --out <dir>]`: pipeline ceiling, pacing accuracy
-// and fairness, pickup latency and progress latency against the real worker, the simulator and
-// an embedded Postgres of its own. Writes .local/<dir: bench>/results.json and throughput.svg.
+// `npm run bench [-- flags]`: pipeline ceiling, pacing accuracy and fairness, pickup latency,
+// progress latency, and the fleet benchmark (many accounts on one worker process), against the
+// real worker, the simulator and an embedded Postgres of its own. Writes
+// .local/<dir: bench>/results.json and throughput.svg. `--help` lists the flags.
 import { startOwnCluster } from './bench/cluster.ts';
-import { FULL_SIZES, SHORT_SIZES } from './bench/phases.ts';
+import { FULL_FLEET, SHORT_FLEET, fleetSummary, fleetTable, parsePoints, runFleet, type FleetRun, type FleetSizes } from './bench/fleet-run.ts';
 import { writeResults } from './bench/report.ts';
-import { benchChart, benchTable, runBench } from './bench/run.ts';
+import type { BenchRun } from './bench/run.ts';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const out = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'bench';
+const USAGE = `usage: npm run bench [-- flags]
+  --short            small sizes (about two minutes; what npm test runs)
+  --json             progress on stderr, the summary as JSON on the last stdout line
+  --out <dir>        results under .local/<dir> (default: bench)
+  --fleet-only       only the fleet benchmark
+  --no-fleet         skip the fleet benchmark
+  --fleet <list>     fleet points as <accounts>x<campaigns per account>, e.g. 1x1,10x1,50x3
+                     (200 targets each at 20 msg/s; default: the issue's full or short set)
+  --idle <accounts>  accounts of the idle-CPU check (0 skips it; default 1000, short 200)
+  --help             this text`;
+
+function parseArgs(argv: string[]) {
+  const o = { short: false, json: false, out: 'bench', fleetOnly: false, noFleet: false, fleet: undefined as string | undefined, idle: undefined as number | undefined };
+  const value = (i: number, flag: string) => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') { console.log(USAGE); process.exit(0); }
+    else if (a === '--short') o.short = true;
+    else if (a === '--json') o.json = true;
+    else if (a === '--fleet-only') o.fleetOnly = true;
+    else if (a === '--no-fleet') o.noFleet = true;
+    else if (a === '--out') o.out = value(i++, a);
+    else if (a === '--fleet') o.fleet = value(i++, a);
+    else if (a === '--idle') {
+      o.idle = Number(value(i++, a));
+      if (!Number.isInteger(o.idle) || o.idle < 0) throw new Error('--idle must be a whole number of accounts');
+    } else throw new Error(`unknown flag ${a}`);
+  }
+  if (o.fleetOnly && o.noFleet) throw new Error('--fleet-only and --no-fleet exclude each other');
+  return o;
+}
+
+let opts: ReturnType<typeof parseArgs>;
+let fleetSizes: FleetSizes;
+try {
+  opts = parseArgs(process.argv.slice(2));
+  const base = opts.short ? SHORT_FLEET : FULL_FLEET;
+  fleetSizes = {
+    points: opts.fleet !== undefined ? parsePoints(opts.fleet) : base.points,
+    idle: { ...base.idle, accounts: opts.idle ?? base.idle.accounts },
+  };
+} catch (err) {
+  console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
 // With --json, everything but the final object goes to stderr.
-const say = (msg: string) => (json ? process.stderr : process.stdout).write(`${msg}\n`);
-
+const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write(`${msg}\n`);
 const t0 = Date.now();
 // Durable settings (fsync, synchronous_commit on), like the local stack: no flattering numbers.
 const cluster = await startOwnCluster({ log: (m) => say(`[bench] ${m}`) });
 try {
-  const r = await runBench(cluster, args.includes('--short') ? SHORT_SIZES : FULL_SIZES, (m) => say(`[bench] ${m}`));
-  const files = await writeResults(out, {
-    'results.json': `${JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r }, null, 2)}\n`,
-    'throughput.svg': benchChart(r),
+  let r: BenchRun | undefined;
+  let fleet: FleetRun | undefined;
+  // Loaded only when needed: these phases embed the worker in this process, the fleet does not.
+  const phases = opts.fleetOnly ? undefined : await import('./bench/run.ts');
+  if (phases) {
+    const { FULL_SIZES, SHORT_SIZES } = await import('./bench/phases.ts');
+    r = await phases.runBench(cluster, opts.short ? SHORT_SIZES : FULL_SIZES, (m) => say(`[bench] ${m}`));
+  }
+  if (!opts.noFleet) fleet = await runFleet(cluster, fleetSizes, (m) => say(`[bench] ${m}`));
+  const files = await writeResults(opts.out, {
+    'results.json': `${JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet }, null, 2)}\n`,
+    ...(r && phases ? { 'throughput.svg': phases.benchChart(r) } : {}),
   });
-  say(`\n${benchTable(r)}\n\nmachine: ${r.machine.cpus} × ${r.machine.model}, node ${r.machine.node}`);
+  if (r && phases) say(`\n${phases.benchTable(r)}\n\nmachine: ${r.machine.cpus} × ${r.machine.model}, node ${r.machine.node}`);
+  if (fleet) say(`\n${fleetTable(fleet)}`);
   say(`${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${files.join(', ')}`);
-  if (json) console.log(JSON.stringify(r.summary));
+  if (opts.json) console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}) }));
 } finally {
   await cluster.stop();
 }

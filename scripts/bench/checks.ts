@@ -4,11 +4,12 @@ import pg from 'pg';
 
 export interface Audit {
   targets: number;
-  /** Deliveries in state sent / failed / pending / cancelled. */
+  /** Deliveries in state sent / failed / pending / cancelled / unconfirmed (outcome unknown). */
   sent: number;
   failed: number;
   pending: number;
   cancelled: number;
+  unconfirmed: number;
   /** Targets with no message in the simulator (cancelled deliveries excluded). */
   lost: number;
   /** Targets with more than one message. */
@@ -33,12 +34,13 @@ export async function audit(url: string, campaignIds: string[], messagesPerPeer:
   try {
     const { rows } = await c.query<DeliveryRow>(
       'select campaign_id, peer, state from public.deliveries where campaign_id = any($1::uuid[])', [campaignIds]);
-    const a: Audit = { targets: rows.length, sent: 0, failed: 0, pending: 0, cancelled: 0, lost: 0, duplicated: 0, stateMismatches: 0, counterMismatches: [], examples: [] };
+    const a: Audit = { targets: rows.length, sent: 0, failed: 0, pending: 0, cancelled: 0, unconfirmed: 0, lost: 0, duplicated: 0, stateMismatches: 0, counterMismatches: [], examples: [] };
     const note = (s: string) => { if (a.examples.length < 10) a.examples.push(s); };
     for (const d of rows) {
       if (d.state === 'sent') a.sent++;
       else if (d.state === 'failed') a.failed++;
       else if (d.state === 'pending') a.pending++;
+      else if (d.state === 'unconfirmed') a.unconfirmed++;
       else a.cancelled++;
       const n = messagesPerPeer(d.peer);
       if (n > 1) { a.duplicated++; note(`${d.peer}: ${n} messages`); }
@@ -52,21 +54,24 @@ export async function audit(url: string, campaignIds: string[], messagesPerPeer:
   }
 }
 
-/** Campaigns whose counters differ from their delivery rows, described. */
+/**
+ * Campaigns whose counters differ from their delivery rows, described: every <state>_count
+ * column the campaigns table has (so a new delivery state is checked too) and total_count.
+ */
 export async function counterMismatches(c: pg.Client, campaignIds: string[]): Promise<string[]> {
-  const { rows } = await c.query(
-    `select c.id, c.total_count, c.pending_count, c.sent_count, c.failed_count, c.cancelled_count,
-            count(d.id)::int as total,
-            count(d.id) filter (where d.state = 'pending')::int as pending,
-            count(d.id) filter (where d.state = 'sent')::int as sent,
-            count(d.id) filter (where d.state = 'failed')::int as failed,
-            count(d.id) filter (where d.state = 'cancelled')::int as cancelled
-       from public.campaigns c left join public.deliveries d on d.campaign_id = c.id
-      where c.id = any($1::uuid[]) group by c.id`, [campaignIds]);
+  const { rows } = await c.query<{ id: string; row: Record<string, unknown>; states: Record<string, number> }>(
+    `select c.id, to_jsonb(c) as row,
+            (select coalesce(jsonb_object_agg(s.state, s.n), '{}') from
+               (select state, count(*)::int as n from public.deliveries d where d.campaign_id = c.id group by state) s) as states
+       from public.campaigns c where c.id = any($1::uuid[])`, [campaignIds]);
   const out: string[] = [];
   for (const r of rows) {
-    for (const k of ['total', 'pending', 'sent', 'failed', 'cancelled']) {
-      if (r[`${k}_count`] !== r[k]) out.push(`campaign ${r.id}: ${k}_count ${r[`${k}_count`]} but ${r[k]} rows`);
+    const total = Object.values(r.states).reduce((a, n) => a + n, 0);
+    for (const [key, value] of Object.entries(r.row)) {
+      const m = /^(\w+)_count$/.exec(key);
+      if (!m) continue;
+      const expected = m[1] === 'total' ? total : (r.states[m[1]!] ?? 0);
+      if (value !== expected) out.push(`campaign ${r.id}: ${key} ${value} but ${expected} rows`);
     }
   }
   return out;
@@ -74,5 +79,5 @@ export async function counterMismatches(c: pg.Client, campaignIds: string[]): Pr
 
 /** True when the audit shows exactly-once delivery and exact counters. */
 export function clean(a: Audit): boolean {
-  return a.lost === 0 && a.duplicated === 0 && a.stateMismatches === 0 && a.counterMismatches.length === 0 && a.pending === 0;
+  return a.lost === 0 && a.duplicated === 0 && a.stateMismatches === 0 && a.counterMismatches.length === 0 && a.pending === 0 && a.unconfirmed === 0;
 }

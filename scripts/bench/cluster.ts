@@ -3,6 +3,7 @@
 // template that each scenario clones in milliseconds. The tests start one of these too: the
 // restart scenario must not touch the shared test cluster other suites live on.
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,12 @@ export interface BenchCluster {
   canRestart: boolean;
   /** Stops Postgres cleanly, waits downMs, starts it again on the same port and data. */
   restart(downMs: number): Promise<void>;
+  /**
+   * SIGKILLs the postmaster and then its children (a crash: no shutdown checkpoint), waits
+   * downMs, starts Postgres on the same port and data dir: it replays its WAL before it
+   * accepts connections. Resolves with how long the start (recovery included) took.
+   */
+  crash(downMs: number): Promise<{ startMs: number }>;
   /** The postmaster's pid when it runs on this machine (for CPU accounting). */
   postmasterPid(): Promise<number | undefined>;
   createDatabase(prefix?: string): Promise<AppDatabase>;
@@ -48,6 +55,29 @@ async function postmasterPidOf(adminUrl: string): Promise<number | undefined> {
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     return Number.isFinite(ppid) && ppid > 1 ? ppid : undefined;
   });
+}
+
+/** Live processes whose parent is `pid` (a postmaster's backends and auxiliary processes). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
+
+/** Alive and not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 export interface OwnClusterOptions {
@@ -82,6 +112,22 @@ export async function startOwnCluster(opts: OwnClusterOptions = {}): Promise<Ben
       await server.stop();
       await new Promise((r) => setTimeout(r, downMs));
       server = await start(port);
+    },
+    async crash(downMs) {
+      if (server.external) throw new Error('DATABASE_URL cluster cannot be crashed');
+      const port = server.port;
+      const pid = await postmasterPidOf(adminUrl);
+      if (!pid) throw new Error('postmaster pid not found');
+      const children = childPids(pid);
+      process.kill(pid, 'SIGKILL');
+      // Orphaned backends would keep the old shared memory attached and block the new start.
+      for (const c of children) { try { process.kill(c, 'SIGKILL'); } catch { /* gone already */ } }
+      await server.stop().catch(() => {});
+      while (children.some(alive) || alive(pid)) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, downMs));
+      const t = Date.now();
+      server = await start(port);
+      return { startMs: Date.now() - t };
     },
     postmasterPid: () => (server.external ? Promise.resolve(undefined) : postmasterPidOf(adminUrl)),
     createDatabase: cloner(adminUrl, TEMPLATE),

@@ -22,6 +22,13 @@ export interface WorkerProcessOptions {
   logDir: string;
   /** Wait for /health (default); false for a worker expected to wait on a lock. */
   waitReady?: boolean;
+  /**
+   * Where the simulator keeps messages: 'postgres' (default: they outlive a SIGKILL, the audit
+   * counts them) or 'memory' (the fleet bench: the simulator then costs the database nothing).
+   */
+  simulatorStore?: 'postgres' | 'memory';
+  /** How long to wait for /health (default 30 s). */
+  readyTimeoutMs?: number;
 }
 
 export interface WorkerProcess {
@@ -41,6 +48,19 @@ export async function spawnWorker(o: WorkerProcessOptions): Promise<WorkerProces
   const port = await freePort();
   const logs = join(RESULTS_ROOT, o.logDir);
   mkdirSync(logs, { recursive: true });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: o.databaseUrl,
+    TELEGRAM_MODE: 'simulator',
+    TELEGRAM_ACCOUNTS: JSON.stringify(o.accountIds.map((accountId) => ({ accountId }))),
+    SIMULATOR_DATABASE_URL: o.databaseUrl,
+    SIMULATOR_CONFIG: JSON.stringify(o.simulator ?? {}),
+    WORKER_HTTP_HOST: '127.0.0.1',
+    WORKER_HTTP_PORT: String(port),
+    LOG_LEVEL: 'info',
+    ...o.env,
+  };
+  if (o.simulatorStore === 'memory') delete env.SIMULATOR_DATABASE_URL;
   const service = startService({
     name: o.name,
     // The pinned Node 24 (type stripping), whatever runs us (vitest may be on the system's Node).
@@ -48,21 +68,10 @@ export async function spawnWorker(o: WorkerProcessOptions): Promise<WorkerProces
     args: [join(REPO_ROOT, 'worker/src/main.ts')],
     cwd: REPO_ROOT,
     logFile: join(logs, `${o.name}.log`),
-    env: {
-      ...process.env,
-      DATABASE_URL: o.databaseUrl,
-      TELEGRAM_MODE: 'simulator',
-      TELEGRAM_ACCOUNTS: JSON.stringify(o.accountIds.map((accountId) => ({ accountId }))),
-      SIMULATOR_DATABASE_URL: o.databaseUrl,
-      SIMULATOR_CONFIG: JSON.stringify(o.simulator ?? {}),
-      WORKER_HTTP_HOST: '127.0.0.1',
-      WORKER_HTTP_PORT: String(port),
-      LOG_LEVEL: 'info',
-      ...o.env,
-    },
+    env,
   });
   const pid = service.child.pid!;
-  if (o.waitReady !== false) await waitForHttp(`http://127.0.0.1:${port}/health`, service, 30_000);
+  if (o.waitReady !== false) await waitForHttp(`http://127.0.0.1:${port}/health`, service, o.readyTimeoutMs ?? 30_000);
   return {
     name: o.name,
     pid,

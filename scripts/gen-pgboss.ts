@@ -11,10 +11,10 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getConstructionPlans } from 'pg-boss';
 
-export const PGBOSS_MIGRATION = '20261128000000_pgboss.sql';
+const PGBOSS_MIGRATION = '20261128000000_pgboss.sql';
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-export function stripTransaction(plan: string): string {
+function stripTransaction(plan: string): string {
   // The CLI wraps each migration file in its own transaction; pg-boss's plan brings one too.
   const body = plan.trim();
   if (!body.startsWith('BEGIN;') || !body.endsWith('COMMIT;')) {
@@ -23,7 +23,7 @@ export function stripTransaction(plan: string): string {
   return body.slice('BEGIN;'.length, -'COMMIT;'.length).trim();
 }
 
-export function generate(): string {
+function generate(): string {
   const pkg = JSON.parse(readFileSync(new URL('../node_modules/pg-boss/package.json', import.meta.url), 'utf8')) as { version: string };
   const body = stripTransaction(getConstructionPlans('pgboss'))
     .split('\n')

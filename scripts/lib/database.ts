@@ -3,14 +3,13 @@
 // PostgREST does (role + request.jwt.claims, transaction-local).
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { sleep } from '../../contracts/time.ts';
 import { applyBaseline, asPostgresRole, pushMigrations, quoteIdent, withDatabase } from './migrate.ts';
 
 /** Anything with pg's query(): a pg.Client, pg.PoolClient or pg.Pool. */
 export interface Queryable {
   query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * (Re)builds `template` on the cluster of `adminUrl` (superuser, maintenance DB): baseline, the

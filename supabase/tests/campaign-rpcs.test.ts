@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { PgBoss } from 'pg-boss';
+import { sleep } from '../../contracts/time.ts';
 import { asUser } from '../../scripts/test/db.ts';
 import { createCampaign, makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 
@@ -59,7 +60,7 @@ describe('start_campaign', () => {
           resolve(Date.now() - startedAt);
         });
       });
-      await new Promise((r) => setTimeout(r, 500)); // let the worker settle into its long poll
+      await sleep(500); // let the worker settle into its long poll
       const campaignId = await asUser(t.client, fresh.userId, (c) => createCampaign(c, fresh));
       startedAt = Date.now();
       await asUser(t.client, fresh.userId, (c) => c.query('select public.start_campaign($1)', [campaignId]));

@@ -12,6 +12,7 @@ import { createLogger } from '../../worker/src/logger.ts';
 import { MemoryMessageStore } from '../../worker/src/simulator/store.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
 import { startWorker, type RunningWorker } from '../../worker/src/worker.ts';
+import { sleep } from '../../contracts/time.ts';
 import { asUser, withClient } from '../../scripts/test/db.ts';
 import { startApi, type ApiFixture, type User } from './functions-fixture.ts';
 
@@ -26,7 +27,6 @@ let worker: RunningWorker | undefined;
 let simulator: TelegramSimulator;
 const accounts: Record<'a' | 'b', string> = { a: '', b: '' };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const p95 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * 0.95)]!;
 
 async function seed(u: User, n: number, perMinute: number, tag: string): Promise<{ account: string; channels: string[] }> {

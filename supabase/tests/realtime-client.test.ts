@@ -9,12 +9,12 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient } from '../../contracts/client.ts';
 import { campaignTopic, watchCampaign, type CampaignProgressEvent } from '../../contracts/realtime.ts';
+import { sleep } from '../../contracts/time.ts';
 import { startFunctionsServer, type FunctionsServer } from '../../scripts/functions-server.ts';
 import { startGateway, type Gateway } from '../../scripts/stack/gateway.ts';
 import { mintApiKeys, mintUserToken } from '../../scripts/stack/keys.ts';
 import { createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Received { event: CampaignProgressEvent; at: number }
 interface Watcher { events: Received[]; statuses: Array<{ status: string; err?: string }>; stop(): Promise<void> }

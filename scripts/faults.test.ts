@@ -7,7 +7,6 @@ import { runScenario, type ScenarioSpec } from './faults/harness.ts';
 import { SHORT, scenarios } from './faults/scenarios.ts';
 
 const specs = scenarios(SHORT, 'faults-test/logs', { canRestart: !process.env.DATABASE_URL });
-const RESTART = 'postgres restart';
 
 describe('fault scenarios (short)', () => {
   let cluster: BenchCluster;
@@ -17,16 +16,17 @@ describe('fault scenarios (short)', () => {
   const check = (spec: ScenarioSpec) => async () => {
     const r = await runScenario(cluster, spec);
     const detail = `${spec.name}: ${r.notes.join('; ')}`;
-    expect(r.deliveries, detail).toBe(spec.size.targets);
+    expect(r.deliveries, detail).toBe(spec.size.targets * (spec.size.accounts ?? 1));
     expect({ lost: r.lost, duplicated: r.duplicated, counters: r.counterMismatches, states: r.stateMismatches }, detail)
       .toEqual({ lost: 0, duplicated: 0, counters: 0, states: 0 });
     expect(r.ok, detail).toBe(true);
   };
 
-  // The restart alone first (it cuts every connection of the cluster), then the rest side by side:
-  // each has its own database, account and worker processes, and mostly waits on timeouts.
-  for (const spec of specs.filter((s) => s.name === RESTART)) it(spec.name, check(spec), 60_000);
+  // The Postgres restart and crash alone first (they cut every connection of the cluster), then
+  // the rest side by side: each has its own database, accounts and worker processes, and mostly
+  // waits on timeouts.
+  for (const spec of specs.filter((s) => s.exclusive)) it(spec.name, check(spec), 60_000);
   describe.concurrent('in parallel', () => {
-    for (const spec of specs.filter((s) => s.name !== RESTART)) it(spec.name, check(spec), 75_000);
+    for (const spec of specs.filter((s) => !s.exclusive)) it(spec.name, check(spec), 75_000);
   });
 });

@@ -1,4 +1,4 @@
-// `npm run faults [-- --json] [-- --short] [-- --only <name>]`: the fault scenarios of issue 6
+// `npm run faults [-- --json] [-- --short] [-- --only <name>]`: the fault scenarios of issues 6 and 9
 // against the real worker (child processes), the simulator and an embedded Postgres of its own.
 // Exit code 1 when any scenario lost, duplicated or miscounted a message.
 import { startOwnCluster } from './bench/cluster.ts';
@@ -17,7 +17,8 @@ const cluster = await startOwnCluster({ log: (m) => say(`[faults] ${m}`) });
 let code = 1;
 try {
   const { summary, results, ok } = await runFaultSuite(cluster, args.includes('--short') ? SHORT : FULL, {
-    logDir: 'faults/logs', only, log: (m) => say(`[faults] ${m}`),
+    // Short runs mostly wait on timeouts: side by side they fit in npm test's time.
+    logDir: 'faults/logs', only, parallel: args.includes('--short'), log: (m) => say(`[faults] ${m}`),
   });
   const [file] = await writeResults('faults', {
     'results.json': `${JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, summary, results }, null, 2)}\n`,

@@ -2,13 +2,18 @@
 // its own account and channels, a campaign, real worker processes, the fault, then the audit
 // (messages per target in the simulator's store vs delivery rows vs counters).
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
+import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
 import { audit, clean, type Audit } from '../bench/checks.ts';
 import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
-import { campaignAction, createCampaign, now, pollingClient, seedOwner, waitSettled, withPg, type Owner } from '../bench/seed.ts';
+import { seedFleet, startFleet, type Fleet } from '../bench/fleet-seed.ts';
+import { campaignAction, now, pollingClient, waitSettled, withPg, type CampaignRow, type Owner } from '../bench/seed.ts';
 import { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from '../bench/worker.ts';
 
 export interface ScenarioSize {
+  /** Targets per account (each account has its own channels and one campaign). */
   targets: number;
+  /** Accounts of the scenario, all served by each of its workers (default 1). */
+  accounts?: number;
   /** The account's pace. */
   ratePerSecond: number;
   /** Upper bound for the campaign to settle after the fault. */
@@ -47,15 +52,19 @@ export const FAULT_WORKER_ENV: Record<string, string> = {
 export interface ScenarioContext {
   cluster: BenchCluster;
   db: AppDatabase;
+  /** The first account's owner, account and channels; peers lists every account's. */
   owner: Owner;
   campaignId: string;
+  /** Every campaign (one per account) and account of the scenario. */
+  campaignIds: string[];
+  accountIds: string[];
   size: ScenarioSize;
   notes: string[];
   /** Broken guarantees found while running; any makes the scenario fail. */
   violations: string[];
-  /** Starts a worker for the scenario's account (simulator config merged in). */
+  /** Starts a worker for the scenario's accounts (simulator config merged in). */
   worker(name: string, extra?: Partial<WorkerProcessOptions>): Promise<WorkerProcess>;
-  /** Starts the campaign as its owner; returns the commit time. */
+  /** Starts the campaigns as their owners (one transaction); returns the commit time. */
   start(): Promise<number>;
   /** Sent deliveries so far (0 while Postgres is down). */
   sent(): Promise<number>;
@@ -72,6 +81,10 @@ export interface ScenarioSpec {
   run(ctx: ScenarioContext): Promise<void>;
   /** Extra checks once the campaign settled (before the workers stop). */
   after?(ctx: ScenarioContext): Promise<void>;
+  /** Any delivery recorded failed (before retry-failed) breaks the scenario. */
+  noFailures?: boolean;
+  /** Disturbs the whole cluster (Postgres restarts): runs alone, before the others. */
+  exclusive?: boolean;
   logDir: string;
 }
 
@@ -85,13 +98,15 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
   const violations: string[] = [];
   const closers: Array<() => Promise<void>> = [];
   try {
-    const owner = await withPg(db.url, (c) => seedOwner(db, c, {
-      channels: spec.size.targets, ratePerMinute: Math.round(spec.size.ratePerSecond * 60), tag: 'f' }));
+    const fleet = await seedFleet(db, {
+      accounts: spec.size.accounts ?? 1, campaignsPerAccount: 1, targets: spec.size.targets,
+      ratePerMinute: Math.round(spec.size.ratePerSecond * 60) });
+    const owner = await firstOwner(db.url, fleet);
     if (spec.size.heartbeatSeconds) {
-      await withPg(db.url, (c) => c.query('update pgboss.queue set heartbeat_seconds = $1 where name = $2',
-        [spec.size.heartbeatSeconds, `delivery.${owner.accountId}`]));
+      await withPg(db.url, (c) => c.query(`update pgboss.queue set heartbeat_seconds = $1 where name like 'delivery%'`,
+        [spec.size.heartbeatSeconds]));
     }
-    const campaignId = await withPg(db.url, (c) => createCampaign(c, owner.userId, { channelIds: owner.channelIds, name: spec.name }));
+    const { campaignIds, accountIds } = fleet;
     const simulator = {
       // Telegram's own limit sits above our pace: the pacing is the worker's job.
       accountPerSecond: Math.max(100, spec.size.ratePerSecond * 3),
@@ -100,20 +115,20 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
     const poll = pollingClient(db.url);
     closers.push(() => poll.end());
     const sent = async () => {
-      const rows = await poll.query<{ sent_count: number }>('select sent_count from public.campaigns where id = $1', [campaignId]).catch(() => []);
-      return rows[0]?.sent_count ?? 0;
+      const rows = await poll.query<{ n: number }>('select coalesce(sum(sent_count), 0)::int as n from public.campaigns where id = any($1::uuid[])', [campaignIds]).catch(() => []);
+      return rows[0]?.n ?? 0;
     };
     const ctx: ScenarioContext = {
-      cluster, db, owner, campaignId, size: spec.size, notes, violations,
+      cluster, db, owner, campaignId: campaignIds[0]!, campaignIds, accountIds, size: spec.size, notes, violations,
       async worker(name, extra = {}) {
         const w = await spawnWorker({
-          name, databaseUrl: db.url, accountIds: [owner.accountId], simulator, logDir: spec.logDir,
+          name, databaseUrl: db.url, accountIds, simulator, logDir: spec.logDir,
           ...extra, env: { ...FAULT_WORKER_ENV, ...extra.env },
         });
         workers.push(w);
         return w;
       },
-      start: () => withPg(db.url, (c) => campaignAction(c, owner.userId, 'start', campaignId)),
+      start: () => startFleet(db, fleet),
       sent,
       async waitSent(n, timeoutMs) {
         const deadline = Date.now() + timeoutMs;
@@ -129,39 +144,71 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
     } catch (err) {
       violations.push(`scenario aborted: ${(err as Error).message.split('\n')[0]}`);
     }
-
-    // After an aborted run nothing may be working the queue: look once instead of waiting.
-    const settleMs = violations.length ? 0 : spec.size.settleTimeoutMs;
-    let { settled, rows } = await waitSettled(db.url, [campaignId], settleMs);
-    const failedBeforeRetry = rows[0]?.failed_count ?? 0;
-    // Deliveries that exhausted their retries are the product's "failed" (shown to the user),
-    // not lost; retry-failed resends them with the same random_id, which must still not duplicate.
-    for (let round = 0; settled && !violations.length && (rows[0]?.failed_count ?? 0) > 0 && round < 3; round++) {
-      notes.push(`retry-failed round ${round + 1}: ${rows[0]!.failed_count} failed deliveries`);
-      await withPg(db.url, (c) => campaignAction(c, owner.userId, 'retry-failed', campaignId));
-      ({ settled, rows } = await waitSettled(db.url, [campaignId], spec.size.settleTimeoutMs));
-    }
-    if (!settled) violations.push(`campaign did not settle within ${settleMs} ms (state ${rows[0]?.state}, sent ${rows[0]?.sent_count}/${rows[0]?.total_count})`);
+    const { settled, failedBeforeRetry } = await settle(ctx, fleet, spec);
     await spec.after?.(ctx);
     await Promise.all(workers.map((w) => w.stop()));
-
-    const store = new PostgresMessageStore(db.url);
-    let counts: Map<string, number>;
-    try {
-      counts = await store.countsByPeer();
-    } finally {
-      await store.close();
-    }
-    const a = await audit(db.url, [campaignId], (peer) => counts.get(peer) ?? 0);
-    notes.push(...a.examples, ...violations.map((v) => `VIOLATION: ${v}`));
-    const ok = violations.length === 0 && settled && clean(a);
-    return {
-      name: spec.name, ok, seconds: (now() - t0) / 1000, deliveries: a.targets, lost: a.lost, duplicated: a.duplicated,
-      counterMismatches: a.counterMismatches.length, stateMismatches: a.stateMismatches, failedBeforeRetry, notes, audit: a,
-    };
+    return { ...(await auditScenario(ctx, spec, settled)), failedBeforeRetry, seconds: (now() - t0) / 1000 };
   } finally {
     await Promise.all(workers.map((w) => w.kill().catch(() => {})));
     await Promise.all(closers.map((f) => f()));
     await db.drop().catch(() => {});
   }
+}
+
+/** The first account's owner as an Owner; peers are every account's (faulty targets are picked among them). */
+async function firstOwner(url: string, fleet: Fleet): Promise<Owner> {
+  const o = fleet.owners[0]!;
+  const { rows } = await withPg(url, (c) => c.query<{ id: string; peer: string }>('select id, peer from public.channels order by peer'));
+  return { userId: o.userId, accountId: o.accountIds[0]!, channelIds: rows.map((r) => r.id), peers: rows.map((r) => r.peer) };
+}
+
+/** Failed, and unknown-outcome (unconfirmed) where the schema has it: what retry-failed resends. */
+const retryable = (r: CampaignRow) => r.failed_count + ((r as CampaignRow & { unconfirmed_count?: number }).unconfirmed_count ?? 0);
+const failed = (rows: CampaignRow[]) => rows.reduce((a, r) => a + retryable(r), 0);
+
+/**
+ * Waits for every campaign to settle. Deliveries that exhausted their retries are the product's
+ * "failed" (shown to the user), not lost; retry-failed resends them with the same random_id,
+ * which must still not duplicate.
+ */
+async function settle(ctx: ScenarioContext, fleet: Fleet, spec: ScenarioSpec): Promise<{ settled: boolean; failedBeforeRetry: number }> {
+  // After an aborted run nothing may be working the queue: look once instead of waiting.
+  const settleMs = ctx.violations.length ? 0 : spec.size.settleTimeoutMs;
+  let { settled, rows } = await waitSettled(ctx.db.url, ctx.campaignIds, settleMs);
+  const failedBeforeRetry = failed(rows);
+  if (spec.noFailures && failedBeforeRetry > 0) ctx.violations.push(`${failedBeforeRetry} deliveries recorded failed or unconfirmed`);
+  const ownerOf = new Map(fleet.owners.flatMap((o) => o.campaignIds.map((id) => [id, o.userId] as const)));
+  for (let round = 0; settled && !ctx.violations.length && failed(rows) > 0 && round < 3; round++) {
+    ctx.notes.push(`retry-failed round ${round + 1}: ${failed(rows)} failed or unconfirmed deliveries`);
+    for (const r of rows.filter((x) => retryable(x) > 0)) {
+      await withPg(ctx.db.url, (c) => campaignAction(c, ownerOf.get(r.id)!, 'retry-failed', r.id));
+    }
+    ({ settled, rows } = await waitSettled(ctx.db.url, ctx.campaignIds, spec.size.settleTimeoutMs));
+  }
+  if (!settled) {
+    const open = rows.filter((r) => r.state !== 'completed' && r.state !== 'cancelled');
+    const sum = (k: 'sent_count' | 'total_count') => rows.reduce((a, r) => a + r[k], 0);
+    ctx.violations.push(`${open.length || rows.length} campaign(s) did not settle within ${settleMs} ms (states ${[...new Set(open.map((r) => r.state))].join('/')}, sent ${sum('sent_count')}/${sum('total_count')})`);
+  }
+  return { settled, failedBeforeRetry };
+}
+
+/** Messages per target in the simulator's store against delivery rows and counters. */
+async function auditScenario(ctx: ScenarioContext, spec: ScenarioSpec, settled: boolean): Promise<Omit<ScenarioResult, 'seconds' | 'failedBeforeRetry'>> {
+  const store = new PostgresMessageStore(ctx.db.url);
+  let counts: Map<string, number>;
+  try {
+    counts = await store.countsByPeer();
+  } finally {
+    await store.close();
+  }
+  // A chat known to the simulator only by id (a restarted worker sent to a peer it resolved
+  // before the restart, so this process's simulator never saw the name) is labelled -100<id>.
+  const a = await audit(ctx.db.url, ctx.campaignIds, (peer) => counts.get(peer) ?? counts.get(TelegramSimulator.markedIdFor(peer)) ?? 0);
+  ctx.notes.push(...a.examples, ...ctx.violations.map((v) => `VIOLATION: ${v}`));
+  const ok = ctx.violations.length === 0 && settled && clean(a);
+  return {
+    name: spec.name, ok, deliveries: a.targets, lost: a.lost, duplicated: a.duplicated,
+    counterMismatches: a.counterMismatches.length, stateMismatches: a.stateMismatches, notes: ctx.notes, audit: a,
+  };
 }

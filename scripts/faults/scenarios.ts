@@ -1,4 +1,4 @@
-// The five fault scenarios of issue 6. Each is data (sizes) + the fault; runScenario does the
+// The fault scenarios of issues 6 and 9. Each is data (sizes) + the fault; runScenario does the
 // rest and audits. Random choices use Math.random: the report lists what actually happened.
 import pg from 'pg';
 import { maxInWindow } from '../bench/stats.ts';
@@ -16,6 +16,12 @@ export interface FaultSizes {
   telegram: ScenarioSize & { faultyShare: number };
   twoWorkers: ScenarioSize;
   burst: ScenarioSize & { calls: number };
+  /** Many accounts busy at once while the worker is killed (between send and record, among others). */
+  killBusy: ScenarioSize & { kills: number };
+  /** Postgres SIGKILLed (recovers from its WAL), down for downMs. */
+  postgresCrash: ScenarioSize & { downMs: number };
+  /** Telegram unreachable for outageMs once this share of the messages was posted. */
+  unreachable: ScenarioSize & { outageMs: number; afterShare: number };
 }
 
 export const FULL: FaultSizes = {
@@ -24,6 +30,9 @@ export const FULL: FaultSizes = {
   telegram: { targets: 500, ratePerSecond: 50, settleTimeoutMs: 120_000, faultyShare: 0.2 },
   twoWorkers: { targets: 300, ratePerSecond: 25, settleTimeoutMs: 120_000 },
   burst: { targets: 300, ratePerSecond: 50, settleTimeoutMs: 120_000, calls: 50 },
+  killBusy: { accounts: 25, targets: 20, ratePerSecond: 4, settleTimeoutMs: 120_000, kills: 5 },
+  postgresCrash: { accounts: 4, targets: 100, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
+  unreachable: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 60_000, afterShare: 0.3 },
 };
 
 /** Inside `npm test`: seconds each, same code paths. */
@@ -33,6 +42,9 @@ export const SHORT: FaultSizes = {
   telegram: { targets: 60, ratePerSecond: 60, settleTimeoutMs: 60_000, faultyShare: 0.3 },
   twoWorkers: { targets: 60, ratePerSecond: 30, settleTimeoutMs: 60_000 },
   burst: { targets: 60, ratePerSecond: 40, settleTimeoutMs: 60_000, calls: 50 },
+  killBusy: { accounts: 20, targets: 10, ratePerSecond: 4, settleTimeoutMs: 60_000, kills: 3, heartbeatSeconds: 2 },
+  postgresCrash: { accounts: 3, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000, heartbeatSeconds: 2 },
+  unreachable: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
 };
 
 /** SIGKILL the worker at random points of one campaign, restarting it each time. */
@@ -58,10 +70,95 @@ function killScenario(size: FaultSizes['kill'], logDir: string): ScenarioSpec {
   };
 }
 
+/**
+ * SIGKILL the worker at random points while many accounts send at once: each kill lands
+ * between some account's send and its record, and the restarted worker must resend with the
+ * same random_ids (Telegram answers with the earlier message) and count each message once.
+ */
+function killBusyScenario(size: FaultSizes['killBusy'], logDir: string): ScenarioSpec {
+  const total = size.targets * (size.accounts ?? 1);
+  return {
+    name: `worker SIGKILL, ${size.accounts} accounts busy`, size, logDir,
+    // Round trips of 20–60 ms: a kill finds several sends of several accounts in flight.
+    simulator: () => ({ latencyMs: [20, 60] }),
+    async run(ctx) {
+      let w = await ctx.worker('busy-0');
+      await ctx.start();
+      const points = Array.from({ length: size.kills }, () => Math.floor(total * (0.05 + 0.8 * Math.random()))).sort((a, b) => a - b);
+      for (let i = 0; i < points.length; i++) {
+        await ctx.waitSent(points[i]!, 30_000);
+        await sleep(Math.random() * 150);
+        const at = await ctx.sent();
+        await w.kill();
+        ctx.notes.push(`kill ${i + 1} at ${at}/${total} sent`);
+        w = await ctx.worker(`busy-${i + 1}`);
+      }
+    },
+  };
+}
+
+/**
+ * Postgres itself SIGKILLed mid-campaign (no shutdown checkpoint: it replays its WAL on the
+ * next start), down for downMs, started again on the same data. What committed stays.
+ */
+function postgresCrashScenario(size: FaultSizes['postgresCrash'], logDir: string): ScenarioSpec {
+  return {
+    name: 'postgres SIGKILL', size, logDir, exclusive: true,
+    async run(ctx) {
+      if (!ctx.cluster.canRestart) throw new Error('this cluster cannot be crashed (DATABASE_URL or the shared test cluster)');
+      await ctx.worker('pg-crash');
+      await ctx.start();
+      await ctx.waitSent(Math.floor(size.targets * (size.accounts ?? 1) * 0.3), 30_000);
+      const at = await ctx.sent();
+      const { startMs } = await ctx.cluster.crash(size.downMs);
+      ctx.notes.push(`postgres SIGKILLed at ${at} sent, down ${size.downMs} ms, WAL recovery and start ${startMs} ms`);
+    },
+  };
+}
+
+/**
+ * Telegram unreachable (every request unanswered, as with no network) for outageMs mid-campaign:
+ * the deliveries must wait without spending attempts (0 failed), all be sent once Telegram is
+ * back, none twice.
+ */
+function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): ScenarioSpec {
+  const total = size.targets * (size.accounts ?? 1);
+  const afterSends = Math.floor(total * size.afterShare);
+  return {
+    name: `telegram unreachable ${size.outageMs / 1000} s`, size, logDir, noFailures: true,
+    simulator: () => ({ latencyMs: [20, 60], unreachable: { afterSends, forMs: size.outageMs } }),
+    async run(ctx) {
+      await ctx.worker('unreachable');
+      await ctx.start();
+    },
+    async after(ctx) {
+      const store = new PostgresMessageStore(ctx.db.url);
+      try {
+        const times = (await store.messages()).map((m) => new Date(m.at).getTime()).sort((a, b) => a - b);
+        const down = times[afterSends - 1];
+        if (down === undefined) return void ctx.violations.push(`only ${times.length} messages posted, the outage never began`);
+        const up = down + size.outageMs;
+        // The simulator posts nothing while unreachable (a margin for the store's own commit).
+        const during = times.filter((t) => t > down + 200 && t < up - 200).length;
+        if (during) ctx.violations.push(`${during} messages posted while Telegram was unreachable`);
+        const next = times.find((t) => t >= up);
+        const { rows: [att] } = await withPg(ctx.db.url, (c) => c.query<{ max: number; retried: number }>(
+          `select coalesce(max(attempts), 0)::int as max, count(*) filter (where attempts > 1)::int as retried
+             from public.deliveries where campaign_id = any($1::uuid[])`, [ctx.campaignIds]));
+        ctx.notes.push(`outage after ${afterSends} messages for ${size.outageMs} ms; ${times.filter((t) => t >= up).length} sent after it, `
+          + `the first ${next === undefined ? 'never' : `${next - up} ms after Telegram came back`}; `
+          + `attempts: at most ${att!.max} per delivery, ${att!.retried} deliveries with more than one`);
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}
+
 /** Postgres stopped and started again mid-campaign; the worker must reconnect on its own. */
 function postgresScenario(size: FaultSizes['postgres'], logDir: string): ScenarioSpec {
   return {
-    name: 'postgres restart', size, logDir,
+    name: 'postgres restart', size, logDir, exclusive: true,
     async run(ctx) {
       if (!ctx.cluster.canRestart) throw new Error('this cluster cannot be restarted (DATABASE_URL or the shared test cluster)');
       await ctx.worker('pg-restart');
@@ -212,7 +309,9 @@ function burstScenario(size: FaultSizes['burst'], logDir: string): ScenarioSpec 
 export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart: boolean }): ScenarioSpec[] {
   return [
     killScenario(sizes.kill, logDir),
-    ...(opts.canRestart ? [postgresScenario(sizes.postgres, logDir)] : []),
+    ...(opts.canRestart ? [postgresScenario(sizes.postgres, logDir), postgresCrashScenario(sizes.postgresCrash, logDir)] : []),
+    killBusyScenario(sizes.killBusy, logDir),
+    unreachableScenario(sizes.unreachable, logDir),
     telegramScenario(sizes.telegram, logDir),
     twoWorkersScenario(sizes.twoWorkers, logDir),
     burstScenario(sizes.burst, logDir),

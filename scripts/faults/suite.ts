@@ -1,8 +1,9 @@
-// Runs the fault scenarios one after another (the Postgres restart would disturb any other)
-// and sums them up; shared by `npm run faults` and scripts/faults.test.ts.
+// Runs the fault scenarios and sums them up; shared by `npm run faults` and scripts/faults.test.ts.
+// Those that restart Postgres run alone first (they would disturb any other); the rest one after
+// another, or side by side with `parallel` (each has its own database, accounts and workers).
 import type { BenchCluster } from '../bench/cluster.ts';
 import { table, type Row } from '../bench/report.ts';
-import { runScenario, type ScenarioResult } from './harness.ts';
+import { runScenario, type ScenarioResult, type ScenarioSpec } from './harness.ts';
 import { scenarios, type FaultSizes } from './scenarios.ts';
 
 export interface FaultSummary {
@@ -20,19 +21,23 @@ export interface SuiteResult {
 
 export async function runFaultSuite(
   cluster: BenchCluster, sizes: FaultSizes,
-  opts: { logDir: string; only?: string; log?: (msg: string) => void },
+  opts: { logDir: string; only?: string; parallel?: boolean; log?: (msg: string) => void },
 ): Promise<SuiteResult> {
   const log = opts.log ?? (() => {});
   const specs = scenarios(sizes, opts.logDir, { canRestart: cluster.canRestart })
     .filter((s) => !opts.only || s.name.includes(opts.only));
   if (!cluster.canRestart) log('postgres restart scenario skipped: this cluster cannot be restarted');
-  const results: ScenarioResult[] = [];
-  for (const spec of specs) {
-    log(`${spec.name}: ${spec.size.targets} targets at ${spec.size.ratePerSecond}/s`);
+  const run = async (spec: ScenarioSpec) => {
+    log(`${spec.name}: ${spec.size.accounts ?? 1} account(s) × ${spec.size.targets} targets at ${spec.size.ratePerSecond}/s`);
     const r = await runScenario(cluster, spec);
     log(`${spec.name}: ${r.ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s — ${r.notes.join('; ')}`);
-    results.push(r);
-  }
+    return r;
+  };
+  const results: ScenarioResult[] = [];
+  for (const spec of specs.filter((s) => s.exclusive)) results.push(await run(spec));
+  const rest = specs.filter((s) => !s.exclusive);
+  if (opts.parallel) results.push(...await Promise.all(rest.map(run)));
+  else for (const spec of rest) results.push(await run(spec));
   const sum = (k: 'deliveries' | 'lost' | 'duplicated') => results.reduce((a, r) => a + r[k], 0);
   return {
     summary: { scenarios: results.length, deliveries: sum('deliveries'), lost: sum('lost'), duplicated: sum('duplicated') },

@@ -104,7 +104,7 @@ export async function startApi(): Promise<ApiFixture> {
   };
 }
 
-/** Everything every error answer must look like (DESIGN §6). */
+/** Everything every error answer must look like (docs/architecture.md §2). */
 export function expectErrorShape(reply: Reply, status: number, code?: string): void {
   if (reply.status !== status) {
     throw new Error(`expected ${status}, got ${reply.status}: ${JSON.stringify(reply.body)}`);

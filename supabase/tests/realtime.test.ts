@@ -1,4 +1,4 @@
-// Realtime progress, database side (DESIGN §8). The Realtime server cannot run here (no Docker),
+// Realtime progress, database side (docs/architecture.md §6). The Realtime server cannot run here (no Docker),
 // so this checks what it would consume: the broadcast rows realtime.send() writes (topic,
 // event, payload), the policy Realtime evaluates when a user joins `campaign:<id>`, the
 // coalescing, and the publication. watchCampaign() is checked against a fake supabase client here,

@@ -22,8 +22,11 @@ async function newCampaign(extra: { maxErrors?: number; scheduledAt?: string; ch
 
 /** Records outcomes as the worker would (service role), for deliveries in id order. */
 async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): Promise<void> {
-  const d = await t.client.query(`select id from public.deliveries where campaign_id = $1 and state = 'pending' order by id`, [campaignId]);
-  const results = outcomes.map((outcome, i) => ({ deliveryId: d.rows[i].id, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN' }));
+  const d = await t.client.query(`select d.id, d.job_id, c.account_id from public.deliveries d join public.campaigns c on c.id = d.campaign_id
+    where d.campaign_id = $1 and d.state = 'pending' order by d.id`, [campaignId]);
+  const results = outcomes.map((outcome, i) => ({
+    deliveryId: d.rows[i].id, jobId: d.rows[i].job_id, accountId: d.rows[i].account_id, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN',
+  }));
   for (const r of results) await asServiceRole(t.client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
 }
 

@@ -29,9 +29,11 @@ const updateError = (id: string, changes: unknown, userId = t.owner.userId) =>
 
 /** Records outcomes as the worker would (service role), for pending deliveries in id order. */
 async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): Promise<void> {
-  const d = await t.client.query(`select id from public.deliveries where campaign_id = $1 and state = 'pending' order by id`, [campaignId]);
+  const d = await t.client.query(`select d.id, d.job_id, c.account_id from public.deliveries d join public.campaigns c on c.id = d.campaign_id
+    where d.campaign_id = $1 and d.state = 'pending' order by d.id`, [campaignId]);
   for (const [i, outcome] of outcomes.entries()) {
-    const r = { deliveryId: d.rows[i].id, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN' };
+    const { id: deliveryId, job_id: jobId, account_id: accountId } = d.rows[i];
+    const r = { deliveryId, jobId, accountId, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN' };
     await asServiceRole(t.client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
   }
 }
@@ -138,15 +140,18 @@ describe('update_campaign', () => {
     expect(await row(id)).toMatchObject({ state: 'running', max_errors: 10 });
   });
 
-  it('the worker reads a changed pace and threshold on its next claim', async () => {
+  it('the worker reads a changed pace and threshold on its next take', async () => {
     const id = await newCampaign({ rate: 10 });
     await act('start_campaign', id);
     await update(id, { ratePerMinute: 20, maxErrors: 2 });
-    const d = (await t.client.query(`select id, job_id from public.deliveries where campaign_id = $1 order by id limit 1`, [id])).rows[0];
-    const claim = await asServiceRole(t.client, async (c) =>
-      (await c.query('select * from public.worker_claim($1)', [JSON.stringify([{ jobId: d.job_id, deliveryId: d.id }])])).rows,
-    { rollback: true });
-    expect(claim).toMatchObject([{ action: 'send', campaign_rate_per_minute: 20, campaign_max_errors: 2 }]);
+    const { account_id: accountId } = (await t.client.query('select account_id from public.campaigns where id = $1', [id])).rows[0];
+    const claim = await asServiceRole(t.client, async (c) => {
+      // worker_take serves only accounts whose advisory lock the given session holds.
+      await c.query('select pg_advisory_xact_lock($1, hashtext($2))', [0x7467, accountId]);
+      // Earlier tests left other campaigns of this account running: take from all of them.
+      return (await c.query('select * from public.worker_take(pg_backend_pid(), $1::jsonb, 1000)', [JSON.stringify([{ accountId, limit: 1000 }])])).rows;
+    }, { rollback: true });
+    expect(claim.find((r) => r.campaign_id === id)).toMatchObject({ action: 'send', campaign_rate_per_minute: 20, campaign_max_errors: 2 });
   });
 
   it('refuses malformed changes with the field, leaving the range checks to the table', async () => {

@@ -30,7 +30,8 @@ async function makeCampaign(c: pg.Client, owner: string, targets: number): Promi
 /** What the worker does per send: one transaction recording one outcome. */
 async function recordSent(c: pg.Client, deliveryId: string, messageId: number): Promise<void> {
   await c.query(`select public.worker_record(jsonb_build_array(jsonb_build_object(
-    'deliveryId', $1::uuid, 'outcome', 'sent', 'messageId', $2::bigint)))`, [deliveryId, messageId]);
+    'deliveryId', d.id, 'jobId', d.job_id, 'accountId', c.account_id, 'outcome', 'sent', 'messageId', $2::bigint)))
+    from public.deliveries d join public.campaigns c on c.id = d.campaign_id where d.id = $1`, [deliveryId, messageId]);
 }
 
 async function events(c: pg.Client, campaignId: string) {
@@ -142,7 +143,7 @@ describe('watchCampaign()', () => {
   const id = '4f0c6a3e-9a51-4d7e-8f51-2d6e1c0a9b11';
   const valid = {
     campaignId: id, state: 'running', pauseReason: null, resumeAt: null,
-    total: 10, pending: 7, sent: 3, failed: 0, cancelled: 0, at: '2026-11-28T10:00:00.123456+00:00',
+    total: 10, pending: 7, sent: 3, failed: 0, unconfirmed: 0, cancelled: 0, at: '2026-11-28T10:00:00.123456+00:00',
   };
 
   /** Records what the helper asks of supabase-js and lets the test play the server. */

@@ -102,12 +102,13 @@ describe('anon and the service role', () => {
 
   it('only the service role may call the worker RPCs', async () => {
     const calls = [
-      `select * from public.worker_claim('[]')`,
+      `select * from public.worker_take(0, '[]')`,
       `select public.worker_record('[]')`,
       `select public.worker_flood_wait('${ids.account}', 1)`,
       `select public.worker_resume_due('${ids.account}')`,
       `select public.worker_account_status('${ids.account}', 'revoked', 'x')`,
-      `select public.worker_set_channel_peer('${ids.channel}', 1, 2)`,
+      `select public.worker_set_channel_peers('[]')`,
+      `select public.worker_account_reachable('${ids.account}', null)`,
     ];
     for (const call of calls) {
       await expect(asUser(client, a.userId, (c) => c.query(call)), call).rejects.toMatchObject({ code: '42501' });

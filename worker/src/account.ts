@@ -50,7 +50,7 @@ export class Account {
   #timer: NodeJS.Timeout | null = null;
   #timerAt = 0;
   #floodUntil = 0;
-  #resolving: Promise<void> | null = null;
+  readonly #resolving = new Map<string, Promise<void>>();
 
   constructor(id: string, deps: AccountDeps) {
     this.id = id;
@@ -116,6 +116,7 @@ export class Account {
       if (r.action === 'skip') this.#record(r, { outcome: 'skip' });
       else this.#queue.add(r);
     }
+    for (const r of rows) if (r.action === 'send' && this.#needsPeer(r)) this.#prepare(r);
     this.#pump();
   }
 
@@ -160,6 +161,7 @@ export class Account {
         break;
       }
       if (this.#needsPeer(p.row)) {
+        // Back to the head of its campaign until its peer is known (the lookup pumps again).
         this.#queue.putBack(p.row);
         this.#prepare(p.row);
         break;
@@ -185,31 +187,38 @@ export class Account {
   }
 
   #needsPeer(row: db.ClaimRow): boolean {
-    return !row.telegram_id && !this.#peers.has(row.channel_id ?? row.peer);
+    return !this.#knownPeer(row);
   }
 
   /**
    * Resolves the row's peer before it takes a send slot, so what Telegram sees keeps the pace;
-   * one lookup at a time (Telegram limits them hard). A failed lookup is the delivery's outcome.
+   * up to sendConcurrency lookups at once. A failed lookup is the delivery's outcome.
    */
   #prepare(row: db.ClaimRow): void {
-    if (this.#resolving) return;
-    this.#resolving = this.#resolve(row).then(
+    const key = row.channel_id ?? row.peer;
+    if (this.#resolving.has(key) || this.#resolving.size >= this.#deps.config.sendConcurrency) return;
+    const p = this.#resolve(row).then(
       () => {},
       async (err: unknown) => {
         if (this.#queue.remove(row)) await this.#failed(row, classify(err));
       },
     ).finally(() => {
-      this.#resolving = null;
+      this.#resolving.delete(key);
+      for (const r of this.#queue.rows()) {
+        if (this.#resolving.size >= this.#deps.config.sendConcurrency) break;
+        if (this.#needsPeer(r)) this.#prepare(r);
+      }
       this.#pump();
     });
+    this.#resolving.set(key, p);
   }
 
   async #send(row: db.ClaimRow): Promise<void> {
     const { config, metrics } = this.#deps;
     const t0 = performance.now();
     try {
-      const peer = await this.#resolve(row);
+      // Known before the slot was taken (#prepare), so the request leaves in the slot's own tick.
+      const peer = this.#knownPeer(row) ?? (await this.#resolve(row));
       const answer = await withTimeout(this.#gateway!.send({
         peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
         linkPreview: row.link_preview, randomId: row.random_id,
@@ -225,15 +234,20 @@ export class Account {
     }
   }
 
-  async #resolve(row: db.ClaimRow): Promise<ResolvedPeer> {
+  #knownPeer(row: db.ClaimRow): ResolvedPeer | undefined {
     if (row.telegram_id) return { telegramId: row.telegram_id, accessHash: row.access_hash };
+    return this.#peers.get(row.channel_id ?? row.peer);
+  }
+
+  /** Looks the peer up once per process and has the recorder store it on the channel. */
+  async #resolve(row: db.ClaimRow): Promise<ResolvedPeer> {
     const key = row.channel_id ?? row.peer;
     let p = this.#peers.get(key);
     if (!p) {
       p = await withTimeout(this.#gateway!.resolvePeer(row.peer), this.#deps.config.sendTimeoutMs, 'peer resolution');
       this.#peers.set(key, p);
+      if (row.channel_id) this.#deps.recorder.peer({ channelId: row.channel_id, telegramId: p.telegramId, accessHash: p.accessHash });
     }
-    if (row.channel_id) this.#deps.recorder.peer({ channelId: row.channel_id, telegramId: p.telegramId, accessHash: p.accessHash });
     return p;
   }
 

@@ -119,6 +119,11 @@ export class CampaignQueues {
     return rows;
   }
 
+  /** Queued rows, campaign by campaign. */
+  *rows(): Iterable<ClaimRow> {
+    for (const c of this.#campaigns.values()) yield* c.rows;
+  }
+
   takeAll(): ClaimRow[] {
     return [...this.#campaigns.values()].flatMap((c) => this.#empty(c));
   }

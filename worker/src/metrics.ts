@@ -15,9 +15,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
       name: 'tg_send_duration_seconds', help: 'messages.SendMessage round trip', labelNames,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
     }),
-    batchDuration: new Histogram({
-      name: 'tg_batch_duration_seconds', help: 'Claim to record of one batch (progress latency)', labelNames,
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5], registers: [registry],
+    recordDuration: new Histogram({
+      name: 'tg_record_duration_seconds', help: 'One commit of outcomes (every account of the process)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [registry],
+    }),
+    recordSize: new Histogram({
+      name: 'tg_record_outcomes', help: 'Outcomes per commit',
+      buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 5000], registers: [registry],
     }),
     queueJobs: new Gauge({ name: 'tg_queue_jobs', help: 'pg-boss jobs per queue and state', labelNames: ['queue', 'state'] as const, registers: [registry] }),
     accountUp: new Gauge({ name: 'tg_account_session_up', help: '1 while the account session is held and authorized', labelNames, registers: [registry] }),

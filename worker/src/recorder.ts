@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import * as db from './db.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 
 export type AccountEvent =
   | { kind: 'flood'; accountId: string; seconds: number }
@@ -26,6 +27,7 @@ export class Recorder {
   readonly #log: Logger;
   readonly #hooks: RecorderHooks;
   readonly #flushMs: number;
+  readonly #metrics: Metrics;
   #outcomes: db.Outcome[] = [];
   #events: AccountEvent[] = [];
   #peers = new Map<string, db.PeerUpdate>();
@@ -33,8 +35,9 @@ export class Recorder {
   #flushing: Promise<void> | null = null;
   #failures = 0;
 
-  constructor(pool: pg.Pool, opts: { flushMs: number; log: Logger; hooks: RecorderHooks }) {
+  constructor(pool: pg.Pool, opts: { flushMs: number; log: Logger; metrics: Metrics; hooks: RecorderHooks }) {
     this.#pool = pool;
+    this.#metrics = opts.metrics;
     this.#flushMs = opts.flushMs;
     this.#log = opts.log;
     this.#hooks = opts.hooks;
@@ -96,6 +99,7 @@ export class Recorder {
     let client: pg.PoolClient | null = null;
     let broken = false;
     const floods: Array<{ accountId: string; resumeAt: Date }> = [];
+    const t0 = performance.now();
     try {
       client = await this.#pool.connect();
       await client.query('begin');
@@ -109,6 +113,8 @@ export class Recorder {
       const campaigns = outcomes.length ? await db.record(client, outcomes) : [];
       await client.query('commit');
       this.#failures = 0;
+      this.#metrics.recordDuration.observe((performance.now() - t0) / 1000);
+      this.#metrics.recordSize.observe(outcomes.length);
       for (const f of floods) this.#hooks.flooded(f.accountId, f.resumeAt);
       this.#hooks.committed(outcomes, campaigns);
       return true;

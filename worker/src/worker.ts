@@ -111,7 +111,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
   let fleet: Fleet | null = null;
   const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify: (q) => fetch.notified(q) });
   const recorder = new Recorder(pool, {
-    flushMs: config.flushMs, log, hooks: {
+    flushMs: config.flushMs, log, metrics, hooks: {
       committed: (outcomes, campaigns) => {
         fetch.settled(outcomes.map((o) => o.jobId));
         for (const c of campaigns) fleet?.accounts.get(c.accountId)?.campaignStates([c]);

@@ -2,11 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { addChannels, campaign, createCampaign, startCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
 
-/** Most sends found in any 1-second window (half-open), from sorted timestamps. */
-function maxPerSecond(times: number[]): number {
+/**
+ * Most sends found in any 1-second window (half-open), from sorted timestamps, less `jitterMs`:
+ * the stand-in stamps a request a few ms after the pacer released it, and on a loaded machine
+ * the OS may preempt the worker in between (the pacer itself keeps 5 ms of margin).
+ */
+function maxPerSecond(times: number[], jitterMs = 0): number {
   let best = 0;
   for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[i]! - times[j]! >= 1000) j++;
+    while (times[i]! - times[j]! >= 1000 - jitterMs) j++;
     best = Math.max(best, i - j + 1);
   }
   return best;
@@ -26,7 +30,7 @@ describe('pacing', () => {
     // add jitter that is not the pacer's).
     const times = sim.sends.map((s) => s.requestedAt).sort((a, b) => a - b);
     expect(times).toHaveLength(200);
-    expect(maxPerSecond(times)).toBeLessThanOrEqual(20);
+    expect(maxPerSecond(times, 15)).toBeLessThanOrEqual(20);
     const span = (times[199]! - times[0]!) / 1000;
     // 199 intervals of 50 ms = 9.95 s at least. How close to it the run comes depends on the
     // machine's load: `npm run bench` measures that ratio; a test asserts only the limit.

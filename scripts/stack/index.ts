@@ -1,4 +1,4 @@
-// The whole product on one machine (DESIGN §9), shared by `npm start`, `npm run demo` and the
+// The whole product on one machine (docs/architecture.md, the local stack), shared by `npm start`, `npm run demo` and the
 // tests: embedded Postgres (persistent) → baseline → `supabase db push` → demo user → functions
 // router → worker (simulated Telegram unless a session is configured) → watch page. Resolves
 // once everything answers, then writes <dir>/stack.json.
@@ -42,7 +42,7 @@ export interface StackOptions {
   log?: (line: string) => void;
 }
 
-/** What `supabase status` shows, as written to stack.json (DESIGN §9 keys first). */
+/** What `supabase status` shows, as written to stack.json (the keys client apps need first). */
 export interface StackInfo {
   /** What `supabase status` calls API URL: createClient(apiUrl, anonKey) reaches functions and Realtime. */
   apiUrl: string;

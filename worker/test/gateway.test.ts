@@ -48,7 +48,7 @@ describe('GramJS gateway on the simulated sender', () => {
 });
 
 describe('classification', () => {
-  it('follows DESIGN §7', () => {
+  it('maps each Telegram error to its action (worker/README.md, Telegram limits)', () => {
     expect(classify(rpc(420, 'FLOOD_WAIT_30'))).toMatchObject({ kind: 'flood_wait', seconds: 30, code: 'FLOOD_WAIT_30' });
     expect(classify(rpc(420, 'SLOWMODE_WAIT_10'))).toMatchObject({ kind: 'slowmode', seconds: 10 });
     expect(classify(rpc(400, 'PEER_FLOOD'))).toMatchObject({ kind: 'account', status: 'peer_flood' });

@@ -1,4 +1,4 @@
-// Function `campaigns`: create, inspect and drive campaigns (DESIGN §6). Every change is an RPC,
+// Function `campaigns`: create, inspect and drive campaigns (docs/architecture.md). Every change is an RPC,
 // which enforces the state machine (409 on an illegal transition) and queues jobs in the same
 // transaction.
 import type { CampaignAction, Campaign, Delivery } from '../../../contracts/api/campaigns.ts';

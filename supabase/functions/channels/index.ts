@@ -1,4 +1,4 @@
-// Function `channels`: the Telegram channels and groups a user sends to (DESIGN §6).
+// Function `channels`: the Telegram channels and groups a user sends to. Routes and errors: docs/architecture.md.
 import type { Channel } from '../../../contracts/api/channels.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, iso, isoNN, listPage, updateOne, type OwnedResource } from '../_shared/crud.ts';

@@ -1,4 +1,4 @@
-// Function `templates`: message templates with {{name}} placeholders (DESIGN §6).
+// Function `templates`: message templates with {{name}} placeholders. Routes and errors: docs/architecture.md.
 import type { Template } from '../../../contracts/api/templates.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, isoNN, listPage, updateOne, type OwnedResource } from '../_shared/crud.ts';

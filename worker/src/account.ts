@@ -51,6 +51,8 @@ export class Account {
   #timerAt = 0;
   #floodUntil = 0;
   readonly #resolving = new Map<string, Promise<void>>();
+  /** The queue ran dry since the last send: the next one starts the pace afresh. */
+  #idle = true;
 
   constructor(id: string, deps: AccountDeps) {
     this.id = id;
@@ -158,6 +160,7 @@ export class Account {
       const p = this.#queue.pick((c, rate) => this.pacer.slotAt(c, rate), now);
       if (!p.row) {
         if (Number.isFinite(p.at)) this.#armTimer(p.at - now);
+        else if (!this.#queue.size) this.#idle = true;
         break;
       }
       if (this.#needsPeer(p.row)) {
@@ -166,7 +169,8 @@ export class Account {
         this.#prepare(p.row);
         break;
       }
-      this.pacer.take(p.row.campaign_id, p.rate);
+      this.pacer.take(p.row.campaign_id, p.rate, !this.#idle);
+      this.#idle = false;
       const sending = this.#send(p.row).finally(() => {
         this.#inFlight.delete(sending);
         this.#pump();

@@ -58,7 +58,7 @@ export const WorkerConfig = z.object({
   sendConcurrency: z.number().int().min(1).max(64).default(8),
   /** Fallback look at queues for due jobs; NOTIFY and local timers wake the worker sooner. */
   pollingSeconds: z.number().min(0.5).default(2),
-  /** How often pg-boss looks for jobs of dead workers (heartbeat 10 s, then retried). */
+  /** How often the worker looks for jobs of a dead process in its queues (heartbeat 10 s) and has pg-boss retry them. */
   superviseSeconds: z.number().int().min(1).default(10),
   /** Held jobs get a heartbeat this often (pg-boss fails a job silent for 10 s). */
   heartbeatMs: z.number().int().positive().max(9_000).default(4_000),

@@ -116,6 +116,19 @@ export async function nextDue(db: SqlExecutor, accountIds: string[]): Promise<Ma
   return new Map(rows.filter((r) => r.due).map((r) => [r.id as string, new Date(r.due).getTime()]));
 }
 
+/**
+ * Queues holding active jobs that no live worker keeps alive (heartbeat or expiry overdue):
+ * jobs of a process that died. pg-boss's supervision of just these queues puts them back.
+ */
+export async function orphanedQueues(db: SqlExecutor, names: string[]): Promise<string[]> {
+  const { rows } = await db.query(
+    `select distinct j.name from pgboss.job j
+     where j.name = any ($1::text[]) and j.state = 'active'
+       and ((j.heartbeat_seconds is not null and j.heartbeat_on < pgboss.job_now() - make_interval(secs => j.heartbeat_seconds))
+         or j.started_on < pgboss.job_now() - make_interval(secs => j.expire_seconds))`, [names]);
+  return rows.map((r) => r.name as string);
+}
+
 /** pg-boss's NOTIFY channel (payload: the queue name), as the SQL enqueue uses it. */
 export async function notifyChannel(db: SqlExecutor): Promise<string> {
   const { rows } = await db.query('select private.pgboss_notify_channel() as c');

@@ -6,6 +6,7 @@
 // Idle accounts, and accounts in a FLOOD_WAIT, cost nothing here.
 import type pg from 'pg';
 import { bufferTarget, type Account } from './account.ts';
+import { CAMPAIGN_RESUME_QUEUE, deliveryQueueName } from '../../contracts/jobs.ts';
 import type { AccountLocks } from './account-locks.ts';
 import type { WorkerConfig } from './config.ts';
 import * as db from './db.ts';
@@ -17,6 +18,7 @@ export class FetchLoop {
   readonly #log: Logger;
   readonly #locks: AccountLocks;
   readonly #accounts: () => Map<string, Account>;
+  readonly #supervise: (queue: string) => Promise<void>;
   /** Accounts whose queue may hold due jobs. */
   readonly #hasWork = new Set<string>();
   readonly #hungry = new Set<string>();
@@ -28,7 +30,12 @@ export class FetchLoop {
   #stopped = false;
   #intervals: NodeJS.Timeout[] = [];
 
-  constructor(o: { pool: pg.Pool; config: WorkerConfig; log: Logger; locks: AccountLocks; accounts: () => Map<string, Account> }) {
+  constructor(o: {
+    pool: pg.Pool; config: WorkerConfig; log: Logger; locks: AccountLocks; accounts: () => Map<string, Account>;
+    /** pg-boss's supervision of one queue (expiry, heartbeat failures). */
+    supervise(queue: string): Promise<void>;
+  }) {
+    this.#supervise = o.supervise;
     this.#pool = o.pool;
     this.#config = o.config;
     this.#log = o.log;
@@ -49,6 +56,7 @@ export class FetchLoop {
     };
     every(this.#config.pollingSeconds * 1000, () => this.#lookForDueJobs());
     every(this.#config.heartbeatMs, () => this.#heartbeat());
+    every(this.#config.superviseSeconds * 1000, () => this.#reclaimOrphans());
   }
 
   stop(): void {
@@ -148,6 +156,16 @@ export class FetchLoop {
     if (!ids.length) return;
     const horizon = Date.now() + this.#config.pollingSeconds * 1000;
     for (const [id, due] of await db.nextDue(this.#pool, ids)) if (due <= horizon) this.wake(id, due);
+  }
+
+  /**
+   * pg-boss supervises every queue on its own only every few minutes (with 1,000 queues a full
+   * pass is the biggest cost of an idle fleet); the queues of this process's accounts that hold
+   * jobs of a dead process are supervised at once, so their jobs come back within seconds.
+   */
+  async #reclaimOrphans(): Promise<void> {
+    const names = [...this.#accounts().keys()].filter((id) => this.#locks.holds(id)).map(deliveryQueueName);
+    for (const q of await db.orphanedQueues(this.#pool, [...names, CAMPAIGN_RESUME_QUEUE])) await this.#supervise(q);
   }
 
   async #heartbeat(): Promise<void> {

@@ -10,6 +10,8 @@ export const clock = (): number => performance.timeOrigin + performance.now();
 const GUARD_MAX = 100;
 /** Extra spacing of the window guard: what Telegram sees also carries the network's jitter. */
 const GUARD_MARGIN_MS = 5;
+/** Lateness made up after a busy moment (the 1-second guard still caps the catch-up). */
+const CATCH_UP_MS = 1000;
 
 export class AccountPacer {
   #intervalMs = 0;
@@ -56,12 +58,18 @@ export class AccountPacer {
     return t;
   }
 
-  /** Takes the slot; call only when slotAt(...) has come. */
-  take(campaignId: string, campaignRatePerMinute: number | null): void {
+  /**
+   * Takes the slot; call only when slotAt(...) has come. backlogged: sends were waiting all
+   * along, so a late slot is the machine's delay, not idleness.
+   */
+  take(campaignId: string, campaignRatePerMinute: number | null, backlogged = false): void {
     const now = clock();
-    // On schedule: the next slot follows this one's (lateness is not carried over); after
-    // idling: one interval from now (no burst of saved-up tokens).
-    this.#next = now - this.#next < this.#intervalMs ? this.#next + this.#intervalMs : now + this.#intervalMs;
+    // On schedule, or late while sends were waiting: the next slot follows this one's, so a
+    // stalled event loop does not slow the average; after idling: one interval from now (no
+    // burst of saved-up tokens).
+    const late = now - this.#next;
+    const keep = late < this.#intervalMs || (backlogged && late < CATCH_UP_MS);
+    this.#next = keep ? this.#next + this.#intervalMs : now + this.#intervalMs;
     if (this.#guardN <= GUARD_MAX) {
       this.#recent.push(now);
       if (this.#recent.length > this.#guardN) this.#recent.shift();

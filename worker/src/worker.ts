@@ -48,6 +48,7 @@ export interface RunningWorker {
 }
 
 const BOSS_CONNECTIONS = 2;
+const FULL_SUPERVISE_SECONDS = 300;
 
 function gatewayFactory(config: WorkerConfig, deps: WorkerDeps): { simulator: TelegramSimulator | null; create(accountId: string): TelegramGateway } {
   if (deps.createGateway) return { simulator: null, create: deps.createGateway };
@@ -75,7 +76,8 @@ async function startBoss(config: WorkerConfig, log: Logger): Promise<PgBoss> {
     migrate: false,
     createSchema: false,
     schedule: false,
-    superviseIntervalSeconds: config.superviseSeconds,
+    // A full pass over every queue is rare; the fetch loop supervises queues with stuck jobs.
+    superviseIntervalSeconds: FULL_SUPERVISE_SECONDS,
     monitorIntervalSeconds: config.superviseSeconds,
   });
   boss.on('error', (err) => log.error({ err }, 'pg-boss error'));
@@ -120,7 +122,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
       flooded: (_accountId, resumeAt) => wakeResume(resumeAt.getTime()),
     },
   });
-  const fetch = new FetchLoop({ pool, config, log, locks, accounts: () => fleet!.accounts });
+  const fetch = new FetchLoop({ pool, config, log, locks, accounts: () => fleet!.accounts, supervise: (q) => boss.supervise(q) });
   fleet = new Fleet({
     pool, config, log, locks,
     deps: {

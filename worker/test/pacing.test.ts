@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { asUser } from '../../scripts/test/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addChannels, campaign, createCampaign, startCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
+import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
 
 /**
  * Most sends found in any 1-second window (half-open), from sorted timestamps, less `jitterMs`:
@@ -46,14 +47,14 @@ describe('pacing', () => {
     const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const campaigns: string[] = [];
     for (let i = 0; i < 5; i++) campaigns.push(await createCampaign(world, { channelIds: ids, text: `campaign ${i}`, start: false }));
-    for (const id of campaigns) await startCampaign(world, id);
+    // Started together (one transaction), so no campaign has a head start.
+    await asUser(world.sql, world.userId, async (t) => { for (const id of campaigns) await t.query('select public.start_campaign($1)', [id]); });
     for (const id of campaigns) await waitForState(world, id, 'completed', 60_000);
     const { rows } = await world.sql.query(
       `select campaign_id, sent_at from public.deliveries where campaign_id = any ($1) order by sent_at`, [campaigns]);
     expect(rows).toHaveLength(2500);
-    // Fair: once every campaign has started sending (they are started one after another, so the
-    // first ones get a head start of a few hundred ms at this rate), the next 1,000 sends are
-    // shared about equally: 200 each.
+    // Fair: once every campaign has started sending, the next 1,000 sends are shared about
+    // equally: 200 each.
     const allStarted = Math.max(...campaigns.map((c) => rows.find((r) => r.campaign_id === c)!.sent_at.getTime()));
     const head = rows.filter((r) => r.sent_at.getTime() >= allStarted).slice(0, 1000);
     expect(head).toHaveLength(1000);

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { campaignStateSchema, pauseReasonSchema } from '../realtime.ts';
 import { idListSchema, idSchema, pageQuerySchema, pageSchema, parseModeSchema, patchSchema, text, timestampSchema } from './common.ts';
-import { messageTextSchema, variablesSchema } from './templates.ts';
+import { captionFits, mediaSchema, messageTextSchema, variablesSchema } from './templates.ts';
 
 export const MAX_CAMPAIGN_TARGETS = 100_000;
 
@@ -11,7 +11,9 @@ export const messageInputSchema = z.strictObject({
   parseMode: parseModeSchema.optional(),
   silent: z.boolean().optional(),
   linkPreview: z.boolean().optional(),
-});
+  /** Sent as a photo, video or document with `text` as its caption (at most 1,024 characters). */
+  media: mediaSchema.optional(),
+}).superRefine(captionFits);
 
 export const createCampaignSchema = z.strictObject({
   name: text(1, 200),
@@ -55,6 +57,28 @@ export const updateCampaignSchema = patchSchema({
 export const campaignActionSchema = z.enum(['start', 'pause', 'resume', 'cancel', 'retry-failed']);
 export type CampaignAction = z.infer<typeof campaignActionSchema>;
 
+/** POST /campaigns/{id}/test: where to send the test; without channelId, the account's Saved Messages. */
+export const testCampaignSchema = z.strictObject({
+  /** One of the user's channels; the account must be allowed to post there. */
+  channelId: idSchema.optional(),
+});
+
+export const testSendSchema = z.object({
+  id: idSchema,
+  campaignId: idSchema,
+  /** "me" (Saved Messages) or the channel's peer. */
+  peer: z.string(),
+  channelId: idSchema.nullable(),
+  /** pending only when the worker did not answer within the wait (it gives up on it after 60 s). */
+  state: z.enum(['pending', 'sent', 'failed']),
+  /** A string: Telegram ids may exceed 2^53. */
+  telegramMessageId: z.string().nullable(),
+  errorCode: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  createdAt: timestampSchema,
+  sentAt: timestampSchema.nullable(),
+});
+
 export const campaignSchema = z.object({
   id: idSchema,
   name: z.string(),
@@ -71,7 +95,11 @@ export const campaignSchema = z.object({
     parseMode: parseModeSchema,
     silent: z.boolean(),
     linkPreview: z.boolean(),
+    /** The file as it was when the campaign was created (content type and size in bytes). */
+    media: mediaSchema.extend({ mimeType: z.string(), size: z.number().int() }).nullable(),
   }),
+  /** The latest test send (POST /campaigns/{id}/test), if any. */
+  lastTest: testSendSchema.nullable(),
   ratePerMinute: z.number().int().nullable(),
   maxErrors: z.number().int().nullable(),
   scheduledAt: timestampSchema.nullable(),
@@ -120,3 +148,4 @@ export type Campaign = z.infer<typeof campaignSchema>;
 export type CreateCampaign = z.input<typeof createCampaignSchema>;
 export type UpdateCampaign = z.input<typeof updateCampaignSchema>;
 export type Delivery = z.infer<typeof deliverySchema>;
+export type TestSend = z.infer<typeof testSendSchema>;

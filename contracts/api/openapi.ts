@@ -26,6 +26,7 @@ const components: Record<string, z.ZodType> = {
   CampaignPage: campaigns.campaignPageSchema,
   Delivery: campaigns.deliverySchema,
   DeliveryPage: campaigns.deliveryPageSchema,
+  TestSend: campaigns.testSendSchema,
   Account: accounts.accountSchema,
   AccountPage: accounts.accountPageSchema,
   ErrorBody: errorBodySchema,

@@ -68,6 +68,7 @@ export const routes = {
   resumeCampaign: action('resume', 'Resume a paused campaign'),
   cancelCampaign: action('cancel', 'Cancel a campaign; its pending deliveries are cancelled'),
   retryFailedDeliveries: action('retry-failed', 'Send the failed deliveries again (same random_id)'),
+  testCampaign: { fn: 'campaigns', method: 'POST', path: '/{id}/test', summary: "Send the campaign's message once to the account's Saved Messages (or a channel of yours); no delivery is made, the send takes a slot of the account's pace; 409 during a FLOOD_WAIT", params: id, body: campaigns.testCampaignSchema, status: 200, response: campaigns.testSendSchema },
 
   listAccounts: { fn: 'accounts', method: 'GET', path: '/', summary: 'List Telegram accounts with status, flood wait and pace', query: accounts.accountListQuerySchema, status: 200, response: accounts.accountPageSchema },
   createAccount: { fn: 'accounts', method: 'POST', path: '/', summary: 'Register a Telegram account (its session is a worker secret)', body: accounts.createAccountSchema, status: 201, response: accounts.accountSchema },

@@ -3,8 +3,27 @@ import { z } from 'zod';
 import { idSchema, pageQuerySchema, pageSchema, parseModeSchema, patchSchema, text, timestampSchema } from './common.ts';
 
 export const MESSAGE_MAX = 4096; // Telegram's limit for a text message
+export const CAPTION_MAX = 1024; // Telegram's limit for the caption of a photo, video or document
 
 export const messageTextSchema = text(1, MESSAGE_MAX);
+
+/**
+ * A file in the private Storage bucket `campaign-media`, uploaded by the user under
+ * `<their user id>/`; the database checks it exists, is theirs and fits the kind.
+ */
+export const mediaSchema = z.strictObject({
+  /** The object's path in the bucket, e.g. "<user id>/launch.jpg". */
+  path: text(1, 1024),
+  /** photo: JPEG, PNG or WebP up to 10 MB; video: video/* up to 50 MB; document: any file up to 50 MB. */
+  kind: z.enum(['photo', 'video', 'document']),
+});
+
+/** With media, the text is its caption: at most CAPTION_MAX characters. */
+export const captionFits = (o: { text?: string; media?: unknown }, ctx: z.RefinementCtx) => {
+  if (o.media && o.text !== undefined && o.text.length > CAPTION_MAX) {
+    ctx.addIssue({ code: 'custom', path: ['text'], message: `a caption has at most ${CAPTION_MAX} characters` });
+  }
+};
 
 const templateFields = {
   name: text(1, 200),
@@ -12,13 +31,16 @@ const templateFields = {
   parseMode: parseModeSchema,
   silent: z.boolean(),
   linkPreview: z.boolean(),
+  /** A photo, video or document sent with the text as its caption; null: none (PATCH clears it). */
+  media: mediaSchema.nullable(),
 };
 
 export const createTemplateSchema = z.strictObject({
   ...templateFields,
   silent: templateFields.silent.optional(),
   linkPreview: templateFields.linkPreview.optional(),
-});
+  media: templateFields.media.optional(),
+}).superRefine(captionFits);
 export const updateTemplateSchema = patchSchema(templateFields);
 
 /** Values for {{name}} placeholders. */
@@ -39,6 +61,7 @@ export const templateSchema = z.object({
   ...templateFields,
   name: z.string(),
   text: z.string(),
+  media: mediaSchema.nullable(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,
 });

@@ -1,20 +1,29 @@
 // Function `campaigns`: create, inspect and drive campaigns (docs/architecture.md). Every change is an RPC,
 // which enforces the state machine (409 on an illegal transition) and queues jobs in the same
 // transaction.
-import type { CampaignAction, Campaign, Delivery } from '../../../contracts/api/campaigns.ts';
+import type { CampaignAction, Campaign, Delivery, TestSend } from '../../../contracts/api/campaigns.ts';
+import { sleep } from '../../../contracts/time.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
+import type { UserClaims } from '../_shared/auth.ts';
 import { findOne, iso, isoNN, listPage, type Listable, type OwnedResource } from '../_shared/crud.ts';
-import { uuidArray, type Row, type Tx } from '../_shared/db.ts';
+import { asUser, uuidArray, type Row, type Tx } from '../_shared/db.ts';
 
 export const campaignResource: OwnedResource<Campaign> = {
   table: 'campaigns',
   noun: 'campaign',
-  select: 't.*',
+  // The latest test send rides along, so a page showing the campaign shows its test too.
+  select: `t.*, (select to_jsonb(x) from public.campaign_test_sends x where x.campaign_id = t.id
+    order by x.created_at desc limit 1) as last_test`,
   columns: {},
   toDto: (r) => ({
     id: r.id, name: r.name, state: r.state, pauseReason: r.pause_reason, resumeAt: iso(r.resume_at),
     accountId: r.account_id, templateId: r.template_id,
-    message: { text: r.message_text, parseMode: r.parse_mode, silent: r.silent, linkPreview: r.link_preview },
+    message: {
+      text: r.message_text, parseMode: r.parse_mode, silent: r.silent, linkPreview: r.link_preview,
+      media: r.media_path === null ? null
+        : { path: r.media_path, kind: r.media_kind, mimeType: r.media_mime, size: Number(r.media_size) },
+    },
+    lastTest: r.last_test ? testSendDto(r.last_test) : null,
     ratePerMinute: r.rate_per_minute, maxErrors: r.max_errors, scheduledAt: iso(r.scheduled_at),
     counts: {
       total: r.total_count, pending: r.pending_count, sent: r.sent_count, failed: r.failed_count,
@@ -35,9 +44,38 @@ const deliveries: Listable<Delivery> = {
   }),
 };
 
+/** A campaign_test_sends row, from SQL or from to_jsonb (where bigints are numbers and times strings). */
+function testSendDto(r: Row): TestSend {
+  return {
+    id: r.id, campaignId: r.campaign_id, peer: r.peer, channelId: r.channel_id, state: r.state,
+    telegramMessageId: r.telegram_message_id === null ? null : String(r.telegram_message_id),
+    errorCode: r.error_code, errorMessage: r.error_message,
+    createdAt: isoNN(new Date(r.created_at)), sentAt: r.sent_at === null ? null : isoNN(new Date(r.sent_at)),
+  };
+}
+
 async function campaignFrom(rows: Promise<Row[]>): Promise<Campaign> {
   const [row] = await rows;
   return campaignResource.toDto(row!);
+}
+
+/** How long POST /campaigns/{id}/test waits for the worker's answer (it gives up on the send at 60 s). */
+const TEST_WAIT_MS = 20_000;
+
+/**
+ * Queues the test send in a transaction of its own (the worker sees it only once committed),
+ * then reads its row until the worker has settled it. The RPC decides: 404, 409 during a
+ * FLOOD_WAIT, 422 for a channel that is not the caller's.
+ */
+async function testCampaign(claims: UserClaims, campaignId: string, channelId: string | null): Promise<TestSend> {
+  const [queued] = await asUser(claims, (tx) => tx`select t.* from public.test_campaign(${campaignId}::uuid, ${channelId}::uuid) t`);
+  const end = Date.now() + TEST_WAIT_MS;
+  let row = queued!;
+  while (row.state === 'pending' && Date.now() < end) {
+    await sleep(100);
+    [row] = await asUser(claims, (tx) => tx`select * from public.campaign_test_sends where id = ${queued!.id}`);
+  }
+  return testSendDto(row!);
 }
 
 const RPC_OF: Record<CampaignAction, string> = {
@@ -81,6 +119,7 @@ const campaigns = defineFunction('campaigns', {
   resumeCampaign: act('resume'),
   cancelCampaign: act('cancel'),
   retryFailedDeliveries: act('retry-failed'),
+  testCampaign: ({ claims, params, body }) => testCampaign(claims, params.id, body.channelId ?? null),
 });
 
 export default campaigns;

@@ -6,7 +6,8 @@ import { table, type Row } from './report.ts';
 
 export interface FleetSizes {
   points: FleetPoint[];
-  idle: { accounts: number; seconds: number };
+  /** The idle check: accounts, the measured window and the warm-up before it (seconds). */
+  idle: { accounts: number; seconds: number; warmupSeconds: number };
 }
 
 const fast = (accounts: number, campaignsPerAccount = 1): FleetPoint =>
@@ -16,17 +17,18 @@ const fast = (accounts: number, campaignsPerAccount = 1): FleetPoint =>
 export const FULL_FLEET: FleetSizes = {
   points: [fast(1), fast(10), fast(50), fast(100), fast(50, 3), fast(100, 3),
     { accounts: 1000, campaignsPerAccount: 1, targets: 20, ratePerMinute: 60 }],
-  idle: { accounts: 1000, seconds: 10 },
+  idle: { accounts: 1000, seconds: 10, warmupSeconds: 20 },
 };
 
 /** Inside `npm test` (about a minute): two small points and a 200-account idle check. */
 export const SHORT_FLEET: FleetSizes = {
   points: [fast(1), fast(10)],
-  idle: { accounts: 200, seconds: 5 },
+  idle: { accounts: 200, seconds: 5, warmupSeconds: 5 },
 };
 
-/** "10x1,50x3" (accounts x campaigns per account, 200 targets at 20/s): the --fleet list. */
+/** "10x1,50x3" (accounts x campaigns per account, 200 targets at 20/s), or "none": the --fleet list. */
 export function parsePoints(spec: string): FleetPoint[] {
+  if (spec === 'none') return [];
   return spec.split(',').map((p) => {
     const m = /^(\d+)x(\d+)$/.exec(p.trim());
     if (!m) throw new Error(`--fleet: "${p}" is not <accounts>x<campaigns per account>, e.g. 50x1`);
@@ -49,7 +51,7 @@ export async function runFleet(cluster: BenchCluster, sizes: FleetSizes, log: (m
   }
   let idle: IdleResult | null = null;
   if (sizes.idle.accounts > 0) {
-    idle = await idleCost(cluster, sizes.idle.accounts, sizes.idle.seconds, log);
+    idle = await idleCost(cluster, sizes.idle.accounts, sizes.idle.seconds, log, sizes.idle.warmupSeconds);
     log(`idle: ${idle.accounts} accounts: worker ${idle.cpuPercent ?? 'n/a'} % of a core, postgres ${idle.dbCpuPercent ?? 'n/a'} %${idle.error ? ` (${idle.error})` : ''}`);
   }
   return { points, idle };

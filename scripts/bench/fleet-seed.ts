@@ -3,7 +3,7 @@
 // its own channels (the simulator limits messages per chat, as Telegram does, so accounts must
 // not share chats) and its campaigns, created through create_campaign as their owner.
 import pg from 'pg';
-import { asUser, createUser } from '../lib/database.ts';
+import { asUser, createUser, withClient } from '../lib/database.ts';
 import type { AppDatabase } from './cluster.ts';
 import { now } from './seed.ts';
 
@@ -26,13 +26,14 @@ export interface Fleet {
 
 /** Users, accounts, channels and draft campaigns; `targets` 0 makes idle accounts only. */
 export async function seedFleet(db: AppDatabase, shape: FleetShape): Promise<Fleet> {
-  const users = Math.ceil(shape.accounts / ACCOUNTS_PER_USER);
   const c = new pg.Client({ connectionString: db.url, application_name: 'tg-bench seed' });
   await c.connect();
   try {
+    const perUser = await accountsPerUser(db, shape.campaignsPerAccount);
+    const users = Math.ceil(shape.accounts / perUser);
     const owners: Fleet['owners'] = [];
     for (let u = 0; u < users; u++) {
-      const n = Math.min(ACCOUNTS_PER_USER, shape.accounts - u * ACCOUNTS_PER_USER);
+      const n = Math.min(perUser, shape.accounts - u * perUser);
       const userId = await createUser(db.adminUrl);
       owners.push(await asUser(c, userId, (t) => seedOwnerFleet(t, u, n, shape)).then((o) => ({ userId, ...o })));
     }
@@ -40,6 +41,20 @@ export async function seedFleet(db: AppDatabase, shape: FleetShape): Promise<Fle
   } finally {
     await c.end();
   }
+}
+
+/**
+ * Accounts per user: the account limit, and few enough that a user's campaigns stay within the
+ * draft_campaigns quota (private.quota_limits) while they are created: the bench changes no quota.
+ */
+async function accountsPerUser(db: AppDatabase, campaignsPerAccount: number): Promise<number> {
+  const drafts = await withClient(db.adminUrl, async (c) => {
+    const { rows } = await c.query<{ v: number | null }>(
+      `select case when to_regclass('private.quota_limits') is not null then
+         (select value from private.quota_limits where name = 'draft_campaigns') end as v`).catch(() => ({ rows: [{ v: null }] }));
+    return rows[0]?.v ?? null;
+  });
+  return drafts && campaignsPerAccount > 0 ? Math.max(1, Math.min(ACCOUNTS_PER_USER, Math.floor(drafts / campaignsPerAccount))) : ACCOUNTS_PER_USER;
 }
 
 async function seedOwnerFleet(t: pg.ClientBase, u: number, n: number, shape: FleetShape): Promise<{ accountIds: string[]; campaignIds: string[] }> {

@@ -211,6 +211,7 @@ async function measure(cluster: BenchCluster, db: AppDatabase, fleet: Fleet, wor
 export interface IdleResult {
   accounts: number;
   seconds: number;
+  warmupSeconds: number;
   /** Worker CPU over the window, percent of one core. */
   cpuPercent: number | null;
   /** Postgres CPU over the same window (the worker's polling shows here too). */
@@ -220,15 +221,17 @@ export interface IdleResult {
   error?: string;
 }
 
-/** CPU of a worker serving `accounts` accounts with nothing to send, over `seconds` after start-up. */
-export async function idleCost(cluster: BenchCluster, accounts: number, seconds: number, log: (m: string) => void = () => {}): Promise<IdleResult> {
+/** CPU of a worker serving `accounts` accounts with nothing to send, over `seconds` after a warm-up. */
+export async function idleCost(cluster: BenchCluster, accounts: number, seconds: number, log: (m: string) => void = () => {}, warmupSeconds = seconds): Promise<IdleResult> {
   const db = await cluster.createDatabase('tg_idle');
   let worker: WorkerProcess | undefined;
   try {
     const fleet = await seedFleet(db, { accounts, campaignsPerAccount: 0, targets: 0, ratePerMinute: 60 });
     worker = await fleetWorker(db, `idle-${accounts}`, fleet.accountIds);
     const died = watchExit(worker);
-    await sleep(2000); // start-up work (locks, first polls) is not idling
+    // Start-up work is not idling, and it goes on after /health says ready: with 1,000 accounts
+    // one burst 10–15 s after the start (5 s at ~20 % of a core, Postgres ~50 %), then ~1–2 %.
+    await sleep(warmupSeconds * 1000);
     log(`  idle: ${accounts} accounts, measuring ${seconds} s`);
     const pgPid = await cluster.postmasterPid();
     const sampler = connectionSampler(db);
@@ -241,9 +244,9 @@ export async function idleCost(cluster: BenchCluster, accounts: number, seconds:
     const p1 = pgPid ? postgresCpuMs(pgPid) : undefined;
     const pct = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? round((100 * (b - a)) / ms, 2) : null);
     const error = died();
-    return { accounts, seconds, cpuPercent: error ? null : pct(w0, w1), dbCpuPercent: pct(p0, p1), peakConnections: await sampler.stop(), rssMb: peakRssMb(worker.pid), ...(error ? { error } : {}) };
+    return { accounts, seconds, warmupSeconds, cpuPercent: error ? null : pct(w0, w1), dbCpuPercent: pct(p0, p1), peakConnections: await sampler.stop(), rssMb: peakRssMb(worker.pid), ...(error ? { error } : {}) };
   } catch (err) {
-    return { accounts, seconds, cpuPercent: null, dbCpuPercent: null, peakConnections: 0, rssMb: null, error: (err as Error).message.split('\n')[0] };
+    return { accounts, seconds, warmupSeconds, cpuPercent: null, dbCpuPercent: null, peakConnections: 0, rssMb: null, error: (err as Error).message.split('\n')[0] };
   } finally {
     await worker?.stop(10_000).catch(() => {});
     await db.drop().catch(() => {});

@@ -33,7 +33,7 @@ export function campaignTopic(campaignId: string): string {
 }
 
 /** Terminal states: no more events will follow. */
-export function isFinished(e: Pick<CampaignProgressEvent, 'state'>): boolean {
+export function isFinished(e: { state: string }): boolean {
   return e.state === 'completed' || e.state === 'cancelled';
 }
 

@@ -2,6 +2,7 @@
 // demo and by the stack and page tests.
 import { randomBytes } from 'node:crypto';
 import type { Campaign } from '../../contracts/api/campaigns.ts';
+import { isFinished } from '../../contracts/realtime.ts';
 import { mapLimit, type Api } from './api.ts';
 
 export interface DemoCampaign {
@@ -28,7 +29,6 @@ export async function createDemoCampaign(api: Api, opts: { targets: number; rate
   return { campaign, peers, channelIds };
 }
 
-export const isTerminal = (c: Pick<Campaign, 'state'>) => c.state === 'completed' || c.state === 'cancelled';
 
 /**
  * Polls GET /campaigns/:id until the campaign completes or is cancelled (or `timeoutMs`
@@ -43,7 +43,7 @@ export async function followCampaign(
     const c = await api.getCampaign(id);
     const key = JSON.stringify([c.state, c.pauseReason, c.resumeAt, c.counts]);
     if (key !== last) { last = key; onUpdate(c); }
-    if (isTerminal(c)) return c;
+    if (isFinished(c)) return c;
     if (Date.now() > deadline) throw new Error(`campaign ${id} still ${c.state} after ${opts.timeoutMs} ms (sent ${c.counts.sent}/${c.counts.total})`);
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 100));
   }

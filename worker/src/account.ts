@@ -1,12 +1,16 @@
 // One Telegram account in this process: its session (gateway), its pacer, and the deliveries
 // claimed for it, sent round-robin between its campaigns at the account's pace while holding no
 // database connection. Every outcome goes to the recorder; the fetch loop refills the queue.
+import { isFinished } from '../../contracts/realtime.ts';
+import { sleep } from '../../contracts/time.ts';
+import { AccountMedia } from './account-media.ts';
 import { CampaignQueues } from './campaign-queue.ts';
 import type { WorkerConfig } from './config.ts';
 import type * as db from './db.ts';
-import { classify, withTimeout, type Classified } from './errors.ts';
-import type { ResolvedPeer, TelegramGateway } from './gateway/types.ts';
+import { classify, isStaleMedia, withTimeout, type Classified } from './errors.ts';
+import { SAVED_MESSAGES, type ResolvedPeer, type TelegramGateway } from './gateway/types.ts';
 import type { Logger } from './logger.ts';
+import { storageMediaSource } from './media.ts';
 import type { Metrics } from './metrics.ts';
 import { outcomeOf, type RowOutcome } from './outcomes.ts';
 import { AccountPacer, clock } from './pacing.ts';
@@ -27,6 +31,9 @@ export interface AccountDeps {
   /** The account's queue ran low: fetch for it if it has jobs. */
   hungry(accountId: string): void;
 }
+
+/** The pacer's key for test sends: they take the account's slots, never a campaign's cap. */
+const TEST_SLOT = 'test';
 
 /** Rows to keep claimed ahead of the pacer (about lookaheadSeconds of sending), and when to refill. */
 export function bufferTarget(ratePerMinute: number, lookaheadSeconds: number): { target: number; low: number } {
@@ -51,12 +58,16 @@ export class Account {
   #timerAt = 0;
   #floodUntil = 0;
   readonly #resolving = new Map<string, Promise<void>>();
+  readonly media: AccountMedia;
   /** The queue ran dry since the last send: the next one starts the pace afresh. */
   #idle = true;
 
   constructor(id: string, deps: AccountDeps) {
     this.id = id;
     this.#deps = deps;
+    const { supabaseUrl, serviceRoleKey, sendTimeoutMs } = deps.config;
+    // A file of up to 50 MB is fetched and uploaded in parts: far longer than one send may take.
+    this.media = new AccountMedia(storageMediaSource(supabaseUrl, serviceRoleKey), () => this.#gateway!, Math.max(120_000, sendTimeoutMs * 8));
   }
 
   /** Claimed rows waiting for their slot. */
@@ -116,6 +127,7 @@ export class Account {
   enqueue(rows: db.ClaimRow[]): void {
     for (const r of rows) {
       if (r.action === 'skip') this.#record(r, { outcome: 'skip' });
+      else if (r.action === 'test') void this.#test(r);
       else this.#queue.add(r);
     }
     for (const r of rows) if (r.action === 'send' && this.#needsPeer(r)) this.#prepare(r);
@@ -126,9 +138,11 @@ export class Account {
   campaignStates(states: db.CampaignState[]): void {
     for (const c of states) {
       if (c.state === 'running') continue;
-      const over = c.state === 'completed' || c.state === 'cancelled';
+      const over = isFinished(c);
       for (const r of this.#queue.takeCampaign(c.id, over)) this.#record(r, { outcome: 'deferred' });
-      if (over) this.pacer.forget(c.id);
+      if (!over) continue;
+      this.pacer.forget(c.id);
+      this.media.forget(c.id);
     }
   }
 
@@ -218,15 +232,12 @@ export class Account {
   }
 
   async #send(row: db.ClaimRow): Promise<void> {
-    const { config, metrics } = this.#deps;
+    const { metrics } = this.#deps;
     const t0 = performance.now();
     try {
       // Known before the slot was taken (#prepare), so the request leaves in the slot's own tick.
       const peer = this.#knownPeer(row) ?? (await this.#resolve(row));
-      const answer = await withTimeout(this.#gateway!.send({
-        peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
-        linkPreview: row.link_preview, randomId: row.random_id,
-      }), config.sendTimeoutMs, 'SendMessage');
+      const answer = await this.#post(row, peer);
       this.lastSentAt = Date.now();
       this.#duplicates.delete(row.delivery_id);
       this.#queue.settle(row.campaign_id, false);
@@ -235,6 +246,50 @@ export class Account {
       await this.#failed(row, classify(err));
     } finally {
       metrics.sendLatency.observe({ account: this.id }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  /**
+   * One message to Telegram (SendMessage, or SendMedia with the campaign's upload). An upload
+   * Telegram no longer takes is replaced and the send repeated with the same random_id, without
+   * spending an attempt.
+   */
+  async #post(row: db.ClaimRow, peer: ResolvedPeer): Promise<{ messageId: number }> {
+    let pending = this.media.ref(row);
+    for (let refreshed = false; ; refreshed = true) {
+      const media = await pending;
+      try {
+        return await withTimeout(this.#gateway!.send({
+          peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
+          linkPreview: row.link_preview, randomId: row.random_id, media,
+        }), this.#deps.config.sendTimeoutMs, media ? 'SendMedia' : 'SendMessage');
+      } catch (err) {
+        if (!media || refreshed || !isStaleMedia(err)) throw err;
+        this.#deps.log.info({ accountId: this.id, campaignId: row.campaign_id }, 'file reference refused by Telegram: uploading again');
+        pending = this.media.refresh(row, media);
+      }
+    }
+  }
+
+  /**
+   * A test send: one slot of the account's pace, to its Saved Messages or the named channel;
+   * its outcome is the test's, never a delivery's. A FLOOD_WAIT answer stops the account as usual.
+   */
+  async #test(row: db.ClaimRow): Promise<void> {
+    const fail = (code: string, message: string) => this.#record(row, { outcome: 'failed', errorCode: code, errorMessage: message }, true);
+    if (row.reason === 'expired') return fail('TEST_EXPIRED', 'taken up more than 60 s after it was asked for: not sent');
+    if (this.status !== 'running') return fail('ACCOUNT_NOT_SENDING', `the account is ${this.statusReason ?? this.status}`);
+    const wait = this.pacer.slotAt(TEST_SLOT, null) - clock();
+    if (wait > 0) await sleep(wait);
+    this.pacer.take(TEST_SLOT, null, !this.#idle);
+    try {
+      const peer = row.peer === 'me' ? SAVED_MESSAGES : this.#knownPeer(row) ?? (await this.#resolve(row));
+      const answer = await this.#post(row, peer);
+      this.#record(row, { outcome: 'sent', messageId: answer.messageId }, true);
+    } catch (err) {
+      const c = classify(err);
+      if (c.kind === 'flood_wait') this.#flood(Date.now() + c.seconds * 1000, c.seconds);
+      fail(c.code, c.message);
     }
   }
 
@@ -309,8 +364,12 @@ export class Account {
     this.#deps.wake(this.id);
   }
 
-  #record(row: db.ClaimRow, o: RowOutcome): void {
-    this.#deps.metrics.outcomes.inc({ account: this.id, outcome: o.outcome });
-    this.#deps.recorder.add({ ...o, deliveryId: row.delivery_id, jobId: row.job_id, accountId: this.id, campaignId: row.campaign_id } as db.Outcome);
+  #record(row: db.ClaimRow, o: RowOutcome, test = false): void {
+    this.#deps.metrics.outcomes.inc({ account: this.id, outcome: test ? `test_${o.outcome}` : o.outcome });
+    const mediaRef = row.media_path ? this.media.takeUnstored(row.campaign_id) : undefined;
+    this.#deps.recorder.add({
+      ...o, deliveryId: row.delivery_id, jobId: row.job_id, accountId: this.id, campaignId: row.campaign_id,
+      ...(test && { test }), ...(mediaRef && { mediaRef }),
+    } as db.Outcome);
   }
 }

@@ -1,7 +1,6 @@
 // Rules users meet after the happy path: the error threshold after a resume, template rendering,
 // deleting an account, resuming before the scheduled time, unique names, field-naming errors.
 import { describe, expect, it } from 'vitest';
-import type pg from 'pg';
 import { asServiceRole, asUser } from '../../scripts/test/db.ts';
 import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 

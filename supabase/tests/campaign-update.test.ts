@@ -2,7 +2,6 @@
 // absent keys stay, the audit row, a lowered maxErrors that applies from the next failure, the
 // worker seeing a new pace on its next claim, and who may call it.
 import { describe, expect, it } from 'vitest';
-import type pg from 'pg';
 import { asAnon, asServiceRole, asUser } from '../../scripts/test/db.ts';
 import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 

@@ -28,7 +28,7 @@ async function stoppedBy(status: 'peer_flood' | 'revoked', tag: string): Promise
   return { owner, id };
 }
 
-const state = async (owner: Owner, id: string) => (await client.query(
+const state = async (_owner: Owner, id: string) => (await client.query(
   `select c.state, c.pause_reason, a.status as account_status, a.status_reason,
      (select count(*)::int from pgboss.job j join public.deliveries d on d.job_id = j.id
        where d.campaign_id = c.id and j.state = 'created') as live_jobs

@@ -8,7 +8,7 @@ describe('delivery', () => {
     const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 30);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     const c = await campaign(world, id);
@@ -34,7 +34,7 @@ describe('errors', () => {
     targets[peers[3]!] = { error: 'CHANNEL_PRIVATE', code: 400 };
     targets[peers[4]!] = { error: 'USER_BANNED_IN_CHANNEL', code: 400 };
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     expect(await campaign(world, id)).toMatchObject({ sent_count: 15, failed_count: 5 });
@@ -102,7 +102,7 @@ describe('errors', () => {
       accountPerSecond: 10_000,
       targets: { [peers[0]!]: { hang: 'after', times: 1 }, [peers[1]!]: { hang: 'before', times: 2 } },
     });
-    const worker = await startTestWorker(testConfig(world, { sendTimeoutMs: 300 }), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world, { sendTimeoutMs: 300 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     expect(await campaign(world, id)).toMatchObject({ sent_count: 6, failed_count: 0 });
@@ -126,7 +126,7 @@ describe('errors', () => {
       targets: { [hung[0]!]: { hang: 'before', times: 1 }, [hung[1]!]: { hang: 'after', times: 1 } },
     });
     const timeout = 4_000;
-    const worker = await startTestWorker(testConfig(world, { sendTimeoutMs: timeout }), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world, { sendTimeoutMs: timeout }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 30_000);
     const first = Math.min(...sim.sends.map((x) => x.requestedAt));
@@ -179,7 +179,7 @@ describe('errors', () => {
     const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 2);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets: { [peers[0]!]: { slowmodeSeconds: 1 } } });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const first = await createCampaign(world, { channelIds: [ids[0]!] });
     await waitForState(world, first, 'completed', 10_000);
     const t0 = Date.now();

@@ -7,7 +7,7 @@ describe('FLOOD_WAIT', () => {
     const world = await createWorld({ ratePerMinute: 6000 });
     const { ids, peers } = await addChannels(world, 120);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, floodAfter: { sends: 50, seconds: 3 } });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     // the 51st send gets FLOOD_WAIT_3
     await waitFor('50 sends', async () => sim.sends.length >= 50, 20_000, 5);
@@ -53,7 +53,7 @@ describe('retries', () => {
         [peers[1]!]: { error: 'RPC_TIMEOUT', code: -503, times: 2 },
       },
     });
-    const worker = await startTestWorker(testConfig(world, { retryBaseSeconds: 0.4 }), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world, { retryBaseSeconds: 0.4 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     const { rows } = await world.sql.query(

@@ -54,7 +54,7 @@ describe('per-campaign rate cap', () => {
     const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids } = await addChannels(world, 10, 'cap');
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids, ratePerMinute: 600 }); // 10/s
     await waitForState(world, id, 'completed', 20_000);
     const times = sim.sends.filter((s) => !s.duplicate).map((s) => s.at).sort((a, b) => a - b);

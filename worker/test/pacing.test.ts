@@ -22,7 +22,7 @@ describe('pacing', () => {
     const world = await createWorld({ ratePerMinute: 1200 });
     const { ids } = await addChannels(world, 200);
     const sim = new TelegramSimulator({ accountPerSecond: 25, latencyMs: [3, 5] });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const t0 = Date.now();
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 40_000);
@@ -44,7 +44,7 @@ describe('pacing', () => {
     const world = await createWorld({ ratePerMinute: 60 * 500 });
     const { ids } = await addChannels(world, 500);
     const sim = new TelegramSimulator({ accountPerSecond: 100_000 });
-    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const campaigns: string[] = [];
     for (let i = 0; i < 5; i++) campaigns.push(await createCampaign(world, { channelIds: ids, text: `campaign ${i}`, start: false }));
     // Started together (one transaction), so no campaign has a head start.

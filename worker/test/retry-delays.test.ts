@@ -21,7 +21,7 @@ describe('retries with the real delays', () => {
     const { ids, peers } = await addChannels(world, 1);
     const sim = new TimingSimulator({ targets: { [peers[0]!]: { error: 'INTERNAL', code: 500 } } });
     sim.watch = peers[0]!;
-    const worker = await startTestWorker(testConfig(world, { retryBaseSeconds: 5 }), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world, { retryBaseSeconds: 5 }), { logger: testLogger(), simulator: sim });
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 60_000);
     const gaps = sim.attempts.slice(1).map((t, i) => (t - sim.attempts[i]!) / 1000);

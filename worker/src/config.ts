@@ -29,6 +29,9 @@ export const WorkerConfig = z.object({
   apiId: z.number().int().positive().optional(),
   apiHash: z.string().min(1).optional(),
   simulator: SimulatorOptions.prefault({}),
+  /** The Supabase project URL and service role key: media campaigns read their files from Storage with them. Secret: never logged. */
+  supabaseUrl: z.string().url().optional(),
+  serviceRoleKey: z.string().min(1).optional(),
   /** Where the simulator keeps sent messages; unset = in memory (lost with the process). */
   simulatorDatabaseUrl: z.string().min(1).optional(),
   httpPort: z.number().int().min(0).max(65535).nullable().default(9464),
@@ -87,6 +90,8 @@ const Env = z.object({
   TELEGRAM_API_HASH: z.string().min(1).optional(),
   SIMULATOR_CONFIG: jsonFromString(SimulatorOptions, 'SIMULATOR_CONFIG').optional(),
   SIMULATOR_DATABASE_URL: z.string().min(1).optional(),
+  SUPABASE_URL: z.string().url({ error: 'SUPABASE_URL must be the project URL, e.g. https://<ref>.supabase.co' }).optional(),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
   WORKER_HTTP_PORT: int.min(0).max(65535).optional(),
   WORKER_HTTP_HOST: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
@@ -130,6 +135,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     apiHash: e.TELEGRAM_API_HASH,
     simulator: e.SIMULATOR_CONFIG,
     simulatorDatabaseUrl: e.SIMULATOR_DATABASE_URL,
+    supabaseUrl: e.SUPABASE_URL,
+    serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
     httpPort: e.WORKER_HTTP_PORT,
     httpHost: e.WORKER_HTTP_HOST,
     logLevel: e.LOG_LEVEL,

@@ -3,6 +3,7 @@
 // job table. Each runs on whatever executor it is given: the pool (one short statement) or a
 // transaction's client.
 import { deliveryQueueName } from '../../contracts/jobs.ts';
+import type { MediaKind, MediaRef } from './gateway/types.ts';
 
 export interface SqlExecutor {
   query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
@@ -16,7 +17,8 @@ export interface ClaimRow {
   delivery_id: string;
   campaign_id: string;
   account_id: string;
-  action: 'send' | 'skip';
+  /** test: a test send (campaign_test_sends; delivery_id is its id), sent whatever the campaign's state. */
+  action: 'send' | 'skip' | 'test';
   reason: string | null;
   channel_id: string | null;
   peer: string;
@@ -32,9 +34,20 @@ export interface ClaimRow {
   /** The campaign's failures that count against max_errors, when taken, and its threshold (null = none). */
   campaign_failed_count: number;
   campaign_max_errors: number | null;
+  /** The campaign's file in Storage (null: a text message) and this account's upload of it, if any. */
+  media_path: string | null;
+  media_kind: MediaKind | null;
+  media_mime: string | null;
+  media_ref: MediaRef | null;
 }
 
-interface Settled { deliveryId: string; jobId: string; accountId: string; campaignId: string }
+interface Settled {
+  deliveryId: string; jobId: string; accountId: string; campaignId: string;
+  /** A test send's outcome (worker_record_tests), not a delivery's. */
+  test?: boolean;
+  /** Uploaded for this campaign and account since the last commit: stored with the outcome. */
+  mediaRef?: MediaRef;
+}
 export type Outcome = Settled & (
   | { outcome: 'sent'; messageId: number }
   | { outcome: 'failed' | 'unconfirmed'; errorCode: string; errorMessage: string }
@@ -60,8 +73,15 @@ export async function take(db: SqlExecutor, lockPid: number, wants: Array<{ acco
   return rows as ClaimRow[];
 }
 
+/** Records outcomes (deliveries and test sends) and the uploads they carry, in the caller's transaction. */
 export async function record(db: SqlExecutor, results: Outcome[]): Promise<CampaignState[]> {
-  const { rows } = await db.query('select public.worker_record($1::jsonb) as r', [JSON.stringify(results)]);
+  const refs = results.filter((o) => o.mediaRef).map((o) => ({ campaignId: o.campaignId, accountId: o.accountId, ref: o.mediaRef }));
+  if (refs.length) await db.query('select public.worker_media_refs($1::jsonb)', [JSON.stringify(refs)]);
+  const tests = results.filter((o) => o.test);
+  if (tests.length) await db.query('select public.worker_record_tests($1::jsonb)', [JSON.stringify(tests)]);
+  const deliveries = tests.length ? results.filter((o) => !o.test) : results;
+  if (!deliveries.length) return [];
+  const { rows } = await db.query('select public.worker_record($1::jsonb) as r', [JSON.stringify(deliveries)]);
   return (rows[0]?.r ?? []) as CampaignState[];
 }
 

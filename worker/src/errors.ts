@@ -27,6 +27,17 @@ const TRANSIENT = new Set([
   'MSG_WAIT_TIMEOUT', 'NEED_MEMBER_INVALID', 'PERSISTENT_TIMESTAMP_OUTDATED', 'HISTORY_GET_FAILED',
 ]);
 
+/**
+ * Telegram no longer takes the uploaded file a send refers to (its file reference expired, or the
+ * reference is unknown, e.g. kept from before a restart): upload again and resend, no attempt spent.
+ */
+const STALE_MEDIA = new Set(['FILE_REFERENCE_EXPIRED', 'FILE_REFERENCE_INVALID', 'FILE_REFERENCE_EMPTY', 'MEDIA_EMPTY']);
+
+export function isStaleMedia(err: unknown): boolean {
+  const rpc = (err as { errorMessage?: unknown } | null)?.errorMessage;
+  return typeof rpc === 'string' && (STALE_MEDIA.has(rpc) || rpc.startsWith('FILE_REFERENCE_'));
+}
+
 export function classify(err: unknown): Classified {
   const e = err as { errorMessage?: unknown; code?: unknown; message?: unknown; seconds?: unknown };
   const message = String(e?.message ?? err).slice(0, 500);

@@ -6,6 +6,7 @@ export const REDACT_PATHS = [
   'session', '*.session', '*[*].session', '*.*[*].session', 'config.accounts[*].session', 'accounts[*].session',
   'apiHash', '*.apiHash', 'botToken', '*.botToken', 'password', '*.password', 'databaseUrl', '*.databaseUrl',
   'simulatorDatabaseUrl', '*.simulatorDatabaseUrl', 'connectionString', '*.connectionString',
+  'serviceRoleKey', '*.serviceRoleKey',
 ];
 
 const PLAIN = new Set(['string', 'number', 'boolean', 'bigint']);

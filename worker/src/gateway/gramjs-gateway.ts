@@ -1,11 +1,15 @@
-// The GramJS adapter: messages.SendMessage with the delivery's random_id (client.sendMessage
-// cannot take one), entities from gateway/format.ts, peers resolved once by the caller.
+// The GramJS adapter: messages.SendMessage (or messages.SendMedia with an uploaded file) with the
+// delivery's random_id (client.sendMessage/sendFile cannot take one), entities from
+// gateway/format.ts, peers resolved once by the caller.
 import { Api, TelegramClient, utils } from 'telegram';
-import { returnBigInt } from 'telegram/Helpers.js';
+import { generateRandomLong, returnBigInt } from 'telegram/Helpers.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { formatMessage } from './format.ts';
-import { SessionNotAuthorizedError, type OutgoingMessage, type ResolvedPeer, type TelegramGateway } from './types.ts';
+import {
+  SessionNotAuthorizedError, UPLOAD_LIMIT_BYTES, type MediaFile, type MediaRef, type OutgoingMessage, type ResolvedPeer,
+  type TelegramGateway,
+} from './types.ts';
 
 export interface GramJsSession {
   session: string;
@@ -31,6 +35,7 @@ function markedId(entity: Api.TypeChat | Api.TypeUser): ResolvedPeer {
 }
 
 function inputPeer(p: ResolvedPeer): Api.TypeInputPeer {
+  if (p.telegramId === 'me') return new Api.InputPeerSelf();
   const [id, type] = utils.resolveId(returnBigInt(p.telegramId));
   const accessHash = returnBigInt(p.accessHash ?? '0');
   if (type === Api.PeerChannel) return new Api.InputPeerChannel({ channelId: id, accessHash });
@@ -48,6 +53,38 @@ export function sentMessageId(result: Api.TypeUpdates, randomId: string): number
     if ((u instanceof Api.UpdateNewChannelMessage || u instanceof Api.UpdateNewMessage) && 'id' in u.message) return u.message.id;
   }
   throw new Error(`SendMessage answered without a message id (${result.className})`);
+}
+
+/** Parts of 512 KB, Telegram's largest; files over 10 MB go as "big" files (upload.saveBigFilePart). */
+const PART_BYTES = 512 * 1024;
+const BIG_FILE_BYTES = 10 * 1024 * 1024;
+
+/** A file too large for its kind: refused before a byte is uploaded (a permanent failure). */
+export function tooLarge(file: Pick<MediaFile, 'kind' | 'name'>, size: number): Error | null {
+  const limit = UPLOAD_LIMIT_BYTES[file.kind];
+  if (size <= limit) return null;
+  return Object.assign(new Error(`${file.name} is ${size} bytes: Telegram takes a ${file.kind} of at most ${limit} bytes`),
+    { errorMessage: 'MEDIA_TOO_BIG', code: 400 });
+}
+
+function inputMedia(m: MediaRef): Api.TypeInputMedia {
+  const ref = { id: returnBigInt(m.id), accessHash: returnBigInt(m.accessHash), fileReference: Buffer.from(m.fileReference, 'base64') };
+  return m.kind === 'photo'
+    ? new Api.InputMediaPhoto({ id: new Api.InputPhoto(ref) })
+    : new Api.InputMediaDocument({ id: new Api.InputDocument(ref) });
+}
+
+function uploadedMedia(file: MediaFile, input: Api.TypeInputFile): Api.TypeInputMedia {
+  if (file.kind === 'photo') return new Api.InputMediaUploadedPhoto({ file: input });
+  const attributes: Api.TypeDocumentAttribute[] = [new Api.DocumentAttributeFilename({ fileName: file.name })];
+  if (file.kind === 'video') attributes.push(new Api.DocumentAttributeVideo({ duration: 0, w: 0, h: 0, supportsStreaming: true }));
+  return new Api.InputMediaUploadedDocument({ file: input, mimeType: file.mimeType, attributes, forceFile: file.kind === 'document' });
+}
+
+function mediaRefOf(kind: MediaFile['kind'], media: Api.TypeMessageMedia): MediaRef {
+  const item = media instanceof Api.MessageMediaPhoto ? media.photo : media instanceof Api.MessageMediaDocument ? media.document : undefined;
+  if (!(item instanceof Api.Photo) && !(item instanceof Api.Document)) throw new Error(`UploadMedia answered ${media.className} without a file`);
+  return { kind, id: item.id.toString(), accessHash: item.accessHash.toString(), fileReference: Buffer.from(item.fileReference).toString('base64') };
 }
 
 export class GramJsGateway implements TelegramGateway {
@@ -94,15 +131,34 @@ export class GramJsGateway implements TelegramGateway {
 
   async send(m: OutgoingMessage): Promise<{ messageId: number }> {
     const { message, entities } = formatMessage(m.text, m.parseMode);
-    const result = await this.client.invoke(new Api.messages.SendMessage({
-      peer: inputPeer(m.peer),
-      message,
-      entities,
-      randomId: returnBigInt(m.randomId),
-      silent: m.silent || undefined,
-      noWebpage: !m.linkPreview || undefined,
-    }));
+    const common = { peer: inputPeer(m.peer), message, entities, randomId: returnBigInt(m.randomId), silent: m.silent || undefined };
+    const result = await this.client.invoke(m.media
+      ? new Api.messages.SendMedia({ ...common, media: inputMedia(m.media) })
+      : new Api.messages.SendMessage({ ...common, noWebpage: !m.linkPreview || undefined }));
     return { messageId: sentMessageId(result, m.randomId) };
+  }
+
+  /**
+   * The parts go through client.invoke one by one, not client.uploadFile: that opens a sender of
+   * its own and retries by itself, out of reach of the worker's timeouts and error handling.
+   */
+  async uploadMedia(file: MediaFile): Promise<MediaRef> {
+    const refused = tooLarge(file, file.bytes.length);
+    if (refused) throw refused;
+    const fileId = generateRandomLong(true);
+    const parts = Math.max(1, Math.ceil(file.bytes.length / PART_BYTES));
+    const big = file.bytes.length > BIG_FILE_BYTES;
+    for (let i = 0; i < parts; i++) {
+      const bytes = Buffer.from(file.bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
+      await this.client.invoke(big
+        ? new Api.upload.SaveBigFilePart({ fileId, filePart: i, fileTotalParts: parts, bytes })
+        : new Api.upload.SaveFilePart({ fileId, filePart: i, bytes }));
+    }
+    const input = big
+      ? new Api.InputFileBig({ id: fileId, parts, name: file.name })
+      : new Api.InputFile({ id: fileId, parts, name: file.name, md5Checksum: '' });
+    const media = await this.client.invoke(new Api.messages.UploadMedia({ peer: new Api.InputPeerSelf(), media: uploadedMedia(file, input) }));
+    return mediaRefOf(file.kind, media);
   }
 
   async probe(): Promise<void> {

@@ -7,7 +7,34 @@ export interface ResolvedPeer {
   accessHash: string | null;
 }
 
+/** The account's own Saved Messages (where test sends go). */
+export const SAVED_MESSAGES: ResolvedPeer = { telegramId: 'me', accessHash: null };
+
 export type ParseMode = 'html' | 'markdown' | 'plain';
+
+export type MediaKind = 'photo' | 'video' | 'document';
+
+/** A file to upload to Telegram once (per campaign and account). */
+export interface MediaFile {
+  kind: MediaKind;
+  name: string;
+  mimeType: string;
+  bytes: Uint8Array;
+}
+
+/** What messages.uploadMedia answered: the photo or document that every send then refers to. */
+export interface MediaRef {
+  kind: MediaKind;
+  id: string;
+  accessHash: string;
+  /** Base64; Telegram may stop taking it (FILE_REFERENCE_EXPIRED): then upload again. */
+  fileReference: string;
+}
+
+/** Telegram's limits on what an account may upload: photos 10 MB, other files 2 GB. */
+export const UPLOAD_LIMIT_BYTES: Record<MediaKind, number> = {
+  photo: 10 * 1024 * 1024, video: 2000 * 1024 * 1024, document: 2000 * 1024 * 1024,
+};
 
 export interface OutgoingMessage {
   peer: ResolvedPeer;
@@ -17,6 +44,8 @@ export interface OutgoingMessage {
   linkPreview: boolean;
   /** The delivery's fixed random_id (signed 64-bit, as a decimal string): Telegram dedups on it. */
   randomId: string;
+  /** Sent with messages.sendMedia, `text` as its caption. */
+  media?: MediaRef;
 }
 
 export interface TelegramGateway {
@@ -25,6 +54,8 @@ export interface TelegramGateway {
   /** Looks a peer up once ("@name", "+invite", "-100…"); the caller stores the answer. */
   resolvePeer(peer: string): Promise<ResolvedPeer>;
   send(message: OutgoingMessage): Promise<{ messageId: number }>;
+  /** Uploads a file once (upload.saveFilePart + messages.uploadMedia); sends then refer to it. */
+  uploadMedia(file: MediaFile): Promise<MediaRef>;
   /** A cheap request that succeeds only while Telegram answers this session (help.getNearestDc). */
   probe(): Promise<void>;
   stop(): Promise<void>;

@@ -45,6 +45,8 @@ export const SimulatorOptions = z.object({
     forMs: z.number().int().positive(),
     accounts: z.array(z.string()).optional(),
   }).optional(),
+  /** Uploaded files' references stop being accepted this long after the upload (FILE_REFERENCE_EXPIRED). */
+  fileReferenceTtlMs: z.number().int().positive().optional(),
   /** Accounts whose session Telegram no longer accepts (AUTH_KEY_UNREGISTERED). */
   revokedAccounts: z.array(z.string()).default([]),
   targets: z.record(z.string(), TargetBehaviour).default({}),

@@ -10,26 +10,27 @@ export interface PostedMessage {
 }
 
 export interface MessageStore {
-  post(accountId: string, chatId: string, randomId: string, label: string): Promise<PostedMessage>;
+  /** media: the kind of file the message carries (photo, video, document), if any. */
+  post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage>;
   /** Messages actually posted per chat, keyed by its peer name (e.g. "@news") when known. */
   countsByPeer(): Promise<Map<string, number>>;
   /** Every posted message in posting order. */
-  messages(): Promise<Array<{ accountId: string; peer: string; randomId: string; messageId: number; at: Date }>>;
+  messages(): Promise<Array<{ accountId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }>>;
   close(): Promise<void>;
 }
 
 export class MemoryMessageStore implements MessageStore {
   #byKey = new Map<string, number>();
-  #log: Array<{ accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date }> = [];
+  #log: Array<{ accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }> = [];
   #nextId = 1;
 
-  async post(accountId: string, chatId: string, randomId: string, label: string): Promise<PostedMessage> {
+  async post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage> {
     const key = `${accountId}|${chatId}|${randomId}`;
     const earlier = this.#byKey.get(key);
     if (earlier !== undefined) return { messageId: earlier, duplicate: true };
     const messageId = this.#nextId++;
     this.#byKey.set(key, messageId);
-    this.#log.push({ accountId, chatId, peer: label, randomId, messageId, at: new Date() });
+    this.#log.push({ accountId, chatId, peer: label, randomId, messageId, at: new Date(), media: media ?? null });
     return { messageId, duplicate: false };
   }
 
@@ -65,17 +66,18 @@ export class PostgresMessageStore implements MessageStore {
         account_id text not null, chat_id text not null, random_id text not null,
         peer text not null, message_id bigint generated always as identity,
         posted_at timestamptz not null default clock_timestamp(),
-        primary key (account_id, chat_id, random_id));`).then(() => {}, (err: unknown) => {
+        primary key (account_id, chat_id, random_id));
+      alter table telegram_sim.messages add column if not exists media text;`).then(() => {}, (err: unknown) => {
       // Two processes may race to create it; the loser finds it there.
       if (!/already exists|duplicate key/.test(String(err))) throw err;
     });
   }
 
-  async post(accountId: string, chatId: string, randomId: string, label: string): Promise<PostedMessage> {
+  async post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage> {
     await this.#ready;
     const ins = await this.#pool.query<{ message_id: string }>(
-      `insert into telegram_sim.messages (account_id, chat_id, random_id, peer) values ($1, $2, $3, $4)
-       on conflict do nothing returning message_id`, [accountId, chatId, randomId, label]);
+      `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media) values ($1, $2, $3, $4, $5)
+       on conflict do nothing returning message_id`, [accountId, chatId, randomId, label, media ?? null]);
     if (ins.rows[0]) return { messageId: Number(ins.rows[0].message_id), duplicate: false };
     const old = await this.#pool.query<{ message_id: string }>(
       'select message_id from telegram_sim.messages where account_id = $1 and chat_id = $2 and random_id = $3',
@@ -95,8 +97,8 @@ export class PostgresMessageStore implements MessageStore {
   async messages() {
     await this.#ready;
     const { rows } = await this.#pool.query(
-      `select account_id, peer, random_id, message_id, posted_at from telegram_sim.messages order by message_id`);
-    return rows.map((r) => ({ accountId: r.account_id, peer: r.peer, randomId: r.random_id, messageId: Number(r.message_id), at: r.posted_at }));
+      `select account_id, peer, random_id, message_id, posted_at, media from telegram_sim.messages order by message_id`);
+    return rows.map((r) => ({ accountId: r.account_id, peer: r.peer, randomId: r.random_id, messageId: Number(r.message_id), at: r.posted_at, media: r.media }));
   }
 
   async close(): Promise<void> {

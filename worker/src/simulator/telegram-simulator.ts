@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Api, errors } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
+import { SimulatedMedia } from './media.ts';
 import { MemoryMessageStore, type MessageStore, type PostedMessage } from './store.ts';
 import { SimulatorOptions, type SimulatorOptionsInput, type TargetBehaviour } from './options.ts';
 
@@ -45,6 +46,8 @@ export class TelegramSimulator {
   readonly store: MessageStore;
   /** Every accepted SendMessage in order, duplicates included (what reached "Telegram"). */
   readonly sends: SendRecord[] = [];
+  /** Uploaded files (media.uploads counts them); SendMedia must refer to one. */
+  readonly media: SimulatedMedia;
   #accounts = new Map<string, AccountState>();
   #peerById = new Map<string, string>();
   #attempts = new Map<string, number>();
@@ -62,6 +65,7 @@ export class TelegramSimulator {
   constructor(options: SimulatorOptionsInput = {}, store: MessageStore = new MemoryMessageStore()) {
     this.options = SimulatorOptions.parse(options);
     this.store = store;
+    this.media = new SimulatedMedia(this.options.fileReferenceTtlMs);
     this.#targets = new Map(Object.entries(this.options.targets));
     for (const a of this.options.revokedAccounts) this.#revoked.add(a);
     for (const peer of this.#targets.keys()) this.#peerById.set(String(channelFor(peer).id), peer);
@@ -119,12 +123,16 @@ export class TelegramSimulator {
   /** Answers one request as Telegram would: a TL result, or a thrown GramJS RPC error. */
   async handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
     if (this.isUnreachable(accountId)) return never();
-    if (request instanceof Api.messages.SendMessage) return this.#send(accountId, request);
+    if (request instanceof Api.messages.SendMessage || request instanceof Api.messages.SendMedia) return this.#send(accountId, request);
     await this.#latency();
     if (this.isUnreachable(accountId)) return never();
     const fail = failWith(request);
     if (this.#revoked.has(accountId)) fail(401, 'AUTH_KEY_UNREGISTERED');
 
+    if (request instanceof Api.upload.SaveFilePart || request instanceof Api.upload.SaveBigFilePart) {
+      return this.media.savePart(accountId, request);
+    }
+    if (request instanceof Api.messages.UploadMedia) return this.media.upload(accountId, request, fail);
     if (request instanceof Api.help.GetNearestDc) {
       // What a connection probe asks: cheap, needs no peer, answers only if Telegram is reachable.
       return new Api.NearestDc({ country: 'NL', thisDc: 2, nearestDc: 2 });
@@ -170,13 +178,15 @@ export class TelegramSimulator {
     });
   }
 
-  async #send(accountId: string, req: Api.messages.SendMessage): Promise<unknown> {
+  async #send(accountId: string, req: Api.messages.SendMessage | Api.messages.SendMedia): Promise<unknown> {
     const requestedAt = Date.now();
     const fail = failWith(req);
     const input = req.peer as Api.InputPeerChannel;
-    const chatId = input instanceof Api.InputPeerChannel ? String(input.channelId) : '';
+    // The account's Saved Messages are a chat of its own, named "me" in the log.
+    const self = req.peer instanceof Api.InputPeerSelf;
+    const chatId = self ? 'self' : input instanceof Api.InputPeerChannel ? String(input.channelId) : '';
     const randomId = String(req.randomId);
-    const peer = this.#peerById.get(chatId) ?? `-100${chatId}`;
+    const peer = self ? 'me' : this.#peerById.get(chatId) ?? `-100${chatId}`;
     const target = this.#targets.get(peer);
     const key = `${accountId}|${chatId}|${randomId}`;
     const attempt = (this.#attempts.get(key) ?? 0) + 1;
@@ -200,11 +210,12 @@ export class TelegramSimulator {
       if (this.#peerById.has(chatId) && input.accessHash.toString() !== channelFor(peer).accessHashText) {
         fail(400, 'CHANNEL_INVALID');
       }
-      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail);
+      const media = req instanceof Api.messages.SendMedia ? this.media.check(accountId, req.media, fail) : undefined;
+      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media);
       this.sends.push({ accountId, peer, randomId, requestedAt, at: Date.now(), duplicate: posted.duplicate });
       this.#inFlight.delete(key);
       if (faulty && target.hang === 'after') return never();
-      return messageUpdates(req, input.channelId, posted.messageId);
+      return messageUpdates(req, self ? new Api.PeerUser({ userId: returnBigInt(1) }) : new Api.PeerChannel({ channelId: input.channelId }), posted.messageId);
     } finally {
       this.#inFlight.delete(key);
     }
@@ -212,7 +223,7 @@ export class TelegramSimulator {
 
   /** Telegram's limits and injected errors, then the message is posted (or found posted). */
   async #post(accountId: string, chatId: string, randomId: string, peer: string,
-    target: TargetBehaviour | undefined, faulty: boolean, fail: (code: number, message: string) => never): Promise<PostedMessage> {
+    target: TargetBehaviour | undefined, faulty: boolean, fail: (code: number, message: string) => never, media?: string): Promise<PostedMessage> {
     const acct = this.#account(accountId);
     const now = Date.now();
     if (acct.floodUntil > now) fail(420, `FLOOD_WAIT_${Math.ceil((acct.floodUntil - now) / 1000)}`);
@@ -238,7 +249,7 @@ export class TelegramSimulator {
     }
     if (posts.length >= this.options.chatPerMinute) fail(420, `FLOOD_WAIT_${Math.ceil((posts[0]! + 60_000 - now) / 1000)}`);
 
-    const posted = await this.store.post(accountId, chatId, randomId, peer);
+    const posted = await this.store.post(accountId, chatId, randomId, peer, media);
     if (!posted.duplicate) {
       acct.sends += 1;
       acct.window.push(now);
@@ -267,15 +278,15 @@ function failWith(request: Api.AnyRequest) {
   };
 }
 
-/** Telegram's answer to a posted SendMessage: the id mapping and the new channel message. */
-function messageUpdates(req: Api.messages.SendMessage, channelId: Api.long, messageId: number): Api.Updates {
+/** Telegram's answer to a posted SendMessage or SendMedia: the id mapping and the new message. */
+function messageUpdates(req: Api.messages.SendMessage | Api.messages.SendMedia, peerId: Api.TypePeer, messageId: number): Api.Updates {
   const date = Math.floor(Date.now() / 1000);
   return new Api.Updates({
     updates: [
       new Api.UpdateMessageID({ id: messageId, randomId: req.randomId! }),
       new Api.UpdateNewChannelMessage({
         message: new Api.Message({
-          id: messageId, peerId: new Api.PeerChannel({ channelId }), date,
+          id: messageId, peerId, date,
           message: req.message, entities: req.entities, silent: req.silent, post: true,
         }),
         pts: messageId, ptsCount: 1,

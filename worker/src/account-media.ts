@@ -1,0 +1,77 @@
+// The files one account sends: each media campaign's file is fetched from Storage and uploaded to
+// Telegram once (messages.uploadMedia), and every send of the campaign refers to that upload. A
+// reference Telegram stops taking (FILE_REFERENCE_EXPIRED, or one kept from before a restart that
+// Telegram does not know) is replaced by one new upload, whichever send noticed first. A new
+// reference rides on the campaign's next outcome into the database (worker_media_refs), so a
+// restarted worker reuses it from worker_take instead of uploading again.
+import type { ClaimRow } from './db.ts';
+import { withTimeout } from './errors.ts';
+import type { MediaRef, TelegramGateway } from './gateway/types.ts';
+import type { MediaSource } from './media.ts';
+
+interface Upload { promise: Promise<MediaRef>; ref?: MediaRef }
+
+export class AccountMedia {
+  readonly #source: MediaSource;
+  readonly #gateway: () => TelegramGateway;
+  readonly #timeoutMs: number;
+  readonly #uploads = new Map<string, Upload>();
+  readonly #unstored = new Map<string, MediaRef>();
+  /** Uploads made by this account (tests and metrics count them). */
+  uploaded = 0;
+
+  /** timeoutMs bounds fetching and uploading one file, which takes longer than one send. */
+  constructor(source: MediaSource, gateway: () => TelegramGateway, timeoutMs: number) {
+    this.#source = source;
+    this.#gateway = gateway;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** The upload to send `row` with; undefined for a text message. */
+  ref(row: ClaimRow): Promise<MediaRef> | undefined {
+    if (!row.media_path) return undefined;
+    const cur = this.#uploads.get(row.campaign_id);
+    if (cur) return cur.promise;
+    return this.#start(row, row.media_ref ?? undefined);
+  }
+
+  /** Telegram refused `stale`: the campaign's next send uploads again (unless one already did). */
+  refresh(row: ClaimRow, stale: MediaRef): Promise<MediaRef> {
+    const cur = this.#uploads.get(row.campaign_id);
+    if (cur && cur.ref !== stale) return cur.promise;
+    return this.#start(row);
+  }
+
+  /** A reference uploaded since the last call for this campaign, to store with an outcome. */
+  takeUnstored(campaignId: string): MediaRef | undefined {
+    const ref = this.#unstored.get(campaignId);
+    this.#unstored.delete(campaignId);
+    return ref;
+  }
+
+  forget(campaignId: string): void {
+    this.#uploads.delete(campaignId);
+    this.#unstored.delete(campaignId);
+  }
+
+  #start(row: ClaimRow, known?: MediaRef): Promise<MediaRef> {
+    const entry: Upload = { promise: known ? Promise.resolve(known) : this.#upload(row), ref: known };
+    this.#uploads.set(row.campaign_id, entry);
+    entry.promise.then((ref) => { entry.ref = ref; }, () => {
+      // A failed fetch or upload is the sends' failure; the next send tries again.
+      if (this.#uploads.get(row.campaign_id) === entry) this.#uploads.delete(row.campaign_id);
+    });
+    return entry.promise;
+  }
+
+  async #upload(row: ClaimRow): Promise<MediaRef> {
+    const work = async () => {
+      const file = await this.#source.fetch(row.media_path!, row.media_kind!, row.media_mime ?? 'application/octet-stream');
+      return this.#gateway().uploadMedia(file);
+    };
+    const ref = await withTimeout(work(), this.#timeoutMs, 'media upload');
+    this.uploaded++;
+    this.#unstored.set(row.campaign_id, ref);
+    return ref;
+  }
+}

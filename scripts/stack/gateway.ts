@@ -1,15 +1,19 @@
 // The local stack's API URL (what `supabase status` calls "API URL"): one origin serving the
-// functions at /functions/v1/* (proxied, streaming, to the Deno router) and the Realtime
-// stand-in at /realtime/v1/websocket, so `createClient(apiUrl, anonKey)` of supabase-js works for
-// both `functions.invoke` and `channel()`, as against a hosted project.
+// functions at /functions/v1/* (proxied, streaming, to the Deno router), the Realtime stand-in at
+// /realtime/v1/websocket and the Storage stand-in at /storage/v1/*, so `createClient(apiUrl,
+// anonKey)` of supabase-js works for `functions.invoke`, `channel()` and `storage.from()`, as
+// against a hosted project.
 import { createServer, request, type Server } from 'node:http';
 import { createRealtime, type Realtime, type RealtimeOptions } from '../realtime/server.ts';
+import { createStorage, type Storage } from '../storage/server.ts';
 
 export interface GatewayOptions {
   port: number;
   /** The Deno router, e.g. http://127.0.0.1:40123 */
   functionsOrigin: string;
   realtime: RealtimeOptions;
+  /** Serve Storage, keeping files under this directory (same database and keys as Realtime). */
+  storage?: { dir: string; log?: (line: string) => void };
 }
 
 export interface Gateway {
@@ -20,10 +24,13 @@ export interface Gateway {
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const upstream = new URL(opts.functionsOrigin);
   const realtime: Realtime = await createRealtime(opts.realtime);
+  const { dbUrl, jwtSecret, jwks } = opts.realtime;
+  const storage: Storage | null = opts.storage ? await createStorage({ dbUrl, jwtSecret, jwks, ...opts.storage }) : null;
   const server: Server = createServer((req, res) => {
+    if (storage?.handle(req, res)) return;
     if (!req.url?.startsWith('/functions/v1/') && req.url !== '/functions/v1') {
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'the local API serves /functions/v1/* and /realtime/v1/websocket' } }));
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'the local API serves /functions/v1/*, /storage/v1/* and /realtime/v1/websocket' } }));
       return;
     }
     const up = request({
@@ -49,6 +56,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   } catch (err) {
     await realtime.close();
+    await storage?.close();
     throw err;
   }
   const addr = server.address();
@@ -57,6 +65,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     apiUrl: `http://127.0.0.1:${port}`,
     async stop() {
       await realtime.close();
+      await storage?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

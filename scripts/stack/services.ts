@@ -1,7 +1,7 @@
 // The long-running services of the stack: the functions router (Deno under
 // scripts/functions-server.ts) and the worker (worker/src/main.ts), each its own process like in
 // production, and the API gateway with the Realtime stand-in (in this process).
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startFunctionsServer } from '../functions-server.ts';
 import { startGateway } from './gateway.ts';
@@ -35,8 +35,8 @@ export async function startFunctions(o: ServiceOptions & { port: number }): Prom
 }
 
 /**
- * The stack's API URL on `port`: /functions/v1 proxied to the router at `functionsOrigin`, and
- * /realtime/v1/websocket served by the Realtime stand-in (log: <logsDir>/realtime.log).
+ * The stack's API URL on `port`: /functions/v1 proxied to the router at `functionsOrigin`,
+ * /realtime/v1/websocket and /storage/v1 served by the stand-ins (log: <logsDir>/realtime.log).
  */
 export async function startApi(o: { port: number; functionsOrigin: string; dbUrl: string; jwtSecret: string; logsDir: string; echo: boolean }): Promise<RunningService & { apiUrl: string }> {
   const sink = logSink('realtime', join(o.logsDir, 'realtime.log'), o.echo);
@@ -44,6 +44,8 @@ export async function startApi(o: { port: number; functionsOrigin: string; dbUrl
     const gw = await startGateway({
       port: o.port, functionsOrigin: o.functionsOrigin,
       realtime: { dbUrl: o.dbUrl, jwtSecret: o.jwtSecret, log: (line) => sink.write(`${line}\n`) },
+      // Files next to the logs, in the stack's directory (kept across restarts like pgdata).
+      storage: { dir: join(dirname(o.logsDir), 'storage'), log: (line) => sink.write(`storage: ${line}\n`) },
     });
     return { apiUrl: gw.apiUrl, stop: async () => { await gw.stop(); sink.end(); } };
   } catch (err) {

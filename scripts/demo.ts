@@ -4,6 +4,8 @@
 // already runs from the same directory, the demo uses that stack and leaves it running.
 // With --json the last stdout line is { targets, sent, failed, duplicates, seconds, theoreticalSeconds }.
 // --flood: simulated Telegram answers FLOOD_WAIT_3 after 40 sends, to show the pause and resume.
+// --media: a picture uploaded with supabase-js Storage goes with the message, and a test send to
+// the account's Saved Messages comes first (found again in what the simulator posted).
 import { inspect } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Campaign } from '../contracts/api/campaigns.ts';
@@ -11,6 +13,7 @@ import { checkFlags } from './lib/cli.ts';
 import { parseStackArgs, STACK_FLAGS_HELP } from './stack.ts';
 import { apiFor } from './stack/api.ts';
 import { createDemoCampaign, followCampaign } from './stack/campaign.ts';
+import { testToSavedMessages, uploadDemoPicture } from './stack/demo-media.ts';
 import { attachRunningStack, startStack } from './stack/index.ts';
 import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
 import { simulatorDuplicates } from './stack/simulator.ts';
@@ -108,9 +111,11 @@ Options:
                     seconds, theoreticalSeconds }
   --flood           a stack of its own whose simulator answers FLOOD_WAIT_${FLOOD.seconds} after ${FLOOD.sends} sends,
                     to show the pause and the automatic resume
+  --media           a photo post: a picture uploaded with supabase-js Storage, a test send to
+                    the account's Saved Messages first, then the campaign
 ${STACK_FLAGS_HELP}`;
 
-const parseDemoArgs = (argv: string[]) => parseStackArgs(argv, { json: { type: 'boolean' }, flood: { type: 'boolean' } });
+const parseDemoArgs = (argv: string[]) => parseStackArgs(argv, { json: { type: 'boolean' }, flood: { type: 'boolean' }, media: { type: 'boolean' } });
 
 async function main(): Promise<void> {
   const { values, stack: args } = parseDemoArgs(process.argv.slice(2));
@@ -143,8 +148,14 @@ async function main(): Promise<void> {
     say(`Stack ready in ${stack.timings.total!.toFixed(1)} s (${stack.info.functionsUrl}).`);
     const api = apiFor(stack.info);
     const tCreate = Date.now();
-    const demo = await createDemoCampaign(api, { targets: TARGETS, ratePerMinute: RATE_PER_MINUTE });
+    const media = values.media === true ? await uploadDemoPicture(stack.info) : undefined;
+    if (media) say(`Uploaded a picture to Storage: campaign-media/${media.path}`);
+    const demo = await createDemoCampaign(api, { targets: TARGETS, ratePerMinute: RATE_PER_MINUTE, media });
     say(`Created ${TARGETS} channels and campaign ${demo.campaign.id} in ${((Date.now() - tCreate) / 1000).toFixed(1)} s; starting it at ${RATE_PER_MINUTE / 60} msg/s.`);
+    if (media) {
+      const t = await testToSavedMessages(api, stack.info.dbUrl, demo.campaign.id);
+      say(`Test send: message ${t.test.telegramMessageId} (${t.media}) in the account's Saved Messages; the campaign is still a ${demo.campaign.state}.`);
+    }
     // One account paces all its campaigns together: others still running slow this one down.
     const others = (await api.call<{ items: Campaign[] }>('GET', '/campaigns?state=running&limit=100')).items;
     if (others.length) say(`Note: ${others.length} earlier campaign(s) still running share the account's pace (--fresh starts empty).`);

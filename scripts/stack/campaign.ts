@@ -13,7 +13,9 @@ export interface DemoCampaign {
 }
 
 /** Creates `targets` new channels (unique to this run) and a draft campaign to them. */
-export async function createDemoCampaign(api: Api, opts: { targets: number; ratePerMinute: number; name?: string }): Promise<DemoCampaign> {
+export async function createDemoCampaign(api: Api, opts: {
+  targets: number; ratePerMinute: number; name?: string; media?: { path: string; kind: 'photo' | 'video' | 'document' };
+}): Promise<DemoCampaign> {
   // Fresh peers each run: the stack's data persists, and a channel can exist only once per owner.
   const tag = randomBytes(4).toString('hex');
   const peers = Array.from({ length: opts.targets }, (_, i) => `@demo${tag}n${String(i + 1).padStart(4, '0')}`);
@@ -22,7 +24,7 @@ export async function createDemoCampaign(api: Api, opts: { targets: number; rate
   const channelIds = channels.map((c) => c.id);
   const campaign = await api.call<Campaign>('POST', '/campaigns', {
     name: opts.name ?? `Demo ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`,
-    message: { text: 'Hello from the tg-campaigns demo 👋', parseMode: 'plain' },
+    message: { text: 'Hello from the tg-campaigns demo 👋', parseMode: 'plain', ...(opts.media && { media: opts.media }) },
     channelIds,
     ratePerMinute: opts.ratePerMinute,
   });

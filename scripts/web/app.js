@@ -63,9 +63,39 @@ function render(c, source) {
   const secs = (end - start) / 1000;
   $('rate').textContent = secs > 0 ? `${(sent / secs).toFixed(1)} msg/s` : '–';
   $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}${c.completedAt ? ` · finished in ${secs.toFixed(1)} s` : ''}`;
+  renderMedia(c);
+  renderTest(c.lastTest);
   // For scripts and tests: the page's current state, and where the last update came from.
   document.body.dataset.state = c.state;
   document.body.dataset.source = source;
+}
+
+let shownMedia = ''; // the media path on show: downloaded once per campaign
+
+/** The campaign's photo (downloaded with supabase-js Storage as the user) or the file's name and type. */
+function renderMedia(c) {
+  const m = c.message.media;
+  $('media').hidden = !m;
+  if (!m || shownMedia === m.path) return;
+  shownMedia = m.path;
+  $('media-caption').textContent = `${m.kind}: ${m.path.split('/').pop()} (${m.mimeType}, ${Math.round(m.size / 1024)} KB)`;
+  $('media-img').hidden = m.kind !== 'photo';
+  if (m.kind !== 'photo' || !cfg.apiUrl || !window.supabase) return;
+  const token = $('token').value.trim();
+  const client = window.supabase.createClient(cfg.apiUrl, cfg.anonKey, { accessToken: async () => token, auth: { persistSession: false } });
+  client.storage.from('campaign-media').download(m.path).then(({ data }) => {
+    if (data && shownMedia === m.path) $('media-img').src = URL.createObjectURL(data);
+  });
+}
+
+/** The latest test send (POST /campaigns/:id/test): where it went and what Telegram answered. */
+function renderTest(t) {
+  $('test').hidden = !t;
+  if (!t) return;
+  const where = t.peer === 'me' ? 'Saved Messages' : t.peer;
+  $('test').textContent = t.state === 'sent' ? `Test send: message ${t.telegramMessageId} in ${where} at ${fmtTime(t.sentAt)}`
+    : t.state === 'failed' ? `Test send to ${where} failed: ${t.errorCode} ${t.errorMessage ?? ''}` : `Test send to ${where}: waiting for the worker`;
+  $('test').className = `test ${t.state}`;
 }
 
 /** A progress event (contracts/realtime.ts) applied to the campaign read from the API. */

@@ -6,6 +6,7 @@ import { asUser } from '../lib/database.ts';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { campaignAction, withPg, type CampaignAction } from '../bench/seed.ts';
 import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
+import { mediaKillScenario } from './media-scenario.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
@@ -314,6 +315,7 @@ export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart:
     killScenario(sizes.kill, logDir),
     ...(opts.canRestart ? [postgresScenario(sizes.postgres, logDir), postgresCrashScenario(sizes.postgresCrash, logDir)] : []),
     killBusyScenario(sizes.killBusy, logDir),
+    mediaKillScenario(sizes.kill, logDir),
     unreachableScenario(sizes.unreachable, logDir),
     telegramScenario(sizes.telegram, logDir),
     twoWorkersScenario(sizes.twoWorkers, logDir),

@@ -17,8 +17,6 @@ export class AccountMedia {
   readonly #timeoutMs: number;
   readonly #uploads = new Map<string, Upload>();
   readonly #unstored = new Map<string, MediaRef>();
-  /** Uploads made by this account (tests and metrics count them). */
-  uploaded = 0;
 
   /** timeoutMs bounds fetching and uploading one file, which takes longer than one send. */
   constructor(source: MediaSource, gateway: () => TelegramGateway, timeoutMs: number) {
@@ -70,7 +68,6 @@ export class AccountMedia {
       return this.#gateway().uploadMedia(file);
     };
     const ref = await withTimeout(work(), this.#timeoutMs, 'media upload');
-    this.uploaded++;
     this.#unstored.set(row.campaign_id, ref);
     return ref;
   }

@@ -32,7 +32,9 @@ describe('npm run bench (short)', () => {
     const { fleet, idleCpuPercent1000, ...summary } = JSON.parse(last) as Record<string, number> & {
       fleet: Array<Record<string, number | null>>; idleCpuPercent1000: number | null;
     };
-    expect(Object.keys(summary).sort()).toEqual(['ceilingPerSecond', 'fairnessSpread', 'pacingRatio', 'pickupP50Ms', 'progressP95Ms']);
+    expect(Object.keys(summary).sort()).toEqual([
+      'ceilingPerSecond', 'fairnessSpread', 'pacingRatio', 'pickupP50Ms', 'progressP95Ms', 'realtimeP50Ms', 'realtimeP95Ms',
+    ]);
     for (const v of Object.values(summary)) expect(Number.isFinite(v), last).toBe(true);
     expect(summary.ceilingPerSecond).toBeGreaterThan(10);
     // 3 × 20 targets at 30/s: at least the theoretical minimum (one interval of slack for the
@@ -45,6 +47,11 @@ describe('npm run bench (short)', () => {
     expect(summary.pickupP50Ms).toBeLessThan(5000);
     expect(summary.progressP95Ms).toBeGreaterThanOrEqual(0);
     expect(summary.progressP95Ms).toBeLessThan(10_000);
+    // Through the Realtime stand-in to a real supabase-js client: the product's 1 s promise.
+    const { realtimeP50Ms, realtimeP95Ms } = summary as Record<string, number>;
+    expect(realtimeP50Ms).toBeGreaterThanOrEqual(0);
+    expect(realtimeP50Ms).toBeLessThanOrEqual(realtimeP95Ms!);
+    expect(realtimeP95Ms).toBeLessThan(1000);
 
     // The short fleet: 1 and 10 accounts × 200 targets at 20/s with 50–150 ms round trips.
     expect(fleet.map((p) => [p.accounts, p.campaignsPerAccount])).toEqual([[1, 1], [10, 1]]);

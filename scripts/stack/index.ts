@@ -117,100 +117,130 @@ async function assertNotRunning(dir: string): Promise<void> {
   throw new Error(`a stack is already running from ${dir} (Postgres pid ${pid}): stop it first (Ctrl-C where \`npm start\` runs), or use another directory: --dir <path> --ports auto`);
 }
 
-export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const dir = resolve(opts.dir ?? DEFAULT_DIR);
-  await assertNotRunning(dir);
-  const log = opts.log ?? (() => {});
+/** Seconds per named step, logged as they end. */
+function stepTimer(log: (line: string) => void) {
   const timings: Record<string, number> = {};
   const t0 = Date.now();
   let last = t0;
-  const step = (name: string) => {
-    const now = Date.now();
-    timings[name] = (now - last) / 1000;
-    last = now;
-    log(`${name} (${timings[name]!.toFixed(1)} s)`);
+  return {
+    timings,
+    step(name: string): void {
+      const now = Date.now();
+      timings[name] = (now - last) / 1000;
+      last = now;
+      log(`${name} (${timings[name]!.toFixed(1)} s)`);
+    },
+    total(): void {
+      timings.total = (Date.now() - t0) / 1000;
+    },
   };
+}
 
+/** The stack directory, emptied with --fresh, and its ports checked free. */
+async function prepare(dir: string, opts: StackOptions): Promise<StackPorts> {
+  await assertNotRunning(dir);
   if (opts.fresh) await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'logs'), { recursive: true });
-  const stackJson = join(dir, 'stack.json');
   // stack.json means "up and ready": never leave an old one around while starting.
-  await rm(stackJson, { force: true });
-
+  await rm(join(dir, 'stack.json'), { force: true });
   const ports = await resolvePorts(opts.ports);
   for (const [what, port] of Object.entries(ports)) {
     if (what === 'db' && process.env.DATABASE_URL) continue; // an external cluster is used instead
     if (what === 'worker' && opts.worker === false) continue;
     await assertPortFree(port, what);
   }
+  return ports;
+}
 
+/** Embedded Postgres, the local baseline and the migrations; returns the `postgres` role's URL. */
+async function startDatabase(dir: string, port: number, stops: Array<() => Promise<void>>, step: (name: string) => void): Promise<{ adminUrl: string; dbUrl: string }> {
+  const firstStart = !existsSync(join(dir, 'pgdata', 'PG_VERSION'));
+  const pgServer: RunningPostgres = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true });
+  stops.push(() => pgServer.stop());
+  step(`postgres ${firstStart ? 'initialised and started' : 'started'} on port ${pgServer.port}`);
+  const adminUrl = withDatabase(pgServer.adminUrl, DB_NAME);
+  await applyBaseline(adminUrl, DB_NAME); // creates role postgres first
+  if (!pgServer.external) await ownDatabase(adminUrl);
+  const dbUrl = asPostgresRole(adminUrl);
+  step('baseline applied');
+  const push = await pushMigrations(dbUrl);
+  const applied = (push.match(/Applying migration/g) ?? []).length;
+  step(applied ? `supabase db push: ${applied} migration(s) applied` : 'supabase db push: up to date');
+  return { adminUrl, dbUrl };
+}
+
+/** The environment of the functions and the worker; Telegram secrets are the worker's alone. */
+function serviceEnvironment(dbUrl: string, jwtSecret: string, keys: { anonKey: string; serviceRoleKey: string }, apiPort: number): NodeJS.ProcessEnv {
+  const withoutTelegram = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TELEGRAM_')));
+  return {
+    ...withoutTelegram,
+    SUPABASE_DB_URL: dbUrl,
+    DATABASE_URL: dbUrl,
+    SUPABASE_JWT_SECRET: jwtSecret,
+    SUPABASE_URL: `http://127.0.0.1:${apiPort}`,
+    SUPABASE_ANON_KEY: keys.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+  };
+}
+
+interface ServiceContext {
+  dir: string;
+  ports: StackPorts;
+  opts: StackOptions;
+  stops: Array<() => Promise<void>>;
+  step: (name: string) => void;
+}
+
+/** The Deno functions router on a private port behind the API gateway (functions, Realtime, Storage). */
+async function startApiServices(c: ServiceContext, dbUrl: string, jwtSecret: string, env: NodeJS.ProcessEnv): Promise<{ apiUrl: string }> {
+  const logsDir = join(c.dir, 'logs');
+  // The functions log in as a member of `authenticated` only (scripts/lib/baseline.sql).
+  const fnDbUrl = asFunctionsRole(dbUrl);
+  const routerPort = await freePort();
+  const functions = await startFunctions({ port: routerPort, env: { ...env, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl }, logsDir, echo: !!c.opts.echoLogs });
+  c.stops.push(functions.stop);
+  const api = await startApi({
+    port: c.ports.functions, functionsOrigin: `http://127.0.0.1:${routerPort}`, dbUrl, jwtSecret, logsDir, echo: !!c.opts.echoLogs,
+  });
+  c.stops.push(api.stop);
+  c.step(`API (functions, Realtime, Storage) on port ${c.ports.functions}`);
+  return api;
+}
+
+/** The worker (unless --no-worker); true when Telegram is simulated. */
+async function startWorkerService(c: ServiceContext, env: NodeJS.ProcessEnv, accountId: string): Promise<boolean> {
+  if (c.opts.worker === false) return false;
+  const worker = await startWorker({
+    env: { ...process.env, ...env, ...c.opts.workerEnv }, logsDir: join(c.dir, 'logs'), echo: !!c.opts.echoLogs, accountId, httpPort: c.ports.worker,
+  });
+  c.stops.push(worker.stop);
+  c.step(`worker (${worker.simulator ? 'simulated Telegram' : 'GramJS session'})`);
+  return worker.simulator;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = resolve(opts.dir ?? DEFAULT_DIR);
+  const { timings, step, total } = stepTimer(opts.log ?? (() => {}));
+  const ports = await prepare(dir, opts);
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
-    await rm(stackJson, { force: true });
+    await rm(join(dir, 'stack.json'), { force: true });
     // Reverse start order: worker and functions finish their work before Postgres goes.
-    for (const s of stops.reverse()) await s().catch((err: unknown) => log(`stop: ${String(err)}`));
+    for (const s of stops.reverse()) await s().catch((err: unknown) => (opts.log ?? (() => {}))(`stop: ${String(err)}`));
     stops.length = 0;
   };
-
   try {
-    const firstStart = !existsSync(join(dir, 'pgdata', 'PG_VERSION'));
-    const pgServer: RunningPostgres = await startEmbeddedPostgres({
-      dataDir: dir, port: ports.db, persistent: true,
-    });
-    stops.push(() => pgServer.stop());
-    step(`postgres ${firstStart ? 'initialised and started' : 'started'} on port ${pgServer.port}`);
-
-    const adminUrl = withDatabase(pgServer.adminUrl, DB_NAME);
-    await applyBaseline(adminUrl, DB_NAME); // creates role postgres first
-    if (!pgServer.external) await ownDatabase(adminUrl);
-    const dbUrl = asPostgresRole(adminUrl);
-    step('baseline applied');
-    const push = await pushMigrations(dbUrl);
-    const applied = (push.match(/Applying migration/g) ?? []).length;
-    step(applied ? `supabase db push: ${applied} migration(s) applied` : 'supabase db push: up to date');
-
+    const { adminUrl, dbUrl } = await startDatabase(dir, ports.db, stops, step);
     const jwtSecret = await loadOrCreateJwtSecret(dir);
     const keys = await mintApiKeys(jwtSecret);
     const demo: DemoData = await seedDemo(adminUrl, dbUrl);
     const demoToken = await mintUserToken(jwtSecret, { id: demo.userId, email: demo.email });
     step('demo user and keys ready');
 
-    // Telegram secrets go to the worker only, never to the functions.
-    const withoutTelegram = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TELEGRAM_')));
-    const serviceEnv = {
-      ...withoutTelegram,
-      SUPABASE_DB_URL: dbUrl,
-      DATABASE_URL: dbUrl,
-      SUPABASE_JWT_SECRET: jwtSecret,
-      SUPABASE_URL: `http://127.0.0.1:${ports.functions}`,
-      SUPABASE_ANON_KEY: keys.anonKey,
-      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
-    };
-    const logsDir = join(dir, 'logs');
-    // The functions log in as a member of `authenticated` only (scripts/lib/baseline.sql).
-    const fnDbUrl = asFunctionsRole(dbUrl);
-    // The Deno router listens on a private port; the API port is the gateway's, which adds Realtime.
-    const routerPort = await freePort();
-    const functions = await startFunctions({ port: routerPort, env: { ...serviceEnv, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl }, logsDir, echo: !!opts.echoLogs });
-    stops.push(functions.stop);
-    const api = await startApi({
-      port: ports.functions, functionsOrigin: `http://127.0.0.1:${routerPort}`, dbUrl, jwtSecret, logsDir, echo: !!opts.echoLogs,
-    });
-    stops.push(api.stop);
-    step(`API (functions and Realtime) on port ${ports.functions}`);
-
-    let simulator = false;
-    const withWorker = opts.worker !== false;
-    if (withWorker) {
-      const worker = await startWorker({
-        env: { ...process.env, ...serviceEnv, ...opts.workerEnv }, logsDir, echo: !!opts.echoLogs, accountId: demo.accountId, httpPort: ports.worker,
-      });
-      stops.push(worker.stop);
-      simulator = worker.simulator;
-      step(`worker (${simulator ? 'simulated Telegram' : 'GramJS session'})`);
-    }
-
-    const functionsUrl = `http://127.0.0.1:${ports.functions}/functions/v1`;
+    const ctx: ServiceContext = { dir, ports, opts, stops, step };
+    const env = serviceEnvironment(dbUrl, jwtSecret, keys, ports.functions);
+    const api = await startApiServices(ctx, dbUrl, jwtSecret, env);
+    const simulator = await startWorkerService(ctx, env, demo.accountId);
     const web = await startWebServer({
       port: ports.web,
       functionsOrigin: api.apiUrl,
@@ -221,7 +251,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     const info: StackInfo = {
       apiUrl: api.apiUrl,
-      functionsUrl,
+      functionsUrl: `http://127.0.0.1:${ports.functions}/functions/v1`,
       dbUrl,
       ...keys,
       demoUserId: demo.userId,
@@ -229,11 +259,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       webUrl: web.url,
       demoEmail: demo.email,
       demoAccountId: demo.accountId,
-      workerUrl: withWorker ? `http://127.0.0.1:${ports.worker}` : null,
+      workerUrl: opts.worker !== false ? `http://127.0.0.1:${ports.worker}` : null,
       simulator,
     };
-    await writeFile(stackJson, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
-    timings.total = (Date.now() - t0) / 1000;
+    await writeFile(join(dir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+    total();
     return { info, dir, timings, stop: stopAll };
   } catch (err) {
     await stopAll();

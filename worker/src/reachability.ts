@@ -1,10 +1,13 @@
 // Whether Telegram answers an account's session. After a timeout or a dropped connection the
 // account probes (help.getNearestDc); if the probe fails too, Telegram is unreachable: the
 // account stops sending, its deliveries wait without spending attempts, and it probes again
-// with a growing pause (1 s … 15 s) until Telegram answers, then sends again by itself.
+// with a growing pause (1 s … 5 s: a probe costs one small request) until Telegram answers,
+// then sends again by itself.
 import type { WorkerConfig } from './config.ts';
 import { withTimeout } from './errors.ts';
 import type { TelegramGateway } from './gateway/types.ts';
+
+const MAX_RETRY_MS = 5_000;
 
 export class Reachability {
   readonly #gateway: TelegramGateway;
@@ -53,7 +56,7 @@ export class Reachability {
     this.#timer = setTimeout(() => {
       void this.#probe(connect).then((ok) => {
         if (this.#stopped) return;
-        if (!ok) return this.#retry(connect, Math.min(15_000, waitMs * 2));
+        if (!ok) return this.#retry(connect, Math.min(MAX_RETRY_MS, waitMs * 2));
         this.#down = false;
         this.#hooks.back();
       });

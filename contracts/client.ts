@@ -12,7 +12,7 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import type { z } from 'zod';
 import type { ErrorBody, ErrorCode, ErrorIssue } from './api/common.ts';
-import { routes, type OperationId, type RequestInput, type ResponseBody, type Routes } from './api/routes.ts';
+import { type OperationId, type RequestInput, type ResponseBody, type Routes, routes } from './api/routes.ts';
 
 type IdArg<K extends OperationId> = Routes[K] extends { params: z.ZodType } ? [id: string] : [];
 type BodyArg<K extends OperationId> = Routes[K] extends { body: z.ZodType } ? [body: RequestInput<K>['body']] : [];

@@ -111,29 +111,34 @@ export function watchCampaign(
   let closed = false;
   let lastAt = -Infinity;
   const replay = opts.replay === false ? undefined : { since: Date.now() - REPLAY_WINDOW_MS, limit: 1 };
-  const open = () => supabase
-    .channel(campaignTopic(campaignId), { config: { private: true, ...(replay && { broadcast: { replay } }) } })
-    .on('broadcast', { event: CAMPAIGN_PROGRESS_EVENT }, (msg: { payload?: unknown }) => {
-      if (closed) return;
-      let event: CampaignProgressEvent;
-      try {
-        event = campaignProgressEventSchema.parse(msg.payload);
-      } catch (err) {
-        opts.onInvalid?.(msg.payload, err);
-        return;
-      }
-      // Every event is a full snapshot: one older than the last shown (a replay racing a live
-      // event, a rejoin) would only move the display backwards.
-      const at = Date.parse(event.at);
-      if (at < lastAt) return;
-      lastAt = at;
-      onEvent(event);
-    });
+  const open = () =>
+    supabase
+      .channel(campaignTopic(campaignId), { config: { private: true, ...(replay && { broadcast: { replay } }) } })
+      .on('broadcast', { event: CAMPAIGN_PROGRESS_EVENT }, (msg: { payload?: unknown }) => {
+        if (closed) return;
+        let event: CampaignProgressEvent;
+        try {
+          event = campaignProgressEventSchema.parse(msg.payload);
+        } catch (err) {
+          opts.onInvalid?.(msg.payload, err);
+          return;
+        }
+        // Every event is a full snapshot: one older than the last shown (a replay racing a live
+        // event, a rejoin) would only move the display backwards.
+        const at = Date.parse(event.at);
+        if (at < lastAt) return;
+        lastAt = at;
+        onEvent(event);
+      });
   // The join must carry the user's JWT (else Realtime judges the anon key and refuses): load it
   // first, as Supabase's Realtime Authorization guide does.
   const channel = Promise.resolve(supabase.realtime?.setAuth()).catch(() => {}).then(() => {
     const ch = open();
-    if (!closed) ch.subscribe((status, err) => { if (!closed) opts.onStatus?.(status, err); });
+    if (!closed) {
+      ch.subscribe((status, err) => {
+        if (!closed) opts.onStatus?.(status, err);
+      });
+    }
     return ch;
   });
   return {

@@ -17,10 +17,17 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
     const child = spawn(NODE, [join(REPO_ROOT, 'scripts/bench.ts'), ...args], { cwd: REPO_ROOT, env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -30,10 +37,17 @@ describe('npm run bench (short)', () => {
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const last = r.stdout.trim().split('\n').at(-1)!;
     const { fleet, idleCpuPercent1000, ...summary } = JSON.parse(last) as Record<string, number> & {
-      fleet: Array<Record<string, number | null>>; idleCpuPercent1000: number | null;
+      fleet: Array<Record<string, number | null>>;
+      idleCpuPercent1000: number | null;
     };
     expect(Object.keys(summary).sort()).toEqual([
-      'ceilingPerSecond', 'fairnessSpread', 'pacingRatio', 'pickupP50Ms', 'progressP95Ms', 'realtimeP50Ms', 'realtimeP95Ms',
+      'ceilingPerSecond',
+      'fairnessSpread',
+      'pacingRatio',
+      'pickupP50Ms',
+      'progressP95Ms',
+      'realtimeP50Ms',
+      'realtimeP95Ms',
     ]);
     for (const v of Object.values(summary)) expect(Number.isFinite(v), last).toBe(true);
     expect(summary.ceilingPerSecond).toBeGreaterThan(10);
@@ -56,8 +70,16 @@ describe('npm run bench (short)', () => {
     // The short fleet: 1 and 10 accounts × 200 targets at 20/s with 50–150 ms round trips.
     expect(fleet.map((p) => [p.accounts, p.campaignsPerAccount])).toEqual([[1, 1], [10, 1]]);
     for (const p of fleet) {
-      expect(Object.keys(p).sort(), last).toEqual(['accounts', 'campaignsPerAccount', 'dbCpuMsPerDelivery', 'deliveriesPerSecond',
-        'peakConnections', 'ratio', 'rssMb', 'workerCpuMsPerDelivery']);
+      expect(Object.keys(p).sort(), last).toEqual([
+        'accounts',
+        'campaignsPerAccount',
+        'dbCpuMsPerDelivery',
+        'deliveriesPerSecond',
+        'peakConnections',
+        'ratio',
+        'rssMb',
+        'workerCpuMsPerDelivery',
+      ]);
       // Never faster than the pace; finished, even on a busy machine.
       expect(p.ratio, last).toBeGreaterThan(0.95);
       expect(p.ratio, last).toBeLessThan(3);
@@ -76,7 +98,10 @@ describe('npm run bench (short)', () => {
     expect(results.ceiling.counterMismatches).toEqual([]);
     expect(results.pacing.counterMismatches).toEqual([]);
     expect(results.pickup.latenciesMs).toHaveLength(5);
-    expect(results.fleet.points.map((p: { delivered: number; failed: number }) => [p.delivered, p.failed])).toEqual([[200, 0], [2000, 0]]);
+    expect(results.fleet.points.map((p: { delivered: number; failed: number }) => [p.delivered, p.failed])).toEqual([[200, 0], [
+      2000,
+      0,
+    ]]);
     expect(results.fleet.idle).toMatchObject({ accounts: 200 });
     expect(results.fleet.idle.cpuPercent).toBeGreaterThanOrEqual(0);
     expect(results.fleet.idle.cpuPercent).toBeLessThan(20);

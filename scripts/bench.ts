@@ -3,7 +3,16 @@
 // real worker, the simulator and an embedded Postgres of its own. Writes
 // .local/<dir: bench>/results.json and throughput.svg. `--help` lists the flags.
 import { startOwnCluster } from './bench/cluster.ts';
-import { FULL_FLEET, SHORT_FLEET, fleetSummary, fleetTable, parsePoints, runFleet, type FleetRun, type FleetSizes } from './bench/fleet-run.ts';
+import {
+  type FleetRun,
+  type FleetSizes,
+  fleetSummary,
+  fleetTable,
+  FULL_FLEET,
+  parsePoints,
+  runFleet,
+  SHORT_FLEET,
+} from './bench/fleet-run.ts';
 import { writeResults } from './bench/report.ts';
 import type { BenchRun } from './bench/run.ts';
 
@@ -20,7 +29,15 @@ const USAGE = `usage: npm run bench [-- flags]
   --help             this text`;
 
 function parseArgs(argv: string[]) {
-  const o = { short: false, json: false, out: 'bench', fleetOnly: false, noFleet: false, fleet: undefined as string | undefined, idle: undefined as number | undefined };
+  const o = {
+    short: false,
+    json: false,
+    out: 'bench',
+    fleetOnly: false,
+    noFleet: false,
+    fleet: undefined as string | undefined,
+    idle: undefined as number | undefined,
+  };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
@@ -28,8 +45,10 @@ function parseArgs(argv: string[]) {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--help' || a === '-h') { console.log(USAGE); process.exit(0); }
-    else if (a === '--short') o.short = true;
+    if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (a === '--short') o.short = true;
     else if (a === '--json') o.json = true;
     else if (a === '--fleet-only') o.fleetOnly = true;
     else if (a === '--no-fleet') o.noFleet = true;
@@ -74,7 +93,9 @@ try {
   }
   if (!opts.noFleet) fleet = await runFleet(cluster, fleetSizes, (m) => say(`[bench] ${m}`));
   const files = await writeResults(opts.out, {
-    'results.json': `${JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet }, null, 2)}\n`,
+    'results.json': `${
+      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet }, null, 2)
+    }\n`,
     ...(r && phases ? { 'throughput.svg': phases.benchChart(r) } : {}),
   });
   if (r && phases) say(`\n${phases.benchTable(r)}\n\nmachine: ${r.machine.cpus} × ${r.machine.model}, node ${r.machine.node}`);

@@ -32,10 +32,12 @@ export interface DemoSummary {
   theoreticalSeconds: number;
 }
 
-const seconds = (from: string | null, to: string | null) =>
-  from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : NaN;
+const seconds = (from: string | null, to: string | null) => from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : NaN;
 
-interface ProgressView { update(c: Campaign): void; stop(): void }
+interface ProgressView {
+  update(c: Campaign): void;
+  stop(): void;
+}
 
 function statusText(c: Campaign): string {
   if (c.state !== 'paused') return c.state;
@@ -76,14 +78,19 @@ function progressView(total: number): ProgressView {
         const decile = Math.floor((10 * done(c)) / total);
         if (stateChanged(c) || decile !== lastDecile) {
           lastDecile = decile;
-          console.error(`${stamp()}  ${done(c)}/${total}  sent ${c.counts.sent} failed ${c.counts.failed}  ${rate(c)} msg/s  ${statusText(c)}`);
+          console.error(
+            `${stamp()}  ${done(c)}/${total}  sent ${c.counts.sent} failed ${c.counts.failed}  ${rate(c)} msg/s  ${
+              statusText(c)
+            }`,
+          );
         }
       },
       stop() {},
     };
   }
   const multi = new cliProgress.MultiBar({
-    format: ' {bar} {percentage}% | {value}/{total} | sent {sent} failed {failed} | {rate} msg/s | ETA {eta_formatted} | {status}',
+    format:
+      ' {bar} {percentage}% | {value}/{total} | sent {sent} failed {failed} | {rate} msg/s | ETA {eta_formatted} | {status}',
     hideCursor: true,
     barsize: 30,
     fps: 10,
@@ -96,7 +103,9 @@ function progressView(total: number): ProgressView {
       if (stateChanged(c)) multi.log(`${stamp()}  campaign ${statusText(c)} at ${done(c)}/${total}\n`);
       bar.update(done(c), { sent: c.counts.sent, failed: c.counts.failed, rate: rate(c), status: statusText(c) });
     },
-    stop() { multi.stop(); },
+    stop() {
+      multi.stop();
+    },
   };
 }
 
@@ -115,7 +124,8 @@ Options:
                     the account's Saved Messages first, then the campaign
 ${STACK_FLAGS_HELP}`;
 
-const parseDemoArgs = (argv: string[]) => parseStackArgs(argv, { json: { type: 'boolean' }, flood: { type: 'boolean' }, media: { type: 'boolean' } });
+const parseDemoArgs = (argv: string[]) =>
+  parseStackArgs(argv, { json: { type: 'boolean' }, flood: { type: 'boolean' }, media: { type: 'boolean' } });
 
 async function main(): Promise<void> {
   const { values, stack: args } = parseDemoArgs(process.argv.slice(2));
@@ -126,7 +136,9 @@ async function main(): Promise<void> {
   void signals.stopped.then(() => process.exit(130)); // interrupted: the stack is down, stop here
   let stack = args.fresh || flood ? undefined : await attachRunningStack(args.dir);
   if (stack && !stack.info.simulator) {
-    throw new Error('the running stack sends through a real Telegram account; the demo posts to 100 made-up channels, so it runs only on simulated Telegram (stop `npm start`, or use --dir/--ports auto for a separate demo stack)');
+    throw new Error(
+      'the running stack sends through a real Telegram account; the demo posts to 100 made-up channels, so it runs only on simulated Telegram (stop `npm start`, or use --dir/--ports auto for a separate demo stack)',
+    );
   }
   const attached = stack !== undefined;
   if (stack) {
@@ -151,14 +163,22 @@ async function main(): Promise<void> {
     const media = values.media === true ? await uploadDemoPicture(stack.info) : undefined;
     if (media) say(`Uploaded a picture to Storage: campaign-media/${media.path}`);
     const demo = await createDemoCampaign(api, { targets: TARGETS, ratePerMinute: RATE_PER_MINUTE, media });
-    say(`Created ${TARGETS} channels and campaign ${demo.campaign.id} in ${((Date.now() - tCreate) / 1000).toFixed(1)} s; starting it at ${RATE_PER_MINUTE / 60} msg/s.`);
+    say(
+      `Created ${TARGETS} channels and campaign ${demo.campaign.id} in ${
+        ((Date.now() - tCreate) / 1000).toFixed(1)
+      } s; starting it at ${RATE_PER_MINUTE / 60} msg/s.`,
+    );
     if (media) {
       const t = await testToSavedMessages(api, stack.info.dbUrl, demo.campaign.id);
-      say(`Test send: message ${t.test.telegramMessageId} (${t.media}) in the account's Saved Messages; the campaign is still a ${demo.campaign.state}.`);
+      say(
+        `Test send: message ${t.test.telegramMessageId} (${t.media}) in the account's Saved Messages; the campaign is still a ${demo.campaign.state}.`,
+      );
     }
     // One account paces all its campaigns together: others still running slow this one down.
     const others = (await api.call<{ items: Campaign[] }>('GET', '/campaigns?state=running&limit=100')).items;
-    if (others.length) say(`Note: ${others.length} earlier campaign(s) still running share the account's pace (--fresh starts empty).`);
+    if (others.length) {
+      say(`Note: ${others.length} earlier campaign(s) still running share the account's pace (--fresh starts empty).`);
+    }
     const view = progressView(TARGETS);
     await api.call('POST', `/campaigns/${demo.campaign.id}/start`);
     let final: Campaign;
@@ -180,7 +200,9 @@ async function main(): Promise<void> {
     say([
       '',
       `Campaign ${final.state}: ${summary.sent} sent, ${summary.failed} failed, ${summary.duplicates} duplicates of ${summary.targets} targets.`,
-      `Took ${summary.seconds.toFixed(2)} s; the theoretical minimum at ${RATE_PER_MINUTE / 60} msg/s is ${summary.theoreticalSeconds.toFixed(2)} s (×${ratio.toFixed(2)})${flood ? `, plus the ${FLOOD.seconds} s FLOOD_WAIT` : ''}.`,
+      `Took ${summary.seconds.toFixed(2)} s; the theoretical minimum at ${RATE_PER_MINUTE / 60} msg/s is ${
+        summary.theoreticalSeconds.toFixed(2)
+      } s (×${ratio.toFixed(2)})${flood ? `, plus the ${FLOOD.seconds} s FLOOD_WAIT` : ''}.`,
       attached
         ? `Watch page: ${stack.info.webUrl}`
         : `Run \`npm start\` to keep the stack up and watch campaigns at ${stack.info.webUrl}.`,

@@ -8,8 +8,10 @@ import { deployCheckIsolated, FUNCTIONS, pinProblems } from './deploy-check/inde
 describe('supabase functions deploy', () => {
   it('uploads functions that can start on the edge runtime', async () => {
     const report = await deployCheckIsolated();
-    console.log(`[deploy-check] ${report.isolated ? 'in unshare -n (loopback only)' : 'without a namespace (not root)'}; `
-      + `CLI exit ${report.cliExit}; ${report.functions.map((f) => `${f.slug} ${f.uploaded.length} files`).join(', ')}`);
+    console.log(
+      `[deploy-check] ${report.isolated ? 'in unshare -n (loopback only)' : 'without a namespace (not root)'}; ` +
+        `CLI exit ${report.cliExit}; ${report.functions.map((f) => `${f.slug} ${f.uploaded.length} files`).join(', ')}`,
+    );
     expect(report.problems, report.cliOutput).toEqual([]);
     expect(report.cliExit).toBe(0);
     expect(report.functions.map((f) => f.slug)).toEqual(FUNCTIONS);
@@ -17,7 +19,9 @@ describe('supabase functions deploy', () => {
     expect(report.requests.filter((r) => r.startsWith('POST') && r.includes('/functions/deploy'))).toHaveLength(FUNCTIONS.length);
     for (const f of report.functions) {
       expect(f.importMapPath).toBe('deno.json');
-      expect(f.uploaded).toEqual(expect.arrayContaining(['deno.json', `supabase/functions/${f.slug}/index.ts`, 'contracts/api/routes.ts']));
+      expect(f.uploaded).toEqual(
+        expect.arrayContaining(['deno.json', `supabase/functions/${f.slug}/index.ts`, 'contracts/api/routes.ts']),
+      );
       // Nothing of the local tooling or the worker goes up.
       expect(f.uploaded.filter((p) => /^(worker|scripts|node_modules)\/|_local\//.test(p))).toEqual([]);
       // Every npm package was looked up in the (dead, loopback) registry: resolved by the runtime.

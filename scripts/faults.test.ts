@@ -2,16 +2,20 @@
 // its own (the restart scenario must not disturb the shared test cluster). Every scenario must
 // end with no lost and no duplicated message and counters equal to the delivery rows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOwnCluster, type BenchCluster } from './bench/cluster.ts';
+import { type BenchCluster, startOwnCluster } from './bench/cluster.ts';
 import { runScenario, type ScenarioSpec } from './faults/harness.ts';
-import { SHORT, scenarios } from './faults/scenarios.ts';
+import { scenarios, SHORT } from './faults/scenarios.ts';
 
 const specs = scenarios(SHORT, 'faults-test/logs', { canRestart: !process.env.DATABASE_URL });
 
 describe('fault scenarios (short)', () => {
   let cluster: BenchCluster;
-  beforeAll(async () => { cluster = await startOwnCluster({ fast: true }); }, 60_000);
-  afterAll(async () => { await cluster?.stop(); });
+  beforeAll(async () => {
+    cluster = await startOwnCluster({ fast: true });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
 
   const check = (spec: ScenarioSpec) => async () => {
     const r = await runScenario(cluster, spec);

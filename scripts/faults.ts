@@ -18,10 +18,15 @@ let code = 1;
 try {
   const { summary, results, ok } = await runFaultSuite(cluster, args.includes('--short') ? SHORT : FULL, {
     // Short runs mostly wait on timeouts: side by side they fit in npm test's time.
-    logDir: 'faults/logs', only, parallel: args.includes('--short'), log: (m) => say(`[faults] ${m}`),
+    logDir: 'faults/logs',
+    only,
+    parallel: args.includes('--short'),
+    log: (m) => say(`[faults] ${m}`),
   });
   const [file] = await writeResults('faults', {
-    'results.json': `${JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, summary, results }, null, 2)}\n`,
+    'results.json': `${
+      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, summary, results }, null, 2)
+    }\n`,
   });
   say(`\n${faultTable(results)}\n`);
   for (const r of results) if (r.notes.length) say(`${r.name}:\n  ${r.notes.join('\n  ')}`);

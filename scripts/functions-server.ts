@@ -7,7 +7,7 @@
 //   const fx = await startFunctionsServer({ port: 0, env: { SUPABASE_DB_URL, SUPABASE_JWT_SECRET } });
 //   fetch(`${fx.functionsUrl}/campaigns`) ...; await fx.stop();
 // It resolves once the router printed its ready line, and rejects if Deno exits first.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from './lib/migrate.ts';
@@ -43,13 +43,23 @@ export function startFunctionsServer(opts: FunctionsServerOptions = {}): Promise
   const { DATABASE_URL: _superuserUrl, ...inherited } = process.env;
   const dbEnv = opts.env?.DATABASE_URL ?? opts.env?.SUPABASE_DB_URL ?? inherited.SUPABASE_DB_URL;
   const child = spawn(join(REPO_ROOT, 'node_modules/.bin/deno'), [
-    'run', '--quiet', '--no-prompt', '--config', join(REPO_ROOT, 'deno.json'),
-    '--allow-net', '--allow-env', '--allow-read', '--allow-sys',
+    'run',
+    '--quiet',
+    '--no-prompt',
+    '--config',
+    join(REPO_ROOT, 'deno.json'),
+    '--allow-net',
+    '--allow-env',
+    '--allow-read',
+    '--allow-sys',
     join(REPO_ROOT, 'supabase/functions/_local/router.ts'),
   ], {
     cwd: REPO_ROOT,
     env: {
-      ...inherited, NO_COLOR: '1', ...opts.env, ...(dbEnv && { DATABASE_URL: dbEnv }),
+      ...inherited,
+      NO_COLOR: '1',
+      ...opts.env,
+      ...(dbEnv && { DATABASE_URL: dbEnv }),
       FUNCTIONS_PORT: String(opts.port ?? DEFAULT_FUNCTIONS_PORT),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -76,7 +86,10 @@ export function startFunctionsServer(opts: FunctionsServerOptions = {}): Promise
       stream.on('data', (d: string) => {
         buf += d;
         let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); }
+        while ((i = buf.indexOf('\n')) >= 0) {
+          onLine(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
       });
     };
     lines(child.stdout!, (line) => {
@@ -105,15 +118,21 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.FUNCTIONS_PORT ?? DEFAULT_FUNCTIONS_PORT);
   // Served without them, every request would fail: say so up front rather than with 401s/500s.
   const missing = [
-    ...(process.env.SUPABASE_DB_URL ? [] : ['SUPABASE_DB_URL (role postgres; DATABASE_URL is ignored here, it is the stack\'s superuser URL)']),
-    ...(process.env.SUPABASE_JWT_SECRET || process.env.JWT_SECRET || process.env.SUPABASE_JWKS || process.env.SUPABASE_JWKS_URL || process.env.SUPABASE_URL
-      ? [] : ['SUPABASE_JWT_SECRET or SUPABASE_JWKS (to verify user tokens)']),
+    ...(process.env.SUPABASE_DB_URL
+      ? []
+      : ["SUPABASE_DB_URL (role postgres; DATABASE_URL is ignored here, it is the stack's superuser URL)"]),
+    ...(process.env.SUPABASE_JWT_SECRET || process.env.JWT_SECRET || process.env.SUPABASE_JWKS || process.env.SUPABASE_JWKS_URL ||
+        process.env.SUPABASE_URL
+      ? []
+      : ['SUPABASE_JWT_SECRET or SUPABASE_JWKS (to verify user tokens)']),
   ];
   if (missing.length) console.error(`warning: not set: ${missing.join(', ')}. \`npm start\` sets them for the local stack.`);
   const server = await startFunctionsServer({ port, log: (l) => console.error(l) });
   console.log(`functions ready at ${server.functionsUrl}`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { void server.stop().then(() => process.exit(0)); });
+    process.once(sig, () => {
+      void server.stop().then(() => process.exit(0));
+    });
   }
   server.child.once('exit', (code) => process.exit(code ?? 1));
 }

@@ -17,7 +17,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const text = renderOpenApi();
   if (process.argv.includes('--check')) {
     let current = '';
-    try { current = readFileSync(OPENAPI_FILE, 'utf8'); } catch { /* missing counts as stale */ }
+    try {
+      current = readFileSync(OPENAPI_FILE, 'utf8');
+    } catch { /* missing counts as stale */ }
     if (current !== text) {
       console.error('contracts/openapi.json is out of date: run node scripts/gen-openapi.ts');
       process.exit(1);

@@ -7,7 +7,7 @@
 // (the old version is in `select version from pgboss.version`), stripped of BEGIN/COMMIT
 // the same way as below, and regenerate nothing else. A fresh install still runs this file
 // followed by the upgrade migrations, which is what production went through.
-import { writeFileSync, readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getConstructionPlans } from 'pg-boss';
 
@@ -24,7 +24,9 @@ function stripTransaction(plan: string): string {
 }
 
 function generate(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../node_modules/pg-boss/package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../node_modules/pg-boss/package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   const body = stripTransaction(getConstructionPlans('pgboss'))
     .split('\n')
     .map((l) => l.trimEnd())

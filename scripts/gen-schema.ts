@@ -17,7 +17,9 @@ Records new migrations in supabase/migrations.sha256 and regenerates supabase/sc
 
 async function main(): Promise<void> {
   const added = updateManifest();
-  console.log(added.length ? `recorded ${added.join(', ')} in supabase/migrations.sha256` : 'supabase/migrations.sha256: nothing new');
+  console.log(
+    added.length ? `recorded ${added.join(', ')} in supabase/migrations.sha256` : 'supabase/migrations.sha256: nothing new',
+  );
   const dir = await mkdtemp(join(tmpdir(), 'tg-gen-schema-'));
   const pg = await startEmbeddedPostgres({ dataDir: dir, persistent: false, fast: true });
   try {

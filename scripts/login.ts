@@ -25,12 +25,17 @@ if (!checkFlags('npm run login', USAGE, process.argv.slice(2), (args) => parseAr
   process.exit();
 }
 if (!stdin.isTTY) {
-  console.error('npm run login needs a terminal: it asks for your phone number, the code Telegram sends you and your 2FA password. Run it in an interactive shell (not in CI or with stdin redirected).');
+  console.error(
+    'npm run login needs a terminal: it asks for your phone number, the code Telegram sends you and your 2FA password. Run it in an interactive shell (not in CI or with stdin redirected).',
+  );
   process.exit(2);
 }
 
 const rl = createInterface({ input: stdin, output: stdout });
-rl.on('SIGINT', () => { console.error('\ncancelled: no session was made'); process.exit(130); });
+rl.on('SIGINT', () => {
+  console.error('\ncancelled: no session was made');
+  process.exit(130);
+});
 const ask = async (q: string, fallback?: string) => (fallback ?? (await rl.question(q))).trim();
 
 const apiId = Number(await ask('API id (https://my.telegram.org → API development tools): ', process.env.TELEGRAM_API_ID));
@@ -40,7 +45,9 @@ if (!Number.isInteger(apiId) || apiId <= 0 || !apiHash) {
   process.exit(2);
 }
 const client = new TelegramClient(new StringSession(''), apiId, apiHash, {
-  connectionRetries: 3, floodSleepThreshold: 0, baseLogger: new Logger(LogLevel.ERROR),
+  connectionRetries: 3,
+  floodSleepThreshold: 0,
+  baseLogger: new Logger(LogLevel.ERROR),
 });
 const kind = (await ask('Log in as a [u]ser or a [b]ot? ')).toLowerCase();
 try {
@@ -52,7 +59,9 @@ try {
       phoneNumber: () => ask('Phone number (international format, e.g. +4915112345678): '),
       phoneCode: () => ask('Code Telegram sent you: '),
       password: () => ask('2FA password (empty if none): '),
-      onError: (err) => { console.error(`Telegram: ${err.message}`); },
+      onError: (err) => {
+        console.error(`Telegram: ${err.message}`);
+      },
     });
   }
   const me = await client.getMe();

@@ -1,6 +1,6 @@
 // `npm start` and `npm run demo` as a user runs them: real child processes, in a temporary
 // stack directory on free ports (so a developer's .local/ and running stack are untouched).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,14 +15,24 @@ import { apiFor } from './stack/api.ts';
 import type { StackInfo } from './stack/index.ts';
 import { NODE_BIN } from './stack/process.ts';
 
-interface Run { child: ChildProcess; out: () => string; stdout: () => string; exited: Promise<number | null> }
+interface Run {
+  child: ChildProcess;
+  out: () => string;
+  stdout: () => string;
+  exited: Promise<number | null>;
+}
 
 function run(script: string, args: string[]): Run {
   const child = spawn(NODE_BIN, [join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stdout = '';
-  child.stdout!.on('data', (d) => { out += d; stdout += d; });
-  child.stderr!.on('data', (d) => { out += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
   const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return { child, out: () => out, stdout: () => stdout, exited };
 }
@@ -30,7 +40,9 @@ function run(script: string, args: string[]): Run {
 async function waitForFile(file: string, r: Run, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exit: number | null | undefined;
-  void r.exited.then((c) => { exit = c; });
+  void r.exited.then((c) => {
+    exit = c;
+  });
   while (!existsSync(file)) {
     if (exit !== undefined) throw new Error(`exited (${exit}) before writing ${file}:\n${r.out()}`);
     if (Date.now() > deadline) throw new Error(`no ${file} after ${timeoutMs} ms:\n${r.out()}`);
@@ -56,8 +68,12 @@ async function portOpen(url: string): Promise<boolean> {
 
 describe('npm start / npm run demo', () => {
   let dir: string;
-  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'tg-stack-')); });
-  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tg-stack-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   let first: StackInfo;
   let markerChannel: string;
@@ -67,7 +83,18 @@ describe('npm start / npm run demo', () => {
     first = info;
     console.log(`[stack.test] first start ready in ${seconds.toFixed(1)} s`);
     try {
-      for (const k of ['apiUrl', 'functionsUrl', 'dbUrl', 'jwtSecret', 'anonKey', 'serviceRoleKey', 'demoUserId', 'demoToken'] as const) {
+      for (
+        const k of [
+          'apiUrl',
+          'functionsUrl',
+          'dbUrl',
+          'jwtSecret',
+          'anonKey',
+          'serviceRoleKey',
+          'demoUserId',
+          'demoToken',
+        ] as const
+      ) {
         expect(info[k], k).toEqual(expect.any(String));
       }
       expect(info.functionsUrl).toBe(`${info.apiUrl}/functions/v1`);
@@ -80,7 +107,9 @@ describe('npm start / npm run demo', () => {
       expect((data as { items: unknown[] }).items.length).toBeGreaterThanOrEqual(3);
       await supabase.realtime.setAuth();
       const refused = await new Promise<string>((resolve) => {
-        supabase.channel(`campaign:${randomUUID()}`, { config: { private: true } }).subscribe((status, err) => resolve(`${status} ${err?.message}`));
+        supabase.channel(`campaign:${randomUUID()}`, { config: { private: true } }).subscribe((status, err) =>
+          resolve(`${status} ${err?.message}`)
+        );
       });
       expect(refused).toMatch(/^CHANNEL_ERROR Unauthorized: You do not have permissions to read from this Channel topic/);
       await supabase.removeAllChannels();

@@ -25,7 +25,13 @@ keys and a demo token, writes <dir>/stack.json, and runs until Ctrl-C (the data 
 Options:
 ${STACK_FLAGS_HELP}`;
 
-export interface CliStackArgs { dir?: string; fresh: boolean; ports?: 'auto'; quiet: boolean; worker: boolean }
+export interface CliStackArgs {
+  dir?: string;
+  fresh: boolean;
+  ports?: 'auto';
+  quiet: boolean;
+  worker: boolean;
+}
 
 /** Flags shared by `npm start` and `npm run demo`; env STACK_DIR / STACK_PORTS=auto do the same. */
 export function parseStackArgs(argv: string[], extra: Record<string, { type: 'boolean' }> = {}) {
@@ -69,7 +75,11 @@ async function main(): Promise<void> {
   const signals = handleSignals(log);
   const stack = await startStack({ ...args, echoLogs: !args.quiet, log });
   console.log(`\n${formatStatus(stack.info)}\n`);
-  console.log(`Ready in ${stack.timings.total!.toFixed(1)} s; wrote ${stack.dir}/stack.json. Ctrl-C stops everything (data is kept; --fresh starts empty).`);
+  console.log(
+    `Ready in ${
+      stack.timings.total!.toFixed(1)
+    } s; wrote ${stack.dir}/stack.json. Ctrl-C stops everything (data is kept; --fresh starts empty).`,
+  );
   signals.attach(stack);
   await signals.stopped;
 }

@@ -8,17 +8,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './lib/migrate.ts';
 import { apiFor } from './stack/api.ts';
 import { createDemoCampaign } from './stack/campaign.ts';
-import { startStack, type Stack } from './stack/index.ts';
-import { chromiumMissingMessage, launchChromium, type Browser } from './web/chromium.ts';
+import { type Stack, startStack } from './stack/index.ts';
+import { type Browser, chromiumMissingMessage, launchChromium } from './web/chromium.ts';
 
 const SHOTS = join(REPO_ROOT, '.local/test-screenshots');
 const TARGETS = 60;
 const RATE_PER_MINUTE = 1200; // 20/s: about 3 s, long enough to catch it mid-run
 
 interface PageView {
-  state: string; sent: string; failed: string; pending: string; total: string; barSent: string; error: string;
+  state: string;
+  sent: string;
+  failed: string;
+  pending: string;
+  total: string;
+  barSent: string;
+  error: string;
   /** 'realtime' or 'polling', and the source of the last update shown ('realtime' or 'api'). */
-  transport: string; source: string; events: number; transportText: string;
+  transport: string;
+  source: string;
+  events: number;
+  transportText: string;
 }
 const READ_PAGE = `(() => {
   const t = (id) => document.getElementById(id)?.textContent ?? '';
@@ -65,7 +74,9 @@ describe('watch page', () => {
 
     await api.call('POST', `/campaigns/${campaign.id}/start`);
     const mid = await page.waitFor<PageView | null>(
-      `(() => { const v = ${READ_PAGE}; return v.state === 'running' && Number(v.sent) > 0 ? v : null; })()`, 20_000);
+      `(() => { const v = ${READ_PAGE}; return v.state === 'running' && Number(v.sent) > 0 ? v : null; })()`,
+      20_000,
+    );
     await mkdir(SHOTS, { recursive: true });
     await writeFile(join(SHOTS, 'watch-page-running.png'), await page.screenshot());
     expect(Number(mid!.sent)).toBeLessThan(TARGETS);
@@ -79,8 +90,15 @@ describe('watch page', () => {
     await writeFile(join(SHOTS, 'watch-page-completed.png'), png);
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(done).toMatchObject({
-      state: 'completed', sent: String(TARGETS), failed: '0', pending: '0', total: String(TARGETS), barSent: '100%', error: '',
-      transport: 'realtime', source: 'realtime',
+      state: 'completed',
+      sent: String(TARGETS),
+      failed: '0',
+      pending: '0',
+      total: String(TARGETS),
+      barSent: '100%',
+      error: '',
+      transport: 'realtime',
+      source: 'realtime',
     });
     // Coalesced to a few events per second: more than a couple, far fewer than one per send.
     expect(done.events).toBeGreaterThan(3);
@@ -98,7 +116,10 @@ describe('watch page', () => {
     const { campaign } = await createDemoCampaign(api, { targets: 5, ratePerMinute: 6000, name: 'Newer' });
     await page.waitFor(`document.getElementById('name').textContent === 'Newer'`, 10_000);
     await api.call('POST', `/campaigns/${campaign.id}/start`);
-    await page.waitFor(`document.body.dataset.state === 'completed' && document.getElementById('sent').textContent === '5'`, 30_000);
+    await page.waitFor(
+      `document.body.dataset.state === 'completed' && document.getElementById('sent').textContent === '5'`,
+      30_000,
+    );
     expect(await page.evaluate<string>(`document.getElementById('campaign-id').value`)).toBe(campaign.id);
   }, 60_000);
 });

@@ -1,7 +1,16 @@
 // Campaigns (one message to many targets) and their deliveries (one per target).
 import { z } from 'zod';
 import { campaignStateSchema, pauseReasonSchema } from '../realtime.ts';
-import { idListSchema, idSchema, pageQuerySchema, pageSchema, parseModeSchema, patchSchema, text, timestampSchema } from './common.ts';
+import {
+  idListSchema,
+  idSchema,
+  pageQuerySchema,
+  pageSchema,
+  parseModeSchema,
+  patchSchema,
+  text,
+  timestampSchema,
+} from './common.ts';
 import { captionFits, mediaSchema, messageTextSchema, variablesSchema } from './templates.ts';
 
 export const MAX_CAMPAIGN_TARGETS = 100_000;

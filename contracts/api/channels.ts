@@ -24,8 +24,10 @@ export const updateChannelSchema = patchSchema(channelFields);
 
 export const importChannelsSchema = z.strictObject({
   // Items are checked one by one by the database, which reports each bad one in `errors`.
-  peers: z.array(z.string().max(300, { error: 'must have at most 300 characters' })
-    .refine((s) => !s.includes('\u0000'), { error: 'must not contain NUL characters' }))
+  peers: z.array(
+    z.string().max(300, { error: 'must have at most 300 characters' })
+      .refine((s) => !s.includes('\u0000'), { error: 'must not contain NUL characters' }),
+  )
     .max(MAX_IMPORT_PEERS, { error: `at most ${MAX_IMPORT_PEERS} peers per import` }),
 });
 

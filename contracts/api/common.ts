@@ -23,8 +23,7 @@ export const pageQuerySchema = z.object({
   cursor: z.string().max(200).optional(),
 });
 
-export const pageSchema = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+export const pageSchema = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 
 export const errorCodeSchema = z.enum([
   'bad_request', // 400: malformed JSON or body
@@ -73,5 +72,4 @@ export const patchSchema = <S extends z.core.$ZodLooseShape>(shape: S) =>
   });
 
 /** Id lists: at most this many per request (10,000 UUIDs is ~400 kB of JSON, within the 1 MB limit). */
-export const idListSchema = (max: number) =>
-  z.array(idSchema).max(max, { error: `at most ${max} ids` });
+export const idListSchema = (max: number) => z.array(idSchema).max(max, { error: `at most ${max} ids` });

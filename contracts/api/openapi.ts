@@ -7,7 +7,7 @@ import * as batches from './batches.ts';
 import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { errorBodySchema } from './common.ts';
-import { routes, type OperationId, type RouteSpec } from './routes.ts';
+import { type OperationId, routes, type RouteSpec } from './routes.ts';
 import * as templates from './templates.ts';
 
 type JsonSchema = Record<string, unknown>;
@@ -36,15 +36,20 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Malformed request: the body is not JSON',
   401: 'Missing, expired or invalid access token',
   404: 'No such route, or the resource does not exist or is not yours',
-  409: 'Conflict: a duplicate, a resource still in use, or an illegal campaign state transition (error.details holds the current state)',
+  409:
+    'Conflict: a duplicate, a resource still in use, or an illegal campaign state transition (error.details holds the current state)',
   413: 'Body larger than 1 MB, or too many items',
-  422: 'Validation failed: error.issues names each offending field; or quota_exceeded: a per-user limit (error.details names the quota and the limit)',
+  422:
+    'Validation failed: error.issues names each offending field; or quota_exceeded: a per-user limit (error.details names the quota and the limit)',
   500: 'Internal error (a bug; no details are returned)',
 };
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output', registry: z.core.$ZodRegistry<{ id?: string }>): JsonSchema {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
-    target: 'draft-2020-12', io, metadata: registry, unrepresentable: 'any',
+    target: 'draft-2020-12',
+    io,
+    metadata: registry,
+    unrepresentable: 'any',
   }) as JsonSchema;
   return rest;
 }
@@ -102,21 +107,26 @@ export function buildOpenApiDocument(): JsonSchema {
   }
 
   const all = z.toJSONSchema(registry, {
-    target: 'draft-2020-12', io: 'output', uri: (id) => `#/components/schemas/${id}`, unrepresentable: 'any',
+    target: 'draft-2020-12',
+    io: 'output',
+    uri: (id) => `#/components/schemas/${id}`,
+    unrepresentable: 'any',
   }) as { schemas: Record<string, JsonSchema> };
-  const schemas = Object.fromEntries(Object.entries(all.schemas).map(([k, v]) => {
-    const { $schema: _s, $id: _i, ...rest } = v;
-    return [k, rest];
-  }));
+  const schemas = Object.fromEntries(
+    Object.entries(all.schemas).map(([k, v]) => {
+      const { $schema: _s, $id: _i, ...rest } = v;
+      return [k, rest];
+    }),
+  );
 
   return {
     openapi: '3.1.0',
     info: {
       title: 'Telegram campaigns API',
       version: '1.0.0',
-      description: 'Supabase Edge Functions for channels, batches, templates, campaigns and Telegram accounts. '
-        + 'Send the user\'s Supabase access token as `Authorization: Bearer <jwt>` (and the anon key as `apikey` on hosted projects). '
-        + 'Lists take `limit` and `cursor` and answer `{ items, nextCursor }`. Errors are `{ error: { code, message, issues?, details? } }`.',
+      description: 'Supabase Edge Functions for channels, batches, templates, campaigns and Telegram accounts. ' +
+        "Send the user's Supabase access token as `Authorization: Bearer <jwt>` (and the anon key as `apikey` on hosted projects). " +
+        'Lists take `limit` and `cursor` and answer `{ items, nextCursor }`. Errors are `{ error: { code, message, issues?, details? } }`.',
     },
     servers: [
       { url: 'http://127.0.0.1:54321/functions/v1', description: 'local router (npm start)' },

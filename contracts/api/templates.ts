@@ -46,7 +46,11 @@ export const updateTemplateSchema = patchSchema(templateFields);
 /** Values for {{name}} placeholders. */
 export const variablesSchema = z.record(
   text(1, 100),
-  z.union([z.string().max(MESSAGE_MAX).refine((s) => !s.includes('\u0000'), { error: 'must not contain NUL characters' }), z.number(), z.boolean()]),
+  z.union([
+    z.string().max(MESSAGE_MAX).refine((s) => !s.includes('\u0000'), { error: 'must not contain NUL characters' }),
+    z.number(),
+    z.boolean(),
+  ]),
 );
 
 export const previewTemplateSchema = z.strictObject({ variables: variablesSchema.optional() });

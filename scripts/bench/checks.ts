@@ -22,7 +22,11 @@ export interface Audit {
   examples: string[];
 }
 
-interface DeliveryRow { campaign_id: string; peer: string; state: string }
+interface DeliveryRow {
+  campaign_id: string;
+  peer: string;
+  state: string;
+}
 
 /**
  * `messagesPerPeer(peer)`: how many messages the simulator holds for that peer. Every campaign
@@ -33,9 +37,25 @@ export async function audit(url: string, campaignIds: string[], messagesPerPeer:
   await c.connect();
   try {
     const { rows } = await c.query<DeliveryRow>(
-      'select campaign_id, peer, state from public.deliveries where campaign_id = any($1::uuid[])', [campaignIds]);
-    const a: Audit = { targets: rows.length, sent: 0, failed: 0, pending: 0, cancelled: 0, unconfirmed: 0, lost: 0, duplicated: 0, stateMismatches: 0, counterMismatches: [], examples: [] };
-    const note = (s: string) => { if (a.examples.length < 10) a.examples.push(s); };
+      'select campaign_id, peer, state from public.deliveries where campaign_id = any($1::uuid[])',
+      [campaignIds],
+    );
+    const a: Audit = {
+      targets: rows.length,
+      sent: 0,
+      failed: 0,
+      pending: 0,
+      cancelled: 0,
+      unconfirmed: 0,
+      lost: 0,
+      duplicated: 0,
+      stateMismatches: 0,
+      counterMismatches: [],
+      examples: [],
+    };
+    const note = (s: string) => {
+      if (a.examples.length < 10) a.examples.push(s);
+    };
     for (const d of rows) {
       if (d.state === 'sent') a.sent++;
       else if (d.state === 'failed') a.failed++;
@@ -43,9 +63,18 @@ export async function audit(url: string, campaignIds: string[], messagesPerPeer:
       else if (d.state === 'unconfirmed') a.unconfirmed++;
       else a.cancelled++;
       const n = messagesPerPeer(d.peer);
-      if (n > 1) { a.duplicated++; note(`${d.peer}: ${n} messages`); }
-      if (n === 0 && d.state !== 'cancelled') { a.lost++; note(`${d.peer}: no message (delivery ${d.state})`); }
-      if ((d.state === 'sent') !== (n > 0)) { a.stateMismatches++; note(`${d.peer}: delivery ${d.state}, ${n} message(s)`); }
+      if (n > 1) {
+        a.duplicated++;
+        note(`${d.peer}: ${n} messages`);
+      }
+      if (n === 0 && d.state !== 'cancelled') {
+        a.lost++;
+        note(`${d.peer}: no message (delivery ${d.state})`);
+      }
+      if ((d.state === 'sent') !== (n > 0)) {
+        a.stateMismatches++;
+        note(`${d.peer}: delivery ${d.state}, ${n} message(s)`);
+      }
     }
     a.counterMismatches = await counterMismatches(c, campaignIds);
     return a;
@@ -63,7 +92,9 @@ export async function counterMismatches(c: pg.Client, campaignIds: string[]): Pr
     `select c.id, to_jsonb(c) as row,
             (select coalesce(jsonb_object_agg(s.state, s.n), '{}') from
                (select state, count(*)::int as n from public.deliveries d where d.campaign_id = c.id group by state) s) as states
-       from public.campaigns c where c.id = any($1::uuid[])`, [campaignIds]);
+       from public.campaigns c where c.id = any($1::uuid[])`,
+    [campaignIds],
+  );
   const out: string[] = [];
   for (const r of rows) {
     const total = Object.values(r.states).reduce((a, n) => a + n, 0);
@@ -79,5 +110,6 @@ export async function counterMismatches(c: pg.Client, campaignIds: string[]): Pr
 
 /** True when the audit shows exactly-once delivery and exact counters. */
 export function clean(a: Audit): boolean {
-  return a.lost === 0 && a.duplicated === 0 && a.stateMismatches === 0 && a.counterMismatches.length === 0 && a.pending === 0 && a.unconfirmed === 0;
+  return a.lost === 0 && a.duplicated === 0 && a.stateMismatches === 0 && a.counterMismatches.length === 0 && a.pending === 0 &&
+    a.unconfirmed === 0;
 }

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres.ts';
+import { type RunningPostgres, startEmbeddedPostgres } from '../lib/embedded-postgres.ts';
 import { buildTemplate, cloneDatabase, dropDatabase, withClient } from '../lib/database.ts';
 
 export interface AppDatabase {
@@ -121,7 +121,11 @@ export async function startOwnCluster(opts: OwnClusterOptions = {}): Promise<Ben
       const children = childPids(pid);
       process.kill(pid, 'SIGKILL');
       // Orphaned backends would keep the old shared memory attached and block the new start.
-      for (const c of children) { try { process.kill(c, 'SIGKILL'); } catch { /* gone already */ } }
+      for (const c of children) {
+        try {
+          process.kill(c, 'SIGKILL');
+        } catch { /* gone already */ }
+      }
       await server.stop().catch(() => {});
       while (children.some(alive) || alive(pid)) await new Promise((r) => setTimeout(r, 20));
       await new Promise((r) => setTimeout(r, downMs));

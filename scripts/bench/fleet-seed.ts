@@ -51,24 +51,34 @@ async function accountsPerUser(db: AppDatabase, campaignsPerAccount: number): Pr
   const drafts = await withClient(db.adminUrl, async (c) => {
     const { rows } = await c.query<{ v: number | null }>(
       `select case when to_regclass('private.quota_limits') is not null then
-         (select value from private.quota_limits where name = 'draft_campaigns') end as v`).catch(() => ({ rows: [{ v: null }] }));
+         (select value from private.quota_limits where name = 'draft_campaigns') end as v`,
+    ).catch(() => ({ rows: [{ v: null }] }));
     return rows[0]?.v ?? null;
   });
-  return drafts && campaignsPerAccount > 0 ? Math.max(1, Math.min(ACCOUNTS_PER_USER, Math.floor(drafts / campaignsPerAccount))) : ACCOUNTS_PER_USER;
+  return drafts && campaignsPerAccount > 0
+    ? Math.max(1, Math.min(ACCOUNTS_PER_USER, Math.floor(drafts / campaignsPerAccount)))
+    : ACCOUNTS_PER_USER;
 }
 
-async function seedOwnerFleet(t: pg.ClientBase, u: number, n: number, shape: FleetShape): Promise<{ accountIds: string[]; campaignIds: string[] }> {
+async function seedOwnerFleet(
+  t: pg.ClientBase,
+  u: number,
+  n: number,
+  shape: FleetShape,
+): Promise<{ accountIds: string[]; campaignIds: string[] }> {
   const acc = await t.query<{ id: string }>(
     `insert into public.telegram_accounts (label, rate_per_minute)
      select 'fleet ' || lpad(g::text, 4, '0'), $2 from generate_series(1, $1::int) g returning id`,
-    [n, shape.ratePerMinute]);
+    [n, shape.ratePerMinute],
+  );
   const accountIds = acc.rows.map((r) => r.id);
   if (shape.targets === 0 || shape.campaignsPerAccount === 0) return { accountIds, campaignIds: [] };
   // Peers unique across the fleet: @f<user>a<account>x<i>.
   await t.query(
     `insert into public.channels (peer)
      select '@f' || $1::int || 'a' || a || 'x' || i from generate_series(1, $2::int) a, generate_series(1, $3::int) i`,
-    [u, n, shape.targets]);
+    [u, n, shape.targets],
+  );
   const camp = await t.query<{ id: string }>(
     `with acct as (select id, row_number() over (order by label) as a from public.telegram_accounts)
      select (public.create_campaign(
@@ -77,7 +87,8 @@ async function seedOwnerFleet(t: pg.ClientBase, u: number, n: number, shape: Fle
                           where ch.peer like '@f' || $1::int || 'a' || acct.a || 'x%'),
        p_message => $3::jsonb, p_account_id => acct.id)).id
      from acct, generate_series(1, $2::int) k order by k, acct.a`,
-    [u, shape.campaignsPerAccount, JSON.stringify({ text: 'Hello from the fleet benchmark', parseMode: 'plain' })]);
+    [u, shape.campaignsPerAccount, JSON.stringify({ text: 'Hello from the fleet benchmark', parseMode: 'plain' })],
+  );
   return { accountIds, campaignIds: camp.rows.map((r) => r.id) };
 }
 
@@ -93,7 +104,13 @@ export async function startFleet(db: AppDatabase, fleet: Fleet): Promise<number>
     await c.query(`select set_config('role', 'authenticated', true), set_config('request.method', 'POST', true)`);
     for (const o of fleet.owners) {
       if (!o.campaignIds.length) continue;
-      const claims = { sub: o.userId, role: 'authenticated', aud: 'authenticated', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600 };
+      const claims = {
+        sub: o.userId,
+        role: 'authenticated',
+        aud: 'authenticated',
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.floor(Date.now() / 1000) + 3600,
+      };
       await c.query(`select set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
       await c.query('select count(public.start_campaign(id)) from unnest($1::uuid[]) as id', [o.campaignIds]);
     }

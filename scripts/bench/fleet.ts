@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { AppDatabase, BenchCluster } from './cluster.ts';
 import { postgresCpuMs } from './cpu.ts';
-import { seedFleet, startFleet, type Fleet, type FleetShape } from './fleet-seed.ts';
+import { type Fleet, type FleetShape, seedFleet, startFleet } from './fleet-seed.ts';
 import { now } from './seed.ts';
 import { round } from './stats.ts';
 import { spawnWorker, type WorkerProcess } from './worker.ts';
@@ -69,7 +69,8 @@ export function connectionSampler(db: AppDatabase, everyMs = 250) {
         `select count(*)::int as n from pg_stat_activity
          where datname = $1 and backend_type = 'client backend'
            and coalesce(application_name, '') not like 'tg-bench%' and coalesce(application_name, '') not like 'tg-simulator%'`,
-        [db.name]);
+        [db.name],
+      );
       peak = Math.max(peak, rows[0]!.n);
       await sleep(everyMs);
     }
@@ -85,7 +86,14 @@ export function connectionSampler(db: AppDatabase, everyMs = 250) {
   };
 }
 
-interface Progress { total: number; settled: number; campaigns: number; delivered: number; failed: number; lastCompletedAt: number | null }
+interface Progress {
+  total: number;
+  settled: number;
+  campaigns: number;
+  delivered: number;
+  failed: number;
+  lastCompletedAt: number | null;
+}
 
 async function progress(c: pg.Client, ids: string[]): Promise<Progress> {
   const { rows } = await c.query(
@@ -93,9 +101,18 @@ async function progress(c: pg.Client, ids: string[]): Promise<Progress> {
             count(*) filter (where state in ('completed', 'cancelled'))::int as settled,
             coalesce(sum(sent_count + failed_count), 0)::int as delivered, coalesce(sum(failed_count), 0)::int as failed,
             extract(epoch from max(completed_at)) * 1000 as last
-     from public.campaigns where id = any($1::uuid[])`, [ids]);
+     from public.campaigns where id = any($1::uuid[])`,
+    [ids],
+  );
   const r = rows[0];
-  return { total: r.total, campaigns: r.campaigns, settled: r.settled, delivered: r.delivered, failed: r.failed, lastCompletedAt: r.last === null ? null : Number(r.last) };
+  return {
+    total: r.total,
+    campaigns: r.campaigns,
+    settled: r.settled,
+    delivered: r.delivered,
+    failed: r.failed,
+    lastCompletedAt: r.last === null ? null : Number(r.last),
+  };
 }
 
 /** Waits until every campaign settled or the deadline passed; the last view and its time. */
@@ -117,8 +134,13 @@ async function waitFleet(db: AppDatabase, ids: string[], deadline: number): Prom
 /** A worker for the fleet's accounts (listed explicitly), ready when its /health answers 200. */
 async function fleetWorker(db: AppDatabase, name: string, accountIds: string[]): Promise<WorkerProcess> {
   const w = await spawnWorker({
-    name, databaseUrl: db.url, accountIds, simulator: FLEET_SIMULATOR, simulatorStore: 'memory',
-    logDir: 'bench/fleet', readyTimeoutMs: 60_000,
+    name,
+    databaseUrl: db.url,
+    accountIds,
+    simulator: FLEET_SIMULATOR,
+    simulatorStore: 'memory',
+    logDir: 'bench/fleet',
+    readyTimeoutMs: 60_000,
     env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' },
   });
   // Listening is not serving: give its accounts up to 30 s to leave 'starting' (or a lock wait).
@@ -143,34 +165,60 @@ const load1 = () => round(loadavg()[0]!, 2);
 /** Why the worker is gone (its exit and last log line), or undefined while it runs. */
 function watchExit(w: WorkerProcess): () => string | undefined {
   let code: number | string | undefined;
-  void w.service.exited.then((c) => { code = c; });
-  return () => (code === undefined ? undefined : `worker exited (${code}): ${w.service.tail().trim().split('\n').at(-1)?.slice(0, 300) ?? ''}`);
+  void w.service.exited.then((c) => {
+    code = c;
+  });
+  return () => (code === undefined
+    ? undefined
+    : `worker exited (${code}): ${w.service.tail().trim().split('\n').at(-1)?.slice(0, 300) ?? ''}`);
 }
 
 /** One fleet point on a fresh database: seed, start a worker, start everything, measure. */
-export async function runFleetPoint(cluster: BenchCluster, point: FleetPoint, log: (m: string) => void = () => {}): Promise<FleetResult> {
+export async function runFleetPoint(
+  cluster: BenchCluster,
+  point: FleetPoint,
+  log: (m: string) => void = () => {},
+): Promise<FleetResult> {
   const db = await cluster.createDatabase('tg_fleet');
   let worker: WorkerProcess | undefined;
   const loadStart = load1();
   const perSecond = point.ratePerMinute / 60;
   const theoreticalSeconds = (point.campaignsPerAccount * point.targets) / perSecond;
   const base = {
-    accounts: point.accounts, campaignsPerAccount: point.campaignsPerAccount, targets: point.targets,
-    ratePerMinute: point.ratePerMinute, deliveries: point.accounts * point.campaignsPerAccount * point.targets,
-    theoreticalSeconds, theoreticalPerSecond: point.accounts * perSecond,
+    accounts: point.accounts,
+    campaignsPerAccount: point.campaignsPerAccount,
+    targets: point.targets,
+    ratePerMinute: point.ratePerMinute,
+    deliveries: point.accounts * point.campaignsPerAccount * point.targets,
+    theoreticalSeconds,
+    theoreticalPerSecond: point.accounts * perSecond,
   };
   try {
     const t = Date.now();
     const fleet = await seedFleet(db, point);
-    log(`  seeded ${fleet.accountIds.length} accounts, ${fleet.campaignIds.length} campaigns in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    log(
+      `  seeded ${fleet.accountIds.length} accounts, ${fleet.campaignIds.length} campaigns in ${
+        ((Date.now() - t) / 1000).toFixed(1)
+      } s`,
+    );
     worker = await fleetWorker(db, `fleet-${point.accounts}x${point.campaignsPerAccount}`, fleet.accountIds);
     const died = watchExit(worker);
     const m = await measure(cluster, db, fleet, worker, theoreticalSeconds);
     return { ...base, ...m, load: [loadStart, load1()], ...(died() ? { error: died() } : {}) };
   } catch (err) {
     return {
-      ...base, delivered: 0, failed: 0, finished: false, seconds: 0, ratio: null, deliveriesPerSecond: 0, peakConnections: 0,
-      dbCpuMsPerDelivery: null, workerCpuMsPerDelivery: null, rssMb: null, load: [loadStart, load1()],
+      ...base,
+      delivered: 0,
+      failed: 0,
+      finished: false,
+      seconds: 0,
+      ratio: null,
+      deliveriesPerSecond: 0,
+      peakConnections: 0,
+      dbCpuMsPerDelivery: null,
+      workerCpuMsPerDelivery: null,
+      rssMb: null,
+      load: [loadStart, load1()],
       error: (err as Error).message.split('\n')[0],
     };
   } finally {
@@ -179,10 +227,26 @@ export async function runFleetPoint(cluster: BenchCluster, point: FleetPoint, lo
   }
 }
 
-type Measured = Omit<FleetResult, 'accounts' | 'campaignsPerAccount' | 'targets' | 'ratePerMinute' | 'deliveries' | 'theoreticalSeconds' | 'theoreticalPerSecond' | 'load'>;
+type Measured = Omit<
+  FleetResult,
+  | 'accounts'
+  | 'campaignsPerAccount'
+  | 'targets'
+  | 'ratePerMinute'
+  | 'deliveries'
+  | 'theoreticalSeconds'
+  | 'theoreticalPerSecond'
+  | 'load'
+>;
 
 /** Starts the fleet's campaigns and waits (bounded: 3× theoretical + 30 s) while sampling. */
-async function measure(cluster: BenchCluster, db: AppDatabase, fleet: Fleet, worker: WorkerProcess, theoreticalSeconds: number): Promise<Measured> {
+async function measure(
+  cluster: BenchCluster,
+  db: AppDatabase,
+  fleet: Fleet,
+  worker: WorkerProcess,
+  theoreticalSeconds: number,
+): Promise<Measured> {
   const pgPid = await cluster.postmasterPid();
   const sampler = connectionSampler(db);
   const w0 = worker.cpuMs();
@@ -198,7 +262,10 @@ async function measure(cluster: BenchCluster, db: AppDatabase, fleet: Fleet, wor
   const seconds = (end - t0) / 1000;
   const n = Math.max(p.delivered, 1);
   return {
-    delivered: p.delivered, failed: p.failed, finished, seconds: round(seconds, 2),
+    delivered: p.delivered,
+    failed: p.failed,
+    finished,
+    seconds: round(seconds, 2),
     ratio: finished ? round(seconds / theoreticalSeconds, 3) : null,
     deliveriesPerSecond: round(p.delivered / seconds, 1),
     peakConnections,
@@ -222,7 +289,13 @@ export interface IdleResult {
 }
 
 /** CPU of a worker serving `accounts` accounts with nothing to send, over `seconds` after a warm-up. */
-export async function idleCost(cluster: BenchCluster, accounts: number, seconds: number, log: (m: string) => void = () => {}, warmupSeconds = seconds): Promise<IdleResult> {
+export async function idleCost(
+  cluster: BenchCluster,
+  accounts: number,
+  seconds: number,
+  log: (m: string) => void = () => {},
+  warmupSeconds = seconds,
+): Promise<IdleResult> {
   const db = await cluster.createDatabase('tg_idle');
   let worker: WorkerProcess | undefined;
   try {
@@ -242,11 +315,32 @@ export async function idleCost(cluster: BenchCluster, accounts: number, seconds:
     const ms = now() - t0;
     const w1 = worker.cpuMs();
     const p1 = pgPid ? postgresCpuMs(pgPid) : undefined;
-    const pct = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? round((100 * (b - a)) / ms, 2) : null);
+    const pct = (
+      a: number | undefined,
+      b: number | undefined,
+    ) => (a !== undefined && b !== undefined ? round((100 * (b - a)) / ms, 2) : null);
     const error = died();
-    return { accounts, seconds, warmupSeconds, cpuPercent: error ? null : pct(w0, w1), dbCpuPercent: pct(p0, p1), peakConnections: await sampler.stop(), rssMb: peakRssMb(worker.pid), ...(error ? { error } : {}) };
+    return {
+      accounts,
+      seconds,
+      warmupSeconds,
+      cpuPercent: error ? null : pct(w0, w1),
+      dbCpuPercent: pct(p0, p1),
+      peakConnections: await sampler.stop(),
+      rssMb: peakRssMb(worker.pid),
+      ...(error ? { error } : {}),
+    };
   } catch (err) {
-    return { accounts, seconds, warmupSeconds, cpuPercent: null, dbCpuPercent: null, peakConnections: 0, rssMb: null, error: (err as Error).message.split('\n')[0] };
+    return {
+      accounts,
+      seconds,
+      warmupSeconds,
+      cpuPercent: null,
+      dbCpuPercent: null,
+      peakConnections: 0,
+      rssMb: null,
+      error: (err as Error).message.split('\n')[0],
+    };
   } finally {
     await worker?.stop(10_000).catch(() => {});
     await db.drop().catch(() => {});

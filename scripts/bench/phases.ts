@@ -4,12 +4,12 @@ import pg from 'pg';
 import { createLogger } from '../../worker/src/logger.ts';
 import { MemoryMessageStore } from '../../worker/src/simulator/store.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
-import { startWorker, type RunningWorker } from '../../worker/src/worker.ts';
+import { type RunningWorker, startWorker } from '../../worker/src/worker.ts';
 import type { AppDatabase, BenchCluster } from './cluster.ts';
 import { counterMismatches } from './checks.ts';
 import { postgresCpuMs, selfCpuMs } from './cpu.ts';
 import { observeProgress, visibilityLatencies } from './progress.ts';
-import { campaignAction, createCampaign, now, seedOwner, waitSettled, withPg, type Owner } from './seed.ts';
+import { campaignAction, createCampaign, type Owner, seedOwner, waitSettled, withPg } from './seed.ts';
 import { percentile, ratePerSecond } from './stats.ts';
 
 export interface Sizes {
@@ -20,13 +20,28 @@ export interface Sizes {
   pickupTrials: number;
 }
 
-export const FULL_SIZES: Sizes = { ceilingDeliveries: 5000, pacingCampaigns: 5, pacingTargets: 500, pacingPerSecond: 50, pickupTrials: 25 };
-export const SHORT_SIZES: Sizes = { ceilingDeliveries: 300, pacingCampaigns: 3, pacingTargets: 20, pacingPerSecond: 30, pickupTrials: 5 };
+export const FULL_SIZES: Sizes = {
+  ceilingDeliveries: 5000,
+  pacingCampaigns: 5,
+  pacingTargets: 500,
+  pacingPerSecond: 50,
+  pickupTrials: 25,
+};
+export const SHORT_SIZES: Sizes = {
+  ceilingDeliveries: 300,
+  pacingCampaigns: 3,
+  pacingTargets: 20,
+  pacingPerSecond: 30,
+  pickupTrials: 5,
+};
 
 /** Telegram's own per-account limit in the simulator, far above any pace we ask for. */
 const UNLIMITED_SIM = { accountPerSecond: 1_000_000, latencyMs: [0, 0] as [number, number] };
 
-interface Posted { peer: string; at: number }
+interface Posted {
+  peer: string;
+  at: number;
+}
 
 interface Bench {
   db: AppDatabase;
@@ -50,7 +65,10 @@ async function setUp(cluster: BenchCluster, name: string, channels: number, perM
   // BENCH_LOG_LEVEL=debug shows the worker's per-batch lines (on stderr: stdout is the report).
   const level = process.env.BENCH_LOG_LEVEL ?? 'warn';
   const worker = await startWorker({
-    databaseUrl: db.url, mode: 'simulator', accounts: [{ accountId: owner.accountId }], httpPort: null,
+    databaseUrl: db.url,
+    mode: 'simulator',
+    accounts: [{ accountId: owner.accountId }],
+    httpPort: null,
   }, { simulator, logger: createLogger(level, process.stderr) });
   // Ready means the account holds its lock and works its queue (or gave up trying).
   const deadline = Date.now() + 30_000;
@@ -58,7 +76,10 @@ async function setUp(cluster: BenchCluster, name: string, channels: number, perM
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
-    db, owner, worker, simulator,
+    db,
+    owner,
+    worker,
+    simulator,
     posted: () => simulator.sends.filter((x) => !x.duplicate).map((x) => ({ peer: x.peer, at: x.at })),
     async done() {
       await worker.stop().catch(() => {});
@@ -167,7 +188,11 @@ export async function pacing(cluster: BenchCluster, s: Sizes): Promise<PacingRes
     try {
       const starts = await Promise.all(ids.map(async (id) => {
         const c = await pool.connect();
-        try { return await campaignAction(c, b.owner.userId, 'start', id); } finally { c.release(); }
+        try {
+          return await campaignAction(c, b.owner.userId, 'start', id);
+        } finally {
+          c.release();
+        }
       }));
       t0 = Math.min(...starts);
     } finally {
@@ -176,11 +201,15 @@ export async function pacing(cluster: BenchCluster, s: Sizes): Promise<PacingRes
     const theoreticalSeconds = total / s.pacingPerSecond;
     const { rows, settled } = await waitSettled(b.db.url, ids, theoreticalSeconds * 3000 + 60_000, 50);
     const seen = await observer.stop();
-    if (!settled) throw new Error(`pacing campaigns did not complete: ${rows.map((r) => `${r.state} ${r.sent_count}`).join(', ')}`);
+    if (!settled) {
+      throw new Error(`pacing campaigns did not complete: ${rows.map((r) => `${r.state} ${r.sent_count}`).join(', ')}`);
+    }
     const sends = b.posted();
     // A campaign finishes with its last message reaching Telegram (completed_at is the start
     // of the last batch's transaction, earlier than its sends).
-    const finish = ids.map((_, k) => (Math.max(...sends.filter((x) => campaignOfPeer.get(x.peer) === k).map((x) => x.at)) - t0) / 1000);
+    const finish = ids.map((_, k) =>
+      (Math.max(...sends.filter((x) => campaignOfPeer.get(x.peer) === k).map((x) => x.at)) - t0) / 1000
+    );
     const seconds = Math.max(...finish);
     const latencies = visibilityLatencies(sends.map((x) => x.at), seen);
     return {
@@ -206,7 +235,12 @@ export async function pacing(cluster: BenchCluster, s: Sizes): Promise<PacingRes
   }
 }
 
-export interface PickupResult { trials: number; latenciesMs: number[]; p50Ms: number; p95Ms: number }
+export interface PickupResult {
+  trials: number;
+  latenciesMs: number[];
+  p50Ms: number;
+  p95Ms: number;
+}
 
 /** start_campaign committed → the first message reaches Telegram, worker idle beforehand. */
 export async function pickup(cluster: BenchCluster, trials: number): Promise<PickupResult> {
@@ -233,4 +267,3 @@ export async function pickup(cluster: BenchCluster, trials: number): Promise<Pic
     await b.done();
   }
 }
-

@@ -4,7 +4,10 @@ import pg from 'pg';
 import { asUser } from '../lib/database.ts';
 import { now } from './seed.ts';
 
-export interface Observation { at: number; sent: number }
+export interface Observation {
+  at: number;
+  sent: number;
+}
 
 export interface Observer {
   /** Stops polling; returns the changes seen (time, total sent over the campaigns). */
@@ -20,10 +23,18 @@ export async function observeProgress(url: string, userId: string, campaignIds: 
   const loop = (async () => {
     let last = -1;
     while (running) {
-      const sent = await asUser(c, userId, async (t) => Number((await t.query(
-        'select coalesce(sum(sent_count), 0) as s from public.campaigns where id = any($1::uuid[])', [campaignIds])).rows[0].s));
+      const sent = await asUser(c, userId, async (t) =>
+        Number(
+          (await t.query(
+            'select coalesce(sum(sent_count), 0) as s from public.campaigns where id = any($1::uuid[])',
+            [campaignIds],
+          )).rows[0].s,
+        ));
       const at = now();
-      if (sent !== last) { seen.push({ at, sent }); last = sent; }
+      if (sent !== last) {
+        seen.push({ at, sent });
+        last = sent;
+      }
       await new Promise((r) => setTimeout(r, everyMs));
     }
   })();

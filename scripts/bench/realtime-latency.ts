@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import { watchCampaign, type CampaignProgressEvent } from '../../contracts/realtime.ts';
+import { type CampaignProgressEvent, watchCampaign } from '../../contracts/realtime.ts';
 import { asUser, createUser } from '../lib/database.ts';
 import { createRealtime } from '../realtime/server.ts';
 import { mintApiKeys, mintUserToken } from '../stack/keys.ts';
@@ -26,10 +26,15 @@ export interface RealtimeLatencyOptions {
   gapMs?: number;
 }
 
-export interface RealtimeLatency { p50Ms: number; p95Ms: number; samples: number[] }
+export interface RealtimeLatency {
+  p50Ms: number;
+  p95Ms: number;
+  samples: number[];
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 /** A user's running campaign with `targets` deliveries, made through the campaign RPCs. */
 async function runningCampaign(c: pg.Client, owner: string, targets: number): Promise<{ id: string; deliveries: string[] }> {
@@ -38,10 +43,15 @@ async function runningCampaign(c: pg.Client, owner: string, targets: number): Pr
     const peers = Array.from({ length: targets }, (_, i) => `@lat${randomBytes(4).toString('hex')}n${i}`);
     await t.query('select public.import_channels($1)', [peers]);
     const ids = (await t.query('select id from public.channels where peer = any($1)', [peers])).rows.map((r) => r.id);
-    const id = (await t.query(`select (public.create_campaign(p_name => 'latency', p_channel_ids => $1,
-      p_message => '{"text":"hi"}'::jsonb)).id`, [ids])).rows[0].id as string;
+    const id = (await t.query(
+      `select (public.create_campaign(p_name => 'latency', p_channel_ids => $1,
+      p_message => '{"text":"hi"}'::jsonb)).id`,
+      [ids],
+    )).rows[0].id as string;
     await t.query('select public.start_campaign($1)', [id]);
-    const deliveries = (await t.query('select id from public.deliveries where campaign_id = $1 order by id', [id])).rows.map((r) => r.id as string);
+    const deliveries = (await t.query('select id from public.deliveries where campaign_id = $1 order by id', [id])).rows.map((
+      r,
+    ) => r.id as string);
     return { id, deliveries };
   });
 }
@@ -51,30 +61,46 @@ export async function measureRealtimeLatency(o: RealtimeLatencyOptions): Promise
   const secret = randomBytes(32).toString('hex');
   const realtime = await createRealtime({ dbUrl: o.dbUrl, jwtSecret: secret });
   const server = createServer((_, res) => res.writeHead(404).end());
-  server.on('upgrade', (req, socket, head) => { if (!realtime.handleUpgrade(req, socket, head)) socket.destroy(); });
+  server.on('upgrade', (req, socket, head) => {
+    if (!realtime.handleUpgrade(req, socket, head)) socket.destroy();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const c = new pg.Client({ connectionString: o.dbUrl });
   await c.connect();
-  const supabase = createClient(`http://127.0.0.1:${(server.address() as { port: number }).port}`, (await mintApiKeys(secret)).anonKey, {
-    accessToken: async () => token,
-  });
+  const supabase = createClient(
+    `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    (await mintApiKeys(secret)).anonKey,
+    {
+      accessToken: async () => token,
+    },
+  );
   const owner = await createUser(o.adminUrl);
   const token = await mintUserToken(secret, { id: owner, email: `${owner.slice(0, 8)}@example.test` });
   try {
     const f = await runningCampaign(c, owner, n);
     let resolveNext: ((e: CampaignProgressEvent) => void) | undefined;
     let seen = 0;
-    const watch = watchCampaign(supabase, f.id, (e) => { seen++; resolveNext?.(e); });
-    for (let t = Date.now(); seen === 0; await sleep(10)) {
+    const watch = watchCampaign(supabase, f.id, (e) => {
+      seen++;
+      resolveNext?.(e);
+    });
+    for (const t = Date.now(); seen === 0; await sleep(10)) {
       if (Date.now() - t > 10_000) throw new Error('no replayed event within 10 s: is the subscriber authorized?');
     }
     const samples: number[] = [];
     for (const [i, id] of f.deliveries.entries()) {
       await sleep(o.gapMs ?? 250);
-      const arrived = new Promise<number>((resolve) => { resolveNext = (e) => { if (e.sent === i + 1) resolve(performance.now()); }; });
+      const arrived = new Promise<number>((resolve) => {
+        resolveNext = (e) => {
+          if (e.sent === i + 1) resolve(performance.now());
+        };
+      });
       await c.query('begin');
-      await c.query(`update public.deliveries set state = 'sent', attempts = attempts + 1, telegram_message_id = $2,
-        sent_at = now() where id = $1`, [id, i + 1]);
+      await c.query(
+        `update public.deliveries set state = 'sent', attempts = attempts + 1, telegram_message_id = $2,
+        sent_at = now() where id = $1`,
+        [id, i + 1],
+      );
       const t0 = performance.now();
       await c.query('commit');
       const t1 = await Promise.race([arrived, sleep(5000).then(() => NaN)]);

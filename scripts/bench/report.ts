@@ -6,7 +6,12 @@ import { REPO_ROOT } from '../lib/migrate.ts';
 
 export const RESULTS_ROOT = join(REPO_ROOT, '.local');
 
-export interface Row { metric: string; value: string; target?: string; ok?: boolean }
+export interface Row {
+  metric: string;
+  value: string;
+  target?: string;
+  ok?: boolean;
+}
 
 export function table(rows: readonly Row[], head: readonly [string, string, string] = ['metric', 'value', 'target']): string {
   const cells = rows.map((r) => [r.metric, r.value, r.target ?? '', r.ok === undefined ? '' : r.ok ? 'ok' : 'MISS']);
@@ -15,8 +20,16 @@ export function table(rows: readonly Row[], head: readonly [string, string, stri
   return [line([...head, '']), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
-export interface Series { name: string; points: ReadonlyArray<readonly [number, number]> }
-export interface Panel { title: string; xLabel: string; yLabel: string; series: Series[] }
+export interface Series {
+  name: string;
+  points: ReadonlyArray<readonly [number, number]>;
+}
+export interface Panel {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+}
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -33,7 +46,9 @@ export function svgChart(panels: readonly Panel[], width = 800, panelHeight = 26
   const m = { l: 60, r: 20, t: 30, b: 40 };
   const out: string[] = [];
   const height = panels.length * panelHeight;
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
   panels.forEach((p, i) => {
     const y0 = i * panelHeight;

@@ -16,10 +16,16 @@ export interface Owner {
 }
 
 /** A user with one Telegram account paced at ratePerMinute and `channels` channels. */
-export async function seedOwner(db: AppDatabase, c: pg.Client, opts: { channels: number; ratePerMinute: number; tag: string }): Promise<Owner> {
+export async function seedOwner(
+  db: AppDatabase,
+  c: pg.Client,
+  opts: { channels: number; ratePerMinute: number; tag: string },
+): Promise<Owner> {
   const userId = await createUser(db.adminUrl);
   return await asUser(c, userId, async (t) => {
-    const acc = await t.query(`insert into public.telegram_accounts (label, rate_per_minute) values ('bench', $1) returning id`, [opts.ratePerMinute]);
+    const acc = await t.query(`insert into public.telegram_accounts (label, rate_per_minute) values ('bench', $1) returning id`, [
+      opts.ratePerMinute,
+    ]);
     const ch = await t.query(
       `insert into public.channels (peer) select '@b_' || $1 || '_' || g from generate_series(1, $2::int) g
        returning id, peer`,
@@ -30,22 +36,31 @@ export async function seedOwner(db: AppDatabase, c: pg.Client, opts: { channels:
 }
 
 export async function createCampaign(
-  c: TxClient, userId: string,
+  c: TxClient,
+  userId: string,
   opts: { channelIds: string[]; name?: string; ratePerMinute?: number | null; text?: string },
 ): Promise<string> {
   return await asUser(c, userId, async (t) => {
     const r = await t.query(
       `select (public.create_campaign(p_name => $1, p_channel_ids => $2::uuid[], p_message => $3::jsonb,
          p_rate_per_minute => $4)).id`,
-      [opts.name ?? 'bench', opts.channelIds, JSON.stringify({ text: opts.text ?? 'Hello from the benchmark', parseMode: 'plain' }), opts.ratePerMinute ?? null],
+      [
+        opts.name ?? 'bench',
+        opts.channelIds,
+        JSON.stringify({ text: opts.text ?? 'Hello from the benchmark', parseMode: 'plain' }),
+        opts.ratePerMinute ?? null,
+      ],
     );
     return r.rows[0].id as string;
   });
 }
 
 const ACTIONS = {
-  start: 'start_campaign', pause: 'pause_campaign', resume: 'resume_campaign',
-  cancel: 'cancel_campaign', 'retry-failed': 'retry_failed_deliveries',
+  start: 'start_campaign',
+  pause: 'pause_campaign',
+  resume: 'resume_campaign',
+  cancel: 'cancel_campaign',
+  'retry-failed': 'retry_failed_deliveries',
 } as const;
 export type CampaignAction = keyof typeof ACTIONS;
 
@@ -56,8 +71,15 @@ export async function campaignAction(c: TxClient, userId: string, action: Campai
 }
 
 export interface CampaignRow {
-  id: string; state: string; total_count: number; pending_count: number; sent_count: number;
-  failed_count: number; cancelled_count: number; started_at: Date | null; completed_at: Date | null;
+  id: string;
+  state: string;
+  total_count: number;
+  pending_count: number;
+  sent_count: number;
+  failed_count: number;
+  cancelled_count: number;
+  started_at: Date | null;
+  completed_at: Date | null;
 }
 
 /** Runs fn on a short-lived connection (survives a Postgres restart between calls). */
@@ -106,7 +128,12 @@ export function pollingClient(url: string) {
  * as last seen and when settling was first observed, so callers report what did not finish
  * instead of hanging.
  */
-export async function waitSettled(url: string, ids: string[], timeoutMs: number, everyMs = 50): Promise<{ rows: CampaignRow[]; settled: boolean; at: number }> {
+export async function waitSettled(
+  url: string,
+  ids: string[],
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<{ rows: CampaignRow[]; settled: boolean; at: number }> {
   const deadline = Date.now() + timeoutMs;
   const poll = pollingClient(url);
   let rows: CampaignRow[] = [];

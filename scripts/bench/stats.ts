@@ -10,7 +10,14 @@ export function percentile(values: readonly number[], p: number): number {
   return s[lo]! + (s[hi]! - s[lo]!) * (rank - lo);
 }
 
-export interface Summary { n: number; min: number; p50: number; p95: number; max: number; mean: number }
+export interface Summary {
+  n: number;
+  min: number;
+  p50: number;
+  p95: number;
+  max: number;
+  mean: number;
+}
 
 export function summarize(values: readonly number[]): Summary {
   const n = values.length;

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../lib/embedded-postgres.ts';
 import { REPO_ROOT } from '../lib/migrate.ts';
-import { startService, waitForHttp, type Service } from '../stack/process.ts';
+import { type Service, startService, waitForHttp } from '../stack/process.ts';
 import { processCpuMs } from './cpu.ts';
 import { RESULTS_ROOT } from './report.ts';
 
@@ -78,7 +78,11 @@ export async function spawnWorker(o: WorkerProcessOptions): Promise<WorkerProces
     port,
     service,
     async kill() {
-      try { process.kill(-pid, 'SIGKILL'); } catch { service.child.kill('SIGKILL'); }
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        service.child.kill('SIGKILL');
+      }
       await service.exited;
     },
     stop: (timeoutMs = 15_000) => service.stop(timeoutMs),

@@ -50,14 +50,25 @@ export interface DeployReport {
   problems: string[];
 }
 
-function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number | null; out: string; err: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d; });
-    child.stderr.on('data', (d: Buffer) => { err += d; });
-    child.on('error', (e) => { err += String(e); resolve({ code: 127, out, err }); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    child.on('error', (e) => {
+      err += String(e);
+      resolve({ code: 127, out, err });
+    });
     child.on('close', (code) => resolve({ code, out, err }));
   });
 }
@@ -71,8 +82,16 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-interface InfoModule { specifier: string; error?: string; local?: string; kind?: string }
-interface Info { modules: InfoModule[]; redirects?: Record<string, string> }
+interface InfoModule {
+  specifier: string;
+  error?: string;
+  local?: string;
+  kind?: string;
+}
+interface Info {
+  modules: InfoModule[];
+  redirects?: Record<string, string>;
+}
 
 async function denoInfo(cwd: string, config: string, entry: string, env: NodeJS.ProcessEnv): Promise<Info> {
   const r = await run(join(BIN, 'deno'), ['info', '--json', '--config', config, entry], { cwd, env });
@@ -85,7 +104,10 @@ function graphErrors(info: Info): Array<{ specifier: string; error: string }> {
   const out: Array<{ specifier: string; error: string }> = [];
   for (const m of info.modules) {
     if (m.error) out.push({ specifier: m.specifier, error: m.error });
-    for (const d of (m as { dependencies?: Array<{ specifier: string; code?: { error?: string }; type?: { error?: string } }> }).dependencies ?? []) {
+    for (
+      const d of (m as { dependencies?: Array<{ specifier: string; code?: { error?: string }; type?: { error?: string } }> })
+        .dependencies ?? []
+    ) {
       for (const e of [d.code?.error, d.type?.error]) if (e) out.push({ specifier: d.specifier, error: e });
     }
   }
@@ -112,15 +134,22 @@ async function checkUpload(u: Upload, localModules: string[], env: NodeJS.Proces
     verifyJwt: u.metadata.verify_jwt,
     uploaded: [...u.files.keys()].sort(),
     notUploaded: localModules.filter((m) => !u.files.has(m)),
-    missingLocal: [...new Set(errors.filter((e) => isLocal(e.specifier) || /^\.\.?\//.test(e.specifier)).map((e) => e.specifier.replace(rootUrl, '')))],
-    nodeModules: [...new Set(errors.filter((e) => /node_modules/.test(e.error)).map((e) => `${e.specifier}: ${e.error.split(/\.\s/)[0]}`))],
+    missingLocal: [
+      ...new Set(
+        errors.filter((e) => isLocal(e.specifier) || /^\.\.?\//.test(e.specifier)).map((e) => e.specifier.replace(rootUrl, '')),
+      ),
+    ],
+    nodeModules: [
+      ...new Set(errors.filter((e) => /node_modules/.test(e.error)).map((e) => `${e.specifier}: ${e.error.split(/\.\s/)[0]}`)),
+    ],
     registryFetches: [],
     otherErrors: [],
   };
   for (const e of errors) {
     if (isLocal(e.specifier) || /^\.\.?\//.test(e.specifier) || /node_modules/.test(e.error)) continue;
-    if (/^npm:/.test(e.specifier) && /^Failed loading http:\/\/127\.0\.0\.1:\d+\//.test(e.error)) report.registryFetches.push(e.specifier);
-    else report.otherErrors.push(`${e.specifier}: ${e.error}`);
+    if (/^npm:/.test(e.specifier) && /^Failed loading http:\/\/127\.0\.0\.1:\d+\//.test(e.error)) {
+      report.registryFetches.push(e.specifier);
+    } else report.otherErrors.push(`${e.specifier}: ${e.error}`);
   }
   report.registryFetches = [...new Set(report.registryFetches)].sort();
   report.otherErrors = [...new Set(report.otherErrors)];
@@ -129,9 +158,13 @@ async function checkUpload(u: Upload, localModules: string[], env: NodeJS.Proces
 
 function problemsOf(r: FunctionReport, repoImportMap: string, uploadedImportMap: string | undefined): string[] {
   const p: string[] = [];
-  if (r.importMapPath !== INTENDED_IMPORT_MAP) p.push(`${r.slug}: import_map_path is ${JSON.stringify(r.importMapPath)}, not "${INTENDED_IMPORT_MAP}"`);
+  if (r.importMapPath !== INTENDED_IMPORT_MAP) {
+    p.push(`${r.slug}: import_map_path is ${JSON.stringify(r.importMapPath)}, not "${INTENDED_IMPORT_MAP}"`);
+  }
   if (uploadedImportMap === undefined) p.push(`${r.slug}: ${INTENDED_IMPORT_MAP} was not uploaded`);
-  else if (uploadedImportMap !== repoImportMap) p.push(`${r.slug}: the uploaded ${INTENDED_IMPORT_MAP} differs from the repository's`);
+  else if (uploadedImportMap !== repoImportMap) {
+    p.push(`${r.slug}: the uploaded ${INTENDED_IMPORT_MAP} differs from the repository's`);
+  }
   for (const m of r.notUploaded) p.push(`${r.slug}: local module not uploaded: ${m}`);
   for (const m of r.missingLocal) p.push(`${r.slug}: uploaded files do not resolve local module ${m}`);
   for (const m of r.nodeModules) p.push(`${r.slug}: relies on node_modules: ${m}`);
@@ -149,12 +182,22 @@ export async function pinProblems(importMapText: string): Promise<string[]> {
   const out: string[] = [];
   for (const [key, target] of Object.entries(imports)) {
     const m = /^npm:\/?((?:@[^/@]+\/)?[^/@]+)@([^/]+)\/?$/.exec(target);
-    if (!m) { out.push(`${INTENDED_IMPORT_MAP}: "${key}" → ${target} is not an npm: specifier with a version`); continue; }
+    if (!m) {
+      out.push(`${INTENDED_IMPORT_MAP}: "${key}" → ${target} is not an npm: specifier with a version`);
+      continue;
+    }
     const [, name, version] = m as unknown as [string, string, string];
     if (!/^\d+\.\d+\.\d+$/.test(version)) out.push(`${INTENDED_IMPORT_MAP}: ${name}@${version} is not an exact version`);
-    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string; dependencies?: object };
-    if (pkg.version !== version) out.push(`${INTENDED_IMPORT_MAP}: ${name}@${version}, but node_modules (what tests run) has ${pkg.version}`);
-    if (Object.keys(pkg.dependencies ?? {}).length) out.push(`${INTENDED_IMPORT_MAP}: ${name} has dependencies that no lock pins on deploy`);
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+      version: string;
+      dependencies?: object;
+    };
+    if (pkg.version !== version) {
+      out.push(`${INTENDED_IMPORT_MAP}: ${name}@${version}, but node_modules (what tests run) has ${pkg.version}`);
+    }
+    if (Object.keys(pkg.dependencies ?? {}).length) {
+      out.push(`${INTENDED_IMPORT_MAP}: ${name} has dependencies that no lock pins on deploy`);
+    }
   }
   return out;
 }
@@ -165,28 +208,51 @@ export async function runDeployCheck(functions: string[] = FUNCTIONS): Promise<D
   const api = await startManagementApi();
   try {
     const registry = `http://127.0.0.1:${await deadPort()}/`;
-    await writeFile(join(tmp, 'profile.yaml'), [
-      'name: loopback-stand-in', `api_url: ${api.url}`, `dashboard_url: ${api.url}/dashboard`, 'project_host: supabase.invalid', '',
-    ].join('\n'));
+    await writeFile(
+      join(tmp, 'profile.yaml'),
+      [
+        'name: loopback-stand-in',
+        `api_url: ${api.url}`,
+        `dashboard_url: ${api.url}/dashboard`,
+        'project_host: supabase.invalid',
+        '',
+      ].join('\n'),
+    );
     // No credentials or settings of the developer's: a fresh HOME, a dummy token, no telemetry.
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: tmp, NO_COLOR: '1',
-      SUPABASE_PROFILE: join(tmp, 'profile.yaml'), SUPABASE_ACCESS_TOKEN: `sbp_${'0'.repeat(40)}`,
-      SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', SUPABASE_NO_UPDATE_NOTIFIER: '1',
-      DENO_DIR: join(tmp, 'deno-dir'), NPM_CONFIG_REGISTRY: registry, DENO_NO_UPDATE_CHECK: '1',
+      PATH: process.env.PATH,
+      HOME: tmp,
+      NO_COLOR: '1',
+      SUPABASE_PROFILE: join(tmp, 'profile.yaml'),
+      SUPABASE_ACCESS_TOKEN: `sbp_${'0'.repeat(40)}`,
+      SUPABASE_TELEMETRY_DISABLED: '1',
+      DO_NOT_TRACK: '1',
+      SUPABASE_NO_UPDATE_NOTIFIER: '1',
+      DENO_DIR: join(tmp, 'deno-dir'),
+      NPM_CONFIG_REGISTRY: registry,
+      DENO_NO_UPDATE_CHECK: '1',
     };
-    const cli = await run(join(BIN, 'supabase'), ['functions', 'deploy', ...functions, '--project-ref', PROJECT_REF, '--use-api'], { cwd: REPO_ROOT, env });
+    const cli = await run(
+      join(BIN, 'supabase'),
+      ['functions', 'deploy', ...functions, '--project-ref', PROJECT_REF, '--use-api'],
+      { cwd: REPO_ROOT, env },
+    );
     const repoImportMap = await readFile(join(REPO_ROOT, INTENDED_IMPORT_MAP), 'utf8');
     const reports: FunctionReport[] = [];
     const problems: string[] = await pinProblems(repoImportMap);
     if (cli.code !== 0) problems.push(`supabase functions deploy exited with ${cli.code}`);
     for (const slug of functions) {
       const u = api.uploads.find((x) => x.slug === slug);
-      if (!u) { problems.push(`${slug}: no upload`); continue; }
+      if (!u) {
+        problems.push(`${slug}: no upload`);
+        continue;
+      }
       // The repo's own graph, resolved with node_modules as the local router does.
       const entry = `supabase/functions/${slug}/index.ts`;
       const local = await denoInfo(REPO_ROOT, INTENDED_IMPORT_MAP, entry, env);
-      const localModules = local.modules.filter((m) => m.specifier.startsWith(`file://${REPO_ROOT}/`) && !m.specifier.includes('/node_modules/'))
+      const localModules = local.modules.filter((m) =>
+        m.specifier.startsWith(`file://${REPO_ROOT}/`) && !m.specifier.includes('/node_modules/')
+      )
         .map((m) => relative(REPO_ROOT, fileURLToPath(m.specifier)));
       const r = await checkUpload(u, localModules, env, join(tmp, 'uploads'));
       reports.push(r);
@@ -207,7 +273,8 @@ export async function deployCheckIsolated(): Promise<DeployReport & { isolated: 
   if (process.getuid?.() !== 0) return { ...(await runDeployCheck()), isolated: false };
   const self = fileURLToPath(import.meta.url);
   const r = await run('unshare', ['-n', 'sh', '-c', `ip link set lo up && exec "${join(BIN, 'node')}" "${self}" --json`], {
-    cwd: REPO_ROOT, env: process.env,
+    cwd: REPO_ROOT,
+    env: process.env,
   });
   const last = r.out.trim().split('\n').at(-1) ?? '';
   if (!last.startsWith('{')) throw new Error(`deploy check in unshare -n failed (${r.code}):\n${r.out}\n${r.err}`);
@@ -220,7 +287,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.log(JSON.stringify(report));
   } else {
     for (const f of report.functions) {
-      console.log(`${f.slug}: ${f.uploaded.length} files, import_map_path ${JSON.stringify(f.importMapPath)}, npm from registry: ${f.registryFetches.join(' ') || '-'}`);
+      console.log(
+        `${f.slug}: ${f.uploaded.length} files, import_map_path ${JSON.stringify(f.importMapPath)}, npm from registry: ${
+          f.registryFetches.join(' ') || '-'
+        }`,
+      );
     }
     console.log(report.problems.length ? `PROBLEMS:\n${report.problems.join('\n')}` : 'deploy check passed');
   }

@@ -27,7 +27,14 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 const fnJson = (slug: string, extra: Record<string, unknown> = {}) => ({
   id: `00000000-0000-4000-8000-${slug.padEnd(12, '0').slice(0, 12).replace(/[^0-9a-f]/g, '0')}`,
-  slug, name: slug, status: 'ACTIVE', version: 1, created_at: Date.now(), updated_at: Date.now(), verify_jwt: true, ...extra,
+  slug,
+  name: slug,
+  status: 'ACTIVE',
+  version: 1,
+  created_at: Date.now(),
+  updated_at: Date.now(),
+  verify_jwt: true,
+  ...extra,
 });
 
 export async function startManagementApi(): Promise<ManagementApi> {
@@ -45,7 +52,9 @@ export async function startManagementApi(): Promise<ManagementApi> {
       if (req.method === 'POST' && /^\/v1\/projects\/[^/]+\/functions\/deploy$/.test(url.pathname)) {
         // Node's fetch Request parses multipart/form-data like the real API does.
         const form = await new Request('http://x/', {
-          method: 'POST', headers: { 'content-type': String(req.headers['content-type']) }, body,
+          method: 'POST',
+          headers: { 'content-type': String(req.headers['content-type']) },
+          body,
         }).formData();
         const metadata = JSON.parse(String(form.get('metadata') ?? '{}')) as Record<string, unknown>;
         const files = new Map<string, string>();
@@ -72,6 +81,10 @@ export async function startManagementApi(): Promise<ManagementApi> {
     url: `http://127.0.0.1:${port}`,
     uploads,
     requests,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

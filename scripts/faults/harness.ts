@@ -3,10 +3,10 @@
 // (messages per target in the simulator's store vs delivery rows vs counters).
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
-import { audit, clean, type Audit } from '../bench/checks.ts';
+import { type Audit, audit, clean } from '../bench/checks.ts';
 import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
-import { seedFleet, startFleet, type Fleet } from '../bench/fleet-seed.ts';
-import { campaignAction, now, pollingClient, waitSettled, withPg, type CampaignRow, type Owner } from '../bench/seed.ts';
+import { type Fleet, seedFleet, startFleet } from '../bench/fleet-seed.ts';
+import { campaignAction, type CampaignRow, now, type Owner, pollingClient, waitSettled, withPg } from '../bench/seed.ts';
 import { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from '../bench/worker.ts';
 
 export interface ScenarioSize {
@@ -99,12 +99,18 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
   const closers: Array<() => Promise<void>> = [];
   try {
     const fleet = await seedFleet(db, {
-      accounts: spec.size.accounts ?? 1, campaignsPerAccount: 1, targets: spec.size.targets,
-      ratePerMinute: Math.round(spec.size.ratePerSecond * 60) });
+      accounts: spec.size.accounts ?? 1,
+      campaignsPerAccount: 1,
+      targets: spec.size.targets,
+      ratePerMinute: Math.round(spec.size.ratePerSecond * 60),
+    });
     const owner = await firstOwner(db.url, fleet);
     if (spec.size.heartbeatSeconds) {
-      await withPg(db.url, (c) => c.query(`update pgboss.queue set heartbeat_seconds = $1 where name like 'delivery%'`,
-        [spec.size.heartbeatSeconds]));
+      await withPg(
+        db.url,
+        (c) =>
+          c.query(`update pgboss.queue set heartbeat_seconds = $1 where name like 'delivery%'`, [spec.size.heartbeatSeconds]),
+      );
     }
     const { campaignIds, accountIds } = fleet;
     const simulator = {
@@ -115,15 +121,31 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
     const poll = pollingClient(db.url);
     closers.push(() => poll.end());
     const sent = async () => {
-      const rows = await poll.query<{ n: number }>('select coalesce(sum(sent_count), 0)::int as n from public.campaigns where id = any($1::uuid[])', [campaignIds]).catch(() => []);
+      const rows = await poll.query<{ n: number }>(
+        'select coalesce(sum(sent_count), 0)::int as n from public.campaigns where id = any($1::uuid[])',
+        [campaignIds],
+      ).catch(() => []);
       return rows[0]?.n ?? 0;
     };
     const ctx: ScenarioContext = {
-      cluster, db, owner, campaignId: campaignIds[0]!, campaignIds, accountIds, size: spec.size, notes, violations,
+      cluster,
+      db,
+      owner,
+      campaignId: campaignIds[0]!,
+      campaignIds,
+      accountIds,
+      size: spec.size,
+      notes,
+      violations,
       async worker(name, extra = {}) {
         const w = await spawnWorker({
-          name, databaseUrl: db.url, accountIds, simulator, logDir: spec.logDir,
-          ...extra, env: { ...FAULT_WORKER_ENV, ...extra.env },
+          name,
+          databaseUrl: db.url,
+          accountIds,
+          simulator,
+          logDir: spec.logDir,
+          ...extra,
+          env: { ...FAULT_WORKER_ENV, ...extra.env },
         });
         workers.push(w);
         return w;
@@ -158,12 +180,16 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
 /** The first account's owner as an Owner; peers are every account's (faulty targets are picked among them). */
 async function firstOwner(url: string, fleet: Fleet): Promise<Owner> {
   const o = fleet.owners[0]!;
-  const { rows } = await withPg(url, (c) => c.query<{ id: string; peer: string }>('select id, peer from public.channels order by peer'));
+  const { rows } = await withPg(
+    url,
+    (c) => c.query<{ id: string; peer: string }>('select id, peer from public.channels order by peer'),
+  );
   return { userId: o.userId, accountId: o.accountIds[0]!, channelIds: rows.map((r) => r.id), peers: rows.map((r) => r.peer) };
 }
 
 /** Failed, and unknown-outcome (unconfirmed) where the schema has it: what retry-failed resends. */
-const retryable = (r: CampaignRow) => r.failed_count + ((r as CampaignRow & { unconfirmed_count?: number }).unconfirmed_count ?? 0);
+const retryable = (r: CampaignRow) =>
+  r.failed_count + ((r as CampaignRow & { unconfirmed_count?: number }).unconfirmed_count ?? 0);
 const failed = (rows: CampaignRow[]) => rows.reduce((a, r) => a + retryable(r), 0);
 
 /**
@@ -171,12 +197,18 @@ const failed = (rows: CampaignRow[]) => rows.reduce((a, r) => a + retryable(r), 
  * "failed" (shown to the user), not lost; retry-failed resends them with the same random_id,
  * which must still not duplicate.
  */
-async function settle(ctx: ScenarioContext, fleet: Fleet, spec: ScenarioSpec): Promise<{ settled: boolean; failedBeforeRetry: number }> {
+async function settle(
+  ctx: ScenarioContext,
+  fleet: Fleet,
+  spec: ScenarioSpec,
+): Promise<{ settled: boolean; failedBeforeRetry: number }> {
   // After an aborted run nothing may be working the queue: look once instead of waiting.
   const settleMs = ctx.violations.length ? 0 : spec.size.settleTimeoutMs;
   let { settled, rows } = await waitSettled(ctx.db.url, ctx.campaignIds, settleMs);
   const failedBeforeRetry = failed(rows);
-  if (spec.noFailures && failedBeforeRetry > 0) ctx.violations.push(`${failedBeforeRetry} deliveries recorded failed or unconfirmed`);
+  if (spec.noFailures && failedBeforeRetry > 0) {
+    ctx.violations.push(`${failedBeforeRetry} deliveries recorded failed or unconfirmed`);
+  }
   const ownerOf = new Map(fleet.owners.flatMap((o) => o.campaignIds.map((id) => [id, o.userId] as const)));
   for (let round = 0; settled && !ctx.violations.length && failed(rows) > 0 && round < 3; round++) {
     ctx.notes.push(`retry-failed round ${round + 1}: ${failed(rows)} failed or unconfirmed deliveries`);
@@ -188,13 +220,21 @@ async function settle(ctx: ScenarioContext, fleet: Fleet, spec: ScenarioSpec): P
   if (!settled) {
     const open = rows.filter((r) => r.state !== 'completed' && r.state !== 'cancelled');
     const sum = (k: 'sent_count' | 'total_count') => rows.reduce((a, r) => a + r[k], 0);
-    ctx.violations.push(`${open.length || rows.length} campaign(s) did not settle within ${settleMs} ms (states ${[...new Set(open.map((r) => r.state))].join('/')}, sent ${sum('sent_count')}/${sum('total_count')})`);
+    ctx.violations.push(
+      `${open.length || rows.length} campaign(s) did not settle within ${settleMs} ms (states ${
+        [...new Set(open.map((r) => r.state))].join('/')
+      }, sent ${sum('sent_count')}/${sum('total_count')})`,
+    );
   }
   return { settled, failedBeforeRetry };
 }
 
 /** Messages per target in the simulator's store against delivery rows and counters. */
-async function auditScenario(ctx: ScenarioContext, spec: ScenarioSpec, settled: boolean): Promise<Omit<ScenarioResult, 'seconds' | 'failedBeforeRetry'>> {
+async function auditScenario(
+  ctx: ScenarioContext,
+  spec: ScenarioSpec,
+  settled: boolean,
+): Promise<Omit<ScenarioResult, 'seconds' | 'failedBeforeRetry'>> {
   const store = new PostgresMessageStore(ctx.db.url);
   let counts: Map<string, number>;
   try {
@@ -204,11 +244,22 @@ async function auditScenario(ctx: ScenarioContext, spec: ScenarioSpec, settled: 
   }
   // A chat known to the simulator only by id (a restarted worker sent to a peer it resolved
   // before the restart, so this process's simulator never saw the name) is labelled -100<id>.
-  const a = await audit(ctx.db.url, ctx.campaignIds, (peer) => counts.get(peer) ?? counts.get(TelegramSimulator.markedIdFor(peer)) ?? 0);
+  const a = await audit(
+    ctx.db.url,
+    ctx.campaignIds,
+    (peer) => counts.get(peer) ?? counts.get(TelegramSimulator.markedIdFor(peer)) ?? 0,
+  );
   ctx.notes.push(...a.examples, ...ctx.violations.map((v) => `VIOLATION: ${v}`));
   const ok = ctx.violations.length === 0 && settled && clean(a);
   return {
-    name: spec.name, ok, deliveries: a.targets, lost: a.lost, duplicated: a.duplicated,
-    counterMismatches: a.counterMismatches.length, stateMismatches: a.stateMismatches, notes: ctx.notes, audit: a,
+    name: spec.name,
+    ok,
+    deliveries: a.targets,
+    lost: a.lost,
+    duplicated: a.duplicated,
+    counterMismatches: a.counterMismatches.length,
+    stateMismatches: a.stateMismatches,
+    notes: ctx.notes,
+    audit: a,
   };
 }

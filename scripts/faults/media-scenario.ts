@@ -31,16 +31,21 @@ async function fileServer(bytes: Buffer): Promise<{ url: string; fetches: () => 
 
 /** The seeded text campaigns become photo campaigns (drafts: the RPC's checks are tested elsewhere). */
 async function makePhotoCampaigns(ctx: ScenarioContext, size: number): Promise<void> {
-  await withPg(ctx.db.url, (c) => c.query(
-    `update public.campaigns set media_path = owner_id || '/fault.png', media_kind = 'photo', media_mime = 'image/png', media_size = $2
-     where id = any ($1::uuid[])`, [ctx.campaignIds, size]));
+  await withPg(ctx.db.url, (c) =>
+    c.query(
+      `update public.campaigns set media_path = owner_id || '/fault.png', media_kind = 'photo', media_mime = 'image/png', media_size = $2
+     where id = any ($1::uuid[])`,
+      [ctx.campaignIds, size],
+    ));
 }
 
 export function mediaKillScenario(size: ScenarioSize & { kills: number }, logDir: string): ScenarioSpec {
   const picture = demoPicture(64);
   let files: Awaited<ReturnType<typeof fileServer>> | undefined;
   return {
-    name: 'media campaign, worker SIGKILL', size, logDir,
+    name: 'media campaign, worker SIGKILL',
+    size,
+    logDir,
     async run(ctx) {
       files = await fileServer(picture);
       await makePhotoCampaigns(ctx, picture.length);

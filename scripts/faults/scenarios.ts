@@ -4,8 +4,8 @@ import pg from 'pg';
 import { maxInWindow } from '../bench/stats.ts';
 import { asUser } from '../lib/database.ts';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
-import { campaignAction, withPg, type CampaignAction } from '../bench/seed.ts';
-import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
+import { type CampaignAction, campaignAction, withPg } from '../bench/seed.ts';
+import type { ScenarioSize, ScenarioSpec } from './harness.ts';
 import { mediaKillScenario } from './media-scenario.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,7 +51,9 @@ export const SHORT: FaultSizes = {
 /** SIGKILL the worker at random points of one campaign, restarting it each time. */
 function killScenario(size: FaultSizes['kill'], logDir: string): ScenarioSpec {
   return {
-    name: 'worker SIGKILL', size, logDir,
+    name: 'worker SIGKILL',
+    size,
+    logDir,
     async run(ctx) {
       let w = await ctx.worker('kill-0');
       await ctx.start();
@@ -79,13 +81,17 @@ function killScenario(size: FaultSizes['kill'], logDir: string): ScenarioSpec {
 function killBusyScenario(size: FaultSizes['killBusy'], logDir: string): ScenarioSpec {
   const total = size.targets * (size.accounts ?? 1);
   return {
-    name: `worker SIGKILL, ${size.accounts} accounts busy`, size, logDir,
+    name: `worker SIGKILL, ${size.accounts} accounts busy`,
+    size,
+    logDir,
     // Round trips of 20–60 ms: a kill finds several sends of several accounts in flight.
     simulator: () => ({ latencyMs: [20, 60] }),
     async run(ctx) {
       let w = await ctx.worker('busy-0');
       await ctx.start();
-      const points = Array.from({ length: size.kills }, () => Math.floor(total * (0.05 + 0.8 * Math.random()))).sort((a, b) => a - b);
+      const points = Array.from({ length: size.kills }, () => Math.floor(total * (0.05 + 0.8 * Math.random()))).sort((a, b) =>
+        a - b
+      );
       for (let i = 0; i < points.length; i++) {
         await ctx.waitSent(points[i]!, 30_000);
         await sleep(Math.random() * 150);
@@ -104,7 +110,10 @@ function killBusyScenario(size: FaultSizes['killBusy'], logDir: string): Scenari
  */
 function postgresCrashScenario(size: FaultSizes['postgresCrash'], logDir: string): ScenarioSpec {
   return {
-    name: 'postgres SIGKILL', size, logDir, exclusive: true,
+    name: 'postgres SIGKILL',
+    size,
+    logDir,
+    exclusive: true,
     async run(ctx) {
       if (!ctx.cluster.canRestart) throw new Error('this cluster cannot be crashed (DATABASE_URL or the shared test cluster)');
       await ctx.worker('pg-crash');
@@ -126,7 +135,10 @@ function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): S
   const total = size.targets * (size.accounts ?? 1);
   const afterSends = Math.floor(total * size.afterShare);
   return {
-    name: `telegram unreachable ${size.outageMs / 1000} s`, size, logDir, noFailures: true,
+    name: `telegram unreachable ${size.outageMs / 1000} s`,
+    size,
+    logDir,
+    noFailures: true,
     simulator: () => ({ latencyMs: [20, 60], unreachable: { afterSends, forMs: size.outageMs } }),
     async run(ctx) {
       await ctx.worker('unreachable');
@@ -143,15 +155,22 @@ function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): S
         const during = times.filter((t) => t > down + 200 && t < up - 200).length;
         if (during) ctx.violations.push(`${during} messages posted while Telegram was unreachable`);
         const next = times.find((t) => t >= up);
-        const { rows: [att] } = await withPg(ctx.db.url, (c) => c.query<{ max: number; retried: number }>(
-          `select coalesce(max(attempts), 0)::int as max, count(*) filter (where attempts > 1)::int as retried
-             from public.deliveries where campaign_id = any($1::uuid[])`, [ctx.campaignIds]));
-        ctx.notes.push(`outage after ${afterSends} messages for ${size.outageMs} ms; ${times.filter((t) => t >= up).length} sent after it, `
-          + `the first ${next === undefined ? 'never' : `${next - up} ms after Telegram came back`}; `
-          + `attempts: at most ${att!.max} per delivery, ${att!.retried} deliveries with more than one`);
+        const { rows: [att] } = await withPg(ctx.db.url, (c) =>
+          c.query<{ max: number; retried: number }>(
+            `select coalesce(max(attempts), 0)::int as max, count(*) filter (where attempts > 1)::int as retried
+             from public.deliveries where campaign_id = any($1::uuid[])`,
+            [ctx.campaignIds],
+          ));
+        ctx.notes.push(
+          `outage after ${afterSends} messages for ${size.outageMs} ms; ${times.filter((t) => t >= up).length} sent after it, ` +
+            `the first ${next === undefined ? 'never' : `${next - up} ms after Telegram came back`}; ` +
+            `attempts: at most ${att!.max} per delivery, ${att!.retried} deliveries with more than one`,
+        );
         // Only sends in flight when Telegram went away may time out and be tried again; the
         // rest must wait without spending attempts (a worker retrying into the outage: most).
-        if (att!.retried > total * 0.1) ctx.violations.push(`${att!.retried} of ${total} deliveries spent attempts during the outage`);
+        if (att!.retried > total * 0.1) {
+          ctx.violations.push(`${att!.retried} of ${total} deliveries spent attempts during the outage`);
+        }
       } finally {
         await store.close();
       }
@@ -162,7 +181,10 @@ function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): S
 /** Postgres stopped and started again mid-campaign; the worker must reconnect on its own. */
 function postgresScenario(size: FaultSizes['postgres'], logDir: string): ScenarioSpec {
   return {
-    name: 'postgres restart', size, logDir, exclusive: true,
+    name: 'postgres restart',
+    size,
+    logDir,
+    exclusive: true,
     async run(ctx) {
       if (!ctx.cluster.canRestart) throw new Error('this cluster cannot be restarted (DATABASE_URL or the shared test cluster)');
       await ctx.worker('pg-restart');
@@ -186,7 +208,9 @@ function telegramScenario(size: FaultSizes['telegram'], logDir: string): Scenari
   ] as const;
   const chosen = new Map<string, string>();
   return {
-    name: 'telegram hangs/disconnects/5xx', size, logDir,
+    name: 'telegram hangs/disconnects/5xx',
+    size,
+    logDir,
     simulator(owner) {
       const targets: Record<string, unknown> = {};
       for (const peer of owner.peers) {
@@ -225,12 +249,16 @@ function sentFromMetrics(text: string): number {
  */
 function twoWorkersScenario(size: FaultSizes['twoWorkers'], logDir: string): ScenarioSpec {
   return {
-    name: 'two workers, one account', size, logDir,
+    name: 'two workers, one account',
+    size,
+    logDir,
     async run(ctx) {
       const a = await ctx.worker('two-a');
       const b = await ctx.worker('two-b', { waitReady: false });
       let bExited: number | string | undefined;
-      void b.service.exited.then((c) => { bExited = c; });
+      void b.service.exited.then((c) => {
+        bExited = c;
+      });
       await ctx.start();
       // While A runs, B's own counter of sends must stay at zero.
       const deadline = Date.now() + 30_000;
@@ -241,7 +269,11 @@ function twoWorkersScenario(size: FaultSizes['twoWorkers'], logDir: string): Sce
       }
       if (bExited === undefined) bSentWhileA = Math.max(bSentWhileA, sentFromMetrics(await b.metrics().catch(() => '')));
       const aSent = sentFromMetrics(await a.metrics().catch(() => ''));
-      ctx.notes.push(`while A ran: A reported ${aSent} sends, B reported ${bSentWhileA}${bExited !== undefined ? ` (B exited: ${bExited})` : ''}`);
+      ctx.notes.push(
+        `while A ran: A reported ${aSent} sends, B reported ${bSentWhileA}${
+          bExited !== undefined ? ` (B exited: ${bExited})` : ''
+        }`,
+      );
       if (bSentWhileA > 0) ctx.violations.push(`B reported ${bSentWhileA} sends while A held the account`);
       await a.stop();
       ctx.notes.push(`A stopped (SIGTERM) at ${await ctx.sent()} sent`);
@@ -273,7 +305,9 @@ async function paceViolations(url: string, ratePerSecond: number): Promise<strin
 /** 50 concurrent start/pause/resume calls on one running campaign, as its owner. */
 function burstScenario(size: FaultSizes['burst'], logDir: string): ScenarioSpec {
   return {
-    name: 'burst of start/pause/resume', size, logDir,
+    name: 'burst of start/pause/resume',
+    size,
+    logDir,
     async run(ctx) {
       await ctx.worker('burst');
       await ctx.start();
@@ -303,7 +337,12 @@ function burstScenario(size: FaultSizes['burst'], logDir: string): ScenarioSpec 
       if (unexpected.length) ctx.violations.push(`unexpected errors ${unexpected.join(', ')}`);
       // Leave it running so it can finish.
       await withPg(ctx.db.url, async (c) => {
-        const state = await asUser(c, ctx.owner.userId, async (t) => (await t.query('select state from public.campaigns where id = $1', [ctx.campaignId])).rows[0].state as string);
+        const state = await asUser(
+          c,
+          ctx.owner.userId,
+          async (t) =>
+            (await t.query('select state from public.campaigns where id = $1', [ctx.campaignId])).rows[0].state as string,
+        );
         if (state === 'paused') await campaignAction(c, ctx.owner.userId, 'resume', ctx.campaignId);
       });
     },

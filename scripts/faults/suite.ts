@@ -2,9 +2,9 @@
 // Those that restart Postgres run alone first (they would disturb any other); the rest one after
 // another, or side by side with `parallel` (each has its own database, accounts and workers).
 import type { BenchCluster } from '../bench/cluster.ts';
-import { table, type Row } from '../bench/report.ts';
+import { type Row, table } from '../bench/report.ts';
 import { runScenario, type ScenarioResult, type ScenarioSpec } from './harness.ts';
-import { scenarios, type FaultSizes } from './scenarios.ts';
+import { type FaultSizes, scenarios } from './scenarios.ts';
 
 export interface FaultSummary {
   scenarios: number;
@@ -20,7 +20,8 @@ export interface SuiteResult {
 }
 
 export async function runFaultSuite(
-  cluster: BenchCluster, sizes: FaultSizes,
+  cluster: BenchCluster,
+  sizes: FaultSizes,
   opts: { logDir: string; only?: string; parallel?: boolean; log?: (msg: string) => void },
 ): Promise<SuiteResult> {
   const log = opts.log ?? (() => {});
@@ -49,7 +50,8 @@ export async function runFaultSuite(
 export function faultTable(results: readonly ScenarioResult[]): string {
   const rows: Row[] = results.map((r) => ({
     metric: r.name,
-    value: `${r.deliveries} deliveries, lost ${r.lost}, dup ${r.duplicated}, counters off ${r.counterMismatches}, state off ${r.stateMismatches}`,
+    value:
+      `${r.deliveries} deliveries, lost ${r.lost}, dup ${r.duplicated}, counters off ${r.counterMismatches}, state off ${r.stateMismatches}`,
     target: `${r.seconds.toFixed(1)} s`,
     ok: r.ok,
   }));

@@ -57,7 +57,7 @@ export interface ClonedDatabase {
 /** A new database `name` cloned from `template` in milliseconds, owned by postgres. */
 export async function cloneDatabase(adminUrl: string, template: string, name: string): Promise<ClonedDatabase> {
   await withClient(adminUrl, async (c) => {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0;; attempt++) {
       try {
         await c.query(`create database ${quoteIdent(name)} template ${quoteIdent(template)} owner postgres`);
         return;
@@ -104,17 +104,26 @@ export interface NewUser {
  * Inserts a user into auth.users and returns its id. auth.users belongs to the Auth service, so
  * this writes as the superuser: pass a database with its adminUrl, a superuser URL, or a superuser client.
  */
-export async function createUser(target: { adminUrl: string } | string | Queryable, user: NewUser | string = {}): Promise<string> {
+export async function createUser(
+  target: { adminUrl: string } | string | Queryable,
+  user: NewUser | string = {},
+): Promise<string> {
   const u: NewUser = typeof user === 'string' ? { email: user } : user;
   const id = u.id ?? randomUUID();
   const email = u.email ?? `user-${id.slice(0, 8)}@example.test`;
-  const run = (q: Queryable) => q.query(
-    `insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
+  const run = (q: Queryable) =>
+    q.query(
+      `insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,
        raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
      values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, now(),
        $3, $4, now(), now())`,
-    [id, email, JSON.stringify(u.appMetadata ?? { provider: 'email', providers: ['email'] }), JSON.stringify(u.userMetadata ?? {})],
-  );
+      [
+        id,
+        email,
+        JSON.stringify(u.appMetadata ?? { provider: 'email', providers: ['email'] }),
+        JSON.stringify(u.userMetadata ?? {}),
+      ],
+    );
   if (typeof target === 'string') await withClient(target, run);
   else if ('adminUrl' in target) await withClient(target.adminUrl, run);
   else await run(target);
@@ -161,12 +170,30 @@ export async function asRole<T>(
 
 function baseClaims(role: string, sub?: string): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: 'supabase-test', aud: role === 'anon' ? 'anon' : 'authenticated', role, iat: now, exp: now + 3600, ...(sub ? { sub } : {}) };
+  return {
+    iss: 'supabase-test',
+    aud: role === 'anon' ? 'anon' : 'authenticated',
+    role,
+    iat: now,
+    exp: now + 3600,
+    ...(sub ? { sub } : {}),
+  };
 }
 
 /** As an end user: role authenticated, claims { sub: userId, role: 'authenticated', aud, ... }. */
-export function asUser<T>(client: TxClient, userId: string, fn: (c: TxClient) => Promise<T>, opts: AsRoleOptions = {}): Promise<T> {
-  const claims = { ...baseClaims('authenticated', userId), app_metadata: { provider: 'email' }, user_metadata: {}, is_anonymous: false, ...opts.claims };
+export function asUser<T>(
+  client: TxClient,
+  userId: string,
+  fn: (c: TxClient) => Promise<T>,
+  opts: AsRoleOptions = {},
+): Promise<T> {
+  const claims = {
+    ...baseClaims('authenticated', userId),
+    app_metadata: { provider: 'email' },
+    user_metadata: {},
+    is_anonymous: false,
+    ...opts.claims,
+  };
   return asRole(client, 'authenticated', claims, fn, opts);
 }
 

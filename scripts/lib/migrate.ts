@@ -54,7 +54,10 @@ export async function applyBaseline(adminUrl: string, dbName: string): Promise<v
   }
 }
 
-export interface CliResult { stdout: string; stderr: string }
+export interface CliResult {
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the pinned Supabase CLI; on failure the error message carries its full output. */
 export async function supabaseCli(args: string[]): Promise<CliResult> {
@@ -66,7 +69,13 @@ export async function supabaseCli(args: string[]): Promise<CliResult> {
       env: { ...process.env, DO_NOT_TRACK: '1', SUPABASE_TELEMETRY_DISABLED: '1' },
     }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`supabase ${args.filter((a) => !a.includes('://')).join(' ')} failed (${err.code ?? err.message}):\n${stderr}${stdout}`));
+        reject(
+          new Error(
+            `supabase ${args.filter((a) => !a.includes('://')).join(' ')} failed (${
+              err.code ?? err.message
+            }):\n${stderr}${stdout}`,
+          ),
+        );
       } else {
         resolve({ stdout, stderr });
       }
@@ -89,7 +98,10 @@ export async function pushMigrations(postgresRoleUrl: string, opts: { dryRun?: b
   return `${stderr}${stdout}`;
 }
 
-export interface MigrationRow { local: string | null; remote: string | null }
+export interface MigrationRow {
+  local: string | null;
+  remote: string | null;
+}
 
 /** `supabase migration list`, parsed: one row per version known locally or remotely. */
 export async function migrationList(url: string): Promise<{ rows: MigrationRow[]; output: string }> {

@@ -41,10 +41,15 @@ export class RealtimeDatabase {
       await c.query('begin');
       const probe = await c.query<{ id: string }>(
         `insert into realtime.messages (topic, extension, private, payload, event)
-         values ($1, 'broadcast', true, '{}'::jsonb, null) returning id`, [topic]);
-      await c.query(`select set_config('role', $1, true), set_config('realtime.topic', $2, true),
+         values ($1, 'broadcast', true, '{}'::jsonb, null) returning id`,
+        [topic],
+      );
+      await c.query(
+        `select set_config('role', $1, true), set_config('realtime.topic', $2, true),
         set_config('request.jwt.claims', $3, true), set_config('request.jwt.claim.sub', $4, true),
-        set_config('request.jwt.claim.role', $1, true)`, [role, topic, JSON.stringify(claims), String(claims.sub ?? '')]);
+        set_config('request.jwt.claim.role', $1, true)`,
+        [role, topic, JSON.stringify(claims), String(claims.sub ?? '')],
+      );
       const seen = await c.query('select 1 from realtime.messages where id = $1 and topic = $2', [probe.rows[0]!.id, topic]);
       return seen.rowCount === 1;
     } catch (err) {
@@ -63,14 +68,18 @@ export class RealtimeDatabase {
       `select id::text, topic, event, payload, private from realtime.messages
        where topic = $1 and private and extension = 'broadcast' and event is not null
          and inserted_at >= to_timestamp($2::double precision / 1000)
-       order by inserted_at desc, id desc limit $3`, [topic, sinceMs, limit]);
+       order by inserted_at desc, id desc limit $3`,
+      [topic, sinceMs, limit],
+    );
     return rows.reverse();
   }
 
   private async fetch(ids: string[]): Promise<StoredMessage[]> {
     const { rows } = await this.pool.query<StoredMessage>(
       `select id::text, topic, event, payload, private from realtime.messages
-       where id = any($1::bigint[]) and extension = 'broadcast' order by id`, [ids]);
+       where id = any($1::bigint[]) and extension = 'broadcast' order by id`,
+      [ids],
+    );
     return rows;
   }
 
@@ -112,9 +121,15 @@ export class RealtimeDatabase {
     };
     // Postgres restarting: keep trying once a second (messages committed meanwhile are missed,
     // as they would be by a client whose socket dropped; events are full snapshots).
-    const retry = () => setTimeout(() => {
-      if (!this.closed) connect().catch((err: Error) => { this.log(`listener: ${err.message}`); retry(); });
-    }, 1000);
+    const retry = () =>
+      setTimeout(() => {
+        if (!this.closed) {
+          connect().catch((err: Error) => {
+            this.log(`listener: ${err.message}`);
+            retry();
+          });
+        }
+      }, 1000);
     await connect();
   }
 

@@ -10,9 +10,9 @@
 // Not emulated: Postgres Changes, Presence, broadcasts sent by clients, the REST broadcast API.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { RealtimeDatabase, type StoredMessage } from './database.ts';
-import { tokenVerifier, type TokenKeys } from './tokens.ts';
+import { type TokenKeys, tokenVerifier } from './tokens.ts';
 
 export const REALTIME_PATH = '/realtime/v1/websocket';
 /** Realtime keeps at most 25 replayed messages per join. */
@@ -47,7 +47,9 @@ interface Channel {
   sentIds: Set<string>;
 }
 
-const send = (ws: WebSocket, frame: Frame) => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame)); };
+const send = (ws: WebSocket, frame: Frame) => {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+};
 
 export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const log = opts.log ?? (() => {});
@@ -61,13 +63,17 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
     ch.sentIds.add(m.id);
     if (ch.sentIds.size > 1000) ch.sentIds.delete(ch.sentIds.values().next().value!);
     send(ch.ws, [ch.joinRef, null, ch.topic, 'broadcast', {
-      type: 'broadcast', event: m.event, payload: m.payload, meta: replayed ? { replayed: true, id: m.id } : { id: m.id },
+      type: 'broadcast',
+      event: m.event,
+      payload: m.payload,
+      meta: replayed ? { replayed: true, id: m.id } : { id: m.id },
     }]);
   };
   await db.listen((m) => {
     for (const ch of bySub.get(m.topic) ?? []) {
       if (ch.private !== m.private) continue;
-      if (ch.held) ch.held.push(m); else deliver(ch, m);
+      if (ch.held) ch.held.push(m);
+      else deliver(ch, m);
     }
   });
 
@@ -97,23 +103,50 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
     return v;
   };
 
-  const join = async (ws: WebSocket, channels: Map<string, Channel>, apikey: string | undefined, [joinRef, ref, topic, , payload]: Frame) => {
-    const reply = (status: 'ok' | 'error', response: Record<string, unknown>) => send(ws, [joinRef, ref, topic, 'phx_reply', { status, response }]);
-    const config = (payload.config ?? {}) as { private?: boolean; postgres_changes?: unknown[]; broadcast?: { replay?: { since?: number; limit?: number } } };
+  const join = async (
+    ws: WebSocket,
+    channels: Map<string, Channel>,
+    apikey: string | undefined,
+    [joinRef, ref, topic, , payload]: Frame,
+  ) => {
+    const reply = (status: 'ok' | 'error', response: Record<string, unknown>) =>
+      send(ws, [joinRef, ref, topic, 'phx_reply', { status, response }]);
+    const config = (payload.config ?? {}) as {
+      private?: boolean;
+      postgres_changes?: unknown[];
+      broadcast?: { replay?: { since?: number; limit?: number } };
+    };
     const sub = topic.replace(/^realtime:/, '');
     if (config.postgres_changes?.length) {
-      return reply('error', { reason: 'PostgresChangesNotSupported: the local Realtime stand-in serves Broadcast only; hosted Realtime serves Postgres Changes' });
+      return reply('error', {
+        reason:
+          'PostgresChangesNotSupported: the local Realtime stand-in serves Broadcast only; hosted Realtime serves Postgres Changes',
+      });
     }
     if (!config.private) return reply('error', { reason: 'PrivateOnly: This project only allows private channels' });
     const replay = config.broadcast?.replay;
-    if (replay && !(Number.isInteger(replay.since) && (replay.limit === undefined || (replay.limit >= 1 && replay.limit <= MAX_REPLAY)))) {
-      return reply('error', { reason: `UnableToReplayMessages: replay needs an integer since and a limit of 1 to ${MAX_REPLAY}` });
+    if (
+      replay &&
+      !(Number.isInteger(replay.since) && (replay.limit === undefined || (replay.limit >= 1 && replay.limit <= MAX_REPLAY)))
+    ) {
+      return reply('error', {
+        reason: `UnableToReplayMessages: replay needs an integer since and a limit of 1 to ${MAX_REPLAY}`,
+      });
     }
     const auth = await authorize(sub, true, (payload.access_token as string | undefined) ?? apikey);
     if (!auth.ok) return reply('error', { reason: auth.reason });
     const old = channels.get(topic);
     if (old) remove(old);
-    const ch: Channel = { ws, topic, sub, joinRef: joinRef ?? '', private: true, claims: auth.claims, held: replay ? [] : undefined, sentIds: new Set() };
+    const ch: Channel = {
+      ws,
+      topic,
+      sub,
+      joinRef: joinRef ?? '',
+      private: true,
+      claims: auth.claims,
+      held: replay ? [] : undefined,
+      sentIds: new Set(),
+    };
     channels.set(topic, ch);
     if (!bySub.has(sub)) bySub.set(sub, new Set());
     bySub.get(sub)!.add(ch);
@@ -136,7 +169,8 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
 
   const onFrame = async (ws: WebSocket, channels: Map<string, Channel>, apikey: string | undefined, frame: Frame) => {
     const [joinRef, ref, topic, event, payload] = frame;
-    const reply = (status: 'ok' | 'error', response: Record<string, unknown>) => send(ws, [joinRef, ref, topic, 'phx_reply', { status, response }]);
+    const reply = (status: 'ok' | 'error', response: Record<string, unknown>) =>
+      send(ws, [joinRef, ref, topic, 'phx_reply', { status, response }]);
     if (topic === 'phoenix' && event === 'heartbeat') return reply('ok', {});
     if (event === 'phx_join') return join(ws, channels, apikey, frame);
     const ch = channels.get(topic);
@@ -154,14 +188,18 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
     const apikey = new URL(req.url ?? '/', 'http://x').searchParams.get('apikey') ?? undefined;
     const channels = new Map<string, Channel>();
     let seen = Date.now();
-    const idle = setInterval(() => { if (Date.now() - seen > IDLE_MS) ws.terminate(); }, IDLE_MS / 4);
+    const idle = setInterval(() => {
+      if (Date.now() - seen > IDLE_MS) ws.terminate();
+    }, IDLE_MS / 4);
     ws.on('message', (data, isBinary) => {
       seen = Date.now();
       if (isBinary) return; // client broadcasts (binary since serializer 2.0.0) are not served
       let frame: Frame;
       try {
         frame = JSON.parse(String(data)) as Frame;
-        if (!Array.isArray(frame) || frame.length !== 5 || typeof frame[2] !== 'string' || typeof frame[3] !== 'string') throw new Error('not a frame');
+        if (!Array.isArray(frame) || frame.length !== 5 || typeof frame[2] !== 'string' || typeof frame[3] !== 'string') {
+          throw new Error('not a frame');
+        }
       } catch {
         return ws.close(1003, 'expected Phoenix serializer 2.0.0 frames');
       }
@@ -178,9 +216,16 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname !== REALTIME_PATH) return false;
       const refuse = (status: number, message: string) => {
-        socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+        socket.end(
+          `HTTP/1.1 ${status} ${
+            status === 403 ? 'Forbidden' : 'Bad Request'
+          }\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`,
+        );
       };
-      if (url.searchParams.get('vsn') !== '2.0.0') { refuse(400, 'the local Realtime stand-in speaks vsn=2.0.0 only'); return true; }
+      if (url.searchParams.get('vsn') !== '2.0.0') {
+        refuse(400, 'the local Realtime stand-in speaks vsn=2.0.0 only');
+        return true;
+      }
       void verify(url.searchParams.get('apikey') ?? undefined).then((v) => {
         if (!v.ok) return refuse(403, `apikey: ${v.reason}`);
         wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -1,7 +1,7 @@
 // JWT checks of the Realtime stand-in, as Realtime makes them: the socket's apikey must be a
 // token of this project; a channel's access_token (or, without one, the apikey) must be signed by
 // the project (HS256 secret or a JWKS) and unexpired. Errors read like Realtime's join errors.
-import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 
 export interface TokenKeys {
   /** The project's legacy JWT secret (HS256). */
@@ -21,13 +21,16 @@ export function tokenVerifier(keys: TokenKeys): (token: string | undefined) => P
       const { payload } = secret && decodeAlg(token) === 'HS256'
         ? await jwtVerify(token, secret, { algorithms: ['HS256'], requiredClaims: ['exp', 'role'] })
         : jwks
-          ? await jwtVerify(token, jwks, { requiredClaims: ['exp', 'role'] })
-          : await Promise.reject(Object.assign(new Error('no key for this token'), { code: 'ERR_JWKS_NO_MATCHING_KEY' }));
+        ? await jwtVerify(token, jwks, { requiredClaims: ['exp', 'role'] })
+        : await Promise.reject(Object.assign(new Error('no key for this token'), { code: 'ERR_JWKS_NO_MATCHING_KEY' }));
       return { ok: true, claims: payload };
     } catch (err) {
       if ((err as { code?: string }).code === 'ERR_JWT_EXPIRED') {
         const exp = Number(decodeJwt(token).exp);
-        return { ok: false, reason: `InvalidJWTToken: Token has expired ${Math.max(0, Math.floor(Date.now() / 1000 - exp))} seconds ago` };
+        return {
+          ok: false,
+          reason: `InvalidJWTToken: Token has expired ${Math.max(0, Math.floor(Date.now() / 1000 - exp))} seconds ago`,
+        };
       }
       return { ok: false, reason: `InvalidJWTToken: ${(err as Error).message}` };
     }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Campaign } from '../../contracts/api/campaigns.ts';
 import { isFinished } from '../../contracts/realtime.ts';
-import { mapLimit, type Api } from './api.ts';
+import { type Api, mapLimit } from './api.ts';
 
 export interface DemoCampaign {
   campaign: Campaign;
@@ -14,13 +14,19 @@ export interface DemoCampaign {
 
 /** Creates `targets` new channels (unique to this run) and a draft campaign to them. */
 export async function createDemoCampaign(api: Api, opts: {
-  targets: number; ratePerMinute: number; name?: string; media?: { path: string; kind: 'photo' | 'video' | 'document' };
+  targets: number;
+  ratePerMinute: number;
+  name?: string;
+  media?: { path: string; kind: 'photo' | 'video' | 'document' };
 }): Promise<DemoCampaign> {
   // Fresh peers each run: the stack's data persists, and a channel can exist only once per owner.
   const tag = randomBytes(4).toString('hex');
   const peers = Array.from({ length: opts.targets }, (_, i) => `@demo${tag}n${String(i + 1).padStart(4, '0')}`);
-  const channels = await mapLimit(peers, 8, (peer, i) =>
-    api.call<{ id: string }>('POST', '/channels', { peer, title: `Demo channel ${i + 1}`, tags: ['demo'] }));
+  const channels = await mapLimit(
+    peers,
+    8,
+    (peer, i) => api.call<{ id: string }>('POST', '/channels', { peer, title: `Demo channel ${i + 1}`, tags: ['demo'] }),
+  );
   const channelIds = channels.map((c) => c.id);
   const campaign = await api.call<Campaign>('POST', '/campaigns', {
     name: opts.name ?? `Demo ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`,
@@ -31,22 +37,29 @@ export async function createDemoCampaign(api: Api, opts: {
   return { campaign, peers, channelIds };
 }
 
-
 /**
  * Polls GET /campaigns/:id until the campaign completes or is cancelled (or `timeoutMs`
  * passes), calling onUpdate on every change. Returns the last campaign seen.
  */
 export async function followCampaign(
-  api: Api, id: string, onUpdate: (c: Campaign) => void, opts: { everyMs?: number; timeoutMs?: number } = {},
+  api: Api,
+  id: string,
+  onUpdate: (c: Campaign) => void,
+  opts: { everyMs?: number; timeoutMs?: number } = {},
 ): Promise<Campaign> {
   const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000);
   let last = '';
   for (;;) {
     const c = await api.getCampaign(id);
     const key = JSON.stringify([c.state, c.pauseReason, c.resumeAt, c.counts]);
-    if (key !== last) { last = key; onUpdate(c); }
+    if (key !== last) {
+      last = key;
+      onUpdate(c);
+    }
     if (isFinished(c)) return c;
-    if (Date.now() > deadline) throw new Error(`campaign ${id} still ${c.state} after ${opts.timeoutMs} ms (sent ${c.counts.sent}/${c.counts.total})`);
+    if (Date.now() > deadline) {
+      throw new Error(`campaign ${id} still ${c.state} after ${opts.timeoutMs} ms (sent ${c.counts.sent}/${c.counts.total})`);
+    }
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 100));
   }
 }

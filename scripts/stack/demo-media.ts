@@ -26,13 +26,20 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** A 256×256 RGB gradient as a PNG: a real image for Telegram, with no file in the repository. */
 export function demoPicture(size = 256): Buffer {
-  const rows = Array.from({ length: size }, (_, y) => Buffer.from([0, ...Array.from({ length: size }, (_, x) => [x, y, 160]).flat()]));
+  const rows = Array.from(
+    { length: size },
+    (_, y) => Buffer.from([0, ...Array.from({ length: size }, (_, x) => [x, y, 160]).flat()]),
+  );
   const header = Buffer.alloc(13);
   header.writeUInt32BE(size, 0);
   header.writeUInt32BE(size, 4);
   header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header),
-    chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Uploads the picture as the demo user (their folder of the private bucket) and returns the campaign's media. */
@@ -45,9 +52,15 @@ export async function uploadDemoPicture(info: Pick<StackInfo, 'apiUrl' | 'anonKe
 }
 
 /** POST /campaigns/:id/test, then the message as the simulator posted it to Saved Messages. */
-export async function testToSavedMessages(api: Api, dbUrl: string, campaignId: string): Promise<{ test: TestSend; media: string | null }> {
+export async function testToSavedMessages(
+  api: Api,
+  dbUrl: string,
+  campaignId: string,
+): Promise<{ test: TestSend; media: string | null }> {
   const test = await api.call<TestSend>('POST', `/campaigns/${campaignId}/test`, {});
-  if (test.state !== 'sent') throw new Error(`the test send was not sent: ${test.state} ${test.errorCode ?? ''} ${test.errorMessage ?? ''}`);
+  if (test.state !== 'sent') {
+    throw new Error(`the test send was not sent: ${test.state} ${test.errorCode ?? ''} ${test.errorMessage ?? ''}`);
+  }
   const store = new PostgresMessageStore(dbUrl);
   try {
     const saved = (await store.messages()).find((m) => m.peer === 'me' && m.messageId === Number(test.telegramMessageId));

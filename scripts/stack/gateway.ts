@@ -30,11 +30,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (storage?.handle(req, res)) return;
     if (!req.url?.startsWith('/functions/v1/') && req.url !== '/functions/v1') {
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'the local API serves /functions/v1/*, /storage/v1/* and /realtime/v1/websocket' } }));
+      res.end(
+        JSON.stringify({
+          error: { code: 'not_found', message: 'the local API serves /functions/v1/*, /storage/v1/* and /realtime/v1/websocket' },
+        }),
+      );
       return;
     }
     const up = request({
-      host: upstream.hostname, port: upstream.port, method: req.method, path: req.url,
+      host: upstream.hostname,
+      port: upstream.port,
+      method: req.method,
+      path: req.url,
       headers: { ...req.headers, host: upstream.host },
     }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);

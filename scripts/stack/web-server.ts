@@ -48,7 +48,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
           if (typeof v === 'string') headers.set(h, v);
         }
         const upstream = await fetch(`${opts.functionsOrigin}${url.pathname}${url.search}`, {
-          method: req.method, headers, body: await body(req),
+          method: req.method,
+          headers,
+          body: await body(req),
         });
         res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
         res.end(Buffer.from(await upstream.arrayBuffer()));
@@ -71,6 +73,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
       } catch {
         rel = '..'; // malformed %-escape: not a file of ours
       }
+      // deno-lint-ignore no-control-regex -- control characters in a path are refused
       if (rel.split(/[/\\]/).includes('..') || rel.endsWith('.test.ts') || /[\u0000-\u001f]/.test(rel)) {
         res.writeHead(404).end();
         return;
@@ -96,9 +99,10 @@ export async function startWebServer(opts: WebServerOptions): Promise<{ url: str
   hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   return {
     url: `http://127.0.0.1:${port}/`,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -6,10 +6,20 @@ import pg from 'pg';
 
 const ROLES = new Set(['anon', 'authenticated', 'service_role']);
 
-export interface Bucket { id: string; file_size_limit: string | null; allowed_mime_types: string[] | null }
+export interface Bucket {
+  id: string;
+  file_size_limit: string | null;
+  allowed_mime_types: string[] | null;
+}
 export interface ObjectRow {
-  id: string; bucket_id: string; name: string; owner_id: string | null; metadata: Record<string, unknown> | null;
-  version: string | null; created_at: Date; updated_at: Date;
+  id: string;
+  bucket_id: string;
+  name: string;
+  owner_id: string | null;
+  metadata: Record<string, unknown> | null;
+  version: string | null;
+  created_at: Date;
+  updated_at: Date;
 }
 
 export class StorageDatabase {
@@ -21,7 +31,10 @@ export class StorageDatabase {
   }
 
   async bucket(id: string): Promise<Bucket | undefined> {
-    const { rows } = await this.#pool.query<Bucket>('select id, file_size_limit, allowed_mime_types from storage.buckets where id = $1', [id]);
+    const { rows } = await this.#pool.query<Bucket>(
+      'select id, file_size_limit, allowed_mime_types from storage.buckets where id = $1',
+      [id],
+    );
     return rows[0];
   }
 
@@ -31,7 +44,10 @@ export class StorageDatabase {
     const c = await this.#pool.connect();
     try {
       await c.query('begin');
-      await c.query(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, [role, JSON.stringify(claims)]);
+      await c.query(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, [
+        role,
+        JSON.stringify(claims),
+      ]);
       const result = await fn(c);
       await c.query('commit');
       return result;
@@ -49,13 +65,22 @@ export class StorageDatabase {
 }
 
 /** Inserts (or with upsert replaces) an object row as Storage does on upload. */
-export async function putObject(c: pg.PoolClient, o: { bucket: string; name: string; owner: string | null; metadata: object; upsert: boolean }): Promise<ObjectRow> {
+export async function putObject(
+  c: pg.PoolClient,
+  o: { bucket: string; name: string; owner: string | null; metadata: object; upsert: boolean },
+): Promise<ObjectRow> {
   const { rows } = await c.query<ObjectRow>(
     `insert into storage.objects (bucket_id, name, owner, owner_id, metadata, version)
      values ($1, $2, $3::uuid, $3, $4, gen_random_uuid()::text)
-     ${o.upsert ? `on conflict (bucket_id, name) do update set metadata = excluded.metadata, version = excluded.version,
-       owner = excluded.owner, owner_id = excluded.owner_id, updated_at = now()` : ''}
-     returning *`, [o.bucket, o.name, o.owner, o.metadata]);
+     ${
+      o.upsert
+        ? `on conflict (bucket_id, name) do update set metadata = excluded.metadata, version = excluded.version,
+       owner = excluded.owner, owner_id = excluded.owner_id, updated_at = now()`
+        : ''
+    }
+     returning *`,
+    [o.bucket, o.name, o.owner, o.metadata],
+  );
   return rows[0]!;
 }
 
@@ -65,6 +90,9 @@ export async function findObject(c: pg.PoolClient, bucket: string, name: string)
 }
 
 export async function deleteObjects(c: pg.PoolClient, bucket: string, names: string[]): Promise<ObjectRow[]> {
-  const { rows } = await c.query<ObjectRow>('delete from storage.objects where bucket_id = $1 and name = any ($2::text[]) returning *', [bucket, names]);
+  const { rows } = await c.query<ObjectRow>(
+    'delete from storage.objects where bucket_id = $1 and name = any ($2::text[]) returning *',
+    [bucket, names],
+  );
   return rows;
 }

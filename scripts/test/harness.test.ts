@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, migrationList, pushMigrations } from '../lib/migrate.ts';
+import { migrationList, pushMigrations, REPO_ROOT } from '../lib/migrate.ts';
 import { asAnon, asServiceRole, asUser, createTestDatabase, createUser, type TestDatabase } from './db.ts';
 
 const localMigrations = readdirSync(`${REPO_ROOT}supabase/migrations`)
@@ -10,8 +10,12 @@ const localMigrations = readdirSync(`${REPO_ROOT}supabase/migrations`)
 
 describe('test harness', () => {
   let db: TestDatabase;
-  beforeAll(async () => { db = await createTestDatabase(); });
-  afterAll(async () => { await db?.drop(); });
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
 
   it('clones a database that has the pgboss schema', async () => {
     const c = await db.connect();
@@ -24,7 +28,8 @@ describe('test harness', () => {
     const c = await db.connect();
     const { rows } = await c.query(
       `select current_user as who, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb
-         from pg_roles where rolname = current_user`);
+         from pg_roles where rolname = current_user`,
+    );
     expect(rows[0]).toEqual({ who: 'postgres', rolsuper: false, rolbypassrls: true, rolcreaterole: true, rolcreatedb: true });
   });
 
@@ -40,13 +45,17 @@ describe('test harness', () => {
   it('acts as a user, the service role and anon like PostgREST', async () => {
     const id = await createUser(db, 'someone@example.test');
     const c = await db.connect();
-    const me = await asUser(c, id, async (t) =>
-      (await t.query(`select auth.uid() as uid, auth.role() as role, current_user as who,
-                             auth.jwt() ->> 'aud' as aud, realtime.topic() as topic`)).rows[0]);
+    const me = await asUser(
+      c,
+      id,
+      async (t) =>
+        (await t.query(`select auth.uid() as uid, auth.role() as role, current_user as who,
+                             auth.jwt() ->> 'aud' as aud, realtime.topic() as topic`)).rows[0],
+    );
     expect(me).toEqual({ uid: id, role: 'authenticated', who: 'authenticated', aud: 'authenticated', topic: null });
-    expect((await asServiceRole(c, async (t) => (await t.query('select auth.role() as r, current_user as u')).rows[0])))
+    expect(await asServiceRole(c, async (t) => (await t.query('select auth.role() as r, current_user as u')).rows[0]))
       .toEqual({ r: 'service_role', u: 'service_role' });
-    expect((await asAnon(c, async (t) => (await t.query('select auth.uid() as id, current_user as u')).rows[0])))
+    expect(await asAnon(c, async (t) => (await t.query('select auth.uid() as id, current_user as u')).rows[0]))
       .toEqual({ id: null, u: 'anon' });
     // Settings are transaction-local: back to postgres with no claims afterwards.
     expect((await c.query(`select current_user as u, auth.uid() as id`)).rows[0]).toEqual({ u: 'postgres', id: null });

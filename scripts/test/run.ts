@@ -1,4 +1,4 @@
-// `npm test [-- <vitest filter...>]`: type checks, one Postgres, vitest, deno test; the last
+// `npm test [-- <vitest filter...>]`: type checks, lint and format, one Postgres, vitest, deno test; the last
 // line printed is always `N passed, M failed`. With a filter only the vitest step runs tests.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -19,7 +19,11 @@ function log(msg: string): void {
 }
 
 /** Runs a command with inherited stdio (tee'd into the returned text when capture is set). */
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; capture?: boolean } = {}): Promise<{ code: number; out: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; capture?: boolean } = {},
+): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
       cwd: REPO_ROOT,
@@ -27,14 +31,24 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; captu
       stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     });
     let out = '';
-    child.stdout?.on('data', (d: Buffer) => { out += d; process.stdout.write(d); });
-    child.stderr?.on('data', (d: Buffer) => { out += d; process.stderr.write(d); });
-    child.on('error', (err) => { out += String(err); resolve({ code: 127, out }); });
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      process.stdout.write(d);
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d;
+      process.stderr.write(d);
+    });
+    child.on('error', (err) => {
+      out += String(err);
+      resolve({ code: 127, out });
+    });
     child.on('close', (code) => resolve({ code: code ?? 1, out }));
   });
 }
 
 // Deno decorates its output with ANSI colours even when piped.
+// deno-lint-ignore no-control-regex -- ESC is what ANSI colour codes start with
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
 function functionEntries(): string[] {
@@ -59,13 +73,29 @@ async function main(): Promise<void> {
 
   log('tsc --noEmit');
   const tsc = await run(join(BIN, 'tsc'), ['--noEmit', '-p', 'tsconfig.json']);
-  if (tsc.code !== 0) { failed += 1; console.error('[test] FAILED: tsc'); }
+  if (tsc.code !== 0) {
+    failed += 1;
+    console.error('[test] FAILED: tsc');
+  }
 
   const entries = functionEntries();
   if (entries.length) {
     log(`deno check ${entries.length} function(s)`);
     const check = await run(join(BIN, 'deno'), ['check', ...entries]);
-    if (check.code !== 0) { failed += 1; console.error('[test] FAILED: deno check'); }
+    if (check.code !== 0) {
+      failed += 1;
+      console.error('[test] FAILED: deno check');
+    }
+  }
+
+  // Style is checked by tools, not by memory: settings in deno.json (fmt, lint).
+  for (const [what, args] of [['deno lint', ['lint']], ['deno fmt --check', ['fmt', '--check']]] as const) {
+    log(what);
+    const r = await run(join(BIN, 'deno'), [...args]);
+    if (r.code !== 0) {
+      failed += 1;
+      console.error(`[test] FAILED: ${what} (\`node_modules/.bin/deno fmt\` formats)`);
+    }
   }
 
   log('starting Postgres and migrating the template');
@@ -81,10 +111,19 @@ async function main(): Promise<void> {
     log(`vitest run ${filter.join(' ')}`);
     const jsonFile = join(RESULTS, 'vitest.json');
     const vt = await run(join(BIN, 'vitest'), [
-      'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonFile}`, ...filter,
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${jsonFile}`,
+      ...filter,
     ], { env: cluster.env });
     if (existsSync(jsonFile)) {
-      const r = JSON.parse(readFileSync(jsonFile, 'utf8')) as { numPassedTests: number; numFailedTests: number; numFailedTestSuites: number; numTotalTests: number };
+      const r = JSON.parse(readFileSync(jsonFile, 'utf8')) as {
+        numPassedTests: number;
+        numFailedTests: number;
+        numFailedTestSuites: number;
+        numTotalTests: number;
+      };
       passed += r.numPassedTests;
       failed += r.numFailedTests;
       // A file that fails to load (or a hook that throws) fails no test but its suite; a failing
@@ -119,7 +158,9 @@ async function main(): Promise<void> {
     }
   } finally {
     log('stopping Postgres');
-    await cluster.stop().catch((err: unknown) => { console.error(err); });
+    await cluster.stop().catch((err: unknown) => {
+      console.error(err);
+    });
   }
 }
 

@@ -7,8 +7,12 @@ import { createTestDatabase, type TestDatabase } from './db.ts';
 
 describe('schema and migrations', () => {
   let db: TestDatabase;
-  beforeAll(async () => { db = await createTestDatabase(); });
-  afterAll(async () => { await db?.drop(); });
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
 
   it('no committed migration was edited or deleted, and every migration is recorded', () => {
     // A new migration is recorded by `npm run gen:schema`; an edited one is refused there too.

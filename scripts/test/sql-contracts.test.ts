@@ -11,8 +11,12 @@ import { createTestDatabase, type TestDatabase } from './db.ts';
 
 describe('SQL and contracts/', () => {
   let db: TestDatabase;
-  beforeAll(async () => { db = await createTestDatabase(); });
-  afterAll(async () => { await db?.drop(); });
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
 
   /** The values a single-column `check (col in (...))` constraint allows. */
   async function allowedValues(table: string, column: string): Promise<string[]> {
@@ -21,7 +25,8 @@ describe('SQL and contracts/', () => {
       `select pg_get_constraintdef(k.oid) as def from pg_constraint k
          join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[1]
         where k.conrelid = $1::regclass and k.contype = 'c' and cardinality(k.conkey) = 1 and a.attname = $2`,
-      [table, column]);
+      [table, column],
+    );
     expect(rows, `one check constraint on ${table}.${column}`).toHaveLength(1);
     return [...rows[0]!.def.matchAll(/'([^']*)'::text/g)].map((m) => m[1]!).sort();
   }
@@ -36,7 +41,9 @@ describe('SQL and contracts/', () => {
   });
 
   it('the pg-boss schema the migrations install is the installed pg-boss schema version', async () => {
-    const pkg = JSON.parse(readFileSync(`${REPO_ROOT}node_modules/pg-boss/package.json`, 'utf8')) as { pgboss: { schema: number } };
+    const pkg = JSON.parse(readFileSync(`${REPO_ROOT}node_modules/pg-boss/package.json`, 'utf8')) as {
+      pgboss: { schema: number };
+    };
     const c = await db.connect();
     const { rows } = await c.query<{ version: number }>('select version from pgboss.version');
     expect(rows).toEqual([{ version: pkg.pgboss.schema }]);

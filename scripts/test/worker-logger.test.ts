@@ -6,7 +6,12 @@ import { createLogger } from '../../worker/src/logger.ts';
 
 function capture(): { log: ReturnType<typeof createLogger>; lines: () => Array<Record<string, any>> } {
   const chunks: string[] = [];
-  const dest = new Writable({ write(chunk, _enc, cb) { chunks.push(String(chunk)); cb(); } });
+  const dest = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  });
   return { log: createLogger('info', dest), lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l)) };
 }
 
@@ -21,8 +26,13 @@ describe('worker logger', () => {
     log.error({ err }, 'pg-boss error');
     const [line] = lines();
     expect(line!.msg).toBe('pg-boss error');
-    expect(line!.err).toMatchObject({ type: 'Error', message: 'Connection terminated unexpectedly', code: '57P01', seconds: 42,
-      cause: { type: 'RangeError', message: 'socket closed' } });
+    expect(line!.err).toMatchObject({
+      type: 'Error',
+      message: 'Connection terminated unexpectedly',
+      code: '57P01',
+      seconds: 42,
+      cause: { type: 'RangeError', message: 'socket closed' },
+    });
     expect(line!.err.stack).toMatch(/^Error: Connection terminated unexpectedly\n\s+at /);
     expect(line!.err).not.toHaveProperty('client');
     expect(JSON.stringify(line)).not.toContain('hunter2');

@@ -21,7 +21,9 @@ async function api(path) {
   return body;
 }
 
-function showError(err) { $('error').textContent = err ? String(err.message ?? err) : ''; }
+function showError(err) {
+  $('error').textContent = err ? String(err.message ?? err) : '';
+}
 
 async function useDemoToken() {
   const res = await fetch('/local/config.json');
@@ -50,7 +52,9 @@ function render(c, source) {
   $('state').textContent = c.state;
   $('state').className = `state ${c.state}`;
   $('pause').textContent = c.state === 'paused'
-    ? (c.pauseReason === 'flood_wait' && c.resumeAt ? `Telegram FLOOD_WAIT: resumes at ${fmtTime(c.resumeAt)}` : `reason: ${c.pauseReason}`)
+    ? (c.pauseReason === 'flood_wait' && c.resumeAt
+      ? `Telegram FLOOD_WAIT: resumes at ${fmtTime(c.resumeAt)}`
+      : `reason: ${c.pauseReason}`)
     : '';
   for (const [k, v] of Object.entries({ total, sent, failed, pending, cancelled })) $(k).textContent = String(v);
   const pct = (n) => (total ? (100 * n) / total : 0);
@@ -62,7 +66,9 @@ function render(c, source) {
   const end = c.completedAt ? Date.parse(c.completedAt) : Date.now();
   const secs = (end - start) / 1000;
   $('rate').textContent = secs > 0 ? `${(sent / secs).toFixed(1)} msg/s` : '–';
-  $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}${c.completedAt ? ` · finished in ${secs.toFixed(1)} s` : ''}`;
+  $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}${
+    c.completedAt ? ` · finished in ${secs.toFixed(1)} s` : ''
+  }`;
   renderMedia(c);
   renderTest(c.lastTest);
   // For scripts and tests: the page's current state, and where the last update came from.
@@ -80,9 +86,12 @@ function renderMedia(c) {
   shownMedia = m.path;
   $('media-caption').textContent = `${m.kind}: ${m.path.split('/').pop()} (${m.mimeType}, ${Math.round(m.size / 1024)} KB)`;
   $('media-img').hidden = m.kind !== 'photo';
-  if (m.kind !== 'photo' || !cfg.apiUrl || !window.supabase) return;
+  if (m.kind !== 'photo' || !cfg.apiUrl || !globalThis.supabase) return;
   const token = $('token').value.trim();
-  const client = window.supabase.createClient(cfg.apiUrl, cfg.anonKey, { accessToken: async () => token, auth: { persistSession: false } });
+  const client = globalThis.supabase.createClient(cfg.apiUrl, cfg.anonKey, {
+    accessToken: async () => token,
+    auth: { persistSession: false },
+  });
   client.storage.from('campaign-media').download(m.path).then(({ data }) => {
     if (data && shownMedia === m.path) $('media-img').src = URL.createObjectURL(data);
   });
@@ -93,15 +102,21 @@ function renderTest(t) {
   $('test').hidden = !t;
   if (!t) return;
   const where = t.peer === 'me' ? 'Saved Messages' : t.peer;
-  $('test').textContent = t.state === 'sent' ? `Test send: message ${t.telegramMessageId} in ${where} at ${fmtTime(t.sentAt)}`
-    : t.state === 'failed' ? `Test send to ${where} failed: ${t.errorCode} ${t.errorMessage ?? ''}` : `Test send to ${where}: waiting for the worker`;
+  $('test').textContent = t.state === 'sent'
+    ? `Test send: message ${t.telegramMessageId} in ${where} at ${fmtTime(t.sentAt)}`
+    : t.state === 'failed'
+    ? `Test send to ${where} failed: ${t.errorCode} ${t.errorMessage ?? ''}`
+    : `Test send to ${where}: waiting for the worker`;
   $('test').className = `test ${t.state}`;
 }
 
 /** A progress event (contracts/realtime.ts) applied to the campaign read from the API. */
 function applyEvent(c, e) {
   return {
-    ...c, state: e.state, pauseReason: e.pauseReason, resumeAt: e.resumeAt,
+    ...c,
+    state: e.state,
+    pauseReason: e.pauseReason,
+    resumeAt: e.resumeAt,
     counts: { total: e.total, sent: e.sent, failed: e.failed, pending: e.pending, cancelled: e.cancelled },
   };
 }
@@ -126,14 +141,17 @@ function poll(w) {
 /** Subscribes to the campaign's topic; calls onFail(reason) if the socket cannot serve it. */
 async function subscribe(w, onFail) {
   const token = $('token').value.trim();
-  const client = window.supabase.createClient(cfg.apiUrl, cfg.anonKey, {
-    accessToken: async () => token, auth: { persistSession: false },
+  const client = globalThis.supabase.createClient(cfg.apiUrl, cfg.anonKey, {
+    accessToken: async () => token,
+    auth: { persistSession: false },
   });
   await client.realtime.setAuth(); // the join must carry the user's JWT
   let lastAt = -Infinity;
   let events = 0;
   const channel = client
-    .channel(`campaign:${w.id}`, { config: { private: true, broadcast: { replay: { since: Date.now() - REPLAY_WINDOW_MS, limit: 1 } } } })
+    .channel(`campaign:${w.id}`, {
+      config: { private: true, broadcast: { replay: { since: Date.now() - REPLAY_WINDOW_MS, limit: 1 } } },
+    })
     .on('broadcast', { event: 'progress' }, async ({ payload: e }) => {
       if (!e || !w.campaign || w.stopped || Date.parse(e.at) < lastAt) return; // full snapshots: never go back
       lastAt = Date.parse(e.at);
@@ -151,9 +169,13 @@ async function subscribe(w, onFail) {
     .subscribe((status, err) => {
       if (w.stopped) return;
       if (status === 'SUBSCRIBED') setTransport('realtime');
-      else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED') onFail(err?.message ?? status.toLowerCase());
+      else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED') {
+        onFail(err?.message ?? status.toLowerCase());
+      }
     });
-  return () => { void client.removeChannel(channel).then(() => client.realtime.disconnect()); };
+  return () => {
+    void client.removeChannel(channel).then(() => client.realtime.disconnect());
+  };
 }
 
 async function watch(id) {
@@ -161,7 +183,10 @@ async function watch(id) {
   showError(null);
   const w = { id, campaign: undefined, stopped: false, stops: [] };
   current = w;
-  w.stop = () => { w.stopped = true; w.stops.forEach((f) => f()); };
+  w.stop = () => {
+    w.stopped = true;
+    w.stops.forEach((f) => f());
+  };
   try {
     w.campaign = await api(`/campaigns/${encodeURIComponent(id)}`); // the current state at once
     render(w.campaign, 'api');
@@ -175,7 +200,7 @@ async function watch(id) {
     setTransport('polling', reason);
     w.stops.push(poll(w));
   };
-  if (!window.supabase || !cfg.apiUrl || !cfg.anonKey) return fallBack('not configured on this page');
+  if (!globalThis.supabase || !cfg.apiUrl || !cfg.anonKey) return fallBack('not configured on this page');
   try {
     w.stops.push(await subscribe(w, fallBack));
   } catch (err) {
@@ -190,7 +215,10 @@ function followLatest() {
     try {
       const latest = (await api('/campaigns?limit=1')).items[0]?.id;
       if (!latest) showError(new Error('No campaigns yet: waiting for one (run `npm run demo` or create one).'));
-      else if (latest !== current?.id) { $('campaign-id').value = latest; await watch(latest); }
+      else if (latest !== current?.id) {
+        $('campaign-id').value = latest;
+        await watch(latest);
+      }
     } catch (err) {
       showError(err);
     }
@@ -206,12 +234,16 @@ async function start() {
   if (params.get('token')) $('token').value = params.get('token');
   let stopLatest = () => {};
   $('use-demo').onclick = () => useDemoToken().catch(showError);
-  $('latest').onclick = () => { stopLatest(); stopLatest = followLatest(); };
+  $('latest').onclick = () => {
+    stopLatest();
+    stopLatest = followLatest();
+  };
   $('setup').onsubmit = (e) => {
     e.preventDefault();
     stopLatest();
     const id = $('campaign-id').value.trim();
-    if (id) void watch(id); else showError(new Error('Enter a campaign id or pick the latest.'));
+    if (id) void watch(id);
+    else showError(new Error('Enter a campaign id or pick the latest.'));
   };
   const wanted = params.get('campaign');
   if (wanted === 'latest') $('latest').onclick();

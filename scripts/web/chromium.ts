@@ -13,7 +13,8 @@ import { createBrotliDecompress } from 'node:zlib';
 import puppeteer, { type Browser as PuppeteerBrowser } from 'puppeteer-core';
 
 const PACKAGE_BIN = join(dirname(fileURLToPath(import.meta.resolve('@sparticuz/chromium'))), '..', 'bin');
-const PACKAGE_VERSION = (JSON.parse(await readFile(join(PACKAGE_BIN, '..', 'package.json'), 'utf8')) as { version: string }).version;
+const PACKAGE_VERSION =
+  (JSON.parse(await readFile(join(PACKAGE_BIN, '..', 'package.json'), 'utf8')) as { version: string }).version;
 /** Where the packed browser is unpacked once per install (npm ci starts over). */
 const UNPACKED = join(PACKAGE_BIN, '..', '..', '..', '.cache', `sparticuz-chromium-${PACKAGE_VERSION}`);
 
@@ -21,9 +22,13 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? join(UNPACKED, 'chromi
 
 export function chromiumMissingMessage(): string | undefined {
   if (process.env.CHROMIUM_PATH) {
-    return existsSync(CHROMIUM_PATH) ? undefined : `CHROMIUM_PATH=${CHROMIUM_PATH} does not exist: unset it to use the browser from npm install`;
+    return existsSync(CHROMIUM_PATH)
+      ? undefined
+      : `CHROMIUM_PATH=${CHROMIUM_PATH} does not exist: unset it to use the browser from npm install`;
   }
-  if (process.arch !== 'x64') return `@sparticuz/chromium ships an x64 browser only; on ${process.arch} set CHROMIUM_PATH to a Chromium binary`;
+  if (process.arch !== 'x64') {
+    return `@sparticuz/chromium ships an x64 browser only; on ${process.arch} set CHROMIUM_PATH to a Chromium binary`;
+  }
   if (!existsSync(join(PACKAGE_BIN, 'chromium.br'))) return `${PACKAGE_BIN}/chromium.br missing: run npm install`;
   return undefined;
 }
@@ -48,7 +53,9 @@ export interface Browser {
  * starting at once never run a half-written binary.
  */
 export function unpackChromium(): Promise<string> {
-  unpacking ??= unpack().finally(() => { unpacking = undefined; });
+  unpacking ??= unpack().finally(() => {
+    unpacking = undefined;
+  });
   return unpacking;
 }
 let unpacking: Promise<string> | undefined;
@@ -58,14 +65,20 @@ async function unpack(): Promise<string> {
   const tmp = `${UNPACKED}.tmp-${process.pid}-${randomUUID()}`;
   await mkdir(tmp, { recursive: true });
   try {
-    await pipeline(createReadStream(join(PACKAGE_BIN, 'chromium.br')), createBrotliDecompress(),
-      createWriteStream(join(tmp, 'chromium'), { mode: 0o755 }));
+    await pipeline(
+      createReadStream(join(PACKAGE_BIN, 'chromium.br')),
+      createBrotliDecompress(),
+      createWriteStream(join(tmp, 'chromium'), { mode: 0o755 }),
+    );
     await untarBrotli(join(PACKAGE_BIN, 'al2023.tar.br'), tmp); // lib/: libnss3, libnspr4, libexpat …
     await untarBrotli(join(PACKAGE_BIN, 'fonts.tar.br'), tmp); // fonts/Open_Sans
     // The package's fonts.conf names /tmp/fonts; ours names where the fonts are.
-    await writeFile(join(tmp, 'fonts.conf'), `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n`
-      + `<fontconfig><dir>${join(UNPACKED, 'fonts')}</dir><dir>/usr/share/fonts</dir>`
-      + `<cachedir>${join(UNPACKED, 'fonts-cache')}</cachedir></fontconfig>\n`);
+    await writeFile(
+      join(tmp, 'fonts.conf'),
+      `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n` +
+        `<fontconfig><dir>${join(UNPACKED, 'fonts')}</dir><dir>/usr/share/fonts</dir>` +
+        `<cachedir>${join(UNPACKED, 'fonts-cache')}</cachedir></fontconfig>\n`,
+    );
     await rename(tmp, UNPACKED).catch(async (err: NodeJS.ErrnoException) => {
       if (!existsSync(join(UNPACKED, 'chromium'))) throw err; // else another process won the race
     });
@@ -82,8 +95,13 @@ async function untarBrotli(file: string, dir: string): Promise<void> {
   await pipeline(createReadStream(file), createBrotliDecompress(), createWriteStream(tarFile));
   const tar = spawn('tar', ['-x', '-f', tarFile, '-C', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => { stderr += d; });
-  const code = await new Promise<number | null>((resolve, reject) => { tar.once('error', reject); tar.once('close', resolve); });
+  tar.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    tar.once('error', reject);
+    tar.once('close', resolve);
+  });
   await rm(tarFile);
   if (code !== 0) throw new Error(`tar -x of ${file} failed (${code}): ${stderr}`);
 }
@@ -93,9 +111,18 @@ async function untarBrotli(file: string, dir: string): Promise<void> {
 // updates, sync, first-run), whose refused connections slow every start here. puppeteer adds
 // its own defaults (a fresh --user-data-dir it deletes on close, --no-first-run, …).
 const FLAGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--disable-quic',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-  '--disable-domain-reliability', '--no-pings', '--font-render-hinting=none',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--hide-scrollbars',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-domain-reliability',
+  '--no-pings',
+  '--font-render-hinting=none',
 ];
 
 export async function launchChromium(opts: { width?: number; height?: number } = {}): Promise<Browser> {
@@ -113,25 +140,36 @@ export async function launchChromium(opts: { width?: number; height?: number } =
     defaultViewport: { width, height },
     timeout: 30_000,
     env: ownBrowser
-      ? { ...process.env, LD_LIBRARY_PATH: join(UNPACKED, 'lib'), FONTCONFIG_PATH: UNPACKED, FONTCONFIG_FILE: join(UNPACKED, 'fonts.conf') }
+      ? {
+        ...process.env,
+        LD_LIBRARY_PATH: join(UNPACKED, 'lib'),
+        FONTCONFIG_PATH: UNPACKED,
+        FONTCONFIG_FILE: join(UNPACKED, 'fonts.conf'),
+      }
       : process.env,
   });
   try {
     const [first] = await browser.pages();
     const p = first ?? await browser.newPage();
     const page: Page = {
-      async navigate(url) { await p.goto(url, { waitUntil: 'load' }); },
+      async navigate(url) {
+        await p.goto(url, { waitUntil: 'load' });
+      },
       evaluate: <T>(expression: string) => p.evaluate(expression) as Promise<T>,
       async waitFor<T>(expression: string, timeoutMs: number): Promise<T> {
         try {
           const handle = await p.waitForFunction(expression, { timeout: timeoutMs, polling: 100 });
           return await handle.jsonValue() as T;
         } catch (err) {
-          if ((err as Error).name === 'TimeoutError') throw new Error(`timed out after ${timeoutMs} ms waiting for: ${expression}`);
+          if ((err as Error).name === 'TimeoutError') {
+            throw new Error(`timed out after ${timeoutMs} ms waiting for: ${expression}`);
+          }
           throw err;
         }
       },
-      async screenshot() { return Buffer.from(await p.screenshot({ type: 'png' })); },
+      async screenshot() {
+        return Buffer.from(await p.screenshot({ type: 'png' }));
+      },
     };
     return { page, close: () => browser.close() };
   } catch (err) {

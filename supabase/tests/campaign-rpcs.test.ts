@@ -51,7 +51,14 @@ describe('start_campaign', () => {
 
   it('wakes a listening pg-boss worker by NOTIFY, well before its polling interval', async () => {
     const fresh = await makeOwner(t.db, t.client, 3, 'notify');
-    const boss = new PgBoss({ connectionString: t.db.url, schema: 'pgboss', supervise: false, schedule: false, migrate: false, useListenNotify: true });
+    const boss = new PgBoss({
+      connectionString: t.db.url,
+      schema: 'pgboss',
+      supervise: false,
+      schedule: false,
+      migrate: false,
+      useListenNotify: true,
+    });
     await boss.start();
     try {
       let startedAt = 0;
@@ -99,20 +106,29 @@ describe('state machine', () => {
     await expectIllegal('start_campaign', 'paused', 'running');
     // cancelled is final
     await asUser(t.client, fresh.userId, call('cancel_campaign'));
-    for (const [fn, to] of [['start_campaign', 'running'], ['pause_campaign', 'paused'], ['resume_campaign', 'running'],
-      ['cancel_campaign', 'cancelled'], ['retry_failed_deliveries', 'running']] as const) {
+    for (
+      const [fn, to] of [['start_campaign', 'running'], ['pause_campaign', 'paused'], ['resume_campaign', 'running'], [
+        'cancel_campaign',
+        'cancelled',
+      ], ['retry_failed_deliveries', 'running']] as const
+    ) {
       await expectIllegal(fn, 'cancelled', to);
     }
     const counts = await t.client.query(`select state, pending_count, cancelled_count from public.campaigns where id = $1`, [id]);
     expect(counts.rows[0]).toEqual({ state: 'cancelled', pending_count: 0, cancelled_count: 2 });
     const live = await t.client.query(
-      `select count(*)::int n from pgboss.job where group_id = $1 and state in ('created','retry','active')`, [id]);
+      `select count(*)::int n from pgboss.job where group_id = $1 and state in ('created','retry','active')`,
+      [id],
+    );
     expect(live.rows[0].n).toBe(0);
   });
 
   it('answers 404 for a campaign that does not exist', async () => {
-    const e = await sqlError(t.client, t.owner.userId, (c) =>
-      c.query('select public.start_campaign($1)', ['00000000-0000-0000-0000-000000000001']));
+    const e = await sqlError(
+      t.client,
+      t.owner.userId,
+      (c) => c.query('select public.start_campaign($1)', ['00000000-0000-0000-0000-000000000001']),
+    );
     expect(e.code).toBe('PT404');
   });
 });
@@ -120,11 +136,13 @@ describe('state machine', () => {
 describe('all or nothing', () => {
   it('creates and starts a 1,000-target campaign with all its rows and jobs, or leaves nothing when aborted', async () => {
     const big = await makeOwner(t.db, t.client, 1000, 'big');
-    const count = async () => (await t.client.query(
-      `select (select count(*) from public.campaigns where owner_id = $1)::int campaigns,
+    const count = async () =>
+      (await t.client.query(
+        `select (select count(*) from public.campaigns where owner_id = $1)::int campaigns,
               (select count(*) from public.deliveries where owner_id = $1)::int deliveries,
               (select count(*) from pgboss.job where name = $2)::int jobs`,
-      [big.userId, queueOf(big.accountId)])).rows[0];
+        [big.userId, queueOf(big.accountId)],
+      )).rows[0];
 
     // abort mid-transaction: after create + start, before commit
     await expect(asUser(t.client, big.userId, async (c) => {
@@ -137,9 +155,11 @@ describe('all or nothing', () => {
     expect(await count()).toEqual({ campaigns: 0, deliveries: 0, jobs: 0 });
 
     // a failure inside the RPC (bad rate) leaves nothing either
-    const e = await sqlError(t.client, big.userId, (c) => c.query(
-      `select public.create_campaign(p_name => 'x', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}', p_rate_per_minute => 0)`,
-      [big.channelIds]));
+    const e = await sqlError(t.client, big.userId, (c) =>
+      c.query(
+        `select public.create_campaign(p_name => 'x', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}', p_rate_per_minute => 0)`,
+        [big.channelIds],
+      ));
     expect(e.code).toBe('23514');
     expect(await count()).toEqual({ campaigns: 0, deliveries: 0, jobs: 0 });
 
@@ -150,7 +170,9 @@ describe('all or nothing', () => {
     });
     console.log(`create + start of a 1,000-target campaign: ${Date.now() - t0} ms`);
     expect(await count()).toEqual({ campaigns: 1, deliveries: 1000, jobs: 1000 });
-    const c = (await t.client.query(`select total_count, pending_count, state from public.campaigns where owner_id = $1`, [big.userId])).rows[0];
+    const c =
+      (await t.client.query(`select total_count, pending_count, state from public.campaigns where owner_id = $1`, [big.userId]))
+        .rows[0];
     expect(c).toEqual({ total_count: 1000, pending_count: 1000, state: 'running' });
   });
 
@@ -161,10 +183,15 @@ describe('all or nothing', () => {
       await c.query('select public.set_batch_channels($1, $2)', [b.rows[0].id, o.channelIds.slice(0, 3)]);
       const r = await c.query(
         `select (public.create_campaign(p_name => 'c', p_channel_ids => $1::uuid[], p_batch_ids => $2::uuid[],
-           p_message => '{"text":"hi"}')).id`, [o.channelIds.slice(1), [b.rows[0].id]]);
+           p_message => '{"text":"hi"}')).id`,
+        [o.channelIds.slice(1), [b.rows[0].id]],
+      );
       return r.rows[0].id as string;
     });
-    const d = await t.client.query(`select channel_id, random_id, private.random_id_for(id) expected from public.deliveries where campaign_id = $1`, [id]);
+    const d = await t.client.query(
+      `select channel_id, random_id, private.random_id_for(id) expected from public.deliveries where campaign_id = $1`,
+      [id],
+    );
     expect(d.rowCount).toBe(4);
     expect(new Set(d.rows.map((r) => r.channel_id)).size).toBe(4);
     for (const r of d.rows) expect(r.random_id).toBe(r.expected);
@@ -190,23 +217,33 @@ describe('constraints hold in the database, whoever writes', () => {
   it('refuses them as the superuser too, bypassing every API', async () => {
     const admin = await t.db.connectAdmin();
     const camp = (await admin.query(`select id from public.campaigns limit 1`)).rows[0].id;
-    for (const sql of [
-      `update public.campaigns set message_text = '' where id = '${camp}'`,
-      `update public.campaigns set message_text = repeat('a', 4097) where id = '${camp}'`,
-      `update public.campaigns set parse_mode = 'rtf' where id = '${camp}'`,
-      `update public.campaigns set rate_per_minute = -1 where id = '${camp}'`,
-      `update public.campaigns set sent_count = sent_count + 1 where id = '${camp}'`,
-    ]) {
+    for (
+      const sql of [
+        `update public.campaigns set message_text = '' where id = '${camp}'`,
+        `update public.campaigns set message_text = repeat('a', 4097) where id = '${camp}'`,
+        `update public.campaigns set parse_mode = 'rtf' where id = '${camp}'`,
+        `update public.campaigns set rate_per_minute = -1 where id = '${camp}'`,
+        `update public.campaigns set sent_count = sent_count + 1 where id = '${camp}'`,
+      ]
+    ) {
       await expect(admin.query(sql), sql).rejects.toMatchObject({ code: '23514' });
     }
   });
 
   it('normalises every spelling of one channel to a single row', async () => {
     const o = await makeOwner(t.db, t.client, 0, 'norm');
-    const r = await asUser(t.client, o.userId, (c) => c.query(`select public.import_channels($1) r`, [[
-      '@Durov_Channel', 't.me/durov_channel', 'https://t.me/durov_channel/', 'tg://resolve?domain=durov_channel',
-      'https://t.me/+AbCdEf123456', 't.me/joinchat/AbCdEf123456', '-1001234567890', 'bad peer', '',
-    ]]));
+    const r = await asUser(t.client, o.userId, (c) =>
+      c.query(`select public.import_channels($1) r`, [[
+        '@Durov_Channel',
+        't.me/durov_channel',
+        'https://t.me/durov_channel/',
+        'tg://resolve?domain=durov_channel',
+        'https://t.me/+AbCdEf123456',
+        't.me/joinchat/AbCdEf123456',
+        '-1001234567890',
+        'bad peer',
+        '',
+      ]]));
     expect(r.rows[0].r).toMatchObject({ created: 3, duplicates: 4 });
     expect(r.rows[0].r.errors.map((e: { index: number }) => e.index)).toEqual([7, 8]);
   });

@@ -7,26 +7,40 @@ import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 const t = useOwnerDatabase(6, 'rules');
 
 const campaignRow = async (id: string) =>
-  (await t.client.query('select state, pause_reason, failed_count, sent_count, started_at, account_id from public.campaigns where id = $1', [id])).rows[0];
+  (await t.client.query(
+    'select state, pause_reason, failed_count, sent_count, started_at, account_id from public.campaigns where id = $1',
+    [id],
+  )).rows[0];
 
 async function newCampaign(extra: { maxErrors?: number; scheduledAt?: string; channels?: string[] } = {}): Promise<string> {
   return asUser(t.client, t.owner.userId, async (c) => {
     const r = await c.query(
       `select (public.create_campaign(p_name => 'r', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}',
          p_max_errors => $2, p_scheduled_at => $3)).id`,
-      [extra.channels ?? t.owner.channelIds, extra.maxErrors ?? null, extra.scheduledAt ?? null]);
+      [extra.channels ?? t.owner.channelIds, extra.maxErrors ?? null, extra.scheduledAt ?? null],
+    );
     return r.rows[0].id as string;
   });
 }
 
 /** Records outcomes as the worker would (service role), for deliveries in id order. */
 async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): Promise<void> {
-  const d = await t.client.query(`select d.id, d.job_id, c.account_id from public.deliveries d join public.campaigns c on c.id = d.campaign_id
-    where d.campaign_id = $1 and d.state = 'pending' order by d.id`, [campaignId]);
+  const d = await t.client.query(
+    `select d.id, d.job_id, c.account_id from public.deliveries d join public.campaigns c on c.id = d.campaign_id
+    where d.campaign_id = $1 and d.state = 'pending' order by d.id`,
+    [campaignId],
+  );
   const results = outcomes.map((outcome, i) => ({
-    deliveryId: d.rows[i].id, jobId: d.rows[i].job_id, accountId: d.rows[i].account_id, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN',
+    deliveryId: d.rows[i].id,
+    jobId: d.rows[i].job_id,
+    accountId: d.rows[i].account_id,
+    outcome,
+    messageId: 1000 + i,
+    errorCode: 'CHAT_WRITE_FORBIDDEN',
   }));
-  for (const r of results) await asServiceRole(t.client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
+  for (const r of results) {
+    await asServiceRole(t.client, (c) => c.query('select public.worker_record($1)', [JSON.stringify([r])]));
+  }
 }
 
 const act = (fn: string, id: string) => asUser(t.client, t.owner.userId, (c) => c.query(`select public.${fn}($1)`, [id]));
@@ -55,8 +69,14 @@ describe('templates', () => {
     (await t.client.query('select * from public.render_template($1, $2, $3)', [text, JSON.stringify(vars), mode])).rows[0];
 
   it('fills variables in one pass, keeps missing ones as written, and escapes values in HTML', async () => {
-    expect(await render('Hi {{name}}, see {{ link }}', { name: '{{link}}' })).toEqual({ text: 'Hi {{link}}, see {{ link }}', missing: ['link'] });
-    expect(await render('<b>{{who}}</b> &', { who: '<script>&' }, 'html')).toEqual({ text: '<b>&lt;script&gt;&amp;</b> &', missing: [] });
+    expect(await render('Hi {{name}}, see {{ link }}', { name: '{{link}}' })).toEqual({
+      text: 'Hi {{link}}, see {{ link }}',
+      missing: ['link'],
+    });
+    expect(await render('<b>{{who}}</b> &', { who: '<script>&' }, 'html')).toEqual({
+      text: '<b>&lt;script&gt;&amp;</b> &',
+      missing: [],
+    });
     expect(await render('*{{who}}*', { who: '<b>' }, 'markdown')).toEqual({ text: '*<b>*', missing: [] });
     expect(await render('{{a}}{{b}}{{a}}', { a: 1, b: 'x' })).toEqual({ text: '1x1', missing: [] });
     expect(await render('<a href="{{u}}">x</a>', { u: 'https://ok" onclick="x' }, 'html'))
@@ -75,16 +95,21 @@ describe('templates', () => {
   it('a campaign from a template names the missing variables and the field', async () => {
     const e = await sqlError(t.client, t.owner.userId, async (c) => {
       const tpl = await c.query(`insert into public.templates (name, text) values ('needs-vars', 'Hi {{name}}') returning id`);
-      await c.query(`select public.create_campaign(p_name => 'x', p_template_id => $1, p_channel_ids => $2::uuid[])`,
-        [tpl.rows[0].id, t.owner.channelIds]);
+      await c.query(`select public.create_campaign(p_name => 'x', p_template_id => $1, p_channel_ids => $2::uuid[])`, [
+        tpl.rows[0].id,
+        t.owner.channelIds,
+      ]);
     });
     expect(e).toMatchObject({ code: 'PT422', message: 'missing template variables: name' });
     expect(JSON.parse(e.detail!)).toEqual({ field: 'variables' });
   });
 
   it('template names are unique per t.owner, like batch names', async () => {
-    const e = await sqlError(t.client, t.owner.userId, (c) =>
-      c.query(`insert into public.templates (name, text) values ('same', 'a'), ('same', 'b')`));
+    const e = await sqlError(
+      t.client,
+      t.owner.userId,
+      (c) => c.query(`insert into public.templates (name, text) values ('same', 'a'), ('same', 'b')`),
+    );
     expect(e.code).toBe('23505');
   });
 });
@@ -92,10 +117,20 @@ describe('templates', () => {
 describe('accounts', () => {
   it('cannot be deleted while a campaign is unfinished; afterwards campaigns keep their history', async () => {
     const other = await makeOwner(t.db, t.client, 2, 'acct');
-    const id = await asUser(t.client, other.userId, async (c) =>
-      (await c.query(`select (public.create_campaign(p_name => 'a', p_channel_ids => $1::uuid[], p_message => '{"text":"x"}')).id`,
-        [other.channelIds])).rows[0].id as string);
-    const e = await sqlError(t.client, other.userId, (c) => c.query('delete from public.telegram_accounts where id = $1', [other.accountId]));
+    const id = await asUser(
+      t.client,
+      other.userId,
+      async (c) =>
+        (await c.query(
+          `select (public.create_campaign(p_name => 'a', p_channel_ids => $1::uuid[], p_message => '{"text":"x"}')).id`,
+          [other.channelIds],
+        )).rows[0].id as string,
+    );
+    const e = await sqlError(
+      t.client,
+      other.userId,
+      (c) => c.query('delete from public.telegram_accounts where id = $1', [other.accountId]),
+    );
     expect(e.code).toBe('PT409');
     expect(e.message).toContain('cancel them first');
     await asUser(t.client, other.userId, (c) => c.query('select public.cancel_campaign($1)', [id]));
@@ -108,8 +143,11 @@ describe('accounts', () => {
 
   it('are bounded per user (each brings a pg-boss queue)', async () => {
     const other = await makeOwner(t.db, t.client, 0, 'many');
-    const e = await sqlError(t.client, other.userId, (c) =>
-      c.query(`insert into public.telegram_accounts (label) select 'a' || g from generate_series(1, 50) g`));
+    const e = await sqlError(
+      t.client,
+      other.userId,
+      (c) => c.query(`insert into public.telegram_accounts (label) select 'a' || g from generate_series(1, 50) g`),
+    );
     expect(e).toMatchObject({ code: 'PT422', message: 'at most 50 Telegram accounts per user' });
     const n = await t.client.query('select count(*)::int n from public.telegram_accounts where owner_id = $1', [other.userId]);
     expect(n.rows[0].n).toBe(1);
@@ -118,9 +156,16 @@ describe('accounts', () => {
 
 describe('channels', () => {
   it('users write peer, title and tags; what Telegram resolved is the worker’s alone', async () => {
-    await asUser(t.client, t.owner.userId, (c) => c.query(`update public.channels set title = 'ok' where id = $1`, [t.owner.channelIds[0]]));
-    const e = await sqlError(t.client, t.owner.userId, (c) =>
-      c.query(`update public.channels set telegram_id = 777, access_hash = 888 where id = $1`, [t.owner.channelIds[0]]));
+    await asUser(
+      t.client,
+      t.owner.userId,
+      (c) => c.query(`update public.channels set title = 'ok' where id = $1`, [t.owner.channelIds[0]]),
+    );
+    const e = await sqlError(
+      t.client,
+      t.owner.userId,
+      (c) => c.query(`update public.channels set telegram_id = 777, access_hash = 888 where id = $1`, [t.owner.channelIds[0]]),
+    );
     expect(e.code).toBe('42501');
   });
 });
@@ -135,13 +180,17 @@ describe('scheduled campaigns', () => {
     await act('resume_campaign', id);
     expect(await campaignRow(id)).toMatchObject({ state: 'scheduled', started_at: null });
     const jobs = await t.client.query(
-      `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`, [id]);
+      `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`,
+      [id],
+    );
     expect(jobs.rows[0].s.toISOString()).toBe(at);
 
     // a FLOOD_WAIT of the account pauses it too; when the wait ends it waits for its time again
     await asServiceRole(t.client, (c) => c.query('select public.worker_flood_wait($1, 1)', [t.owner.accountId]));
     expect(await campaignRow(id)).toMatchObject({ state: 'paused', pause_reason: 'flood_wait' });
-    await t.client.query(`update public.telegram_accounts set flood_wait_until = now() - interval '1 s' where id = $1`, [t.owner.accountId]);
+    await t.client.query(`update public.telegram_accounts set flood_wait_until = now() - interval '1 s' where id = $1`, [
+      t.owner.accountId,
+    ]);
     await asServiceRole(t.client, (c) => c.query('select public.worker_resume_due($1)', [t.owner.accountId]));
     expect(await campaignRow(id)).toMatchObject({ state: 'scheduled', started_at: null });
   });

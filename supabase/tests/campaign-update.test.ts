@@ -8,28 +8,40 @@ import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 const t = useOwnerDatabase(6, 'upd');
 
 const row = async (id: string) =>
-  (await t.client.query(`select name, state, pause_reason, rate_per_minute, max_errors, scheduled_at, failed_count, updated_at
-    from public.campaigns where id = $1`, [id])).rows[0];
+  (await t.client.query(
+    `select name, state, pause_reason, rate_per_minute, max_errors, scheduled_at, failed_count, updated_at
+    from public.campaigns where id = $1`,
+    [id],
+  )).rows[0];
 
-async function newCampaign(extra: { rate?: number; maxErrors?: number; scheduledAt?: string; channels?: number } = {}): Promise<string> {
-  return asUser(t.client, t.owner.userId, async (c) => (await c.query(
-    `select (public.create_campaign(p_name => 'orig', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}',
+async function newCampaign(
+  extra: { rate?: number; maxErrors?: number; scheduledAt?: string; channels?: number } = {},
+): Promise<string> {
+  return asUser(t.client, t.owner.userId, async (c) =>
+    (await c.query(
+      `select (public.create_campaign(p_name => 'orig', p_channel_ids => $1::uuid[], p_message => '{"text":"hi"}',
        p_rate_per_minute => $2, p_max_errors => $3, p_scheduled_at => $4)).id`,
-    [t.owner.channelIds.slice(0, extra.channels ?? 2), extra.rate ?? null, extra.maxErrors ?? null, extra.scheduledAt ?? null],
-  )).rows[0].id as string);
+      [t.owner.channelIds.slice(0, extra.channels ?? 2), extra.rate ?? null, extra.maxErrors ?? null, extra.scheduledAt ?? null],
+    )).rows[0].id as string);
 }
 
 const act = (fn: string, id: string) => asUser(t.client, t.owner.userId, (c) => c.query(`select public.${fn}($1)`, [id]));
 const update = (id: string, changes: unknown, userId = t.owner.userId) =>
-  asUser(t.client, userId, async (c) =>
-    (await c.query('select * from public.update_campaign($1, $2::jsonb)', [id, JSON.stringify(changes)])).rows[0]);
+  asUser(
+    t.client,
+    userId,
+    async (c) => (await c.query('select * from public.update_campaign($1, $2::jsonb)', [id, JSON.stringify(changes)])).rows[0],
+  );
 const updateError = (id: string, changes: unknown, userId = t.owner.userId) =>
   sqlError(t.client, userId, (c) => c.query('select public.update_campaign($1, $2::jsonb)', [id, JSON.stringify(changes)]));
 
 /** Records outcomes as the worker would (service role), for pending deliveries in id order. */
 async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): Promise<void> {
-  const d = await t.client.query(`select d.id, d.job_id, c.account_id from public.deliveries d join public.campaigns c on c.id = d.campaign_id
-    where d.campaign_id = $1 and d.state = 'pending' order by d.id`, [campaignId]);
+  const d = await t.client.query(
+    `select d.id, d.job_id, c.account_id from public.deliveries d join public.campaigns c on c.id = d.campaign_id
+    where d.campaign_id = $1 and d.state = 'pending' order by d.id`,
+    [campaignId],
+  );
   for (const [i, outcome] of outcomes.entries()) {
     const { id: deliveryId, job_id: jobId, account_id: accountId } = d.rows[i];
     const r = { deliveryId, jobId, accountId, outcome, messageId: 1000 + i, errorCode: 'CHAT_WRITE_FORBIDDEN' };
@@ -38,8 +50,11 @@ async function record(campaignId: string, outcomes: Array<'sent' | 'failed'>): P
 }
 
 const audits = async (id: string) =>
-  (await t.client.query(`select actor, action, before, after from public.audit_log
-    where entity = 'campaigns' and entity_id = $1 and action = 'update' order by id`, [id])).rows;
+  (await t.client.query(
+    `select actor, action, before, after from public.audit_log
+    where entity = 'campaigns' and entity_id = $1 and action = 'update' order by id`,
+    [id],
+  )).rows;
 
 describe('update_campaign', () => {
   it('in draft changes every field; absent keys stay, null clears, and one audit row holds what changed', async () => {
@@ -55,12 +70,16 @@ describe('update_campaign', () => {
     const log = await audits(id);
     expect(log).toHaveLength(2);
     expect(log[0]).toMatchObject({
-      actor: t.owner.userId, before: { name: 'orig', ratePerMinute: 30, scheduledAt: null },
+      actor: t.owner.userId,
+      before: { name: 'orig', ratePerMinute: 30, scheduledAt: null },
       after: { name: 'renamed', ratePerMinute: 12 },
     });
     expect(Object.keys(log[0].after).sort()).toEqual(['name', 'ratePerMinute', 'scheduledAt']);
     expect(new Date(log[0].after.scheduledAt).toISOString()).toBe(at);
-    expect(log[1]).toMatchObject({ after: { ratePerMinute: null, maxErrors: null, scheduledAt: null }, before: { ratePerMinute: 12, maxErrors: 5 } });
+    expect(log[1]).toMatchObject({
+      after: { ratePerMinute: null, maxErrors: null, scheduledAt: null },
+      before: { ratePerMinute: 12, maxErrors: 5 },
+    });
   });
 
   it('writes nothing for a change that changes nothing', async () => {
@@ -84,14 +103,20 @@ describe('update_campaign', () => {
     expect(JSON.parse(e.detail!)).toMatchObject({ from: 'scheduled', to: 'scheduled', action: 'update', field: 'scheduledAt' });
     expect(await row(id)).toMatchObject({ name: 'later' }); // all or nothing
     const jobs = await t.client.query(
-      `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`, [id]);
+      `select min(j.start_after) s from pgboss.job j join public.deliveries d on d.job_id = j.id where d.campaign_id = $1`,
+      [id],
+    );
     expect(jobs.rows[0].s.toISOString()).toBe(at);
   });
 
   it('running and paused: name, pace and threshold change, the state stays; scheduledAt is refused', async () => {
     const id = await newCampaign();
     await act('start_campaign', id);
-    expect(await update(id, { name: 'live', ratePerMinute: 100 })).toMatchObject({ state: 'running', name: 'live', rate_per_minute: 100 });
+    expect(await update(id, { name: 'live', ratePerMinute: 100 })).toMatchObject({
+      state: 'running',
+      name: 'live',
+      rate_per_minute: 100,
+    });
     expect((await updateError(id, { scheduledAt: '2031-01-01T00:00:00Z' })).code).toBe('PT409');
     // the unchanged value sent back (a t.client saving its whole form) is no change
     expect(await update(id, { name: 'live', scheduledAt: null })).toMatchObject({ state: 'running', scheduled_at: null });
@@ -143,14 +168,21 @@ describe('update_campaign', () => {
     const id = await newCampaign({ rate: 10 });
     await act('start_campaign', id);
     await update(id, { ratePerMinute: 20, maxErrors: 2 });
-    const { account_id: accountId } = (await t.client.query('select account_id from public.campaigns where id = $1', [id])).rows[0];
+    const { account_id: accountId } =
+      (await t.client.query('select account_id from public.campaigns where id = $1', [id])).rows[0];
     const claim = await asServiceRole(t.client, async (c) => {
       // worker_take serves only accounts whose advisory lock the given session holds.
       await c.query('select pg_advisory_xact_lock($1, hashtext($2))', [0x7467, accountId]);
       // Earlier tests left other campaigns of this account running: take from all of them.
-      return (await c.query('select * from public.worker_take(pg_backend_pid(), $1::jsonb, 1000)', [JSON.stringify([{ accountId, limit: 1000 }])])).rows;
+      return (await c.query('select * from public.worker_take(pg_backend_pid(), $1::jsonb, 1000)', [
+        JSON.stringify([{ accountId, limit: 1000 }]),
+      ])).rows;
     }, { rollback: true });
-    expect(claim.find((r) => r.campaign_id === id)).toMatchObject({ action: 'send', campaign_rate_per_minute: 20, campaign_max_errors: 2 });
+    expect(claim.find((r) => r.campaign_id === id)).toMatchObject({
+      action: 'send',
+      campaign_rate_per_minute: 20,
+      campaign_max_errors: 2,
+    });
   });
 
   it('refuses malformed changes with the field, leaving the range checks to the table', async () => {
@@ -189,7 +221,9 @@ describe('update_campaign', () => {
     const grants = await t.client.query(`select r, has_function_privilege(r, 'public.update_campaign(uuid, jsonb)', 'execute') ok
       from unnest(array['anon', 'authenticated', 'service_role']) r`);
     expect(grants.rows).toEqual([{ r: 'anon', ok: false }, { r: 'authenticated', ok: true }, { r: 'service_role', ok: true }]);
-    const fn = (await t.client.query(`select prosecdef, proconfig from pg_proc where oid = 'public.update_campaign(uuid, jsonb)'::regprocedure`)).rows[0];
+    const fn = (await t.client.query(
+      `select prosecdef, proconfig from pg_proc where oid = 'public.update_campaign(uuid, jsonb)'::regprocedure`,
+    )).rows[0];
     expect(fn).toEqual({ prosecdef: true, proconfig: ['search_path=""'] });
     expect(await row(id)).toMatchObject({ name: 'orig' });
   });

@@ -11,10 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../worker/src/logger.ts';
 import { MemoryMessageStore } from '../../worker/src/simulator/store.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
-import { startWorker, type RunningWorker } from '../../worker/src/worker.ts';
+import { type RunningWorker, startWorker } from '../../worker/src/worker.ts';
 import { sleep } from '../../contracts/time.ts';
 import { asUser, withClient } from '../../scripts/test/db.ts';
-import { startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, startApi, type User } from './functions-fixture.ts';
 
 const TARGETS = Number(process.env.FAIRNESS_TARGETS ?? 20_000);
 const B_TARGETS = 60;
@@ -30,11 +30,18 @@ const accounts: Record<'a' | 'b', string> = { a: '', b: '' };
 const p95 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * 0.95)]!;
 
 async function seed(u: User, n: number, perMinute: number, tag: string): Promise<{ account: string; channels: string[] }> {
-  return await withClient(api.db.url, (c) => asUser(c, u.id, async (t) => {
-    const acc = await t.query(`insert into public.telegram_accounts (label, rate_per_minute) values ($1, $2) returning id`, [tag, perMinute]);
-    const ch = await t.query(`insert into public.channels (peer) select '@' || $1 || '_' || g from generate_series(1, $2::int) g returning id`, [tag, n]);
-    return { account: acc.rows[0].id, channels: ch.rows.map((r) => r.id) };
-  }));
+  return await withClient(api.db.url, (c) =>
+    asUser(c, u.id, async (t) => {
+      const acc = await t.query(`insert into public.telegram_accounts (label, rate_per_minute) values ($1, $2) returning id`, [
+        tag,
+        perMinute,
+      ]);
+      const ch = await t.query(
+        `insert into public.channels (peer) select '@' || $1 || '_' || g from generate_series(1, $2::int) g returning id`,
+        [tag, n],
+      );
+      return { account: acc.rows[0].id, channels: ch.rows.map((r) => r.id) };
+    }));
 }
 
 /** Times B's calls, one after another, until stop() (or n calls when n is given). */
@@ -66,15 +73,21 @@ describe('fairness between tenants', () => {
     const sa = await seed(a, TARGETS, 36_000, 'fair_a');
     const sb = await seed(b, B_TARGETS, B_PER_SECOND * 60, 'fair_b');
     [accounts.a, accounts.b] = [sa.account, sb.account];
-    await withClient(api.db.url, (c) => asUser(c, a.id, (t) => t.query(
-      `insert into public.batches (name) select 'fair ' || g from generate_series(1, 5) g`)));
+    await withClient(api.db.url, (c) =>
+      asUser(c, a.id, (t) =>
+        t.query(
+          `insert into public.batches (name) select 'fair ' || g from generate_series(1, 5) g`,
+        )));
     const batches = (await a.call('GET', '/batches')).body.items.map((x: any) => x.id as string);
     await a.call('PUT', `/batches/${batches[0]}/channels`, { channelIds: sa.channels.slice(0, 10_000) });
     const tpl = (await b.call('POST', '/templates', { name: 'b', text: 'hi', parseMode: 'plain' })).body;
 
     simulator = new TelegramSimulator({ accountPerSecond: 1_000_000, latencyMs: [0, 1] }, new MemoryMessageStore());
     worker = await startWorker({
-      databaseUrl: api.db.url, mode: 'simulator', accounts: [{ accountId: sa.account }, { accountId: sb.account }], httpPort: null,
+      databaseUrl: api.db.url,
+      mode: 'simulator',
+      accounts: [{ accountId: sa.account }, { accountId: sb.account }],
+      httpPort: null,
     }, { simulator, logger: createLogger('warn', process.stderr) });
 
     // B idle: the latency to compare with.
@@ -90,8 +103,12 @@ describe('fairness between tenants', () => {
     // A hammers: four loops over the list routes, as fast as they answer.
     let stop = false;
     const hammered: number[] = [];
-    const aPaths = ['/batches?limit=100', '/channels?limit=100', `/campaigns/${created.body.id}/deliveries?limit=100`,
-      `/batches/${batches[0]}/channels?limit=100`];
+    const aPaths = [
+      '/batches?limit=100',
+      '/channels?limit=100',
+      `/campaigns/${created.body.id}/deliveries?limit=100`,
+      `/batches/${batches[0]}/channels?limit=100`,
+    ];
     const hammers = aPaths.map(async (path) => {
       while (!stop) {
         const r = await a.call('GET', path);
@@ -101,7 +118,8 @@ describe('fairness between tenants', () => {
     });
 
     // B starts a small campaign and keeps using the API meanwhile.
-    const bCampaign = (await b.call('POST', '/campaigns', { name: 'B small', message: { text: 'B' }, channelIds: sb.channels })).body;
+    const bCampaign =
+      (await b.call('POST', '/campaigns', { name: 'B small', message: { text: 'B' }, channelIds: sb.channels })).body;
     const t0 = performance.now();
     expect((await b.call('POST', `/campaigns/${bCampaign.id}/start`)).status).toBe(200);
     let bDone = 0;
@@ -120,9 +138,13 @@ describe('fairness between tenants', () => {
     const bSeconds = (bDone - t0) / 1000;
     const idleP95 = p95(idle);
     const busyP95 = p95(busy);
-    console.log(`fairness: A ${TARGETS} targets (${aNow.counts.sent} sent meanwhile), ${hammered.length} list calls by A ` +
-      `(largest answer ${Math.max(...hammered)} B); B API p95 idle ${idleP95.toFixed(1)} ms, under load ${busyP95.toFixed(1)} ms; ` +
-      `B's ${B_TARGETS} targets at ${B_PER_SECOND}/s in ${bSeconds.toFixed(2)} s (pace ${B_TARGETS / B_PER_SECOND} s)`);
+    console.log(
+      `fairness: A ${TARGETS} targets (${aNow.counts.sent} sent meanwhile), ${hammered.length} list calls by A ` +
+        `(largest answer ${Math.max(...hammered)} B); B API p95 idle ${idleP95.toFixed(1)} ms, under load ${
+          busyP95.toFixed(1)
+        } ms; ` +
+        `B's ${B_TARGETS} targets at ${B_PER_SECOND}/s in ${bSeconds.toFixed(2)} s (pace ${B_TARGETS / B_PER_SECOND} s)`,
+    );
     expect(bDone).toBeGreaterThan(0);
     expect(bSeconds).toBeLessThan(B_TARGETS / B_PER_SECOND + 4);
     expect(busyP95).toBeLessThan(Math.max(1000, 10 * idleP95));

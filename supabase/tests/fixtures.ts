@@ -43,7 +43,11 @@ export async function sqlError(client: pg.Client, userId: string, fn: (c: TxClie
   throw new Error('expected an error, none was raised');
 }
 
-export interface OwnerDatabase { db: TestDatabase; client: pg.Client; owner: Owner }
+export interface OwnerDatabase {
+  db: TestDatabase;
+  client: pg.Client;
+  owner: Owner;
+}
 
 /** A database of the file's own with one owner (makeOwner), made before its tests and dropped after. */
 export function useOwnerDatabase(channels: number, tag = 'x'): OwnerDatabase {

@@ -5,7 +5,7 @@ import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient } from '../../contracts/client.ts';
 import { withClient } from '../../scripts/test/db.ts';
-import { expectErrorShape, startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, expectErrorShape, startApi, type User } from './functions-fixture.ts';
 
 let api: ApiFixture;
 let a: User;
@@ -18,7 +18,9 @@ beforeAll(async () => {
   expect(imported.body.created).toBe(3);
   channelIds = (await a.call('GET', '/channels?limit=100')).body.items.map((c: any) => c.id);
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 const create = async (extra: Record<string, unknown> = {}) => {
   const r = await a.call('POST', '/campaigns', { name: 'Orig', message: { text: 'x' }, channelIds, ...extra });
@@ -61,8 +63,11 @@ describe('PATCH /campaigns/:id', () => {
     const d = await create();
     await a.call('POST', `/campaigns/${d.id}/start`);
     // What the worker does through its RPCs, done here directly as the superuser.
-    await withClient(api.db.adminUrl, (db) => db.query(
-      `update public.deliveries set state = 'sent', telegram_message_id = 1 where campaign_id = $1`, [d.id]));
+    await withClient(api.db.adminUrl, (db) =>
+      db.query(
+        `update public.deliveries set state = 'sent', telegram_message_id = 1 where campaign_id = $1`,
+        [d.id],
+      ));
     expect((await a.call('GET', `/campaigns/${d.id}`)).body.state).toBe('completed');
     const before = await api.fingerprint();
     const done = await a.call('PATCH', `/campaigns/${d.id}`, { maxErrors: 10 });
@@ -110,6 +115,9 @@ describe('PATCH /campaigns/:id', () => {
     });
     const client = createApiClient(supabase);
     const c = await create();
-    expect(await client.updateCampaign(c.id, { name: 'Via client', maxErrors: null })).toMatchObject({ name: 'Via client', maxErrors: null });
+    expect(await client.updateCampaign(c.id, { name: 'Via client', maxErrors: null })).toMatchObject({
+      name: 'Via client',
+      maxErrors: null,
+    });
   });
 });

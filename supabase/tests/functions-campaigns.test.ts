@@ -3,9 +3,9 @@
 // supabase-js client of contracts/. Also prints the p50 latency of POST /campaigns with 100 targets.
 import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiRequestError, createApiClient, type ApiClient } from '../../contracts/client.ts';
+import { type ApiClient, ApiRequestError, createApiClient } from '../../contracts/client.ts';
 import { withClient } from '../../scripts/test/db.ts';
-import { expectErrorShape, startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, expectErrorShape, startApi, type User } from './functions-fixture.ts';
 
 let api: ApiFixture;
 let a: User;
@@ -15,7 +15,9 @@ beforeAll(async () => {
   api = await startApi();
   a = await api.newUser();
   accountId = (await a.call('POST', '/accounts', { label: 'Sender', ratePerMinute: 60 })).body.id;
-  const imported = await a.call('POST', '/channels/import', { peers: Array.from({ length: 100 }, (_, i) => `@target_${String(i).padStart(3, '0')}`) });
+  const imported = await a.call('POST', '/channels/import', {
+    peers: Array.from({ length: 100 }, (_, i) => `@target_${String(i).padStart(3, '0')}`),
+  });
   expect(imported.body.created).toBe(100);
   const ids: string[] = [];
   for (let cursor: string | null = null, first = true; first || cursor; first = false) {
@@ -25,17 +27,26 @@ beforeAll(async () => {
   }
   channelIds = ids;
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 describe('campaigns over HTTP', () => {
   it('creates a draft from a message, with counts, and lists deliveries by page and state', async () => {
     const r = await a.call('POST', '/campaigns', {
-      name: 'Launch', message: { text: 'Hi {{who}}', parseMode: 'html', silent: true }, variables: { who: 'all' },
-      channelIds: channelIds.slice(0, 30), maxErrors: 5,
+      name: 'Launch',
+      message: { text: 'Hi {{who}}', parseMode: 'html', silent: true },
+      variables: { who: 'all' },
+      channelIds: channelIds.slice(0, 30),
+      maxErrors: 5,
     });
     expect(r.status).toBe(201);
     expect(r.body).toMatchObject({
-      state: 'draft', pauseReason: null, resumeAt: null, accountId, maxErrors: 5,
+      state: 'draft',
+      pauseReason: null,
+      resumeAt: null,
+      accountId,
+      maxErrors: 5,
       message: { text: 'Hi all', parseMode: 'html', silent: true, linkPreview: true },
       counts: { total: 30, pending: 30, sent: 0, failed: 0, cancelled: 0 },
     });
@@ -46,7 +57,10 @@ describe('campaigns over HTTP', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page: any = await a.call('GET', `/campaigns/${id}/deliveries?state=pending&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: any = await a.call(
+        'GET',
+        `/campaigns/${id}/deliveries?state=pending&limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(page.status).toBe(200);
       for (const d of page.body.items) {
         expect(d).toMatchObject({ campaignId: id, state: 'pending', attempts: 0, errorCode: null, telegramMessageId: null });
@@ -63,7 +77,8 @@ describe('campaigns over HTTP', () => {
   });
 
   it('walks the state machine and answers 409 with the current state on illegal transitions', async () => {
-    const c = (await a.call('POST', '/campaigns', { name: 'Flow', message: { text: 'x' }, channelIds: channelIds.slice(0, 3) })).body;
+    const c =
+      (await a.call('POST', '/campaigns', { name: 'Flow', message: { text: 'x' }, channelIds: channelIds.slice(0, 3) })).body;
     const illegal = async (action: string, from: string) => {
       const r = await a.call('POST', `/campaigns/${c.id}/${action}`);
       expectErrorShape(r, 409, 'illegal_transition');
@@ -90,11 +105,15 @@ describe('campaigns over HTTP', () => {
   });
 
   it('retries failed deliveries after the worker recorded failures', async () => {
-    const c = (await a.call('POST', '/campaigns', { name: 'Retry', message: { text: 'x' }, channelIds: channelIds.slice(0, 2) })).body;
+    const c =
+      (await a.call('POST', '/campaigns', { name: 'Retry', message: { text: 'x' }, channelIds: channelIds.slice(0, 2) })).body;
     await a.call('POST', `/campaigns/${c.id}/start`);
     // What the worker does through its RPCs, done here directly as the superuser.
-    await withClient(api.db.adminUrl, (db) => db.query(
-      `update public.deliveries set state = 'failed', error_code = 'CHAT_WRITE_FORBIDDEN' where campaign_id = $1`, [c.id]));
+    await withClient(api.db.adminUrl, (db) =>
+      db.query(
+        `update public.deliveries set state = 'failed', error_code = 'CHAT_WRITE_FORBIDDEN' where campaign_id = $1`,
+        [c.id],
+      ));
     const failed = await a.call('GET', `/campaigns/${c.id}/deliveries?state=failed`);
     expect(failed.body.items.map((d: any) => d.errorCode)).toEqual(['CHAT_WRITE_FORBIDDEN', 'CHAT_WRITE_FORBIDDEN']);
     expect((await a.call('GET', `/campaigns/${c.id}`)).body).toMatchObject({ state: 'completed', counts: { failed: 2 } });
@@ -118,8 +137,19 @@ describe('campaigns over HTTP', () => {
       expect(r.body.error.issues?.[0]?.path).toEqual(path);
     }
     // checked by the RPC: unknown ids, missing variables
-    expectErrorShape(await a.call('POST', '/campaigns', { name: 'x', message: { text: 'x' }, channelIds: ['00000000-0000-4000-8000-000000000000'] }), 422);
-    const vars = await a.call('POST', '/campaigns', { name: 'x', message: { text: 'Hi {{name}}' }, channelIds: channelIds.slice(0, 1) });
+    expectErrorShape(
+      await a.call('POST', '/campaigns', {
+        name: 'x',
+        message: { text: 'x' },
+        channelIds: ['00000000-0000-4000-8000-000000000000'],
+      }),
+      422,
+    );
+    const vars = await a.call('POST', '/campaigns', {
+      name: 'x',
+      message: { text: 'Hi {{name}}' },
+      channelIds: channelIds.slice(0, 1),
+    });
     expectErrorShape(vars, 422);
     expect(vars.body.error.message).toMatch(/name/);
     expect(await api.fingerprint()).toEqual(before);
@@ -133,7 +163,12 @@ describe('campaigns over HTTP', () => {
     const client: ApiClient = createApiClient(supabase);
     const tpl = await client.createTemplate({ name: 'Client', text: 'Hello {{x}}', parseMode: 'plain' });
     expect(await client.previewTemplate(tpl.id, { variables: { x: 1 } })).toEqual({ text: 'Hello 1', missing: [] });
-    const created = await client.createCampaign({ name: 'Via client', templateId: tpl.id, variables: { x: 'y' }, channelIds: channelIds.slice(0, 4) });
+    const created = await client.createCampaign({
+      name: 'Via client',
+      templateId: tpl.id,
+      variables: { x: 'y' },
+      channelIds: channelIds.slice(0, 4),
+    });
     expect(created.state).toBe('draft');
     expect((await client.startCampaign(created.id)).state).toBe('running');
     expect((await client.getCampaign(created.id)).counts.total).toBe(4);

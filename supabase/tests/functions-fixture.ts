@@ -3,17 +3,29 @@
 // (HS256 with the project secret, or ES256 with a key published through SUPABASE_JWKS), and a
 // fingerprint of every app table to prove that refused requests changed nothing.
 import { randomBytes } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
-import { startFunctionsServer, type FunctionsServer } from '../../scripts/functions-server.ts';
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import { type FunctionsServer, startFunctionsServer } from '../../scripts/functions-server.ts';
 import { asFunctionsRole } from '../../scripts/lib/database.ts';
-import { createTestDatabase, createUser, withClient, type TestDatabase } from '../../scripts/test/db.ts';
+import { createTestDatabase, createUser, type TestDatabase, withClient } from '../../scripts/test/db.ts';
 
 export const APP_TABLES = [
-  'public.telegram_accounts', 'public.channels', 'public.batches', 'public.batch_channels', 'public.templates',
-  'public.campaigns', 'public.deliveries', 'public.audit_log', 'pgboss.job', 'pgboss.queue',
+  'public.telegram_accounts',
+  'public.channels',
+  'public.batches',
+  'public.batch_channels',
+  'public.templates',
+  'public.campaigns',
+  'public.deliveries',
+  'public.audit_log',
+  'pgboss.job',
+  'pgboss.queue',
 ];
 
-export interface Reply<T = any> { status: number; body: T; headers: Headers }
+export interface Reply<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
 
 export interface User {
   id: string;
@@ -46,8 +58,15 @@ export async function startApi(): Promise<ApiFixture> {
     server = await startFunctionsServer({
       port: 0,
       // as the stack runs them: logged in as a member of `authenticated` only
-      env: { SUPABASE_DB_URL: asFunctionsRole(db.url), SUPABASE_JWT_SECRET: secret, SUPABASE_JWKS: JSON.stringify({ keys: [jwk] }), SUPABASE_URL: '' },
-      log: (line) => { if (line.trim()) process.stderr.write(`[functions] ${line}\n`); },
+      env: {
+        SUPABASE_DB_URL: asFunctionsRole(db.url),
+        SUPABASE_JWT_SECRET: secret,
+        SUPABASE_JWKS: JSON.stringify({ keys: [jwk] }),
+        SUPABASE_URL: '',
+      },
+      log: (line) => {
+        if (line.trim()) process.stderr.write(`[functions] ${line}\n`);
+      },
     });
   } catch (err) {
     await db.drop();
@@ -64,8 +83,11 @@ export async function startApi(): Promise<ApiFixture> {
   };
 
   const request: ApiFixture['request'] = async (method, path, init = {}) => {
-    const body = init.body === undefined ? undefined
-      : typeof init.body === 'string' || init.body instanceof Uint8Array ? init.body : JSON.stringify(init.body);
+    const body = init.body === undefined
+      ? undefined
+      : typeof init.body === 'string' || init.body instanceof Uint8Array
+      ? init.body
+      : JSON.stringify(init.body);
     const res = await fetch(`${url}${path}`, {
       method,
       headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...init.headers },
@@ -73,25 +95,36 @@ export async function startApi(): Promise<ApiFixture> {
     });
     const text = await res.text();
     let parsed: unknown = text;
-    try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON: keep the text */ }
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch { /* not JSON: keep the text */ }
     return { status: res.status, body: parsed as any, headers: res.headers };
   };
 
   return {
-    db, server, url, secret, sign, request,
+    db,
+    server,
+    url,
+    secret,
+    sign,
+    request,
     async newUser() {
       const id = await createUser(db);
       const token = await sign({ sub: id, email: `${id}@example.test` });
       return {
-        id, token,
-        call: (method, path, body, headers) => request(method, path, { body, headers: { authorization: `Bearer ${token}`, ...headers } }),
+        id,
+        token,
+        call: (method, path, body, headers) =>
+          request(method, path, { body, headers: { authorization: `Bearer ${token}`, ...headers } }),
       };
     },
     async fingerprint() {
       return withClient(db.adminUrl, async (c) => {
         const out: Record<string, string> = {};
         for (const t of APP_TABLES) {
-          const { rows } = await c.query(`select count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '') as f from ${t} x`);
+          const { rows } = await c.query(
+            `select count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '') as f from ${t} x`,
+          );
           out[t] = rows[0].f;
         }
         return out;

@@ -4,7 +4,7 @@
 // it held before. A seeded generator keeps failures reproducible (FUZZ_SEED to vary).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FUNCTION_NAMES, routes, type RouteSpec } from '../../contracts/api/routes.ts';
-import { startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, startApi, type User } from './functions-fixture.ts';
 
 let api: ApiFixture;
 let a: User;
@@ -17,9 +17,12 @@ beforeAll(async () => {
   ids.accounts = (await a.call('POST', '/accounts', { label: 'fuzz' })).body.id;
   ids.batches = (await a.call('POST', '/batches', { name: 'fuzz', channelIds: [ids.channels] })).body.id;
   ids.templates = (await a.call('POST', '/templates', { name: 'fuzz', text: 'x', parseMode: 'plain' })).body.id;
-  ids.campaigns = (await a.call('POST', '/campaigns', { name: 'fuzz', message: { text: 'x' }, channelIds: [ids.channels] })).body.id;
+  ids.campaigns =
+    (await a.call('POST', '/campaigns', { name: 'fuzz', message: { text: 'x' }, channelIds: [ids.channels] })).body.id;
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 function rng(seed: number) {
   return () => {
@@ -47,26 +50,72 @@ const VALID: Record<string, Record<string, unknown>> = {
 };
 
 const BAD_VALUES: unknown[] = [
-  null, 0, -1, 1.5, 1e308, true, [], {}, [1, 2], { nested: { deep: [null] } }, '', ' ', 'x'.repeat(5000),
-  'x'.repeat(200_000), 'a\u0000b', 'not-a-uuid', '00000000-0000-0000-0000-00000000000g', '\u{1F600}'.repeat(3000),
-  "'; drop table channels; --", '<script>alert(1)</script>', Array(20_000).fill('00000000-0000-4000-8000-000000000000'),
+  null,
+  0,
+  -1,
+  1.5,
+  1e308,
+  true,
+  [],
+  {},
+  [1, 2],
+  { nested: { deep: [null] } },
+  '',
+  ' ',
+  'x'.repeat(5000),
+  'x'.repeat(200_000),
+  'a\u0000b',
+  'not-a-uuid',
+  '00000000-0000-0000-0000-00000000000g',
+  '\u{1F600}'.repeat(3000),
+  "'; drop table channels; --",
+  '<script>alert(1)</script>',
+  Array(20_000).fill('00000000-0000-4000-8000-000000000000'),
 ];
-const BAD_IDS = ['1', 'null', 'zzz', '00000000-0000-4000-8000-00000000000', '00000000-0000-4000-8000-0000000000000',
-  "1'or'1'='1", '%00', '%2e%2e', 'x'.repeat(300), '{id}'];
-const BAD_QUERIES = ['limit=-1', 'limit=abc', 'limit=1e9', 'limit=0', 'cursor=%00', 'cursor=e30', 'limit=', 'limit=2.5',
-  `cursor=${'A'.repeat(500)}`, 'cursor=WyIxIiwiYiJd', 'state=bogus'];
+const BAD_IDS = [
+  '1',
+  'null',
+  'zzz',
+  '00000000-0000-4000-8000-00000000000',
+  '00000000-0000-4000-8000-0000000000000',
+  "1'or'1'='1",
+  '%00',
+  '%2e%2e',
+  'x'.repeat(300),
+  '{id}',
+];
+const BAD_QUERIES = [
+  'limit=-1',
+  'limit=abc',
+  'limit=1e9',
+  'limit=0',
+  'cursor=%00',
+  'cursor=e30',
+  'limit=',
+  'limit=2.5',
+  `cursor=${'A'.repeat(500)}`,
+  'cursor=WyIxIiwiYiJd',
+  'state=bogus',
+];
 const NOT_JSON = ['{', '}', '{"a":', 'undefined', "{'a':1}", '[1,]', '\u0000', 'NaN', '{"a":1}}'];
 const NOT_OBJECTS = ['[]', '"x"', '1', 'null', 'true', '[{}]'];
 const TWO_MB = JSON.stringify({ peer: 'x'.repeat(2 * 1024 * 1024) });
 
-interface Req { method: string; path: string; body?: string; auth: boolean }
+interface Req {
+  method: string;
+  path: string;
+  body?: string;
+  auth: boolean;
+}
 
 function generate(count: number, seed: number): Req[] {
   const rand = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const specs = Object.entries(routes) as [string, RouteSpec][];
   const pathOf = (spec: RouteSpec, id?: string) =>
-    `/${spec.fn}${spec.path === '/' ? '' : spec.path.replace('{id}', id ?? (rand() < 0.5 ? ids[spec.fn]! : crypto.randomUUID()))}`;
+    `/${spec.fn}${
+      spec.path === '/' ? '' : spec.path.replace('{id}', id ?? (rand() < 0.5 ? ids[spec.fn]! : crypto.randomUUID()))
+    }`;
   const out: Req[] = [];
   while (out.length < count) {
     const [op, spec] = pick(specs);
@@ -129,8 +178,13 @@ it('answers 500+ malformed requests with 4xx only and changes nothing', async ()
       results.push({ req, status: r.status, body: r.body });
     }
   }));
-  const bad = results.filter((r) => r.status < 400 || r.status >= 500 || typeof r.body?.error?.code !== 'string' || typeof r.body?.error?.message !== 'string');
-  const summary = (r: (typeof results)[number]) => `${r.status} ${r.req.method} ${r.req.path.slice(0, 120)} ${String(r.req.body).slice(0, 120)} -> ${JSON.stringify(r.body).slice(0, 200)}`;
+  const bad = results.filter((r) =>
+    r.status < 400 || r.status >= 500 || typeof r.body?.error?.code !== 'string' || typeof r.body?.error?.message !== 'string'
+  );
+  const summary = (r: (typeof results)[number]) =>
+    `${r.status} ${r.req.method} ${r.req.path.slice(0, 120)} ${String(r.req.body).slice(0, 120)} -> ${
+      JSON.stringify(r.body).slice(0, 200)
+    }`;
   expect(bad.map(summary), `seed ${seed}`).toEqual([]);
   const byStatus: Record<number, number> = {};
   for (const r of results) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;

@@ -3,7 +3,7 @@
 // and malformed JSON (400).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { expectErrorShape, startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, expectErrorShape, startApi, type User } from './functions-fixture.ts';
 
 let api: ApiFixture;
 let a: User;
@@ -11,7 +11,9 @@ beforeAll(async () => {
   api = await startApi();
   a = await api.newUser();
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const get = (token?: string, path = '/channels') =>
@@ -24,7 +26,10 @@ describe('tokens', () => {
 
   it('accepts a user token signed with an asymmetric key published in the JWKS (ES256)', async () => {
     const token = await api.sign({ sub: a.id }, { alg: 'ES256' });
-    const r = await api.request('POST', '/templates', { body: { name: 'es', text: 'x', parseMode: 'plain' }, headers: { authorization: `Bearer ${token}` } });
+    const r = await api.request('POST', '/templates', {
+      body: { name: 'es', text: 'x', parseMode: 'plain' },
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(r.status).toBe(201);
     expect((await get(a.token, `/templates/${r.body.id}`)).status).toBe(200); // the same user either way
   });
@@ -39,14 +44,25 @@ describe('tokens', () => {
       ['not a jwt', 'abc.def', /malformed/],
       ['expired', await api.sign({ sub: a.id }, { expiresIn: now - 60 }), /expired/],
       ['wrong secret', await api.sign({ sub: a.id }, { secret: 'not-the-project-secret-at-all-000' }), /invalid token/],
-      ['alg none', `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: a.id, role: 'authenticated', aud: 'authenticated', exp: now + 3600 })}.`],
+      [
+        'alg none',
+        `${b64url({ alg: 'none', typ: 'JWT' })}.${
+          b64url({ sub: a.id, role: 'authenticated', aud: 'authenticated', exp: now + 3600 })
+        }.`,
+      ],
       ['wrong audience', await api.sign({ sub: a.id, aud: 'anon' })],
       ['anon role', await api.sign({ sub: a.id, role: 'anon' }), /role/],
       ['service role', await api.sign({ sub: a.id, role: 'service_role' }), /role/],
       ['no sub', await api.sign({})],
       ['sub not a uuid', await api.sign({ sub: 'admin' }), /user id/],
       ['ES256 signed by another key', forgedEs, /invalid token/],
-      ['tampered payload', (() => { const [h, , s] = a.token.split('.'); return `${h}.${b64url({ sub: a.id, role: 'authenticated', aud: 'authenticated', exp: now + 9e6 })}.${s}`; })()],
+      [
+        'tampered payload',
+        (() => {
+          const [h, , s] = a.token.split('.');
+          return `${h}.${b64url({ sub: a.id, role: 'authenticated', aud: 'authenticated', exp: now + 9e6 })}.${s}`;
+        })(),
+      ],
     ];
     for (const [name, token, message] of cases) {
       const r = await get(token);
@@ -94,17 +110,29 @@ describe('envelope', () => {
     // Without a token: 401, before a byte of the body is read (an anonymous caller cannot make
     // the server buffer megabytes); also when the size is not declared (chunked upload).
     expectErrorShape(await api.request('POST', '/channels', { body: big }), 401);
-    const chunked = await fetch(`${api.url}/channels`, {
-      method: 'POST', body: new Blob([big]).stream(), duplex: 'half',
-    } as RequestInit & { duplex: 'half' });
+    const chunked = await fetch(
+      `${api.url}/channels`,
+      {
+        method: 'POST',
+        body: new Blob([big]).stream(),
+        duplex: 'half',
+      } as RequestInit & { duplex: 'half' },
+    );
     expect(chunked.status).toBe(401);
   });
 
   it('answers 400 for bodies that are not JSON and 422 for JSON that is not an object', async () => {
-    for (const body of ['{', 'peer=x', '\u00ff\u00fe', '{"peer": "@abc"']) expectErrorShape(await a.call('POST', '/channels', body), 400, 'bad_request');
-    const invalidUtf8 = await api.request('POST', '/channels', { body: new Uint8Array([0x7b, 0xff, 0x7d]), headers: { authorization: `Bearer ${a.token}` } });
+    for (const body of ['{', 'peer=x', '\u00ff\u00fe', '{"peer": "@abc"']) {
+      expectErrorShape(await a.call('POST', '/channels', body), 400, 'bad_request');
+    }
+    const invalidUtf8 = await api.request('POST', '/channels', {
+      body: new Uint8Array([0x7b, 0xff, 0x7d]),
+      headers: { authorization: `Bearer ${a.token}` },
+    });
     expectErrorShape(invalidUtf8, 400);
-    for (const body of ['[]', '"x"', '1', 'null']) expectErrorShape(await a.call('POST', '/channels', body), 422, 'validation_failed');
+    for (const body of ['[]', '"x"', '1', 'null']) {
+      expectErrorShape(await a.call('POST', '/channels', body), 422, 'validation_failed');
+    }
   });
 
   it('serves the OpenAPI document from every function', async () => {

@@ -1,7 +1,7 @@
 // Channels, batches, templates and accounts over HTTP: success paths, 4xx with the error body,
 // pagination, and isolation between two users (B sees 404 for every one of A's resources).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectErrorShape, startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, expectErrorShape, startApi, type User } from './functions-fixture.ts';
 
 let api: ApiFixture;
 let a: User;
@@ -10,7 +10,9 @@ beforeAll(async () => {
   api = await startApi();
   [a, b] = [await api.newUser(), await api.newUser()];
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 const missing = '00000000-0000-4000-8000-000000000000';
 
@@ -160,19 +162,33 @@ describe('two users', () => {
     const batch = (await a.call('POST', '/batches', { name: 'A only', channelIds: [ch.id] })).body;
     const tpl = (await a.call('POST', '/templates', { name: 'A', text: 'hi', parseMode: 'plain' })).body;
     const acc = (await a.call('POST', '/accounts', { label: 'A acc' })).body;
-    const camp = (await a.call('POST', '/campaigns', { name: 'A camp', message: { text: 'x' }, channelIds: [ch.id], accountId: acc.id })).body;
+    const camp =
+      (await a.call('POST', '/campaigns', { name: 'A camp', message: { text: 'x' }, channelIds: [ch.id], accountId: acc.id }))
+        .body;
     expect(camp.state).toBe('draft');
     const before = await api.fingerprint();
 
     const calls: [string, string, unknown?][] = [
-      ['GET', `/channels/${ch.id}`], ['PATCH', `/channels/${ch.id}`, { title: 't' }], ['DELETE', `/channels/${ch.id}`],
-      ['GET', `/batches/${batch.id}`], ['PATCH', `/batches/${batch.id}`, { name: 'n' }], ['DELETE', `/batches/${batch.id}`],
-      ['PUT', `/batches/${batch.id}/channels`, { channelIds: [] }], ['GET', `/batches/${batch.id}/channels`],
-      ['GET', `/templates/${tpl.id}`], ['PATCH', `/templates/${tpl.id}`, { name: 'n' }], ['DELETE', `/templates/${tpl.id}`],
+      ['GET', `/channels/${ch.id}`],
+      ['PATCH', `/channels/${ch.id}`, { title: 't' }],
+      ['DELETE', `/channels/${ch.id}`],
+      ['GET', `/batches/${batch.id}`],
+      ['PATCH', `/batches/${batch.id}`, { name: 'n' }],
+      ['DELETE', `/batches/${batch.id}`],
+      ['PUT', `/batches/${batch.id}/channels`, { channelIds: [] }],
+      ['GET', `/batches/${batch.id}/channels`],
+      ['GET', `/templates/${tpl.id}`],
+      ['PATCH', `/templates/${tpl.id}`, { name: 'n' }],
+      ['DELETE', `/templates/${tpl.id}`],
       ['POST', `/templates/${tpl.id}/preview`, {}],
-      ['GET', `/accounts/${acc.id}`], ['PATCH', `/accounts/${acc.id}`, { label: 'n' }], ['DELETE', `/accounts/${acc.id}`],
-      ['GET', `/campaigns/${camp.id}`], ['GET', `/campaigns/${camp.id}/deliveries`],
-      ...['start', 'pause', 'resume', 'cancel', 'retry-failed'].map((x) => ['POST', `/campaigns/${camp.id}/${x}`] as [string, string]),
+      ['GET', `/accounts/${acc.id}`],
+      ['PATCH', `/accounts/${acc.id}`, { label: 'n' }],
+      ['DELETE', `/accounts/${acc.id}`],
+      ['GET', `/campaigns/${camp.id}`],
+      ['GET', `/campaigns/${camp.id}/deliveries`],
+      ...['start', 'pause', 'resume', 'cancel', 'retry-failed'].map((x) =>
+        ['POST', `/campaigns/${camp.id}/${x}`] as [string, string]
+      ),
     ];
     for (const [method, path, body] of calls) {
       const r = await b.call(method, path, body);

@@ -3,7 +3,7 @@
 // worker (here: a test playing the worker through its RPCs) has recorded the send.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asServiceRole, asUser, withClient } from '../../scripts/test/db.ts';
-import { expectErrorShape, startApi, type ApiFixture, type User } from './functions-fixture.ts';
+import { type ApiFixture, expectErrorShape, startApi, type User } from './functions-fixture.ts';
 
 let api: ApiFixture;
 let a: User;
@@ -15,17 +15,26 @@ beforeAll(async () => {
   accountId = (await a.call('POST', '/accounts', { label: 'Sender', ratePerMinute: 60 })).body.id;
   channelId = (await a.call('POST', '/channels', { peer: '@media_target' })).body.id;
   // The row the Storage server writes when the user uploads (as the user: the bucket's policies apply).
-  await withClient(api.db.url, (c) => asUser(c, a.id, (tx) => tx.query(
-    `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
-    [`${a.id}/launch.jpg`, a.id, { mimetype: 'image/jpeg', size: 5000 }])));
+  await withClient(api.db.url, (c) =>
+    asUser(c, a.id, (tx) =>
+      tx.query(
+        `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
+        [`${a.id}/launch.jpg`, a.id, { mimetype: 'image/jpeg', size: 5000 }],
+      )));
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 const photo = () => ({ path: `${a.id}/launch.jpg`, kind: 'photo' });
 
 describe('media over HTTP', () => {
   it('creates a photo campaign and a photo template', async () => {
-    const r = await a.call('POST', '/campaigns', { name: 'P', message: { text: 'Look', media: photo() }, channelIds: [channelId] });
+    const r = await a.call('POST', '/campaigns', {
+      name: 'P',
+      message: { text: 'Look', media: photo() },
+      channelIds: [channelId],
+    });
     expect(r.status).toBe(201);
     expect(r.body.message.media).toEqual({ ...photo(), mimeType: 'image/jpeg', size: 5000 });
     expect(r.body.lastTest).toBeNull();
@@ -50,7 +59,11 @@ describe('media over HTTP', () => {
     }
     await other.call('POST', '/accounts', { label: 'O' });
     const otherChannel = (await other.call('POST', '/channels', { peer: '@other_target' })).body.id;
-    const theirs = await other.call('POST', '/campaigns', { name: 'steal', message: { text: 'x', media: photo() }, channelIds: [otherChannel] });
+    const theirs = await other.call('POST', '/campaigns', {
+      name: 'steal',
+      message: { text: 'x', media: photo() },
+      channelIds: [otherChannel],
+    });
     expectErrorShape(theirs, 422);
     expect(theirs.body.error.issues[0].path).toEqual(['message', 'media', 'path']);
   });
@@ -58,7 +71,8 @@ describe('media over HTTP', () => {
 
 describe('POST /campaigns/{id}/test', () => {
   it('waits for the worker and answers with the Telegram message id; the campaign shows it', async () => {
-    const c = (await a.call('POST', '/campaigns', { name: 'T', message: { text: 'Try', media: photo() }, channelIds: [channelId] })).body;
+    const c =
+      (await a.call('POST', '/campaigns', { name: 'T', message: { text: 'Try', media: photo() }, channelIds: [channelId] })).body;
     const answer = a.call('POST', `/campaigns/${c.id}/test`, {});
     await playWorker(77);
     const r = await answer;
@@ -70,12 +84,15 @@ describe('POST /campaigns/{id}/test', () => {
     expect(again.body.counts.total).toBe(1);
   });
 
-  it('refuses during a FLOOD_WAIT (409) and a channel that is not the caller\'s (422)', async () => {
+  it("refuses during a FLOOD_WAIT (409) and a channel that is not the caller's (422)", async () => {
     const c = (await a.call('POST', '/campaigns', { name: 'F', message: { text: 'x' }, channelIds: [channelId] })).body;
     const bad = await a.call('POST', `/campaigns/${c.id}/test`, { channelId: '00000000-0000-4000-8000-000000000000' });
     expectErrorShape(bad, 422);
     expect(bad.body.error.issues[0].path).toEqual(['channelId']);
-    await withClient(api.db.url, (cl) => asServiceRole(cl, (tx) => tx.query('select public.worker_flood_wait($1, 30)', [accountId])));
+    await withClient(
+      api.db.url,
+      (cl) => asServiceRole(cl, (tx) => tx.query('select public.worker_flood_wait($1, 30)', [accountId])),
+    );
     const r = await a.call('POST', `/campaigns/${c.id}/test`, {});
     expectErrorShape(r, 409);
     expect(r.body.error.message).toMatch(/FLOOD_WAIT/);
@@ -86,12 +103,17 @@ describe('POST /campaigns/{id}/test', () => {
 async function playWorker(messageId: number): Promise<void> {
   await withClient(api.db.url, async (c) => {
     for (let i = 0; i < 100; i++) {
-      const { rows } = await c.query(`select t.id, j.id as job_id from public.campaign_test_sends t
-        join pgboss.job j on j.data ->> 'testSendId' = t.id::text where t.state = 'pending' and t.account_id = $1`, [accountId]);
+      const { rows } = await c.query(
+        `select t.id, j.id as job_id from public.campaign_test_sends t
+        join pgboss.job j on j.data ->> 'testSendId' = t.id::text where t.state = 'pending' and t.account_id = $1`,
+        [accountId],
+      );
       if (rows[0]) {
         await c.query(`update pgboss.job set state = 'active' where id = $1`, [rows[0].job_id]);
-        await asServiceRole(c, (tx) => tx.query('select public.worker_record_tests($1)', [JSON.stringify([
-          { deliveryId: rows[0].id, jobId: rows[0].job_id, accountId, outcome: 'sent', messageId }])]));
+        await asServiceRole(c, (tx) =>
+          tx.query('select public.worker_record_tests($1)', [JSON.stringify([
+            { deliveryId: rows[0].id, jobId: rows[0].job_id, accountId, outcome: 'sent', messageId },
+          ])]));
         return;
       }
       await new Promise((r) => setTimeout(r, 50));

@@ -9,14 +9,18 @@ const t = useOwnerDatabase(3, 'media');
 
 /** An object row as the Storage server writes it on upload (as the user, so the policies apply). */
 const upload = (userId: string, name: string, mimetype: string, size = 1000) =>
-  asUser(t.client, userId, (c) => c.query(
-    `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
-    [name, userId, { mimetype, size }]));
+  asUser(t.client, userId, (c) =>
+    c.query(
+      `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
+      [name, userId, { mimetype, size }],
+    ));
 
 const create = (userId: string, channelIds: string[], message: Record<string, unknown>) =>
-  asUser(t.client, userId, async (c) => (await c.query(
-    `select * from public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
-    [channelIds, JSON.stringify(message)])).rows[0]);
+  asUser(t.client, userId, async (c) =>
+    (await c.query(
+      `select * from public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+      [channelIds, JSON.stringify(message)],
+    )).rows[0]);
 
 const fieldOf = (e: { detail?: string }) => JSON.parse(e.detail ?? '{}').field;
 
@@ -25,10 +29,17 @@ describe('campaign-media bucket policies', () => {
     const me = t.owner.userId;
     await upload(me, `${me}/pic.jpg`, 'image/jpeg');
     const other = await createUser(t.db);
-    const denied = await sqlError(t.client, other, (c) => c.query(
-      `insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`, [`${me}/evil.jpg`, other]));
+    const denied = await sqlError(t.client, other, (c) =>
+      c.query(
+        `insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`,
+        [`${me}/evil.jpg`, other],
+      ));
     expect(denied.code).toBe('42501');
-    const seen = await asUser(t.client, other, (c) => c.query(`select 1 from storage.objects where name = $1`, [`${me}/pic.jpg`]));
+    const seen = await asUser(
+      t.client,
+      other,
+      (c) => c.query(`select 1 from storage.objects where name = $1`, [`${me}/pic.jpg`]),
+    );
     expect(seen.rowCount).toBe(0);
     const mine = await asUser(t.client, me, (c) => c.query(`select 1 from storage.objects where name = $1`, [`${me}/pic.jpg`]));
     expect(mine.rowCount).toBe(1);
@@ -43,7 +54,7 @@ describe('create_campaign with media', () => {
     expect(c).toMatchObject({ media_path: `${me}/a.png`, media_kind: 'photo', media_mime: 'image/png', media_size: '2048' });
   });
 
-  it('refuses a missing object, another user\'s object, a wrong kind, a big photo and a long caption, naming the field', async () => {
+  it("refuses a missing object, another user's object, a wrong kind, a big photo and a long caption, naming the field", async () => {
     const me = t.owner.userId;
     const other = await makeOwner(t.db, t.client, 1, 'media2');
     await upload(other.userId, `${other.userId}/theirs.jpg`, 'image/jpeg');
@@ -59,15 +70,19 @@ describe('create_campaign with media', () => {
       [{ text: 'x'.repeat(1025), media: { path: `${me}/ok.jpg`, kind: 'photo' } }, 'message.text'],
     ];
     for (const [message, field] of cases) {
-      const e = await sqlError(t.client, me, (c) => c.query(
-        `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
-        [t.owner.channelIds, JSON.stringify(message)]));
+      const e = await sqlError(t.client, me, (c) =>
+        c.query(
+          `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+          [t.owner.channelIds, JSON.stringify(message)],
+        ));
       expect({ code: e.code, field: fieldOf(e) }, e.message).toEqual({ code: 'PT422', field });
     }
     // The other user cannot use it either, even knowing the path: it is not under their folder.
-    const e = await sqlError(t.client, other.userId, (c) => c.query(
-      `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
-      [other.channelIds, JSON.stringify({ text: 'x', media: { path: `${me}/ok.jpg`, kind: 'photo' } })]));
+    const e = await sqlError(t.client, other.userId, (c) =>
+      c.query(
+        `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+        [other.channelIds, JSON.stringify({ text: 'x', media: { path: `${me}/ok.jpg`, kind: 'photo' } })],
+      ));
     expect(fieldOf(e)).toBe('message.media.path');
     // A document may be anything; a text message still has 4,096.
     await create(me, t.owner.channelIds, { text: 'y'.repeat(1024), media: { path: `${me}/doc.pdf`, kind: 'document' } });
@@ -77,14 +92,22 @@ describe('create_campaign with media', () => {
   it('takes media from a template, whose own rules hold on insert', async () => {
     const me = t.owner.userId;
     await upload(me, `${me}/v.mp4`, 'video/mp4');
-    const bad = await sqlError(t.client, me, (c) => c.query(
-      `insert into public.templates (name, text, media_path, media_kind) values ('t1', 'hi', $1, 'photo')`, [`${me}/v.mp4`]));
+    const bad = await sqlError(t.client, me, (c) =>
+      c.query(
+        `insert into public.templates (name, text, media_path, media_kind) values ('t1', 'hi', $1, 'photo')`,
+        [`${me}/v.mp4`],
+      ));
     expect(fieldOf(bad)).toBe('media.kind');
-    const tpl = await asUser(t.client, me, async (c) => (await c.query(
-      `insert into public.templates (name, text, media_path, media_kind) values ('t2', 'hi {{x}}', $1, 'video') returning id`, [`${me}/v.mp4`])).rows[0].id);
-    const c = await asUser(t.client, me, async (cl) => (await cl.query(
-      `select * from public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_template_id => $2, p_variables => '{"x":"y"}')`,
-      [t.owner.channelIds, tpl])).rows[0]);
+    const tpl = await asUser(t.client, me, async (c) =>
+      (await c.query(
+        `insert into public.templates (name, text, media_path, media_kind) values ('t2', 'hi {{x}}', $1, 'video') returning id`,
+        [`${me}/v.mp4`],
+      )).rows[0].id);
+    const c = await asUser(t.client, me, async (cl) =>
+      (await cl.query(
+        `select * from public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_template_id => $2, p_variables => '{"x":"y"}')`,
+        [t.owner.channelIds, tpl],
+      )).rows[0]);
     expect(c).toMatchObject({ media_kind: 'video', message_text: 'hi y' });
   });
 });
@@ -93,27 +116,41 @@ describe('test_campaign', () => {
   it('queues a job in the account queue, makes no delivery, and worker_take hands it out as a test', async () => {
     const me = t.owner.userId;
     const c = await create(me, t.owner.channelIds, { text: 'try me' });
-    const before = (await t.client.query('select count(*)::int as n from public.deliveries where campaign_id = $1', [c.id])).rows[0].n;
-    const test = await asUser(t.client, me, async (cl) => (await cl.query('select * from public.test_campaign($1)', [c.id])).rows[0]);
+    const before =
+      (await t.client.query('select count(*)::int as n from public.deliveries where campaign_id = $1', [c.id])).rows[0].n;
+    const test = await asUser(
+      t.client,
+      me,
+      async (cl) => (await cl.query('select * from public.test_campaign($1)', [c.id])).rows[0],
+    );
     expect(test).toMatchObject({ state: 'pending', peer: 'me', channel_id: null });
-    const after = (await t.client.query('select count(*)::int as n from public.deliveries where campaign_id = $1', [c.id])).rows[0].n;
+    const after =
+      (await t.client.query('select count(*)::int as n from public.deliveries where campaign_id = $1', [c.id])).rows[0].n;
     expect(after).toBe(before);
 
     const rows = await takeAll(t.owner.accountId);
     const row = rows.find((r) => r.delivery_id === test.id);
     expect(row).toMatchObject({ action: 'test', peer: 'me', message_text: 'try me', random_id: test.random_id });
-    await asServiceRole(t.client, (cl) => cl.query('select public.worker_record_tests($1)', [JSON.stringify([
-      { deliveryId: test.id, jobId: row.job_id, accountId: t.owner.accountId, outcome: 'sent', messageId: 77 }])]));
-    const done = (await t.client.query('select state, telegram_message_id from public.campaign_test_sends where id = $1', [test.id])).rows[0];
+    await asServiceRole(t.client, (cl) =>
+      cl.query('select public.worker_record_tests($1)', [JSON.stringify([
+        { deliveryId: test.id, jobId: row.job_id, accountId: t.owner.accountId, outcome: 'sent', messageId: 77 },
+      ])]));
+    const done =
+      (await t.client.query('select state, telegram_message_id from public.campaign_test_sends where id = $1', [test.id]))
+        .rows[0];
     expect(done).toEqual({ state: 'sent', telegram_message_id: '77' });
     const job = (await t.client.query('select state from pgboss.job where id = $1', [row.job_id])).rows[0];
     expect(job.state).toBe('completed');
   });
 
-  it('sends to a channel of the user, refuses another user\'s channel and an account in FLOOD_WAIT', async () => {
+  it("sends to a channel of the user, refuses another user's channel and an account in FLOOD_WAIT", async () => {
     const me = t.owner.userId;
     const c = await create(me, t.owner.channelIds, { text: 'x' });
-    const test = await asUser(t.client, me, async (cl) => (await cl.query('select * from public.test_campaign($1, $2)', [c.id, t.owner.channelIds[0]])).rows[0]);
+    const test = await asUser(
+      t.client,
+      me,
+      async (cl) => (await cl.query('select * from public.test_campaign($1, $2)', [c.id, t.owner.channelIds[0]])).rows[0],
+    );
     expect(test.peer).toBe('@chan_media_1');
     const other = await makeOwner(t.db, t.client, 1, 'media3');
     const e1 = await sqlError(t.client, me, (cl) => cl.query('select public.test_campaign($1, $2)', [c.id, other.channelIds[0]]));
@@ -132,8 +169,11 @@ async function takeAll(accountId: string) {
   const pid = (await t.client.query('select pg_backend_pid() as p')).rows[0].p;
   await t.client.query('select pg_advisory_lock(29799, hashtext($1))', [accountId]);
   try {
-    return await asServiceRole(t.client, async (c) => (await c.query(
-      'select * from public.worker_take($1, $2::jsonb, 6)', [pid, JSON.stringify([{ accountId, limit: 10 }])])).rows);
+    return await asServiceRole(t.client, async (c) =>
+      (await c.query(
+        'select * from public.worker_take($1, $2::jsonb, 6)',
+        [pid, JSON.stringify([{ accountId, limit: 10 }])],
+      )).rows);
   } finally {
     await t.client.query('select pg_advisory_unlock(29799, hashtext($1))', [accountId]);
   }

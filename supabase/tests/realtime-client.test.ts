@@ -8,16 +8,22 @@ import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient } from '../../contracts/client.ts';
-import { campaignTopic, watchCampaign, type CampaignProgressEvent } from '../../contracts/realtime.ts';
+import { type CampaignProgressEvent, campaignTopic, watchCampaign } from '../../contracts/realtime.ts';
 import { sleep } from '../../contracts/time.ts';
-import { startFunctionsServer, type FunctionsServer } from '../../scripts/functions-server.ts';
-import { startGateway, type Gateway } from '../../scripts/stack/gateway.ts';
+import { type FunctionsServer, startFunctionsServer } from '../../scripts/functions-server.ts';
+import { type Gateway, startGateway } from '../../scripts/stack/gateway.ts';
 import { mintApiKeys, mintUserToken } from '../../scripts/stack/keys.ts';
 import { createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 
-
-interface Received { event: CampaignProgressEvent; at: number }
-interface Watcher { events: Received[]; statuses: Array<{ status: string; err?: string }>; stop(): Promise<void> }
+interface Received {
+  event: CampaignProgressEvent;
+  at: number;
+}
+interface Watcher {
+  events: Received[];
+  statuses: Array<{ status: string; err?: string }>;
+  stop(): Promise<void>;
+}
 
 describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
   let db: TestDatabase;
@@ -63,7 +69,10 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
   }
   const until = async (what: string, ok: () => boolean, ms = 10_000) => {
     const end = Date.now() + ms;
-    while (!ok()) { if (Date.now() > end) throw new Error(`timed out waiting for ${what}`); await sleep(20); }
+    while (!ok()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(20);
+    }
   };
 
   /** Through the functions on the same client: an account, `targets` channels, a started campaign. */
@@ -72,18 +81,21 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     await api.createAccount({ label: `rt-${randomBytes(3).toString('hex')}` });
     const peers = Array.from({ length: targets }, (_, i) => `@rt${randomBytes(4).toString('hex')}n${i}`);
     await api.importChannels({ peers });
-    const channelIds = (await c.query('select id from public.channels where peer = any($1)', [peers])).rows.map((r) => r.id as string);
+    const channelIds = (await c.query('select id from public.channels where peer = any($1)', [peers])).rows.map((r) =>
+      r.id as string
+    );
     const campaign = await api.createCampaign({ name: 'rt', message: { text: 'hi' }, channelIds });
     await api.startCampaign(campaign.id);
     const { rows } = await c.query('select id from public.deliveries where campaign_id = $1 order by id', [campaign.id]);
     return { id: campaign.id, deliveries: rows.map((r) => r.id as string) };
   }
   /** What the worker's recording does to a delivery (its triggers move the campaign's counters). */
-  const markSentSql = (id: string) => `update public.deliveries set state = 'sent', attempts = attempts + 1,
+  const markSentSql = (id: string) =>
+    `update public.deliveries set state = 'sent', attempts = attempts + 1,
     telegram_message_id = 1 + (random() * 1e9)::bigint, sent_at = now() where id = '${id}'::uuid and state = 'pending'`;
   const markSent = (ids: string[]) => c.query(ids.map(markSentSql).join(';\n'));
 
-  it('delivers the owner\'s progress over the socket, ending with the final counts; a late subscriber gets the state at once', async () => {
+  it("delivers the owner's progress over the socket, ending with the final counts; a late subscriber gets the state at once", async () => {
     const owner = await newUser();
     const cl = clientWith(() => owner.token);
     const f = await startedCampaign(cl, 6);
@@ -93,24 +105,32 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     await until('the replayed current state', () => w.events.length > 0);
     expect(w.events[0]!.event).toMatchObject({ campaignId: f.id, state: 'running', total: 6, pending: 6, sent: 0 });
     // 250 ms apart (the start's event included): each send is an event of its own.
-    for (const id of f.deliveries) { await sleep(250); await markSent([id]); }
+    for (const id of f.deliveries) {
+      await sleep(250);
+      await markSent([id]);
+    }
     await until('completion', () => w.events.some((e) => e.event.state === 'completed'));
     expect(w.events.map((e) => e.event.sent)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(w.events.at(-1)!.event).toMatchObject({ state: 'completed', total: 6, pending: 0, sent: 6, failed: 0 });
 
     const late = watch(clientWith(() => owner.token), f.id);
-    await until('the late subscriber\'s first event', () => late.events.length > 0, 5000);
+    await until("the late subscriber's first event", () => late.events.length > 0, 5000);
     expect(late.events.map((e) => e.event)).toEqual([w.events.at(-1)!.event]);
     await Promise.all([w.stop(), late.stop()]);
   });
 
-  it('refuses another user\'s join of the topic, and that user receives nothing', async () => {
+  it("refuses another user's join of the topic, and that user receives nothing", async () => {
     const owner = await newUser();
     const stranger = await newUser();
     const f = await startedCampaign(clientWith(() => owner.token), 3);
     const w = watch(clientWith(() => stranger.token), f.id);
     await until('a refusal', () => w.statuses.length > 0);
-    expect(w.statuses[0]).toEqual({ status: 'CHANNEL_ERROR', err: expect.stringContaining(`Unauthorized: You do not have permissions to read from this Channel topic: ${campaignTopic(f.id)}`) });
+    expect(w.statuses[0]).toEqual({
+      status: 'CHANNEL_ERROR',
+      err: expect.stringContaining(
+        `Unauthorized: You do not have permissions to read from this Channel topic: ${campaignTopic(f.id)}`,
+      ),
+    });
     await markSent(f.deliveries);
     await sleep(500);
     expect(w.events).toEqual([]);
@@ -134,17 +154,20 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     await Promise.all([w.stop(), s.stop()]);
   });
 
-  it('keeps a channel across access-token refreshes, and closes it when the new token is another user\'s', async () => {
+  it("keeps a channel across access-token refreshes, and closes it when the new token is another user's", async () => {
     const owner = await newUser();
     const stranger = await newUser();
     const f = await startedCampaign(clientWith(() => owner.token), 3);
-    let token = (await newUserToken(owner.id, 2));
+    let token = await newUserToken(owner.id, 2);
     const w = watch(clientWith(() => token), f.id);
     await until('SUBSCRIBED', () => w.statuses.some((x) => x.status === 'SUBSCRIBED'));
     token = await newUserToken(owner.id, 60); // the client's next heartbeat sends it (access_token)
     await sleep(3000); // past the first token's expiry
     await markSent([f.deliveries[0]!]);
-    await until(`an event after the refresh (statuses ${JSON.stringify(w.statuses)})`, () => w.events.some((e) => e.event.sent === 1));
+    await until(
+      `an event after the refresh (statuses ${JSON.stringify(w.statuses)})`,
+      () => w.events.some((e) => e.event.sent === 1),
+    );
     expect(w.statuses.map((x) => x.status)).toEqual(['SUBSCRIBED']);
     token = stranger.token;
     await until('the close', () => w.statuses.some((x) => x.status === 'CLOSED'), 5000);

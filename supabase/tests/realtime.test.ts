@@ -6,12 +6,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import {
-  campaignProgressEventSchema, campaignTopic, progressFromCampaignRow, watchCampaign,
+  campaignProgressEventSchema,
+  campaignTopic,
+  progressFromCampaignRow,
   type RealtimeChannelLike,
+  watchCampaign,
 } from '../../contracts/realtime.ts';
 import { asAnon, asUser, createTestDatabase, createUser, type TestDatabase, type TxClient } from '../../scripts/test/db.ts';
 
-interface Fixture { owner: string; campaignId: string; deliveryIds: string[] }
+interface Fixture {
+  owner: string;
+  campaignId: string;
+  deliveryIds: string[];
+}
 
 async function makeCampaign(c: pg.Client, owner: string, targets: number): Promise<Fixture> {
   return await asUser(c, owner, async (t) => {
@@ -19,26 +26,38 @@ async function makeCampaign(c: pg.Client, owner: string, targets: number): Promi
     const peers = Array.from({ length: targets }, (_, i) => `@chan_${owner.slice(0, 8)}_${i}`);
     await t.query('select public.import_channels($1)', [peers]);
     const ids = (await t.query(`select id from public.channels where peer = any($1)`, [peers])).rows.map((r) => r.id);
-    const camp = (await t.query(`select (public.create_campaign(p_name => 'rt', p_channel_ids => $1,
-      p_message => '{"text":"hi"}'::jsonb)).id`, [ids])).rows[0].id as string;
+    const camp = (await t.query(
+      `select (public.create_campaign(p_name => 'rt', p_channel_ids => $1,
+      p_message => '{"text":"hi"}'::jsonb)).id`,
+      [ids],
+    )).rows[0].id as string;
     await t.query('select public.start_campaign($1)', [camp]);
-    const deliveryIds = (await t.query('select id from public.deliveries where campaign_id = $1 order by id', [camp])).rows.map((r) => r.id);
+    const deliveryIds = (await t.query('select id from public.deliveries where campaign_id = $1 order by id', [camp])).rows.map((
+      r,
+    ) => r.id);
     return { owner, campaignId: camp, deliveryIds };
   });
 }
 
 /** What the worker does per send: one transaction recording one outcome. */
 async function recordSent(c: pg.Client, deliveryId: string, messageId: number): Promise<void> {
-  await c.query(`select public.worker_record(jsonb_build_array(jsonb_build_object(
+  await c.query(
+    `select public.worker_record(jsonb_build_array(jsonb_build_object(
     'deliveryId', d.id, 'jobId', d.job_id, 'accountId', c.account_id, 'outcome', 'sent', 'messageId', $2::bigint)))
-    from public.deliveries d join public.campaigns c on c.id = d.campaign_id where d.id = $1`, [deliveryId, messageId]);
+    from public.deliveries d join public.campaigns c on c.id = d.campaign_id where d.id = $1`,
+    [deliveryId, messageId],
+  );
 }
 
 async function events(c: pg.Client, campaignId: string) {
   const { rows } = await c.query(
     `select topic, event, private, extension, payload, inserted_at from realtime.messages
-     where topic = $1 order by id`, [campaignTopic(campaignId)]);
-  return rows as Array<{ topic: string; event: string; private: boolean; extension: string; payload: unknown; inserted_at: Date }>;
+     where topic = $1 order by id`,
+    [campaignTopic(campaignId)],
+  );
+  return rows as Array<
+    { topic: string; event: string; private: boolean; extension: string; payload: unknown; inserted_at: Date }
+  >;
 }
 
 /** Realtime's join check: as the user, with realtime.topic() set, can the topic's rows be read? */
@@ -55,7 +74,9 @@ describe('realtime campaign progress', () => {
     db = await createTestDatabase({ prefix: 'tg_rt' });
     c = await db.connect();
   });
-  afterAll(async () => { await db?.drop(); });
+  afterAll(async () => {
+    await db?.drop();
+  });
 
   it('puts campaigns in the supabase_realtime publication', async () => {
     const { rows } = await c.query(`select tablename from pg_publication_tables
@@ -73,10 +94,19 @@ describe('realtime campaign progress', () => {
       expect(e).toMatchObject({ topic: `campaign:${f.campaignId}`, event: 'progress', private: true, extension: 'broadcast' });
       campaignProgressEventSchema.parse(e.payload);
     }
-    expect(evs.map((e) => e.payload)).toContainEqual(expect.objectContaining({ campaignId: f.campaignId, state: 'running', total: 3, pending: 3, sent: 0 }));
+    expect(evs.map((e) => e.payload)).toContainEqual(
+      expect.objectContaining({ campaignId: f.campaignId, state: 'running', total: 3, pending: 3, sent: 0 }),
+    );
     expect(evs.at(-1)!.payload).toMatchObject({
-      campaignId: f.campaignId, state: 'completed', pauseReason: null, resumeAt: null,
-      total: 3, pending: 0, sent: 3, failed: 0, cancelled: 0,
+      campaignId: f.campaignId,
+      state: 'completed',
+      pauseReason: null,
+      resumeAt: null,
+      total: 3,
+      pending: 0,
+      sent: 3,
+      failed: 0,
+      cancelled: 0,
     });
   });
 
@@ -113,7 +143,10 @@ describe('realtime campaign progress', () => {
     const updatesPerSecond = 400 / seconds;
     // 5/s from the 200 ms window, plus start, pause, resume, completion.
     const allowed = Math.ceil(seconds * 5) + 4;
-    expect(payloads.length, `${payloads.length} events for 400 updates in ${seconds.toFixed(2)} s (${updatesPerSecond.toFixed(0)}/s)`)
+    expect(
+      payloads.length,
+      `${payloads.length} events for 400 updates in ${seconds.toFixed(2)} s (${updatesPerSecond.toFixed(0)}/s)`,
+    )
       .toBeLessThanOrEqual(allowed);
     expect(updatesPerSecond).toBeGreaterThan(20); // the test really did update faster than it emits
     // No sliding one-second window holds more than 5 counter-only events + the state changes.
@@ -142,24 +175,49 @@ describe('realtime campaign progress', () => {
 describe('watchCampaign()', () => {
   const id = '4f0c6a3e-9a51-4d7e-8f51-2d6e1c0a9b11';
   const valid = {
-    campaignId: id, state: 'running', pauseReason: null, resumeAt: null,
-    total: 10, pending: 7, sent: 3, failed: 0, unconfirmed: 0, cancelled: 0, at: '2026-11-28T10:00:00.123456+00:00',
+    campaignId: id,
+    state: 'running',
+    pauseReason: null,
+    resumeAt: null,
+    total: 10,
+    pending: 7,
+    sent: 3,
+    failed: 0,
+    unconfirmed: 0,
+    cancelled: 0,
+    at: '2026-11-28T10:00:00.123456+00:00',
   };
 
   /** Records what the helper asks of supabase-js and lets the test play the server. */
   function fakeClient(joinStatus: string) {
-    const channels: Array<{ name: string; opts: unknown; bindings: Array<{ type: string; filter: unknown; cb: (p: any) => void }>; removed: boolean }> = [];
+    const channels: Array<
+      { name: string; opts: unknown; bindings: Array<{ type: string; filter: unknown; cb: (p: any) => void }>; removed: boolean }
+    > = [];
     const client = {
       channel(name: string, opts?: unknown) {
-        const rec = { name, opts, bindings: [] as Array<{ type: string; filter: unknown; cb: (p: any) => void }>, removed: false };
+        const rec = {
+          name,
+          opts,
+          bindings: [] as Array<{ type: string; filter: unknown; cb: (p: any) => void }>,
+          removed: false,
+        };
         channels.push(rec);
         const ch: RealtimeChannelLike = {
-          on(type, filter, cb) { rec.bindings.push({ type, filter, cb }); return ch; },
-          subscribe(cb) { queueMicrotask(() => cb?.(name.startsWith('campaign:') ? joinStatus : 'SUBSCRIBED')); return ch; },
+          on(type, filter, cb) {
+            rec.bindings.push({ type, filter, cb });
+            return ch;
+          },
+          subscribe(cb) {
+            queueMicrotask(() => cb?.(name.startsWith('campaign:') ? joinStatus : 'SUBSCRIBED'));
+            return ch;
+          },
         };
         return ch;
       },
-      async removeChannel(ch: unknown) { void ch; channels.at(-1)!.removed = true; },
+      async removeChannel(ch: unknown) {
+        void ch;
+        channels.at(-1)!.removed = true;
+      },
     };
     return { client, channels };
   }
@@ -170,7 +228,10 @@ describe('watchCampaign()', () => {
     const invalid: unknown[] = [];
     const w = watchCampaign(client, id, (e) => got.push(e), { onInvalid: (p) => invalid.push(p) });
     await new Promise((r) => setTimeout(r, 0)); // the channel opens once the token is loaded
-    expect(channels[0]).toMatchObject({ name: `campaign:${id}`, opts: { config: { private: true, broadcast: { replay: { since: expect.any(Number), limit: 1 } } } } });
+    expect(channels[0]).toMatchObject({
+      name: `campaign:${id}`,
+      opts: { config: { private: true, broadcast: { replay: { since: expect.any(Number), limit: 1 } } } },
+    });
     expect(channels[0]!.bindings[0]).toMatchObject({ type: 'broadcast', filter: { event: 'progress' } });
     channels[0]!.bindings[0]!.cb({ type: 'broadcast', event: 'progress', payload: valid });
     channels[0]!.bindings[0]!.cb({ type: 'broadcast', event: 'progress', payload: { ...valid, sent: -1 } });
@@ -198,8 +259,16 @@ describe('watchCampaign()', () => {
 
   it('maps a campaigns row like the trigger does', () => {
     expect(progressFromCampaignRow({
-      id, state: 'paused', pause_reason: 'flood_wait', resume_at: '2026-11-28T10:01:00+00:00', total_count: 1,
-      pending_count: 1, sent_count: 0, failed_count: 0, cancelled_count: 0, updated_at: '2026-11-28T10:00:00Z',
+      id,
+      state: 'paused',
+      pause_reason: 'flood_wait',
+      resume_at: '2026-11-28T10:01:00+00:00',
+      total_count: 1,
+      pending_count: 1,
+      sent_count: 0,
+      failed_count: 0,
+      cancelled_count: 0,
+      updated_at: '2026-11-28T10:00:00Z',
     })).toMatchObject({ state: 'paused', pauseReason: 'flood_wait', resumeAt: '2026-11-28T10:01:00.000Z' });
   });
 });

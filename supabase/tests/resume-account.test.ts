@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { asUser, createTestDatabase, type TestDatabase } from '../../scripts/test/db.ts';
-import { createCampaign, makeOwner, sqlError, type Owner } from './fixtures.ts';
+import { createCampaign, makeOwner, type Owner, sqlError } from './fixtures.ts';
 
 let db: TestDatabase;
 let client: pg.Client;
@@ -24,25 +24,49 @@ async function stoppedBy(status: 'peer_flood' | 'revoked', tag: string): Promise
     await c.query('select public.start_campaign($1)', [campaignId]);
     return campaignId;
   });
-  await client.query('select public.worker_account_status($1, $2, $3)', [owner.accountId, status, `${status.toUpperCase()}: test`]);
+  await client.query('select public.worker_account_status($1, $2, $3)', [
+    owner.accountId,
+    status,
+    `${status.toUpperCase()}: test`,
+  ]);
   return { owner, id };
 }
 
-const state = async (_owner: Owner, id: string) => (await client.query(
-  `select c.state, c.pause_reason, a.status as account_status, a.status_reason,
+const state = async (_owner: Owner, id: string) =>
+  (await client.query(
+    `select c.state, c.pause_reason, a.status as account_status, a.status_reason,
      (select count(*)::int from pgboss.job j join public.deliveries d on d.job_id = j.id
        where d.campaign_id = c.id and j.state = 'created') as live_jobs
-   from public.campaigns c join public.telegram_accounts a on a.id = c.account_id where c.id = $1`, [id])).rows[0];
+   from public.campaigns c join public.telegram_accounts a on a.id = c.account_id where c.id = $1`,
+    [id],
+  )).rows[0];
 
 describe('resume_campaign after the account stopped', () => {
   it('PEER_FLOOD: the owner resumes, the account is active again and the campaign runs with a job per pending delivery', async () => {
     const { owner, id } = await stoppedBy('peer_flood', 'pf');
-    expect(await state(owner, id)).toMatchObject({ state: 'paused', pause_reason: 'account', account_status: 'peer_flood', live_jobs: 0 });
+    expect(await state(owner, id)).toMatchObject({
+      state: 'paused',
+      pause_reason: 'account',
+      account_status: 'peer_flood',
+      live_jobs: 0,
+    });
     await asUser(client, owner.userId, (c) => c.query('select public.resume_campaign($1)', [id]));
-    expect(await state(owner, id)).toEqual({ state: 'running', pause_reason: null, account_status: 'active', status_reason: null, live_jobs: 3 });
+    expect(await state(owner, id)).toEqual({
+      state: 'running',
+      pause_reason: null,
+      account_status: 'active',
+      status_reason: null,
+      live_jobs: 3,
+    });
     const audit = await client.query(
-      `select action, before, after from public.audit_log where entity_id = $1 and action = 'reactivate'`, [owner.accountId]);
-    expect(audit.rows).toEqual([{ action: 'reactivate', before: { status: 'peer_flood', statusReason: 'PEER_FLOOD: test' }, after: { status: 'active' } }]);
+      `select action, before, after from public.audit_log where entity_id = $1 and action = 'reactivate'`,
+      [owner.accountId],
+    );
+    expect(audit.rows).toEqual([{
+      action: 'reactivate',
+      before: { status: 'peer_flood', statusReason: 'PEER_FLOOD: test' },
+      after: { status: 'active' },
+    }]);
   });
 
   it('revoked session: 409 telling the owner to log in again and restart the worker; nothing changes', async () => {
@@ -53,7 +77,12 @@ describe('resume_campaign after the account stopped', () => {
     expect(e.message).toContain('TELEGRAM_ACCOUNTS');
     expect(e.message).toMatch(/restart/);
     expect(JSON.parse(e.detail!)).toMatchObject({ from: 'paused', to: 'running', action: 'resume', accountStatus: 'revoked' });
-    expect(await state(owner, id)).toMatchObject({ state: 'paused', pause_reason: 'account', account_status: 'revoked', live_jobs: 0 });
+    expect(await state(owner, id)).toMatchObject({
+      state: 'paused',
+      pause_reason: 'account',
+      account_status: 'revoked',
+      live_jobs: 0,
+    });
   });
 
   it('other pause reasons leave the account alone', async () => {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { asAnon, asServiceRole, asUser, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
-import { createCampaign, makeOwner, sqlError, type Owner } from './fixtures.ts';
+import { createCampaign, makeOwner, type Owner, sqlError } from './fixtures.ts';
 
 let db: TestDatabase;
 let client: pg.Client;
@@ -11,7 +11,16 @@ let a: Owner;
 let bId: string;
 const ids: Record<string, string> = {};
 
-const TABLES = ['telegram_accounts', 'channels', 'batches', 'batch_channels', 'templates', 'campaigns', 'deliveries', 'audit_log'];
+const TABLES = [
+  'telegram_accounts',
+  'channels',
+  'batches',
+  'batch_channels',
+  'templates',
+  'campaigns',
+  'deliveries',
+  'audit_log',
+];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -34,7 +43,10 @@ afterAll(async () => {
 
 const snapshot = async () => {
   const out: Record<string, unknown> = {};
-  for (const t of TABLES) out[t] = (await client.query(`select md5(coalesce(string_agg(x::text, ',' order by x::text), '')) h from public.${t} x`)).rows[0].h;
+  for (const t of TABLES) {
+    out[t] =
+      (await client.query(`select md5(coalesce(string_agg(x::text, ',' order by x::text), '')) h from public.${t} x`)).rows[0].h;
+  }
   return out;
 };
 
@@ -58,7 +70,12 @@ describe('user B and user A', () => {
   it('B updates and deletes nothing of A’s, directly or through RPCs', async () => {
     const before = await snapshot();
     await asUser(client, bId, async (c) => {
-      for (const [t, id] of [['channels', ids.channel], ['batches', ids.batch], ['templates', ids.template], ['telegram_accounts', ids.account]]) {
+      for (
+        const [t, id] of [['channels', ids.channel], ['batches', ids.batch], ['templates', ids.template], [
+          'telegram_accounts',
+          ids.account,
+        ]]
+      ) {
         const col = t === 'channels' ? 'title' : t === 'telegram_accounts' ? 'label' : 'name';
         expect((await c.query(`update public.${t} set ${col} = 'hacked' where id = $1`, [id])).rowCount).toBe(0);
         expect((await c.query(`delete from public.${t} where id = $1`, [id])).rowCount).toBe(0);
@@ -75,11 +92,19 @@ describe('user B and user A', () => {
     }
     // B cannot aim a campaign, batch or membership at A's channels, template or account
     const uses = [
-      (c: pg.ClientBase) => c.query(`select public.create_campaign(p_name => 'x', p_channel_ids => $1::uuid[], p_message => '{"text":"x"}')`, [a.channelIds]),
-      (c: pg.ClientBase) => c.query(`select public.create_campaign(p_name => 'x', p_batch_ids => $1::uuid[], p_message => '{"text":"x"}')`, [[ids.batch]]),
-      (c: pg.ClientBase) => c.query(`select public.create_campaign(p_name => 'x', p_template_id => $1, p_channel_ids => '{}')`, [ids.template]),
+      (c: pg.ClientBase) =>
+        c.query(`select public.create_campaign(p_name => 'x', p_channel_ids => $1::uuid[], p_message => '{"text":"x"}')`, [
+          a.channelIds,
+        ]),
+      (c: pg.ClientBase) =>
+        c.query(`select public.create_campaign(p_name => 'x', p_batch_ids => $1::uuid[], p_message => '{"text":"x"}')`, [[
+          ids.batch,
+        ]]),
+      (c: pg.ClientBase) =>
+        c.query(`select public.create_campaign(p_name => 'x', p_template_id => $1, p_channel_ids => '{}')`, [ids.template]),
       (c: pg.ClientBase) => c.query(`select public.set_batch_channels($1, '{}')`, [ids.batch]),
-      (c: pg.ClientBase) => c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [ids.batch, ids.channel]),
+      (c: pg.ClientBase) =>
+        c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [ids.batch, ids.channel]),
     ];
     for (const use of uses) {
       const e = await sqlError(client, bId, use);
@@ -127,7 +152,10 @@ describe('anon and the service role', () => {
 
   it('no API role may broadcast on a realtime topic itself (only the database’s triggers do)', async () => {
     for (const role of ['anon', 'authenticated']) {
-      const r = await client.query(`select has_function_privilege($1, 'realtime.send(jsonb, text, text, boolean)', 'execute') ok`, [role]);
+      const r = await client.query(
+        `select has_function_privilege($1, 'realtime.send(jsonb, text, text, boolean)', 'execute') ok`,
+        [role],
+      );
       expect({ role, ok: r.rows[0].ok }).toEqual({ role, ok: false });
     }
   });

@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asUser, createTestDatabase, type TestDatabase, type TxClient } from '../../scripts/test/db.ts';
-import { createCampaign, makeOwner, sqlError, type Owner } from './fixtures.ts';
+import { createCampaign, makeOwner, type Owner, sqlError } from './fixtures.ts';
 
 let db: TestDatabase;
 let client: pg.Client;
@@ -43,11 +43,14 @@ describe('what a client may write', () => {
       expect({ sql, code: e.code }).toEqual({ sql, code: '42501' });
     }
     await asB(async (c) => {
-      const t = await c.query(`insert into public.templates (name, text, parse_mode, silent, link_preview) values ('ok', 'x', 'html', true, false) returning owner_id`);
+      const t = await c.query(
+        `insert into public.templates (name, text, parse_mode, silent, link_preview) values ('ok', 'x', 'html', true, false) returning owner_id`,
+      );
       expect(t.rows[0].owner_id).toBe(b.userId);
       const bt = await c.query(`insert into public.batches (name) values ('ok') returning id, channel_count`);
       await c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [bt.rows[0].id, b.channelIds[0]]);
-      expect((await c.query(`select channel_count from public.batches where id = $1`, [bt.rows[0].id])).rows[0].channel_count).toBe(1);
+      expect((await c.query(`select channel_count from public.batches where id = $1`, [bt.rows[0].id])).rows[0].channel_count)
+        .toBe(1);
     });
   });
 
@@ -57,12 +60,21 @@ describe('what a client may write', () => {
       await c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [r.rows[0].id, a.channelIds[0]]);
       return r.rows[0].id as string;
     });
-    const member = await sqlError(client, b.userId, (c) =>
-      c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [batch, a.channelIds[0]]));
-    const notMember = await sqlError(client, b.userId, (c) =>
-      c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [batch, a.channelIds[1]]));
-    const nothing = await sqlError(client, b.userId, (c) =>
-      c.query(`insert into public.batch_channels (batch_id, channel_id) values (gen_random_uuid(), gen_random_uuid())`));
+    const member = await sqlError(
+      client,
+      b.userId,
+      (c) => c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [batch, a.channelIds[0]]),
+    );
+    const notMember = await sqlError(
+      client,
+      b.userId,
+      (c) => c.query(`insert into public.batch_channels (batch_id, channel_id) values ($1, $2)`, [batch, a.channelIds[1]]),
+    );
+    const nothing = await sqlError(
+      client,
+      b.userId,
+      (c) => c.query(`insert into public.batch_channels (batch_id, channel_id) values (gen_random_uuid(), gen_random_uuid())`),
+    );
     expect(member).toEqual(notMember);
     expect(member).toEqual(nothing);
     expect(member.code).toBe('23503');
@@ -71,10 +83,14 @@ describe('what a client may write', () => {
   it('audit ids are random UUIDs ordered by time: nothing counts the changes of other tenants', async () => {
     const ids: string[] = [];
     for (const n of [1, 2]) {
-      ids.push(await asB(async (c) => {
-        await c.query(`insert into public.templates (name, text) values ($1, 'x')`, [`audit ${n}`]);
-        return (await c.query(`select id from public.audit_log where entity = 'templates' order by created_at desc, id desc limit 1`)).rows[0].id;
-      }));
+      ids.push(
+        await asB(async (c) => {
+          await c.query(`insert into public.templates (name, text) values ($1, 'x')`, [`audit ${n}`]);
+          return (await c.query(
+            `select id from public.audit_log where entity = 'templates' order by created_at desc, id desc limit 1`,
+          )).rows[0].id;
+        }),
+      );
       // another tenant writes in between
       await asA((c) => c.query(`insert into public.templates (name, text) values ($1, 'x')`, [`between ${n}`]));
     }
@@ -109,7 +125,11 @@ describe('erasure', () => {
     const queue = `delivery.${u.accountId}`;
     expect((await client.query(`select count(*)::int n from pgboss.job where name = $1`, [queue])).rows[0].n).toBe(5);
     // an owner deleting the account is still refused while it has work
-    const e = await sqlError(client, u.userId, (c) => c.query('delete from public.telegram_accounts where id = $1', [u.accountId]));
+    const e = await sqlError(
+      client,
+      u.userId,
+      (c) => c.query('delete from public.telegram_accounts where id = $1', [u.accountId]),
+    );
     expect(e.code).toBe('PT409');
 
     const admin = await db.connectAdmin();
@@ -125,14 +145,18 @@ describe('erasure', () => {
 
 describe('render_template', () => {
   const render = async (text: string, value: string, mode: string) =>
-    (await client.query(`select text from public.render_template($1, jsonb_build_object('v', $2::text), $3)`, [text, value, mode])).rows[0].text as string;
+    (await client.query(`select text from public.render_template($1, jsonb_build_object('v', $2::text), $3)`, [
+      text,
+      value,
+      mode,
+    ])).rows[0].text as string;
 
   it("escapes HTML including ' (Telegram reads &#39;)", async () => {
     expect(await render(`<a href='{{v}}'>x</a>`, `' onclick='x" <b>&`, 'html'))
       .toBe(`<a href='&#39; onclick=&#39;x&quot; &lt;b&gt;&amp;'>x</a>`);
   });
 
-  it('makes Markdown markers in values inert for the worker\'s dialect, leaves single underscores alone', async () => {
+  it("makes Markdown markers in values inert for the worker's dialect, leaves single underscores alone", async () => {
     const zw = '\u200b';
     expect(await render('Hi {{v}}!', '**bold** [x](http://evil) `code`', 'markdown'))
       .toBe(`Hi ${zw}*${zw}*bold*${zw}* [x]${zw}(http://evil) \u02cbcode\u02cb!`);
@@ -144,10 +168,12 @@ describe('render_template', () => {
 
 describe('import', () => {
   it('reports bad items, duplicates and created ones from one statement', async () => {
-    const r = await asB((c) => c.query(`select public.import_channels($1) r`,
-      [['@import_one', 't.me/Import_One', '', 'bad peer!', '@import_two', null]]));
+    const r = await asB((c) =>
+      c.query(`select public.import_channels($1) r`, [['@import_one', 't.me/Import_One', '', 'bad peer!', '@import_two', null]])
+    );
     expect(r.rows[0].r).toMatchObject({
-      created: 2, duplicates: 1,
+      created: 2,
+      duplicates: 1,
       errors: [
         { index: 2, peer: '', message: 'peer is empty' },
         { index: 3, peer: 'bad peer!', message: expect.stringMatching(/^not a Telegram peer/) },
@@ -162,9 +188,12 @@ describe('quotas', () => {
   beforeAll(async () => {
     q = await makeOwner(db, client, 3, 'quota');
   });
-  const limit = (name: string, value: number) => client.query(
-    `insert into private.quota_overrides (owner_id, name, value) values ($1, $2, $3)
-     on conflict (owner_id, name) do update set value = excluded.value`, [q.userId, name, value]);
+  const limit = (name: string, value: number) =>
+    client.query(
+      `insert into private.quota_overrides (owner_id, name, value) values ($1, $2, $3)
+     on conflict (owner_id, name) do update set value = excluded.value`,
+      [q.userId, name, value],
+    );
   const asQ = <T>(fn: (c: TxClient) => Promise<T>) => asUser(client, q.userId, fn);
   const refused = async (quota: string, fn: (c: TxClient) => Promise<unknown>) => {
     const e = await sqlError(client, q.userId, fn);
@@ -177,15 +206,24 @@ describe('quotas', () => {
   it('has documented defaults above what the benchmarks and the fault suite create', async () => {
     const r = await client.query(`select name, value from private.quota_limits order by name`);
     expect(Object.fromEntries(r.rows.map((x) => [x.name, x.value]))).toEqual({
-      channels: 100000, batches: 1000, batch_channels: 10000, batch_members: 200000, templates: 1000,
-      draft_campaigns: 100, draft_deliveries: 500000, pending_deliveries: 200000,
+      channels: 100000,
+      batches: 1000,
+      batch_channels: 10000,
+      batch_members: 200000,
+      templates: 1000,
+      draft_campaigns: 100,
+      draft_deliveries: 500000,
+      pending_deliveries: 200000,
     });
   });
 
   it('channels: one insert, a bulk insert or an import past the limit is refused whole', async () => {
     await limit('channels', 5);
     await asQ((c) => c.query(`insert into public.channels (peer) values ('@quota_ch_4')`));
-    const e = await refused('channels', (c) => c.query(`insert into public.channels (peer) values ('@quota_ch_5'), ('@quota_ch_6')`));
+    const e = await refused(
+      'channels',
+      (c) => c.query(`insert into public.channels (peer) values ('@quota_ch_5'), ('@quota_ch_6')`),
+    );
     expect(JSON.parse(e.detail!)).toEqual({ field: 'peer', quota: 'channels', limit: 5 });
     await refused('channels', (c) => c.query(`select public.import_channels('{@quota_ch_7,@quota_ch_8}')`));
     // duplicates add nothing, so an import of known peers still works at the limit
@@ -200,11 +238,15 @@ describe('quotas', () => {
     await limit('batch_members', 3);
     await limit('templates', 1);
     const [b1, b2] = await asQ(async (c) =>
-      (await c.query(`insert into public.batches (name) values ('q1'), ('q2') returning id`)).rows.map((r) => r.id as string));
+      (await c.query(`insert into public.batches (name) values ('q1'), ('q2') returning id`)).rows.map((r) => r.id as string)
+    );
     await refused('batches', (c) => c.query(`insert into public.batches (name) values ('q3')`));
     await refused('batch_channels', (c) => c.query('select public.set_batch_channels($1, $2)', [b1, q.channelIds]));
-    await refused('batch_channels', (c) => c.query(
-      `insert into public.batch_channels (batch_id, channel_id) select $1, unnest($2::uuid[])`, [b1, q.channelIds]));
+    await refused('batch_channels', (c) =>
+      c.query(
+        `insert into public.batch_channels (batch_id, channel_id) select $1, unnest($2::uuid[])`,
+        [b1, q.channelIds],
+      ));
     await asQ((c) => c.query('select public.set_batch_channels($1, $2)', [b1, q.channelIds.slice(0, 2)]));
     await refused('batch_members', (c) => c.query('select public.set_batch_channels($1, $2)', [b2, q.channelIds.slice(0, 2)]));
     await asQ((c) => c.query('select public.set_batch_channels($1, $2)', [b2, q.channelIds.slice(2)]));
@@ -218,8 +260,12 @@ describe('quotas', () => {
 
   it('campaigns in draft, the deliveries they hold, and deliveries pending across started campaigns', async () => {
     const targets = q.channelIds.slice(1); // 2 channels left
-    const make = (c: TxClient) => c.query(`select (public.create_campaign(p_name => 'q', p_channel_ids => $1::uuid[],
-      p_message => '{"text":"x"}')).id`, [targets]).then((r) => r.rows[0].id as string);
+    const make = (c: TxClient) =>
+      c.query(
+        `select (public.create_campaign(p_name => 'q', p_channel_ids => $1::uuid[],
+      p_message => '{"text":"x"}')).id`,
+        [targets],
+      ).then((r) => r.rows[0].id as string);
     await limit('draft_campaigns', 2);
     await limit('draft_deliveries', 4);
     await limit('pending_deliveries', 3);

@@ -54,7 +54,9 @@ export class AccountLocks {
     const c = new pg.Client({ connectionString: this.#url, application_name: 'tg-worker locks' });
     c.on('error', () => this.#drop(c));
     c.on('end', () => this.#drop(c));
-    c.on('notification', (n) => { if (n.payload) this.#onNotify(n.payload); });
+    c.on('notification', (n) => {
+      if (n.payload) this.#onNotify(n.payload);
+    });
     await c.connect();
     try {
       const { rows } = await c.query('select pg_backend_pid() as pid');

@@ -9,7 +9,10 @@ import { withTimeout } from './errors.ts';
 import type { MediaRef, TelegramGateway } from './gateway/types.ts';
 import type { MediaSource } from './media.ts';
 
-interface Upload { promise: Promise<MediaRef>; ref?: MediaRef }
+interface Upload {
+  promise: Promise<MediaRef>;
+  ref?: MediaRef;
+}
 
 export class AccountMedia {
   readonly #source: MediaSource;
@@ -55,7 +58,9 @@ export class AccountMedia {
   #start(row: ClaimRow, known?: MediaRef): Promise<MediaRef> {
     const entry: Upload = { promise: known ? Promise.resolve(known) : this.#upload(row), ref: known };
     this.#uploads.set(row.campaign_id, entry);
-    entry.promise.then((ref) => { entry.ref = ref; }, () => {
+    entry.promise.then((ref) => {
+      entry.ref = ref;
+    }, () => {
       // A failed fetch or upload is the sends' failure; the next send tries again.
       if (this.#uploads.get(row.campaign_id) === entry) this.#uploads.delete(row.campaign_id);
     });

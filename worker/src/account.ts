@@ -7,8 +7,8 @@ import { AccountMedia } from './account-media.ts';
 import { CampaignQueues } from './campaign-queue.ts';
 import type { WorkerConfig } from './config.ts';
 import type * as db from './db.ts';
-import { classify, isStaleMedia, withTimeout, type Classified } from './errors.ts';
-import { SAVED_MESSAGES, type ResolvedPeer, type TelegramGateway } from './gateway/types.ts';
+import { type Classified, classify, isStaleMedia, withTimeout } from './errors.ts';
+import { type ResolvedPeer, SAVED_MESSAGES, type TelegramGateway } from './gateway/types.ts';
 import type { Logger } from './logger.ts';
 import { storageMediaSource } from './media.ts';
 import type { Metrics } from './metrics.ts';
@@ -18,7 +18,14 @@ import type { Recorder } from './recorder.ts';
 import { Reachability } from './reachability.ts';
 
 export type AccountStatus =
-  | 'waiting_lock' | 'starting' | 'running' | 'flood_wait' | 'unreachable' | 'account_stopped' | 'session_lost' | 'stopped';
+  | 'waiting_lock'
+  | 'starting'
+  | 'running'
+  | 'flood_wait'
+  | 'unreachable'
+  | 'account_stopped'
+  | 'session_lost'
+  | 'stopped';
 
 export interface AccountDeps {
   config: WorkerConfig;
@@ -67,7 +74,11 @@ export class Account {
     this.#deps = deps;
     const { supabaseUrl, serviceRoleKey, sendTimeoutMs } = deps.config;
     // A file of up to 50 MB is fetched and uploaded in parts: far longer than one send may take.
-    this.media = new AccountMedia(storageMediaSource(supabaseUrl, serviceRoleKey), () => this.#gateway!, Math.max(120_000, sendTimeoutMs * 8));
+    this.media = new AccountMedia(
+      storageMediaSource(supabaseUrl, serviceRoleKey),
+      () => this.#gateway!,
+      Math.max(120_000, sendTimeoutMs * 8),
+    );
   }
 
   /** Claimed rows waiting for their slot. */
@@ -102,7 +113,9 @@ export class Account {
       if (c.kind === 'transient') return void this.#reach.lose(`${c.code}: ${c.message}`, () => this.#gateway!.start());
       this.setStatus('session_lost', `${c.code}: ${c.message}`);
       this.#deps.log.error({ err, accountId: this.id }, 'Telegram session unusable: not sending for this account');
-      if (c.kind === 'account') this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });
+      if (c.kind === 'account') {
+        this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });
+      }
       return;
     }
     this.setStatus('running');
@@ -191,7 +204,9 @@ export class Account {
       });
       this.#inFlight.add(sending);
     }
-    if (this.#queue.size < bufferTarget(this.pacer.ratePerMinute, this.#deps.config.lookaheadSeconds).low) this.#deps.hungry(this.id);
+    if (this.#queue.size < bufferTarget(this.pacer.ratePerMinute, this.#deps.config.lookaheadSeconds).low) {
+      this.#deps.hungry(this.id);
+    }
   }
 
   #armTimer(ms: number): void {
@@ -200,7 +215,10 @@ export class Account {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
     // A timer sleeps 1 ms at least; a sub-millisecond wait yields to I/O once instead.
-    const fire = () => { this.#timer = null; this.#pump(); };
+    const fire = () => {
+      this.#timer = null;
+      this.#pump();
+    };
     this.#timer = ms < 1 ? (setImmediate(fire) as unknown as NodeJS.Timeout) : setTimeout(fire, ms);
   }
 
@@ -256,16 +274,28 @@ export class Account {
    */
   async #post(row: db.ClaimRow, peer: ResolvedPeer): Promise<{ messageId: number }> {
     let pending = this.media.ref(row);
-    for (let refreshed = false; ; refreshed = true) {
+    for (let refreshed = false;; refreshed = true) {
       const media = await pending;
       try {
-        return await withTimeout(this.#gateway!.send({
-          peer, text: row.message_text, parseMode: row.parse_mode, silent: row.silent,
-          linkPreview: row.link_preview, randomId: row.random_id, media,
-        }), this.#deps.config.sendTimeoutMs, media ? 'SendMedia' : 'SendMessage');
+        return await withTimeout(
+          this.#gateway!.send({
+            peer,
+            text: row.message_text,
+            parseMode: row.parse_mode,
+            silent: row.silent,
+            linkPreview: row.link_preview,
+            randomId: row.random_id,
+            media,
+          }),
+          this.#deps.config.sendTimeoutMs,
+          media ? 'SendMedia' : 'SendMessage',
+        );
       } catch (err) {
         if (!media || refreshed || !isStaleMedia(err)) throw err;
-        this.#deps.log.info({ accountId: this.id, campaignId: row.campaign_id }, 'file reference refused by Telegram: uploading again');
+        this.#deps.log.info(
+          { accountId: this.id, campaignId: row.campaign_id },
+          'file reference refused by Telegram: uploading again',
+        );
         pending = this.media.refresh(row, media);
       }
     }
@@ -276,7 +306,8 @@ export class Account {
    * its outcome is the test's, never a delivery's. A FLOOD_WAIT answer stops the account as usual.
    */
   async #test(row: db.ClaimRow): Promise<void> {
-    const fail = (code: string, message: string) => this.#record(row, { outcome: 'failed', errorCode: code, errorMessage: message }, true);
+    const fail = (code: string, message: string) =>
+      this.#record(row, { outcome: 'failed', errorCode: code, errorMessage: message }, true);
     if (row.reason === 'expired') return fail('TEST_EXPIRED', 'taken up more than 60 s after it was asked for: not sent');
     if (this.status !== 'running') return fail('ACCOUNT_NOT_SENDING', `the account is ${this.statusReason ?? this.status}`);
     const wait = this.pacer.slotAt(TEST_SLOT, null) - clock();
@@ -305,7 +336,9 @@ export class Account {
     if (!p) {
       p = await withTimeout(this.#gateway!.resolvePeer(row.peer), this.#deps.config.sendTimeoutMs, 'peer resolution');
       this.#peers.set(key, p);
-      if (row.channel_id) this.#deps.recorder.peer({ channelId: row.channel_id, telegramId: p.telegramId, accessHash: p.accessHash });
+      if (row.channel_id) {
+        this.#deps.recorder.peer({ channelId: row.channel_id, telegramId: p.telegramId, accessHash: p.accessHash });
+      }
     }
     return p;
   }
@@ -368,8 +401,13 @@ export class Account {
     this.#deps.metrics.outcomes.inc({ account: this.id, outcome: test ? `test_${o.outcome}` : o.outcome });
     const mediaRef = row.media_path ? this.media.takeUnstored(row.campaign_id) : undefined;
     this.#deps.recorder.add({
-      ...o, deliveryId: row.delivery_id, jobId: row.job_id, accountId: this.id, campaignId: row.campaign_id,
-      ...(test && { test }), ...(mediaRef && { mediaRef }),
+      ...o,
+      deliveryId: row.delivery_id,
+      jobId: row.job_id,
+      accountId: this.id,
+      campaignId: row.campaign_id,
+      ...(test && { test }),
+      ...(mediaRef && { mediaRef }),
     } as db.Outcome);
   }
 }

@@ -54,14 +54,20 @@ export class CampaignQueues {
    * The next row in round-robin order whose campaign has room and whose slot (slotAt) has come;
    * otherwise null and the earliest slot among the campaigns that have room.
    */
-  pick(slotAt: (campaignId: string, rate: number | null) => number, now: number): { row: ClaimRow; rate: number | null } | { row: null; at: number } {
+  pick(
+    slotAt: (campaignId: string, rate: number | null) => number,
+    now: number,
+  ): { row: ClaimRow; rate: number | null } | { row: null; at: number } {
     let at = Number.POSITIVE_INFINITY;
     for (let i = 0; i < this.#order.length; i++) {
       const id = this.#order[(this.#next + i) % this.#order.length]!;
       const c = this.#campaigns.get(id)!;
       if (!c.rows.length || this.#room(c) <= 0) continue;
       const t = slotAt(id, c.rate);
-      if (t > now) { at = Math.min(at, t); continue; }
+      if (t > now) {
+        at = Math.min(at, t);
+        continue;
+      }
       this.#next = (this.#next + i + 1) % this.#order.length;
       this.#size--;
       c.inFlight++;

@@ -83,9 +83,13 @@ const num = z.coerce.number();
 const Env = z.object({
   DATABASE_URL: z.string({ error: 'DATABASE_URL is required (Supabase: the session pooler or direct connection string)' }).min(1),
   TELEGRAM_MODE: z.enum(['gramjs', 'simulator'], {
-    error: 'TELEGRAM_MODE is required: gramjs (real Telegram: TELEGRAM_ACCOUNTS with sessions) or simulator (a stand-in, posts nothing)',
+    error:
+      'TELEGRAM_MODE is required: gramjs (real Telegram: TELEGRAM_ACCOUNTS with sessions) or simulator (a stand-in, posts nothing)',
   }),
-  TELEGRAM_ACCOUNTS: jsonFromString(z.array(AccountConfig).min(1), 'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])').optional(),
+  TELEGRAM_ACCOUNTS: jsonFromString(
+    z.array(AccountConfig).min(1),
+    'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])',
+  ).optional(),
   TELEGRAM_API_ID: int.positive().optional(),
   TELEGRAM_API_HASH: z.string().min(1).optional(),
   SIMULATOR_CONFIG: jsonFromString(SimulatorOptions, 'SIMULATOR_CONFIG').optional(),
@@ -112,8 +116,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
     // Issues name the variable, never its value (a session string must not reach a log).
-    throw new ConfigError(`invalid worker configuration:\n${parsed.error.issues
-      .map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`).join('\n')}`);
+    throw new ConfigError(`invalid worker configuration:\n${
+      parsed.error.issues
+        .map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`).join('\n')
+    }`);
   }
   const e = parsed.data;
   const mode = e.TELEGRAM_MODE;
@@ -127,26 +133,28 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
     if (!e.TELEGRAM_API_HASH) problems.push('TELEGRAM_API_HASH is required in gramjs mode');
   }
   if (problems.length) throw new ConfigError(`invalid worker configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-  return WorkerConfig.parse({
-    databaseUrl: e.DATABASE_URL,
-    mode,
-    accounts: e.TELEGRAM_ACCOUNTS ?? null,
-    apiId: e.TELEGRAM_API_ID,
-    apiHash: e.TELEGRAM_API_HASH,
-    simulator: e.SIMULATOR_CONFIG,
-    simulatorDatabaseUrl: e.SIMULATOR_DATABASE_URL,
-    supabaseUrl: e.SUPABASE_URL,
-    serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
-    httpPort: e.WORKER_HTTP_PORT,
-    httpHost: e.WORKER_HTTP_HOST,
-    logLevel: e.LOG_LEVEL,
-    sendTimeoutMs: e.SEND_TIMEOUT_MS,
-    retryBaseSeconds: e.RETRY_BASE_SECONDS,
-    campaignConcurrency: e.CAMPAIGN_CONCURRENCY,
-    sendConcurrency: e.SEND_CONCURRENCY,
-    pollingSeconds: e.POLLING_SECONDS,
-    superviseSeconds: e.SUPERVISE_SECONDS,
-    simulatorMaxAccounts: e.SIMULATOR_MAX_ACCOUNTS,
-    maxConnections: e.WORKER_MAX_CONNECTIONS,
-  } satisfies WorkerConfigInput);
+  return WorkerConfig.parse(
+    {
+      databaseUrl: e.DATABASE_URL,
+      mode,
+      accounts: e.TELEGRAM_ACCOUNTS ?? null,
+      apiId: e.TELEGRAM_API_ID,
+      apiHash: e.TELEGRAM_API_HASH,
+      simulator: e.SIMULATOR_CONFIG,
+      simulatorDatabaseUrl: e.SIMULATOR_DATABASE_URL,
+      supabaseUrl: e.SUPABASE_URL,
+      serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
+      httpPort: e.WORKER_HTTP_PORT,
+      httpHost: e.WORKER_HTTP_HOST,
+      logLevel: e.LOG_LEVEL,
+      sendTimeoutMs: e.SEND_TIMEOUT_MS,
+      retryBaseSeconds: e.RETRY_BASE_SECONDS,
+      campaignConcurrency: e.CAMPAIGN_CONCURRENCY,
+      sendConcurrency: e.SEND_CONCURRENCY,
+      pollingSeconds: e.POLLING_SECONDS,
+      superviseSeconds: e.SUPERVISE_SECONDS,
+      simulatorMaxAccounts: e.SIMULATOR_MAX_ACCOUNTS,
+      maxConnections: e.WORKER_MAX_CONNECTIONS,
+    } satisfies WorkerConfigInput,
+  );
 }

@@ -42,19 +42,24 @@ export interface ClaimRow {
 }
 
 interface Settled {
-  deliveryId: string; jobId: string; accountId: string; campaignId: string;
+  deliveryId: string;
+  jobId: string;
+  accountId: string;
+  campaignId: string;
   /** A test send's outcome (worker_record_tests), not a delivery's. */
   test?: boolean;
   /** Uploaded for this campaign and account since the last commit: stored with the outcome. */
   mediaRef?: MediaRef;
 }
-export type Outcome = Settled & (
-  | { outcome: 'sent'; messageId: number }
-  | { outcome: 'failed' | 'unconfirmed'; errorCode: string; errorMessage: string }
-  | { outcome: 'retry'; errorCode: string; errorMessage: string; retryAt: string }
-  | { outcome: 'reschedule'; retryAt: string; errorCode?: string; errorMessage?: string }
-  | { outcome: 'deferred' | 'skip'; errorCode?: string; errorMessage?: string }
-);
+export type Outcome =
+  & Settled
+  & (
+    | { outcome: 'sent'; messageId: number }
+    | { outcome: 'failed' | 'unconfirmed'; errorCode: string; errorMessage: string }
+    | { outcome: 'retry'; errorCode: string; errorMessage: string; retryAt: string }
+    | { outcome: 'reschedule'; retryAt: string; errorCode?: string; errorMessage?: string }
+    | { outcome: 'deferred' | 'skip'; errorCode?: string; errorMessage?: string }
+  );
 
 export interface CampaignState {
   id: string;
@@ -68,14 +73,27 @@ export interface CampaignState {
 }
 
 /** Fetches due jobs for the accounts (per-account limits) and claims their deliveries. */
-export async function take(db: SqlExecutor, lockPid: number, wants: Array<{ accountId: string; limit: number }>, campaigns: number): Promise<ClaimRow[]> {
-  const { rows } = await db.query('select * from public.worker_take($1, $2::jsonb, $3)', [lockPid, JSON.stringify(wants), campaigns]);
+export async function take(
+  db: SqlExecutor,
+  lockPid: number,
+  wants: Array<{ accountId: string; limit: number }>,
+  campaigns: number,
+): Promise<ClaimRow[]> {
+  const { rows } = await db.query('select * from public.worker_take($1, $2::jsonb, $3)', [
+    lockPid,
+    JSON.stringify(wants),
+    campaigns,
+  ]);
   return rows as ClaimRow[];
 }
 
 /** Records outcomes (deliveries and test sends) and the uploads they carry, in the caller's transaction. */
 export async function record(db: SqlExecutor, results: Outcome[]): Promise<CampaignState[]> {
-  const refs = results.filter((o) => o.mediaRef).map((o) => ({ campaignId: o.campaignId, accountId: o.accountId, ref: o.mediaRef }));
+  const refs = results.filter((o) => o.mediaRef).map((o) => ({
+    campaignId: o.campaignId,
+    accountId: o.accountId,
+    ref: o.mediaRef,
+  }));
   if (refs.length) await db.query('select public.worker_media_refs($1::jsonb)', [JSON.stringify(refs)]);
   const tests = results.filter((o) => o.test);
   if (tests.length) await db.query('select public.worker_record_tests($1::jsonb)', [JSON.stringify(tests)]);
@@ -101,7 +119,11 @@ export async function setUnreachable(db: SqlExecutor, accountId: string, reason:
   await db.query('select public.worker_account_reachable($1, $2)', [accountId, reason]);
 }
 
-export interface PeerUpdate { channelId: string; telegramId: string; accessHash: string | null }
+export interface PeerUpdate {
+  channelId: string;
+  telegramId: string;
+  accessHash: string | null;
+}
 
 export async function setChannelPeers(db: SqlExecutor, peers: PeerUpdate[]): Promise<void> {
   await db.query('select public.worker_set_channel_peers($1::jsonb)', [JSON.stringify(peers)]);
@@ -123,7 +145,9 @@ export interface AccountRow {
 export async function readAccounts(db: SqlExecutor, ids: string[] | null, limit = 100_000): Promise<AccountRow[]> {
   const { rows } = await db.query(
     `select id, status, rate_per_minute, flood_wait_until from public.telegram_accounts
-     where $1::uuid[] is null or id = any ($1::uuid[]) order by created_at, id limit $2`, [ids, limit]);
+     where $1::uuid[] is null or id = any ($1::uuid[]) order by created_at, id limit $2`,
+    [ids, limit],
+  );
   return rows as AccountRow[];
 }
 
@@ -132,7 +156,9 @@ export async function nextDue(db: SqlExecutor, accountIds: string[]): Promise<Ma
   const { rows } = await db.query(
     `select a.id::text, (select min(j.start_after) from pgboss.job j
         where j.name = a.name and j.state < 'active' and not j.blocked) as due
-     from unnest($1::uuid[], $2::text[]) as a (id, name)`, [accountIds, accountIds.map(deliveryQueueName)]);
+     from unnest($1::uuid[], $2::text[]) as a (id, name)`,
+    [accountIds, accountIds.map(deliveryQueueName)],
+  );
   return new Map(rows.filter((r) => r.due).map((r) => [r.id as string, new Date(r.due).getTime()]));
 }
 
@@ -145,7 +171,9 @@ export async function orphanedQueues(db: SqlExecutor, names: string[]): Promise<
     `select distinct j.name from pgboss.job j
      where j.name = any ($1::text[]) and j.state = 'active'
        and ((j.heartbeat_seconds is not null and j.heartbeat_on < pgboss.job_now() - make_interval(secs => j.heartbeat_seconds))
-         or j.started_on < pgboss.job_now() - make_interval(secs => j.expire_seconds))`, [names]);
+         or j.started_on < pgboss.job_now() - make_interval(secs => j.expire_seconds))`,
+    [names],
+  );
   return rows.map((r) => r.name as string);
 }
 
@@ -161,13 +189,16 @@ export async function heartbeat(db: SqlExecutor, jobs: Array<{ accountId: string
     `update pgboss.job j set heartbeat_on = pgboss.job_now()
      from unnest($1::text[], $2::uuid[]) as h (name, id)
      where j.name = h.name and j.id = h.id and j.state = 'active'`,
-    [jobs.map((j) => deliveryQueueName(j.accountId)), jobs.map((j) => j.jobId)]);
+    [jobs.map((j) => deliveryQueueName(j.accountId)), jobs.map((j) => j.jobId)],
+  );
 }
 
 /** Session advisory locks on the lock connection: the accounts of `ids` this session now holds. */
 export async function tryLockAccounts(lockSession: SqlExecutor, ids: string[]): Promise<string[]> {
   const { rows } = await lockSession.query(
-    'select id::text from unnest($1::uuid[]) as id where pg_try_advisory_lock($2, hashtext(id::text))', [ids, LOCK_CLASS]);
+    'select id::text from unnest($1::uuid[]) as id where pg_try_advisory_lock($2, hashtext(id::text))',
+    [ids, LOCK_CLASS],
+  );
   return rows.map((r) => r.id as string);
 }
 
@@ -176,22 +207,34 @@ export async function unlockAccount(lockSession: SqlExecutor, id: string): Promi
 }
 
 /** Running campaigns of these accounts with their progress, for /health alerts. */
-export async function runningCampaigns(db: SqlExecutor, accountIds: string[]): Promise<Array<{
-  id: string; failed_count: number; attempts: number; last_progress: Date | null;
-}>> {
+export async function runningCampaigns(db: SqlExecutor, accountIds: string[]): Promise<
+  Array<{
+    id: string;
+    failed_count: number;
+    attempts: number;
+    last_progress: Date | null;
+  }>
+> {
   const { rows } = await db.query(
     `select c.id, c.failed_count,
        (select coalesce(sum(d.attempts), 0) from public.deliveries d where d.campaign_id = c.id)::int as attempts,
        greatest(c.started_at, (select max(d.sent_at) from public.deliveries d where d.campaign_id = c.id)) as last_progress
-     from public.campaigns c where c.state = 'running' and c.account_id = any ($1::uuid[])`, [accountIds]);
+     from public.campaigns c where c.state = 'running' and c.account_id = any ($1::uuid[])`,
+    [accountIds],
+  );
   return rows;
 }
 
 /** Jobs per queue and state for the metrics: open delivery jobs and the resume queue. */
-export async function queueJobCounts(db: SqlExecutor, accountIds: string[], resumeQueue: string): Promise<Array<{ name: string; state: string; n: number }>> {
+export async function queueJobCounts(
+  db: SqlExecutor,
+  accountIds: string[],
+  resumeQueue: string,
+): Promise<Array<{ name: string; state: string; n: number }>> {
   const { rows } = await db.query(
     `select name, state::text, count(*)::int as n from pgboss.job
      where (name = any ($1::text[]) or name = $2) and state < 'completed' group by name, state`,
-    [accountIds.map(deliveryQueueName), resumeQueue]);
+    [accountIds.map(deliveryQueueName), resumeQueue],
+  );
   return rows;
 }

@@ -19,12 +19,27 @@ export class SendTimeoutError extends Error {
 }
 
 const REVOKED = new Set([
-  'AUTH_KEY_UNREGISTERED', 'AUTH_KEY_INVALID', 'AUTH_KEY_PERM_EMPTY', 'AUTH_KEY_DUPLICATED', 'SESSION_REVOKED',
-  'SESSION_EXPIRED', 'SESSION_PASSWORD_NEEDED', 'USER_DEACTIVATED', 'USER_DEACTIVATED_BAN',
+  'AUTH_KEY_UNREGISTERED',
+  'AUTH_KEY_INVALID',
+  'AUTH_KEY_PERM_EMPTY',
+  'AUTH_KEY_DUPLICATED',
+  'SESSION_REVOKED',
+  'SESSION_EXPIRED',
+  'SESSION_PASSWORD_NEEDED',
+  'USER_DEACTIVATED',
+  'USER_DEACTIVATED_BAN',
 ]);
 const TRANSIENT = new Set([
-  'RPC_CALL_FAIL', 'RPC_MCGET_FAIL', 'INTERNAL', 'TIMEOUT', 'WORKER_BUSY_TOO_LONG_RETRY', 'MSG_WAIT_FAILED',
-  'MSG_WAIT_TIMEOUT', 'NEED_MEMBER_INVALID', 'PERSISTENT_TIMESTAMP_OUTDATED', 'HISTORY_GET_FAILED',
+  'RPC_CALL_FAIL',
+  'RPC_MCGET_FAIL',
+  'INTERNAL',
+  'TIMEOUT',
+  'WORKER_BUSY_TOO_LONG_RETRY',
+  'MSG_WAIT_FAILED',
+  'MSG_WAIT_TIMEOUT',
+  'NEED_MEMBER_INVALID',
+  'PERSISTENT_TIMESTAMP_OUTDATED',
+  'HISTORY_GET_FAILED',
 ]);
 
 /**
@@ -85,7 +100,9 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   try {
     return await Promise.race([
       p,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new SendTimeoutError(`${what} timed out after ${ms} ms`)), ms); }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new SendTimeoutError(`${what} timed out after ${ms} ms`)), ms);
+      }),
     ]);
   } finally {
     clearTimeout(timer);

@@ -5,7 +5,7 @@
 // look at when each queue's next job comes due (scheduled campaigns, jobs of a dead worker).
 // Idle accounts, and accounts in a FLOOD_WAIT, cost nothing here.
 import type pg from 'pg';
-import { bufferTarget, type Account } from './account.ts';
+import { type Account, bufferTarget } from './account.ts';
 import { CAMPAIGN_RESUME_QUEUE, deliveryQueueName } from '../../contracts/jobs.ts';
 import type { AccountLocks } from './account-locks.ts';
 import type { WorkerConfig } from './config.ts';
@@ -31,7 +31,11 @@ export class FetchLoop {
   #intervals: NodeJS.Timeout[] = [];
 
   constructor(o: {
-    pool: pg.Pool; config: WorkerConfig; log: Logger; locks: AccountLocks; accounts: () => Map<string, Account>;
+    pool: pg.Pool;
+    config: WorkerConfig;
+    log: Logger;
+    locks: AccountLocks;
+    accounts: () => Map<string, Account>;
     /** pg-boss's supervision of one queue (expiry, heartbeat failures). */
     supervise(queue: string): Promise<void>;
   }) {
@@ -49,7 +53,9 @@ export class FetchLoop {
       const t = setInterval(() => {
         if (busy || this.#stopped) return;
         busy = true;
-        fn().catch((err: unknown) => this.#log.warn({ err }, 'fetch loop housekeeping failed')).finally(() => { busy = false; });
+        fn().catch((err: unknown) => this.#log.warn({ err }, 'fetch loop housekeeping failed')).finally(() => {
+          busy = false;
+        });
       }, ms);
       t.unref();
       this.#intervals.push(t);
@@ -94,7 +100,10 @@ export class FetchLoop {
     if (cur && cur.at <= at) return;
     if (cur) clearTimeout(cur.timer);
     // A few ms late, so the job's start_after has passed by the database's clock too.
-    const timer = setTimeout(() => { this.#timers.delete(accountId); this.wake(accountId); }, at - Date.now() + 15);
+    const timer = setTimeout(() => {
+      this.#timers.delete(accountId);
+      this.wake(accountId);
+    }, at - Date.now() + 15);
     timer.unref();
     this.#timers.set(accountId, { at, timer });
   }
@@ -105,7 +114,9 @@ export class FetchLoop {
       this.#again = true;
       return;
     }
-    this.#running = this.#loop().finally(() => { this.#running = null; });
+    this.#running = this.#loop().finally(() => {
+      this.#running = null;
+    });
   }
 
   async #loop(): Promise<void> {

@@ -32,7 +32,9 @@ export class Fleet {
   async start(): Promise<void> {
     await this.sync();
     const every = Math.min(this.#config.accountLockRetryMs, this.#config.accountRefreshMs);
-    this.#timer = setInterval(() => { void this.sync(); }, every);
+    this.#timer = setInterval(() => {
+      void this.sync();
+    }, every);
     this.#timer.unref();
   }
 
@@ -40,7 +42,9 @@ export class Fleet {
   sync(): Promise<void> {
     this.#syncing ??= this.#pass()
       .catch((err: unknown) => this.#log.warn({ err }, 'account sync failed; trying again'))
-      .finally(() => { this.#syncing = null; });
+      .finally(() => {
+        this.#syncing = null;
+      });
     return this.#syncing;
   }
 
@@ -75,7 +79,9 @@ export class Fleet {
         a.setStatus('waiting_lock', 'another worker holds this account');
         continue;
       }
-      void a.start().then(() => { if (a.status === 'running') this.#log.info({ accountId: id, ratePerMinute: a.pacer.ratePerMinute }, 'account running'); });
+      void a.start().then(() => {
+        if (a.status === 'running') this.#log.info({ accountId: id, ratePerMinute: a.pacer.ratePerMinute }, 'account running');
+      });
     }
   }
 

@@ -23,7 +23,9 @@ export function healthReporter(o: { pool: pg.Pool; accounts: () => Account[]; st
     const accounts = o.accounts();
     for (const a of accounts) {
       if (a.status === 'session_lost') out.push({ condition: 'session_lost', subject: a.id, detail: a.statusReason ?? '' });
-      if (a.status === 'unreachable') out.push({ condition: 'telegram_unreachable', subject: a.id, detail: a.statusReason ?? '' });
+      if (a.status === 'unreachable') {
+        out.push({ condition: 'telegram_unreachable', subject: a.id, detail: a.statusReason ?? '' });
+      }
     }
     if (!accounts.length) return out;
     for (const c of await db.runningCampaigns(o.pool, accounts.map((a) => a.id))) {
@@ -38,10 +40,14 @@ export function healthReporter(o: { pool: pg.Pool; accounts: () => Account[]; st
   };
   const report = async (): Promise<HealthReport> => {
     const accounts = o.accounts().map((a) => ({
-      accountId: a.id, status: a.status, reason: a.statusReason,
+      accountId: a.id,
+      status: a.status,
+      reason: a.statusReason,
       lastSentAt: a.lastSentAt ? new Date(a.lastSentAt).toISOString() : null,
     }));
-    const a = await alerts().catch((err: unknown) => [{ condition: 'database', subject: 'worker', detail: String((err as Error).message) }]);
+    const a = await alerts().catch((
+      err: unknown,
+    ) => [{ condition: 'database', subject: 'worker', detail: String((err as Error).message) }]);
     return { status: o.stopping() ? 'stopping' : a.length ? 'degraded' : 'ok', accounts, alerts: a };
   };
   const scrape = async (metrics: Metrics): Promise<void> => {
@@ -52,7 +58,9 @@ export function healthReporter(o: { pool: pg.Pool; accounts: () => Account[]; st
     }
     metrics.alert.reset();
     for (const a of (await report()).alerts) metrics.alert.set({ condition: a.condition, subject: a.subject }, 1);
-    for (const a of accounts) metrics.floodWaitSeconds.set({ account: a.id }, Math.max(0, a.pacer.blockedUntil - Date.now()) / 1000);
+    for (const a of accounts) {
+      metrics.floodWaitSeconds.set({ account: a.id }, Math.max(0, a.pacer.blockedUntil - Date.now()) / 1000);
+    }
   };
   return { report, scrape };
 }

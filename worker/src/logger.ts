@@ -3,10 +3,26 @@
 import pino, { type Logger } from 'pino';
 
 export const REDACT_PATHS = [
-  'session', '*.session', '*[*].session', '*.*[*].session', 'config.accounts[*].session', 'accounts[*].session',
-  'apiHash', '*.apiHash', 'botToken', '*.botToken', 'password', '*.password', 'databaseUrl', '*.databaseUrl',
-  'simulatorDatabaseUrl', '*.simulatorDatabaseUrl', 'connectionString', '*.connectionString',
-  'serviceRoleKey', '*.serviceRoleKey',
+  'session',
+  '*.session',
+  '*[*].session',
+  '*.*[*].session',
+  'config.accounts[*].session',
+  'accounts[*].session',
+  'apiHash',
+  '*.apiHash',
+  'botToken',
+  '*.botToken',
+  'password',
+  '*.password',
+  'databaseUrl',
+  '*.databaseUrl',
+  'simulatorDatabaseUrl',
+  '*.simulatorDatabaseUrl',
+  'connectionString',
+  '*.connectionString',
+  'serviceRoleKey',
+  '*.serviceRoleKey',
 ];
 
 const PLAIN = new Set(['string', 'number', 'boolean', 'bigint']);

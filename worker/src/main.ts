@@ -25,9 +25,15 @@ const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'shutting down');
-  const force = setTimeout(() => { log.error('shutdown took over 60 s; exiting'); process.exit(1); }, 60_000);
+  const force = setTimeout(() => {
+    log.error('shutdown took over 60 s; exiting');
+    process.exit(1);
+  }, 60_000);
   force.unref();
-  worker.stop().then(() => process.exit(0), (err: unknown) => { log.error({ err }, 'shutdown failed'); process.exit(1); });
+  worker.stop().then(() => process.exit(0), (err: unknown) => {
+    log.error({ err }, 'shutdown failed');
+    process.exit(1);
+  });
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));

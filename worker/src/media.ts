@@ -18,16 +18,24 @@ export function storageMediaSource(supabaseUrl: string | undefined, serviceRoleK
   return {
     async fetch(path, kind, mimeType) {
       if (!supabaseUrl || !serviceRoleKey) {
-        throw fail('MEDIA_UNCONFIGURED', 400, 'media campaigns need SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY in the worker\'s environment');
+        throw fail(
+          'MEDIA_UNCONFIGURED',
+          400,
+          "media campaigns need SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY in the worker's environment",
+        );
       }
-      const url = `${supabaseUrl.replace(/\/+$/, '')}/storage/v1/object/${MEDIA_BUCKET}/${path.split('/').map(encodeURIComponent).join('/')}`;
+      const url = `${supabaseUrl.replace(/\/+$/, '')}/storage/v1/object/${MEDIA_BUCKET}/${
+        path.split('/').map(encodeURIComponent).join('/')
+      }`;
       let res: Response;
       try {
         res = await fetch(url, { headers: { authorization: `Bearer ${serviceRoleKey}`, apikey: serviceRoleKey } });
       } catch (err) {
         throw fail('STORAGE_UNAVAILABLE', 503, `Storage unreachable: ${(err as Error).message}`);
       }
-      if (res.status === 404 || res.status === 400) throw fail('MEDIA_NOT_FOUND', 400, `no file ${MEDIA_BUCKET}/${path} in Storage`);
+      if (res.status === 404 || res.status === 400) {
+        throw fail('MEDIA_NOT_FOUND', 400, `no file ${MEDIA_BUCKET}/${path} in Storage`);
+      }
       if (!res.ok) throw fail('STORAGE_UNAVAILABLE', 503, `Storage answered ${res.status} for ${MEDIA_BUCKET}/${path}`);
       const name = path.split('/').pop() ?? 'file';
       // Checked before the body is read: an oversized file is refused without downloading it.

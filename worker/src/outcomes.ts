@@ -2,7 +2,7 @@
 // recorded, and whether it spends an attempt.
 import type { WorkerConfig } from './config.ts';
 import type * as db from './db.ts';
-import { inFlightDelayMs, retryDelayMs, type Classified } from './errors.ts';
+import { type Classified, inFlightDelayMs, retryDelayMs } from './errors.ts';
 
 type Unsettled<T> = T extends unknown ? Omit<T, 'deliveryId' | 'jobId' | 'accountId' | 'campaignId'> : never;
 export type RowOutcome = Unsettled<db.Outcome>;

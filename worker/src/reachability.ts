@@ -18,7 +18,11 @@ export class Reachability {
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(gateway: TelegramGateway, config: Pick<WorkerConfig, 'probeTimeoutMs'>, hooks: { lost(reason: string): void; back(): void }) {
+  constructor(
+    gateway: TelegramGateway,
+    config: Pick<WorkerConfig, 'probeTimeoutMs'>,
+    hooks: { lost(reason: string): void; back(): void },
+  ) {
     this.#gateway = gateway;
     this.#timeoutMs = config.probeTimeoutMs;
     this.#hooks = hooks;

@@ -72,7 +72,10 @@ export class Recorder {
 
   #schedule(delay = this.#flushMs): void {
     if (this.#timer || this.#flushing) return;
-    this.#timer = setTimeout(() => { this.#timer = null; void this.#flush(); }, delay);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.#flush();
+    }, delay);
   }
 
   #flush(): Promise<void> {
@@ -106,8 +109,9 @@ export class Recorder {
       if (peers.length) await db.setChannelPeers(client, peers);
       // Events first: a FLOOD_WAIT pauses the campaigns before their deferred rows are recorded.
       for (const e of events) {
-        if (e.kind === 'flood') floods.push({ accountId: e.accountId, resumeAt: await db.floodWait(client, e.accountId, e.seconds) });
-        else if (e.kind === 'status') await db.setAccountStatus(client, e.accountId, e.status, e.reason);
+        if (e.kind === 'flood') {
+          floods.push({ accountId: e.accountId, resumeAt: await db.floodWait(client, e.accountId, e.seconds) });
+        } else if (e.kind === 'status') await db.setAccountStatus(client, e.accountId, e.status, e.reason);
         else await db.setUnreachable(client, e.accountId, e.unreachableReason);
       }
       const campaigns = outcomes.length ? await db.record(client, outcomes) : [];
@@ -119,7 +123,9 @@ export class Recorder {
       this.#hooks.committed(outcomes, campaigns);
       return true;
     } catch (err) {
-      await client?.query('rollback').catch(() => { broken = true; });
+      await client?.query('rollback').catch(() => {
+        broken = true;
+      });
       const code = (err as { code?: string }).code ?? '';
       if (!RETRYABLE.has(code)) this.#failures++;
       this.#log.warn({ err, outcomes: outcomes.length, events: events.length }, 'recording outcomes failed; will retry');

@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { PgBoss, type Job } from 'pg-boss';
+import { type Job, PgBoss } from 'pg-boss';
 import { CAMPAIGN_RESUME_QUEUE, CampaignResumeJob } from '../../contracts/jobs.ts';
 import type { Account } from './account.ts';
 import { AccountLocks } from './account-locks.ts';
@@ -16,9 +16,9 @@ import { WorkerConfig, type WorkerConfigInput } from './config.ts';
 import * as db from './db.ts';
 import { FetchLoop } from './fetch-loop.ts';
 import { Fleet } from './fleet.ts';
-import { GramJsGateway, createTelegramClient } from './gateway/gramjs-gateway.ts';
+import { createTelegramClient, GramJsGateway } from './gateway/gramjs-gateway.ts';
 import type { TelegramGateway } from './gateway/types.ts';
-import { healthReporter, startHttp, type HealthReport } from './health.ts';
+import { type HealthReport, healthReporter, startHttp } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Recorder } from './recorder.ts';
@@ -50,18 +50,25 @@ export interface RunningWorker {
 const BOSS_CONNECTIONS = 2;
 const FULL_SUPERVISE_SECONDS = 300;
 
-function gatewayFactory(config: WorkerConfig, deps: WorkerDeps): { simulator: TelegramSimulator | null; create(accountId: string): TelegramGateway } {
+function gatewayFactory(
+  config: WorkerConfig,
+  deps: WorkerDeps,
+): { simulator: TelegramSimulator | null; create(accountId: string): TelegramGateway } {
   if (deps.createGateway) return { simulator: null, create: deps.createGateway };
   if (config.mode === 'simulator') {
-    const simulator = deps.simulator ?? new TelegramSimulator(config.simulator,
-      config.simulatorDatabaseUrl ? new PostgresMessageStore(config.simulatorDatabaseUrl) : new MemoryMessageStore());
+    const simulator = deps.simulator ??
+      new TelegramSimulator(
+        config.simulator,
+        config.simulatorDatabaseUrl ? new PostgresMessageStore(config.simulatorDatabaseUrl) : new MemoryMessageStore(),
+      );
     return { simulator, create: (id) => new GramJsGateway(simulatedClient(simulator, id), { connect: false }) };
   }
   if (!config.accounts) throw new Error('gramjs mode serves only the accounts of TELEGRAM_ACCOUNTS (with their sessions)');
   const sessions = new Map(config.accounts.map((a) => [a.accountId, a.session]));
   return {
     simulator: null,
-    create: (id) => new GramJsGateway(createTelegramClient({ session: sessions.get(id)!, apiId: config.apiId!, apiHash: config.apiHash! })),
+    create: (id) =>
+      new GramJsGateway(createTelegramClient({ session: sessions.get(id)!, apiId: config.apiId!, apiHash: config.apiHash! })),
   };
 }
 
@@ -89,7 +96,8 @@ async function startBoss(config: WorkerConfig, log: Logger): Promise<PgBoss> {
 /** FLOOD_WAIT-paused campaigns resume when the wait ends (a job worker_flood_wait enqueued). */
 async function workResumeQueue(boss: PgBoss, pool: pg.Pool, config: WorkerConfig, log: Logger): Promise<(at: number) => void> {
   const workId = await boss.work(CAMPAIGN_RESUME_QUEUE, {
-    batchSize: 10, pollingIntervalSeconds: config.pollingSeconds,
+    batchSize: 10,
+    pollingIntervalSeconds: config.pollingSeconds,
   }, async (jobs: Job<unknown>[]) => {
     for (const j of jobs) {
       const { accountId } = CampaignResumeJob.parse(j.data);
@@ -97,7 +105,9 @@ async function workResumeQueue(boss: PgBoss, pool: pg.Pool, config: WorkerConfig
       if (n) log.info({ accountId, campaigns: n }, 'FLOOD_WAIT over: campaigns resumed');
     }
   });
-  return (at) => { setTimeout(() => boss.notifyWorker(workId), Math.max(0, at - Date.now() + 20)).unref(); };
+  return (at) => {
+    setTimeout(() => boss.notifyWorker(workId), Math.max(0, at - Date.now() + 20)).unref();
+  };
 }
 
 export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps: WorkerDeps = {}): Promise<RunningWorker> {
@@ -105,7 +115,11 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
   const log = deps.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics({ defaultMetrics: !deps.logger });
   const gateways = gatewayFactory(config, deps);
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, application_name: 'tg-worker', max: config.maxConnections - BOSS_CONNECTIONS - 1 });
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    application_name: 'tg-worker',
+    max: config.maxConnections - BOSS_CONNECTIONS - 1,
+  });
   pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
   const boss = await startBoss(config, log);
   const wakeResume = await workResumeQueue(boss, pool, config, log);
@@ -113,7 +127,10 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
   let fleet: Fleet | null = null;
   const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify: (q) => fetch.notified(q) });
   const recorder = new Recorder(pool, {
-    flushMs: config.flushMs, log, metrics, hooks: {
+    flushMs: config.flushMs,
+    log,
+    metrics,
+    hooks: {
       committed: (outcomes, campaigns) => {
         fetch.settled(outcomes.map((o) => o.jobId));
         for (const c of campaigns) fleet?.accounts.get(c.accountId)?.campaignStates([c]);
@@ -124,10 +141,18 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
   });
   const fetch = new FetchLoop({ pool, config, log, locks, accounts: () => fleet!.accounts, supervise: (q) => boss.supervise(q) });
   fleet = new Fleet({
-    pool, config, log, locks,
+    pool,
+    config,
+    log,
+    locks,
     deps: {
-      config, log, metrics, recorder, createGateway: gateways.create,
-      wake: (id, at) => fetch.wake(id, at), hungry: (id) => fetch.hungry(id),
+      config,
+      log,
+      metrics,
+      recorder,
+      createGateway: gateways.create,
+      wake: (id, at) => fetch.wake(id, at),
+      hungry: (id) => fetch.hungry(id),
     },
   });
   await fleet.start();
@@ -137,13 +162,26 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
   const health = healthReporter({ pool, accounts: () => [...fleet!.accounts.values()], stopping: () => stopping });
   let server: Server | null = null;
   if (config.httpPort !== null) {
-    server = await startHttp({ host: config.httpHost, port: config.httpPort, metrics, health: health.report, beforeScrape: () => health.scrape(metrics) });
+    server = await startHttp({
+      host: config.httpHost,
+      port: config.httpPort,
+      metrics,
+      health: health.report,
+      beforeScrape: () => health.scrape(metrics),
+    });
   }
   const httpPort = server ? (server.address() as AddressInfo).port : null;
-  log.info({ mode: config.mode, accounts: fleet.accounts.size, httpPort, maxConnections: config.maxConnections }, 'worker started');
+  log.info(
+    { mode: config.mode, accounts: fleet.accounts.size, httpPort, maxConnections: config.maxConnections },
+    'worker started',
+  );
 
   return {
-    config, boss, metrics, simulator: gateways.simulator, httpPort,
+    config,
+    boss,
+    metrics,
+    simulator: gateways.simulator,
+    httpPort,
     accounts: () => [...fleet!.accounts.values()],
     health: () => health.report(),
     async stop() {
@@ -170,11 +208,22 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
 function logOutcomes(log: Logger, outcomes: db.Outcome[], campaigns: db.CampaignState[]): void {
   for (const o of outcomes) {
     if (o.outcome !== 'failed' && o.outcome !== 'retry' && o.outcome !== 'unconfirmed') continue;
-    const fields = { accountId: o.accountId, campaignId: o.campaignId, deliveryId: o.deliveryId, errorCode: o.errorCode, errorMessage: o.errorMessage };
+    const fields = {
+      accountId: o.accountId,
+      campaignId: o.campaignId,
+      deliveryId: o.deliveryId,
+      errorCode: o.errorCode,
+      errorMessage: o.errorMessage,
+    };
     if (o.outcome === 'retry') log.info({ ...fields, retryAt: o.retryAt }, 'delivery will be retried');
     else log.warn(fields, `delivery ${o.outcome}`);
   }
   for (const c of campaigns) {
-    if (c.state !== 'running') log.info({ campaignId: c.id, state: c.state, pauseReason: c.pauseReason, sent: c.sent, failed: c.failed }, `campaign ${c.state}`);
+    if (c.state !== 'running') {
+      log.info(
+        { campaignId: c.id, state: c.state, pauseReason: c.pauseReason, sent: c.sent, failed: c.failed },
+        `campaign ${c.state}`,
+      );
+    }
   }
 }

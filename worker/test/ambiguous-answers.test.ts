@@ -3,7 +3,18 @@
 import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, startTestWorker, testConfig, testLogger, waitFor, waitForState } from './fixtures.ts';
+import {
+  addChannels,
+  campaign,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitFor,
+  waitForState,
+} from './fixtures.ts';
 
 describe('ambiguous answers', () => {
   it('RANDOM_ID_DUPLICATE means in flight: checked again later, no attempt spent, never a failure', async () => {
@@ -12,11 +23,16 @@ describe('ambiguous answers', () => {
     // Telegram takes 1.5 s over the first send to peers[0]; the worker gives up after 500 ms and
     // resends (same random_id) while the first is still being processed.
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets: { [peers[0]!]: { processingMs: 1_500, times: 1 } } });
-    await startTestWorker(testConfig(world, { sendTimeoutMs: 500, retryBaseSeconds: 0.1 }), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world, { sendTimeoutMs: 500, retryBaseSeconds: 0.1 }), {
+      logger: testLogger(),
+      simulator: sim,
+    });
     const id = await createCampaign(world, { channelIds: ids, maxErrors: 0 });
     await waitForState(world, id, 'completed', 15_000);
     const { rows } = await world.sql.query(
-      'select state, attempts, random_id::text from public.deliveries where campaign_id = $1 and peer = $2', [id, peers[0]]);
+      'select state, attempts, random_id::text from public.deliveries where campaign_id = $1 and peer = $2',
+      [id, peers[0]],
+    );
     // attempt 1 timed out (unknown outcome, retried); the resend met RANDOM_ID_DUPLICATE (no
     // attempt); a later check found the message the first call posted.
     expect(rows[0]).toMatchObject({ state: 'sent', attempts: 2 });
@@ -29,13 +45,19 @@ describe('ambiguous answers', () => {
     const world = await createWorld({ ratePerMinute: 60_000 });
     const { ids, peers } = await addChannels(world, 3);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, targets: { [peers[1]!]: { hang: 'before', times: 4 } } });
-    await startTestWorker(testConfig(world, { sendTimeoutMs: 300, retryBaseSeconds: 0.05 }), { logger: testLogger(), simulator: sim });
+    await startTestWorker(testConfig(world, { sendTimeoutMs: 300, retryBaseSeconds: 0.05 }), {
+      logger: testLogger(),
+      simulator: sim,
+    });
     const id = await createCampaign(world, { channelIds: ids, maxErrors: 0 });
     const done = await waitForState(world, id, 'completed', 15_000);
     // Not failed: the max-errors threshold of 0 did not pause the campaign.
     expect(done).toMatchObject({ sent_count: 2, failed_count: 0, unconfirmed_count: 1 });
     expect(await deliveryCounts(world, id)).toEqual({ sent: 2, unconfirmed: 1 });
-    const { rows } = await world.sql.query('select attempts, error_code from public.deliveries where campaign_id = $1 and peer = $2', [id, peers[1]]);
+    const { rows } = await world.sql.query(
+      'select attempts, error_code from public.deliveries where campaign_id = $1 and peer = $2',
+      [id, peers[1]],
+    );
     expect(rows[0]).toEqual({ attempts: 4, error_code: 'TIMEOUT' });
 
     await asUser(world.sql, world.userId, (t) => t.query('select public.retry_failed_deliveries($1)', [id]));
@@ -48,7 +70,10 @@ describe('ambiguous answers', () => {
     const world = await createWorld({ ratePerMinute: 1_200 });
     const { ids, peers } = await addChannels(world, 40);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, latencyMs: [2, 5] });
-    const worker = await startTestWorker(testConfig(world, { sendTimeoutMs: 400, probeTimeoutMs: 300 }), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(testConfig(world, { sendTimeoutMs: 400, probeTimeoutMs: 300 }), {
+      logger: testLogger(),
+      simulator: sim,
+    });
     const id = await createCampaign(world, { channelIds: ids, maxErrors: 0 });
     await waitFor('10 sends', async () => sim.sends.length >= 10, 10_000, 5);
     sim.setUnreachable(Date.now() + 3_000);
@@ -58,8 +83,11 @@ describe('ambiguous answers', () => {
     }, 5_000);
     expect(health.status).toBe('degraded');
     // Shown to the owner too (GET /accounts: unreachableSince, unreachableReason).
-    const acct = await waitFor('recorded', async () => (await world.sql.query(
-      'select unreachable_since, unreachable_reason from public.telegram_accounts where id = $1 and unreachable_since is not null', [world.accountId])).rows[0], 2_000);
+    const acct = await waitFor('recorded', async () =>
+      (await world.sql.query(
+        'select unreachable_since, unreachable_reason from public.telegram_accounts where id = $1 and unreachable_since is not null',
+        [world.accountId],
+      )).rows[0], 2_000);
     expect(acct.unreachable_reason).toMatch(/TIMEOUT/);
     expect((await campaign(world, id)).state).toBe('running');
 
@@ -70,7 +98,9 @@ describe('ambiguous answers', () => {
     const counts = await sim.countsByPeer();
     for (const p of peers) expect(counts.get(p)).toBe(1);
     expect((await worker.health()).accounts[0]!.status).toBe('running');
-    const after = await world.sql.query('select unreachable_since from public.telegram_accounts where id = $1', [world.accountId]);
+    const after = await world.sql.query('select unreachable_since from public.telegram_accounts where id = $1', [
+      world.accountId,
+    ]);
     expect(after.rows[0].unreachable_since).toBeNull();
   });
 });

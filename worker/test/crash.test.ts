@@ -1,11 +1,20 @@
 // kill -9 of the worker mid-campaign, then a restart: the simulator keeps its messages in
 // Postgres (telegram_sim.messages), outside the killed process, so duplicates would show.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, waitFor, waitForState, type World } from './fixtures.ts';
+import {
+  addChannels,
+  campaign,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  waitFor,
+  waitForState,
+  type World,
+} from './fixtures.ts';
 
 const children: ChildProcess[] = [];
 afterEach(async () => {
@@ -32,7 +41,9 @@ function spawnWorker(w: World, extraEnv: Record<string, string> = {}): ChildProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', () => {});
-  child.stderr!.on('data', (d: Buffer) => { if (process.env.WORKER_TEST_LOG) process.stderr.write(d); });
+  child.stderr!.on('data', (d: Buffer) => {
+    if (process.env.WORKER_TEST_LOG) process.stderr.write(d);
+  });
   children.push(child);
   return child;
 }
@@ -69,7 +80,9 @@ describe('crash safety', () => {
     const { rows } = await world.sql.query(
       `select count(*)::int as n from public.deliveries d join public.channels ch on ch.id = d.channel_id
        join telegram_sim.messages m on m.chat_id = substr(ch.telegram_id::text, 5) and m.random_id = d.random_id::text
-       where d.campaign_id = $1 and m.message_id = d.telegram_message_id`, [id]);
+       where d.campaign_id = $1 and m.message_id = d.telegram_message_id`,
+      [id],
+    );
     expect(rows[0].n).toBe(300);
 
     // SIGTERM: graceful stop, exit code 0
@@ -82,7 +95,9 @@ describe('crash safety', () => {
     const world = await createWorld();
     const child = spawnWorker(world, { TELEGRAM_MODE: 'gramjs', TELEGRAM_API_ID: 'abc' });
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => { err += d; });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d;
+    });
     const code = await new Promise((r) => child.once('exit', (c) => r(c)));
     expect(code).toBe(2);
     expect(err).toMatch(/TELEGRAM_API_ID/);

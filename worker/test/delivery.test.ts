@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { asUser } from '../../scripts/test/db.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, startTestWorker } from './fixtures.ts';
+import {
+  addChannels,
+  campaign,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitFor,
+  waitForState,
+} from './fixtures.ts';
 
 describe('delivery', () => {
   it('sends every target once, records message ids and completes the campaign', async () => {
@@ -17,10 +28,14 @@ describe('delivery', () => {
     const counts = await sim.countsByPeer();
     for (const p of peers) expect(counts.get(p)).toBe(1);
     const { rows } = await world.sql.query(
-      `select count(*)::int as n from public.deliveries where campaign_id = $1 and telegram_message_id is not null and attempts = 1`, [id]);
+      `select count(*)::int as n from public.deliveries where campaign_id = $1 and telegram_message_id is not null and attempts = 1`,
+      [id],
+    );
     expect(rows[0].n).toBe(30);
     // peers were resolved once and stored on the channel
-    const ch = await world.sql.query('select count(*)::int as n from public.channels where telegram_id is not null and access_hash is not null');
+    const ch = await world.sql.query(
+      'select count(*)::int as n from public.channels where telegram_id is not null and access_hash is not null',
+    );
     expect(ch.rows[0].n).toBe(30);
   });
 });
@@ -39,7 +54,9 @@ describe('errors', () => {
     await waitForState(world, id, 'completed', 20_000);
     expect(await campaign(world, id)).toMatchObject({ sent_count: 15, failed_count: 5 });
     const { rows } = await world.sql.query(
-      `select peer, error_code, attempts from public.deliveries where campaign_id = $1 and state = 'failed' order by peer`, [id]);
+      `select peer, error_code, attempts from public.deliveries where campaign_id = $1 and state = 'failed' order by peer`,
+      [id],
+    );
     expect(rows).toEqual([
       { peer: peers[0], error_code: 'CHAT_WRITE_FORBIDDEN', attempts: 1 },
       { peer: peers[1], error_code: 'CHAT_WRITE_FORBIDDEN', attempts: 1 },
@@ -61,13 +78,23 @@ describe('errors', () => {
     expect(c2.failed).toBe(3);
     expect(c2.pending).toBeGreaterThan(0);
     expect((c2.sent ?? 0) + c2.pending! + c2.failed!).toBe(20);
-    expect(await campaign(world, id2)).toMatchObject({ state: 'paused', failed_count: 3, sent_count: c2.sent ?? 0, pending_count: c2.pending });
-    const failedPeers = await world.sql.query(`select peer from public.deliveries where campaign_id = $1 and state = 'failed'`, [id2]);
+    expect(await campaign(world, id2)).toMatchObject({
+      state: 'paused',
+      failed_count: 3,
+      sent_count: c2.sent ?? 0,
+      pending_count: c2.pending,
+    });
+    const failedPeers = await world.sql.query(`select peer from public.deliveries where campaign_id = $1 and state = 'failed'`, [
+      id2,
+    ]);
     expect(failedPeers.rows.every((r) => failing.has(r.peer))).toBe(true);
     // The rows left unsent have no live job, and the owner's resume enqueues them again; max_errors
     // counts anew from the resume, so the campaign pauses once more at its third new failure.
     await asUser(world.sql, world.userId, (t) => t.query('select public.resume_campaign($1)', [id2]));
-    const again = await waitFor('paused again', async () => { const c = await campaign(world, id2); return c.state === 'paused' && c; }, 20_000);
+    const again = await waitFor('paused again', async () => {
+      const c = await campaign(world, id2);
+      return c.state === 'paused' && c;
+    }, 20_000);
     expect(again).toMatchObject({ pause_reason: 'error_threshold', failed_count: 6 });
     expect(await deliveryCounts(world, id2)).toMatchObject({ failed: 6 });
   });
@@ -82,7 +109,9 @@ describe('errors', () => {
     sim.revoke(world.accountId);
     const paused = await waitForState(world, id, 'paused', 10_000);
     expect(paused.pause_reason).toBe('account');
-    const { rows } = await world.sql.query('select status, status_reason from public.telegram_accounts where id = $1', [world.accountId]);
+    const { rows } = await world.sql.query('select status, status_reason from public.telegram_accounts where id = $1', [
+      world.accountId,
+    ]);
     expect(rows[0].status).toBe('revoked');
     expect(rows[0].status_reason).toMatch(/AUTH_KEY_UNREGISTERED/);
     const sentBefore = sim.sends.length;
@@ -110,7 +139,8 @@ describe('errors', () => {
     for (const p of peers) expect(counts.get(p)).toBe(1);
     const { rows } = await world.sql.query(
       `select d.peer, d.attempts, d.random_id::text from public.deliveries d where campaign_id = $1 and peer = any ($2) order by peer`,
-      [id, peers.slice(0, 2)]);
+      [id, peers.slice(0, 2)],
+    );
     expect(rows.map((r) => [r.peer, r.attempts])).toEqual([[peers[0], 2], [peers[1], 3]]);
     // every attempt carried the delivery's random_id; the second one for peers[0] was a duplicate
     const tries = sim.sends.filter((s) => s.peer === peers[0]);
@@ -137,7 +167,10 @@ describe('errors', () => {
     expect(span).toBeLessThan(timeout);
     for (const peer of hung) {
       const tries = sim.sends.filter((x) => x.peer === peer);
-      const { rows } = await world.sql.query('select attempts, random_id::text from public.deliveries where campaign_id = $1 and peer = $2', [id, peer]);
+      const { rows } = await world.sql.query(
+        'select attempts, random_id::text from public.deliveries where campaign_id = $1 and peer = $2',
+        [id, peer],
+      );
       expect(rows[0].attempts).toBe(2);
       // the retry comes after the hung attempt's full timeout, with the same random_id
       const last = tries[tries.length - 1]!;
@@ -157,7 +190,8 @@ describe('errors', () => {
     const id = await createCampaign(world, { channelIds: ids });
     const paused = await waitForState(world, id, 'paused', 10_000);
     expect(paused.pause_reason).toBe('account');
-    const acct = async () => (await world.sql.query('select status from public.telegram_accounts where id = $1', [world.accountId])).rows[0].status;
+    const acct = async () =>
+      (await world.sql.query('select status from public.telegram_accounts where id = $1', [world.accountId])).rows[0].status;
     expect(await acct()).toBe('peer_flood');
     await waitFor('runner stopped', async () => worker!.accounts()[0]!.status === 'account_stopped', 5_000);
     // Stays stopped across account refreshes (1 s in tests) while the account is peer_flood.
@@ -186,7 +220,10 @@ describe('errors', () => {
     const second = await createCampaign(world, { channelIds: ids });
     await waitForState(world, second, 'completed', 10_000);
     expect(Date.now() - t0).toBeGreaterThan(300);
-    const { rows } = await world.sql.query(`select attempts, state from public.deliveries where campaign_id = $1 and peer = $2`, [second, peers[0]]);
+    const { rows } = await world.sql.query(`select attempts, state from public.deliveries where campaign_id = $1 and peer = $2`, [
+      second,
+      peers[0],
+    ]);
     expect(rows[0]).toEqual({ attempts: 1, state: 'sent' });
     expect((await sim.countsByPeer()).get(peers[0]!)).toBe(2);
   });

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { onTestFinished } from 'vitest';
 import { asUser, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 import type { WorkerConfigInput } from '../src/config.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { createLogger } from '../src/logger.ts';
 
 export interface World {
@@ -34,7 +34,8 @@ export async function startTestWorker(...args: Parameters<typeof startWorker>): 
 export async function addAccount(sql: pg.Client, userId: string, ratePerMinute: number): Promise<string> {
   const { rows } = await sql.query(
     `insert into public.telegram_accounts (owner_id, label, rate_per_minute) values ($1, 'test', $2) returning id`,
-    [userId, ratePerMinute]);
+    [userId, ratePerMinute],
+  );
   return rows[0].id;
 }
 
@@ -43,7 +44,9 @@ export async function addChannels(w: World, n: number, prefix = 'chan'): Promise
   const { rows } = await w.sql.query(
     `insert into public.channels (owner_id, peer)
      select $1, '@' || $2 || '_' || lpad(i::text, 5, '0') from generate_series(1, $3) i
-     returning id, peer`, [w.userId, prefix, n]);
+     returning id, peer`,
+    [w.userId, prefix, n],
+  );
   rows.sort((a, b) => (a.peer < b.peer ? -1 : 1));
   return { ids: rows.map((r) => r.id), peers: rows.map((r) => r.peer) };
 }
@@ -63,8 +66,14 @@ export async function createCampaign(w: World, o: CampaignOptions): Promise<stri
     const { rows } = await t.query(
       `select (public.create_campaign(p_name => 'test', p_channel_ids => $1::uuid[], p_message => $2::jsonb,
          p_account_id => $3, p_rate_per_minute => $4, p_max_errors => $5)).id`,
-      [o.channelIds, JSON.stringify({ text: o.text ?? 'hello <b>world</b>', parseMode: o.parseMode ?? 'html' }),
-        o.accountId ?? w.accountId, o.ratePerMinute ?? null, o.maxErrors ?? null]);
+      [
+        o.channelIds,
+        JSON.stringify({ text: o.text ?? 'hello <b>world</b>', parseMode: o.parseMode ?? 'html' }),
+        o.accountId ?? w.accountId,
+        o.ratePerMinute ?? null,
+        o.maxErrors ?? null,
+      ],
+    );
     return rows[0].id as string;
   });
   if (o.start !== false) await startCampaign(w, id);
@@ -76,8 +85,14 @@ export async function startCampaign(w: World, id: string): Promise<void> {
 }
 
 export interface CampaignRow {
-  id: string; state: string; pause_reason: string | null; resume_at: Date | null;
-  total_count: number; pending_count: number; sent_count: number; failed_count: number;
+  id: string;
+  state: string;
+  pause_reason: string | null;
+  resume_at: Date | null;
+  total_count: number;
+  pending_count: number;
+  sent_count: number;
+  failed_count: number;
 }
 
 export async function campaign(w: World, id: string): Promise<CampaignRow> {
@@ -88,11 +103,18 @@ export async function campaign(w: World, id: string): Promise<CampaignRow> {
 /** Delivery rows counted by state: the ground truth the counters must equal. */
 export async function deliveryCounts(w: World, campaignId: string): Promise<Record<string, number>> {
   const { rows } = await w.sql.query(
-    'select state, count(*)::int as n from public.deliveries where campaign_id = $1 group by state', [campaignId]);
+    'select state, count(*)::int as n from public.deliveries where campaign_id = $1 group by state',
+    [campaignId],
+  );
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -103,7 +125,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 }
 
 export const waitForState = (w: World, id: string, state: string, timeoutMs = 30_000) =>
-  waitFor(`campaign ${id} ${state}`, async () => { const c = await campaign(w, id); return c.state === state && c; }, timeoutMs);
+  waitFor(`campaign ${id} ${state}`, async () => {
+    const c = await campaign(w, id);
+    return c.state === state && c;
+  }, timeoutMs);
 
 export const testLogger = () => createLogger(process.env.WORKER_TEST_LOG ?? 'silent');
 

@@ -3,7 +3,18 @@
 import { describe, expect, it } from 'vitest';
 import { configFromEnv } from '../src/config.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addAccount, addChannels, createCampaign, createWorld, deliveryCounts, startTestWorker, testConfig, testLogger, waitFor, waitForState } from './fixtures.ts';
+import {
+  addAccount,
+  addChannels,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitFor,
+  waitForState,
+} from './fixtures.ts';
 
 describe('fleet', () => {
   it('serves 30 accounts, each with a campaign, on at most maxConnections connections', async () => {
@@ -13,12 +24,19 @@ describe('fleet', () => {
     for (let i = 1; i < 30; i++) accounts.push(await addAccount(world.sql, world.userId, 600));
     const { ids, peers } = await addChannels(world, 20);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, chatPerMinute: 10_000, latencyMs: [5, 20] });
-    const worker = await startTestWorker(testConfig(world, { accounts: accounts.map((accountId) => ({ accountId })), maxConnections: 6 }), { logger: testLogger(), simulator: sim });
+    const worker = await startTestWorker(
+      testConfig(world, { accounts: accounts.map((accountId) => ({ accountId })), maxConnections: 6 }),
+      { logger: testLogger(), simulator: sim },
+    );
     await waitFor('all running', async () => worker.accounts().every((a) => a.status === 'running'), 10_000);
     let peak = 0;
     const sampler = setInterval(() => {
-      void world.sql.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name like 'tg-worker%'`)
-        .then((r) => { peak = Math.max(peak, r.rows[0].n); }, () => {});
+      void world.sql.query(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name like 'tg-worker%'`,
+      )
+        .then((r) => {
+          peak = Math.max(peak, r.rows[0].n);
+        }, () => {});
     }, 50);
     try {
       const campaigns = [];
@@ -39,7 +57,10 @@ describe('fleet', () => {
   it('simulator mode without a list serves the database accounts and drops deleted ones', async () => {
     const world = await createWorld({ ratePerMinute: 600 });
     const extra = await addAccount(world.sql, world.userId, 600);
-    const worker = await startTestWorker(testConfig(world, { accounts: null }), { logger: testLogger(), simulator: new TelegramSimulator() });
+    const worker = await startTestWorker(testConfig(world, { accounts: null }), {
+      logger: testLogger(),
+      simulator: new TelegramSimulator(),
+    });
     await waitFor('both served', async () => worker.accounts().filter((a) => a.status === 'running').length === 2, 10_000);
     await world.sql.query('delete from public.telegram_accounts where id = $1', [extra]);
     await waitFor('deleted account dropped', async () => worker.accounts().map((a) => a.id).join() === world.accountId, 5_000);
@@ -47,8 +68,18 @@ describe('fleet', () => {
 
   it('refuses to guess the Telegram mode', () => {
     expect(() => configFromEnv({ DATABASE_URL: 'postgres://x' })).toThrow(/TELEGRAM_MODE is required/);
-    expect(() => configFromEnv({ DATABASE_URL: 'postgres://x', TELEGRAM_MODE: 'gramjs', TELEGRAM_ACCOUNTS: '[{"accountId":"6f1f8b4e-3c0a-4a57-9c39-8d0f64a3f1a2"}]' }))
+    expect(() =>
+      configFromEnv({
+        DATABASE_URL: 'postgres://x',
+        TELEGRAM_MODE: 'gramjs',
+        TELEGRAM_ACCOUNTS: '[{"accountId":"6f1f8b4e-3c0a-4a57-9c39-8d0f64a3f1a2"}]',
+      })
+    )
       .toThrow(/has no session/);
-    expect(configFromEnv({ DATABASE_URL: 'postgres://x', TELEGRAM_MODE: 'simulator' })).toMatchObject({ mode: 'simulator', accounts: null, maxConnections: 8 });
+    expect(configFromEnv({ DATABASE_URL: 'postgres://x', TELEGRAM_MODE: 'simulator' })).toMatchObject({
+      mode: 'simulator',
+      accounts: null,
+      maxConnections: 8,
+    });
   });
 });

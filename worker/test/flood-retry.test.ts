@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitFor, waitForState, startTestWorker } from './fixtures.ts';
+import {
+  addChannels,
+  campaign,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitFor,
+  waitForState,
+} from './fixtures.ts';
 
 describe('FLOOD_WAIT', () => {
   it('pauses the campaign with resume_at within 1 s, resumes alone, delivers every target once', async () => {
@@ -12,7 +23,15 @@ describe('FLOOD_WAIT', () => {
     // the 51st send gets FLOOD_WAIT_3
     await waitFor('50 sends', async () => sim.sends.length >= 50, 20_000, 5);
     const floodAt = Date.now();
-    const paused = await waitFor('paused', async () => { const c = await campaign(world, id); return c.state === 'paused' && c; }, 5_000, 10);
+    const paused = await waitFor(
+      'paused',
+      async () => {
+        const c = await campaign(world, id);
+        return c.state === 'paused' && c;
+      },
+      5_000,
+      10,
+    );
     const pauseLatency = Date.now() - floodAt;
     expect(pauseLatency).toBeLessThan(1000);
     expect(paused.pause_reason).toBe('flood_wait');
@@ -20,7 +39,9 @@ describe('FLOOD_WAIT', () => {
     const resumeAt = new Date(paused.resume_at!).getTime();
     expect(resumeAt - floodAt).toBeGreaterThan(2000);
     expect(resumeAt - floodAt).toBeLessThan(4000);
-    const acct = await world.sql.query('select status, flood_wait_until from public.telegram_accounts where id = $1', [world.accountId]);
+    const acct = await world.sql.query('select status, flood_wait_until from public.telegram_accounts where id = $1', [
+      world.accountId,
+    ]);
     expect(acct.rows[0].status).toBe('flood_wait');
     expect(paused.sent_count).toBe(50);
 
@@ -57,7 +78,9 @@ describe('retries', () => {
     const id = await createCampaign(world, { channelIds: ids });
     await waitForState(world, id, 'completed', 20_000);
     const { rows } = await world.sql.query(
-      `select peer, state, attempts, error_code from public.deliveries where campaign_id = $1 order by peer`, [id]);
+      `select peer, state, attempts, error_code from public.deliveries where campaign_id = $1 order by peer`,
+      [id],
+    );
     expect(rows[0]).toEqual({ peer: peers[0], state: 'failed', attempts: 4, error_code: 'INTERNAL' });
     expect(rows[1]).toMatchObject({ peer: peers[1], state: 'sent', attempts: 3 });
     const tries = sim.sends.length; // accepted sends only; count the attempts of peers[0] from the gaps

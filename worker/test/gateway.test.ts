@@ -21,7 +21,14 @@ describe('GramJS gateway on the simulated sender', () => {
     const peer = await gw.resolvePeer('@news_room');
     expect(peer.telegramId).toBe(TelegramSimulator.markedIdFor('@news_room'));
     expect(peer.accessHash).toMatch(/^-?\d+$/);
-    const msg = { peer, text: 'join <a href="https://t.me/+AbCdEf123">here</a> <b>now</b>', parseMode: 'html' as const, silent: true, linkPreview: false, randomId: '-4242424242424242' };
+    const msg = {
+      peer,
+      text: 'join <a href="https://t.me/+AbCdEf123">here</a> <b>now</b>',
+      parseMode: 'html' as const,
+      silent: true,
+      linkPreview: false,
+      randomId: '-4242424242424242',
+    };
     const a = await gw.send(msg);
     const b = await gw.send(msg);
     expect(b.messageId).toBe(a.messageId);
@@ -31,7 +38,10 @@ describe('GramJS gateway on the simulated sender', () => {
   });
 
   it('maps Telegram errors to GramJS classes through invoke, and fails closed on a revoked session', async () => {
-    const sim = new TelegramSimulator({ floodAfter: { sends: 0, seconds: 7 }, targets: { '@closed': { error: 'CHAT_WRITE_FORBIDDEN', code: 403 } } });
+    const sim = new TelegramSimulator({
+      floodAfter: { sends: 0, seconds: 7 },
+      targets: { '@closed': { error: 'CHAT_WRITE_FORBIDDEN', code: 403 } },
+    });
     const gw = new GramJsGateway(simulatedClient(sim, 'acct'), { connect: false });
     const peer = await gw.resolvePeer('@closed');
     const send = () => gw.send({ peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: true, randomId: '1' });
@@ -40,10 +50,14 @@ describe('GramJS gateway on the simulated sender', () => {
     expect(classify(flood)).toMatchObject({ kind: 'flood_wait', seconds: 7 });
     const sim2 = new TelegramSimulator({ targets: { '@closed': { error: 'CHAT_WRITE_FORBIDDEN', code: 403 } } });
     const gw2 = new GramJsGateway(simulatedClient(sim2, 'acct'), { connect: false });
-    const e = await gw2.send({ peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: true, randomId: '1' }).catch((x: unknown) => x);
+    const e = await gw2.send({ peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: true, randomId: '1' }).catch((
+      x: unknown,
+    ) => x);
     expect(classify(e)).toMatchObject({ kind: 'permanent', code: 'CHAT_WRITE_FORBIDDEN' });
     const sim3 = new TelegramSimulator({ revokedAccounts: ['acct'] });
-    await expect(new GramJsGateway(simulatedClient(sim3, 'acct'), { connect: false }).start()).rejects.toBeInstanceOf(SessionNotAuthorizedError);
+    await expect(new GramJsGateway(simulatedClient(sim3, 'acct'), { connect: false }).start()).rejects.toBeInstanceOf(
+      SessionNotAuthorizedError,
+    );
   });
 });
 
@@ -57,7 +71,9 @@ describe('classification', () => {
     expect(classify(rpc(500, 'INTERNAL'))).toMatchObject({ kind: 'transient' });
     expect(classify(rpc(-503, 'Timeout'))).toMatchObject({ kind: 'transient' });
     expect(classify(new Error('Disconnect'))).toMatchObject({ kind: 'transient', code: 'NETWORK' });
-    for (const m of ['CHAT_WRITE_FORBIDDEN', 'CHANNEL_PRIVATE', 'USER_BANNED_IN_CHANNEL', 'PEER_ID_INVALID', 'USERNAME_NOT_OCCUPIED']) {
+    for (
+      const m of ['CHAT_WRITE_FORBIDDEN', 'CHANNEL_PRIVATE', 'USER_BANNED_IN_CHANNEL', 'PEER_ID_INVALID', 'USERNAME_NOT_OCCUPIED']
+    ) {
       expect(classify(rpc(400, m))).toMatchObject({ kind: 'permanent', code: m });
     }
   });

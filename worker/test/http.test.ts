@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { createLogger } from '../src/logger.ts';
-import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
+import { addChannels, createCampaign, createWorld, startTestWorker, testConfig, testLogger, waitForState } from './fixtures.ts';
 
 const metricValue = (text: string, name: string, labels: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((kv) => l.includes(kv)));
@@ -17,7 +17,11 @@ describe('health and metrics over HTTP', () => {
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
     sim.setTarget('@http_00003', { error: 'CHAT_WRITE_FORBIDDEN' });
     const lines: Array<Record<string, unknown>> = [];
-    const logger = createLogger('info', { write: (l: string) => { lines.push(JSON.parse(l)); } });
+    const logger = createLogger('info', {
+      write: (l: string) => {
+        lines.push(JSON.parse(l));
+      },
+    });
     const worker = await startTestWorker(testConfig(world, { httpPort: 0, httpHost: '127.0.0.1' }), { logger, simulator: sim });
     const base = `http://127.0.0.1:${worker.httpPort}`;
     const id = await createCampaign(world, { channelIds: ids });
@@ -37,7 +41,9 @@ describe('health and metrics over HTTP', () => {
     expect(metrics).not.toMatch(/session=|api_hash|password/i);
 
     // the operator's log names the failure and the campaign's end, never a secret
-    expect(lines).toContainEqual(expect.objectContaining({ msg: 'delivery failed', errorCode: 'CHAT_WRITE_FORBIDDEN', campaignId: id }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ msg: 'delivery failed', errorCode: 'CHAT_WRITE_FORBIDDEN', campaignId: id }),
+    );
     expect(lines).toContainEqual(expect.objectContaining({ msg: 'campaign completed', campaignId: id, sent: 11, failed: 1 }));
     expect(JSON.stringify(lines)).not.toContain(world.db.url);
 

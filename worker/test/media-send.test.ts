@@ -8,7 +8,18 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addChannels, campaign, createWorld, startCampaign, startTestWorker, testConfig, testLogger, waitFor, waitForState, type World } from './fixtures.ts';
+import {
+  addChannels,
+  campaign,
+  createWorld,
+  startCampaign,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitFor,
+  waitForState,
+  type World,
+} from './fixtures.ts';
 
 const KEY = 'service-role-key-for-this-test';
 const PHOTO = Buffer.alloc(700 * 1024, 7); // two upload parts
@@ -18,9 +29,13 @@ let fetches = 0;
 
 beforeAll(async () => {
   storage = createServer((req, res) => {
-    const ok = req.headers.authorization === `Bearer ${KEY}` && /^\/storage\/v1\/object\/campaign-media\/[^/]+\/pic\.jpg$/.test(req.url ?? '');
+    const ok = req.headers.authorization === `Bearer ${KEY}` &&
+      /^\/storage\/v1\/object\/campaign-media\/[^/]+\/pic\.jpg$/.test(req.url ?? '');
     if (ok) fetches++;
-    res.writeHead(ok ? 200 : 404, { 'content-type': ok ? 'image/jpeg' : 'application/json', 'content-length': ok ? PHOTO.length : 2 });
+    res.writeHead(ok ? 200 : 404, {
+      'content-type': ok ? 'image/jpeg' : 'application/json',
+      'content-length': ok ? PHOTO.length : 2,
+    });
     res.end(ok ? PHOTO : '{}');
   });
   await new Promise<void>((r) => storage.listen(0, '127.0.0.1', () => r()));
@@ -29,11 +44,19 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => storage.close(() => r())));
 
 async function photoCampaign(w: World, channelIds: string[]): Promise<string> {
-  await w.sql.query(`insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)
-    on conflict do nothing`, [`${w.userId}/pic.jpg`, w.userId, { mimetype: 'image/jpeg', size: PHOTO.length }]);
-  return asUser(w.sql, w.userId, async (t) => (await t.query(
-    `select id from public.create_campaign(p_name => 'photo', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
-    [channelIds, JSON.stringify({ text: 'Look <b>here</b>', parseMode: 'html', media: { path: `${w.userId}/pic.jpg`, kind: 'photo' } })])).rows[0].id);
+  await w.sql.query(
+    `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)
+    on conflict do nothing`,
+    [`${w.userId}/pic.jpg`, w.userId, { mimetype: 'image/jpeg', size: PHOTO.length }],
+  );
+  return asUser(w.sql, w.userId, async (t) =>
+    (await t.query(
+      `select id from public.create_campaign(p_name => 'photo', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+      [
+        channelIds,
+        JSON.stringify({ text: 'Look <b>here</b>', parseMode: 'html', media: { path: `${w.userId}/pic.jpg`, kind: 'photo' } }),
+      ],
+    )).rows[0].id);
 }
 
 const config = (w: World) => testConfig(w, { supabaseUrl: storageUrl, serviceRoleKey: KEY });
@@ -53,7 +76,10 @@ describe('media campaigns', () => {
     expect(fetches - before).toBe(1);
     const posts = (await sim.store.messages()).filter((m) => m.media === 'photo');
     expect(posts.map((m) => m.peer).sort()).toEqual(peers);
-    const { rows } = await w.sql.query(`select d.random_id::text from public.deliveries d where campaign_id = $1 and attempts = 1 and state = 'sent'`, [id]);
+    const { rows } = await w.sql.query(
+      `select d.random_id::text from public.deliveries d where campaign_id = $1 and attempts = 1 and state = 'sent'`,
+      [id],
+    );
     expect(new Set(posts.map((m) => m.randomId))).toEqual(new Set(rows.map((r) => r.random_id)));
     const refs = await w.sql.query('select account_id from private.campaign_media_refs where campaign_id = $1', [id]);
     expect(refs.rows).toEqual([{ account_id: w.accountId }]);
@@ -87,7 +113,10 @@ describe('test sends', () => {
     const id = await photoCampaign(w, ids);
     const sent = await testSend(w, id);
     expect(sent).toMatchObject({ state: 'sent', peer: 'me' });
-    expect((await first.store.messages()).filter((m) => m.peer === 'me')).toMatchObject([{ media: 'photo', messageId: Number(sent.telegram_message_id) }]);
+    expect((await first.store.messages()).filter((m) => m.peer === 'me')).toMatchObject([{
+      media: 'photo',
+      messageId: Number(sent.telegram_message_id),
+    }]);
     expect(await campaign(w, id)).toMatchObject({ state: 'draft', sent_count: 0, total_count: 3 });
     await worker.stop();
 
@@ -100,7 +129,11 @@ describe('test sends', () => {
 });
 
 async function testSend(w: World, campaignId: string) {
-  const t = await asUser(w.sql, w.userId, async (c) => (await c.query('select id from public.test_campaign($1)', [campaignId])).rows[0]);
+  const t = await asUser(
+    w.sql,
+    w.userId,
+    async (c) => (await c.query('select id from public.test_campaign($1)', [campaignId])).rows[0],
+  );
   return waitFor('test settled', async () => {
     const { rows } = await w.sql.query(`select * from public.campaign_test_sends where id = $1 and state <> 'pending'`, [t.id]);
     return rows[0];

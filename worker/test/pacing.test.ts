@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addChannels, campaign, createCampaign, createWorld, deliveryCounts, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
+import {
+  addChannels,
+  campaign,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitForState,
+} from './fixtures.ts';
 
 /**
  * Most sends found in any 1-second window (half-open), from sorted timestamps, less `jitterMs`:
@@ -36,7 +46,11 @@ describe('pacing', () => {
     // 199 intervals of 50 ms = 9.95 s at least. How close to it the run comes depends on the
     // machine's load: `npm run bench` measures that ratio; a test asserts only the limit.
     expect(span).toBeGreaterThanOrEqual(9.9);
-    console.log(`pacing: 200 sends in ${span.toFixed(2)} s (ideal 9.95 s, ratio ${(span / 9.95).toFixed(3)}), campaign done in ${seconds.toFixed(2)} s, max ${maxPerSecond(times)}/s`);
+    console.log(
+      `pacing: 200 sends in ${span.toFixed(2)} s (ideal 9.95 s, ratio ${(span / 9.95).toFixed(3)}), campaign done in ${
+        seconds.toFixed(2)
+      } s, max ${maxPerSecond(times)}/s`,
+    );
     expect(await campaign(world, id)).toMatchObject({ sent_count: 200, pending_count: 0 });
   });
 
@@ -46,12 +60,18 @@ describe('pacing', () => {
     const sim = new TelegramSimulator({ accountPerSecond: 100_000 });
     await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
     const campaigns: string[] = [];
-    for (let i = 0; i < 5; i++) campaigns.push(await createCampaign(world, { channelIds: ids, text: `campaign ${i}`, start: false }));
+    for (let i = 0; i < 5; i++) {
+      campaigns.push(await createCampaign(world, { channelIds: ids, text: `campaign ${i}`, start: false }));
+    }
     // Started together (one transaction), so no campaign has a head start.
-    await asUser(world.sql, world.userId, async (t) => { for (const id of campaigns) await t.query('select public.start_campaign($1)', [id]); });
+    await asUser(world.sql, world.userId, async (t) => {
+      for (const id of campaigns) await t.query('select public.start_campaign($1)', [id]);
+    });
     for (const id of campaigns) await waitForState(world, id, 'completed', 60_000);
     const { rows } = await world.sql.query(
-      `select campaign_id, sent_at from public.deliveries where campaign_id = any ($1) order by sent_at`, [campaigns]);
+      `select campaign_id, sent_at from public.deliveries where campaign_id = any ($1) order by sent_at`,
+      [campaigns],
+    );
     expect(rows).toHaveLength(2500);
     // Fair: once every campaign has started sending, the next 1,000 sends are shared about
     // equally: 200 each.

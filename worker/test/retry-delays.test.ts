@@ -2,15 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { Api } from 'telegram';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-import { addChannels, createCampaign, createWorld, testConfig, testLogger, waitForState, startTestWorker } from './fixtures.ts';
+import { addChannels, createCampaign, createWorld, startTestWorker, testConfig, testLogger, waitForState } from './fixtures.ts';
 
 /** Records when each SendMessage to `peer` reached the simulator (failed ones included). */
 class TimingSimulator extends TelegramSimulator {
   attempts: number[] = [];
   watch = '';
   override async handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
-    if (request instanceof Api.messages.SendMessage && request.peer instanceof Api.InputPeerChannel
-      && `-100${request.peer.channelId}` === TelegramSimulator.markedIdFor(this.watch)) this.attempts.push(Date.now());
+    if (
+      request instanceof Api.messages.SendMessage && request.peer instanceof Api.InputPeerChannel &&
+      `-100${request.peer.channelId}` === TelegramSimulator.markedIdFor(this.watch)
+    ) this.attempts.push(Date.now());
     return super.handle(accountId, request);
   }
 }
@@ -31,7 +33,9 @@ describe('retries with the real delays', () => {
       expect(gaps[i]).toBeGreaterThanOrEqual(d);
       expect(gaps[i]).toBeLessThanOrEqual(d * 1.1 + 0.3);
     });
-    const { rows } = await world.sql.query('select state, attempts, error_code from public.deliveries where campaign_id = $1', [id]);
+    const { rows } = await world.sql.query('select state, attempts, error_code from public.deliveries where campaign_id = $1', [
+      id,
+    ]);
     expect(rows[0]).toEqual({ state: 'failed', attempts: 4, error_code: 'INTERNAL' });
   }, 90_000);
 });

@@ -32,7 +32,7 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?
 }
 
 describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
-  it('answers a resend during the first call\'s latency with 500 RANDOM_ID_DUPLICATE, later ones with the original message', async () => {
+  it("answers a resend during the first call's latency with 500 RANDOM_ID_DUPLICATE, later ones with the original message", async () => {
     const sim = new TelegramSimulator({ latencyMs: [150, 150] });
     const client = simulatedClient(sim, 'acct');
     const peer = await inputPeer(client, 'dup_room');
@@ -68,7 +68,9 @@ describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
     const answers: string[] = [];
     for (let i = 0; i < 3; i++) {
       await sleep(80);
-      answers.push(await send(client, peer, '55').then(() => 'message', (e: { errorMessage?: string }) => e.errorMessage ?? String(e)));
+      answers.push(
+        await send(client, peer, '55').then(() => 'message', (e: { errorMessage?: string }) => e.errorMessage ?? String(e)),
+      );
     }
     expect(answers).toEqual(['RANDOM_ID_DUPLICATE', 'RANDOM_ID_DUPLICATE', 'RANDOM_ID_DUPLICATE']);
     const id = await first;
@@ -77,7 +79,9 @@ describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
   });
 
   it('a hang after posting is no longer in flight (the resend finds the message); a hang before posting never reached Telegram', async () => {
-    const sim = new TelegramSimulator({ targets: { '@after': { hang: 'after', times: 1 }, '@before': { hang: 'before', times: 1 } } });
+    const sim = new TelegramSimulator({
+      targets: { '@after': { hang: 'after', times: 1 }, '@before': { hang: 'before', times: 1 } },
+    });
     const client = simulatedClient(sim, 'acct');
     const after = await inputPeer(client, 'after');
     const before = await inputPeer(client, 'before');
@@ -183,7 +187,9 @@ describe('probe, latency and cost', () => {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const msPerSend = (cpu.user + cpu.system) / 1000 / inFlight.length;
-    console.log(`simulator + GramJS client: ${inFlight.length} sends in ${wallMs.toFixed(0)} ms, ${msPerSend.toFixed(3)} ms CPU per send`);
+    console.log(
+      `simulator + GramJS client: ${inFlight.length} sends in ${wallMs.toFixed(0)} ms, ${msPerSend.toFixed(3)} ms CPU per send`,
+    );
     expect(sim.sends).toHaveLength(ticks * perTick);
     // GramJS builds and serialises each request (as in production) and the simulator builds the
     // answer; a send costing over 0.25 ms would take half a core at 2,000/s in the bench.

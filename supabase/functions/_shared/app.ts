@@ -3,11 +3,18 @@
 // (404/405), auth (401), body size (413), JSON (400), zod validation (422), then one database
 // transaction as the caller, and a check of the answer against the contract. Auth comes before
 // the body: a caller without a valid token gets 401 without the server reading what they send.
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
 import { buildOpenApiDocument } from '../../../contracts/api/openapi.ts';
 import {
-  operationsOf, routes, type FunctionName, type OperationId, type ParsedInput, type ResponseBody, type RouteSpec, type Routes,
+  type FunctionName,
+  type OperationId,
+  operationsOf,
+  type ParsedInput,
+  type ResponseBody,
+  type Routes,
+  routes,
+  type RouteSpec,
 } from '../../../contracts/api/routes.ts';
 import { authenticate, type UserClaims } from './auth.ts';
 import { parseJson, readBodyBytes } from './body.ts';
@@ -21,14 +28,16 @@ export type HandlersOf<F extends FunctionName> = {
   [K in OperationId as Routes[K]['fn'] extends F ? K : never]: Handler<K>;
 };
 
-export interface EdgeFunction { fetch(req: Request): Promise<Response> }
+export interface EdgeFunction {
+  fetch(req: Request): Promise<Response>;
+}
 
 /** Locally the router passes /functions/v1/<name>/...; on Supabase the path starts at /<name>. */
 const PREFIX = '/functions/v1';
 const pathOf = (req: Request) => {
   let p = new URL(req.url).pathname;
   if (p === PREFIX || p.startsWith(`${PREFIX}/`)) p = p.slice(PREFIX.length);
-  return p.length > 1 ? p.replace(/\/+$/, '') || '/' : '/';  // '/channels/' is '/channels'
+  return p.length > 1 ? p.replace(/\/+$/, '') || '/' : '/'; // '/channels/' is '/channels'
 };
 
 let openApi: string | undefined;

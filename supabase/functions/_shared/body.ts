@@ -33,7 +33,10 @@ export async function readBodyBytes(req: Request, limit = MAX_BODY_BYTES): Promi
   if (size > limit) throw tooLarge(limit);
   const out = new Uint8Array(size);
   let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
   return out;
 }
 

@@ -22,8 +22,14 @@ export interface OwnedResource<Dto> extends Listable<Dto> {
   columns: Record<string, string>;
 }
 
-export interface PageRequest { limit: number; cursor?: string }
-export interface Page<Dto> { items: Dto[]; nextCursor: string | null }
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+}
+export interface Page<Dto> {
+  items: Dto[];
+  nextCursor: string | null;
+}
 /** newest: (created_at, id) descending; id: ascending ids (deliveries of one campaign). */
 export type Order = 'newest' | 'id';
 
@@ -34,30 +40,35 @@ function encodeCursor(key: string[]): string {
 }
 
 function decodeCursor(cursor: string, order: Order): string[] {
-  const bad = () => new ApiError(422, 'validation_failed', 'invalid cursor: pass a nextCursor from a previous page',
-    { issues: [{ path: ['cursor'], message: 'invalid cursor' }] });
+  const bad = () =>
+    new ApiError(422, 'validation_failed', 'invalid cursor: pass a nextCursor from a previous page', {
+      issues: [{ path: ['cursor'], message: 'invalid cursor' }],
+    });
   let key: unknown;
   try {
     key = JSON.parse(atob(cursor.replace(/-/g, '+').replace(/_/g, '/')));
   } catch {
     throw bad();
   }
-  const ok = Array.isArray(key) && (order === 'id'
-    ? key.length === 1 && UUID.test(String(key[0]))
-    : key.length === 2 && /^-?\d{1,19}$/.test(String(key[0])) && UUID.test(String(key[1])));
+  const ok = Array.isArray(key) &&
+    (order === 'id'
+      ? key.length === 1 && UUID.test(String(key[0]))
+      : key.length === 2 && /^-?\d{1,19}$/.test(String(key[0])) && UUID.test(String(key[1])));
   if (!ok) throw bad();
   return key as string[];
 }
 
 export async function listPage<Dto>(
-  tx: Tx, r: Listable<Dto>, page: PageRequest,
+  tx: Tx,
+  r: Listable<Dto>,
+  page: PageRequest,
   opts: { where?: Fragment; order?: Order } = {},
 ): Promise<Page<Dto>> {
   const order = opts.order ?? 'newest';
   const after = page.cursor ? decodeCursor(page.cursor, order) : undefined;
   const idColumn = tx.unsafe(r.idColumn ?? 't.id');
-  const keyset = !after ? tx``
-    : order === 'id' ? tx`and ${idColumn} > ${after[0]}::uuid`
+  const keyset = !after ? tx`` : order === 'id'
+    ? tx`and ${idColumn} > ${after[0]}::uuid`
     // created_at in whole microseconds: exact, unlike a JS Date
     : tx`and (t.created_at, t.id) < ('epoch'::timestamptz + ${after[0]}::bigint * interval '1 microsecond', ${after[1]}::uuid)`;
   const rows = await tx`

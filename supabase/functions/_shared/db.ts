@@ -26,8 +26,10 @@ function sql(): postgres.Sql {
   const url = pooled ?? env('SUPABASE_DB_URL');
   if (!url) throw new Error('no database URL: set the DATABASE_URL secret (the transaction pooler, port 6543)');
   if (!pooled) {
-    console.warn('[functions] DATABASE_URL is not set: using SUPABASE_DB_URL, a direct connection per instance. '
-      + 'Set DATABASE_URL to the transaction pooler (port 6543).');
+    console.warn(
+      '[functions] DATABASE_URL is not set: using SUPABASE_DB_URL, a direct connection per instance. ' +
+        'Set DATABASE_URL to the transaction pooler (port 6543).',
+    );
   }
   pool = postgres(url, {
     prepare: false,

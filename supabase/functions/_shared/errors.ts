@@ -13,7 +13,9 @@ export class ApiError extends Error {
   details?: Details;
   headers?: Record<string, string>;
   constructor(
-    status: number, code: ErrorCode, message: string,
+    status: number,
+    code: ErrorCode,
+    message: string,
     extra: { issues?: ErrorIssue[]; details?: Details; headers?: Record<string, string> } = {},
   ) {
     super(message);
@@ -28,8 +30,15 @@ export class ApiError extends Error {
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
-  400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
-  409: 'conflict', 413: 'payload_too_large', 422: 'validation_failed', 503: 'unavailable',
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  422: 'validation_failed',
+  503: 'unavailable',
 };
 
 export function fromZod(err: z.ZodError, where: 'body' | 'query' | 'path'): ApiError {
@@ -44,11 +53,21 @@ export function fromZod(err: z.ZodError, where: 'body' | 'query' | 'path'): ApiE
   const noun = where === 'body' ? 'request body' : where === 'query' ? 'query parameters' : 'path';
   // A list longer than the API takes (e.g. > 1000 peers to import) is a too-large request.
   const tooMany = err.issues.some((i) => i.code === 'too_big' && i.origin === 'array');
-  return new ApiError(tooMany ? 413 : 422, tooMany ? 'payload_too_large' : 'validation_failed',
-    `invalid ${noun}: ${field}${first?.message ?? 'invalid'}`, { issues });
+  return new ApiError(
+    tooMany ? 413 : 422,
+    tooMany ? 'payload_too_large' : 'validation_failed',
+    `invalid ${noun}: ${field}${first?.message ?? 'invalid'}`,
+    { issues },
+  );
 }
 
-interface PgError { code: string; message: string; detail?: string; constraint_name?: string; column_name?: string }
+interface PgError {
+  code: string;
+  message: string;
+  detail?: string;
+  constraint_name?: string;
+  column_name?: string;
+}
 
 function isPgError(err: unknown): err is PgError {
   return err instanceof Error && err.name === 'PostgresError' && typeof (err as { code?: unknown }).code === 'string';
@@ -101,14 +120,16 @@ function fromPg(err: PgError): ApiError | undefined {
   if (code === '23514' || code === '23502') {
     const col = err.column_name ?? /^[a-z]+_([a-z_]+?)_check\d*$/.exec(err.constraint_name ?? '')?.[1];
     const message = code === '23502' ? 'is required' : 'is out of the allowed range';
-    return new ApiError(422, 'validation_failed', `${col ? camel(col) : 'value'} ${message}`,
-      { issues: col ? [{ path: [camel(col)], message }] : undefined });
+    return new ApiError(422, 'validation_failed', `${col ? camel(col) : 'value'} ${message}`, {
+      issues: col ? [{ path: [camel(col)], message }] : undefined,
+    });
   }
   // Data exceptions (bad peer, bad uuid text, NUL bytes, out-of-range numbers) are the caller's input.
   if (code.startsWith('22')) {
     const peer = /^(not a Telegram peer|peer is empty)/.test(err.message); // from public.normalize_peer
-    return new ApiError(422, 'validation_failed', err.message,
-      { issues: peer ? [{ path: ['peer'], message: err.message }] : undefined });
+    return new ApiError(422, 'validation_failed', err.message, {
+      issues: peer ? [{ path: ['peer'], message: err.message }] : undefined,
+    });
   }
   if (code === '42501') return new ApiError(403, 'forbidden', 'not allowed');
   if (['40001', '40P01', '55P03', '57014', '53300'].includes(code) || code.startsWith('08')) {
@@ -117,7 +138,14 @@ function fromPg(err: PgError): ApiError | undefined {
   return undefined;
 }
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+]);
 
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;

@@ -2,7 +2,7 @@
 // worker's to write; users set a label and the pace. Sessions never pass through here.
 import type { Account } from '../../../contracts/api/accounts.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
-import { deleteOne, findOne, insertOne, iso, isoNN, listPage, updateOne, type OwnedResource } from '../_shared/crud.ts';
+import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
 
 export const accountResource: OwnedResource<Account> = {
   table: 'telegram_accounts',
@@ -11,9 +11,16 @@ export const accountResource: OwnedResource<Account> = {
     t.rate_per_minute, t.created_at, t.updated_at`,
   columns: { label: 'label', ratePerMinute: 'rate_per_minute' },
   toDto: (r) => ({
-    id: r.id, label: r.label, status: r.status, statusReason: r.status_reason, floodWaitUntil: iso(r.flood_wait_until),
-    unreachableSince: iso(r.unreachable_since), unreachableReason: r.unreachable_reason,
-    ratePerMinute: r.rate_per_minute, createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+    id: r.id,
+    label: r.label,
+    status: r.status,
+    statusReason: r.status_reason,
+    floodWaitUntil: iso(r.flood_wait_until),
+    unreachableSince: iso(r.unreachable_since),
+    unreachableReason: r.unreachable_reason,
+    ratePerMinute: r.rate_per_minute,
+    createdAt: isoNN(r.created_at),
+    updatedAt: isoNN(r.updated_at),
   }),
 };
 

@@ -4,8 +4,8 @@
 import type { Batch } from '../../../contracts/api/batches.ts';
 import type { Channel } from '../../../contracts/api/channels.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
-import { deleteOne, findOne, insertOne, isoNN, listPage, updateOne, type Listable, type OwnedResource } from '../_shared/crud.ts';
-import { uuidArray, type Tx } from '../_shared/db.ts';
+import { deleteOne, findOne, insertOne, isoNN, type Listable, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
+import { type Tx, uuidArray } from '../_shared/db.ts';
 import { channelResource } from '../channels/index.ts';
 
 export const batchResource: OwnedResource<Batch> = {
@@ -14,7 +14,11 @@ export const batchResource: OwnedResource<Batch> = {
   select: 't.id, t.name, t.channel_count, t.created_at, t.updated_at',
   columns: { name: 'name' },
   toDto: (r) => ({
-    id: r.id, name: r.name, channelCount: r.channel_count, createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+    id: r.id,
+    name: r.name,
+    channelCount: r.channel_count,
+    createdAt: isoNN(r.created_at),
+    updatedAt: isoNN(r.updated_at),
   }),
 };
 

@@ -1,12 +1,12 @@
 // Function `campaigns`: create, inspect and drive campaigns (docs/architecture.md). Every change is an RPC,
 // which enforces the state machine (409 on an illegal transition) and queues jobs in the same
 // transaction.
-import type { CampaignAction, Campaign, Delivery, TestSend } from '../../../contracts/api/campaigns.ts';
+import type { Campaign, CampaignAction, Delivery, TestSend } from '../../../contracts/api/campaigns.ts';
 import { sleep } from '../../../contracts/time.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import type { UserClaims } from '../_shared/auth.ts';
-import { findOne, iso, isoNN, listPage, type Listable, type OwnedResource } from '../_shared/crud.ts';
-import { asUser, uuidArray, type Row, type Tx } from '../_shared/db.ts';
+import { findOne, iso, isoNN, type Listable, listPage, type OwnedResource } from '../_shared/crud.ts';
+import { asUser, type Row, type Tx, uuidArray } from '../_shared/db.ts';
 
 export const campaignResource: OwnedResource<Campaign> = {
   table: 'campaigns',
@@ -16,20 +16,38 @@ export const campaignResource: OwnedResource<Campaign> = {
     order by x.created_at desc limit 1) as last_test`,
   columns: {},
   toDto: (r) => ({
-    id: r.id, name: r.name, state: r.state, pauseReason: r.pause_reason, resumeAt: iso(r.resume_at),
-    accountId: r.account_id, templateId: r.template_id,
+    id: r.id,
+    name: r.name,
+    state: r.state,
+    pauseReason: r.pause_reason,
+    resumeAt: iso(r.resume_at),
+    accountId: r.account_id,
+    templateId: r.template_id,
     message: {
-      text: r.message_text, parseMode: r.parse_mode, silent: r.silent, linkPreview: r.link_preview,
-      media: r.media_path === null ? null
+      text: r.message_text,
+      parseMode: r.parse_mode,
+      silent: r.silent,
+      linkPreview: r.link_preview,
+      media: r.media_path === null
+        ? null
         : { path: r.media_path, kind: r.media_kind, mimeType: r.media_mime, size: Number(r.media_size) },
     },
     lastTest: r.last_test ? testSendDto(r.last_test) : null,
-    ratePerMinute: r.rate_per_minute, maxErrors: r.max_errors, scheduledAt: iso(r.scheduled_at),
+    ratePerMinute: r.rate_per_minute,
+    maxErrors: r.max_errors,
+    scheduledAt: iso(r.scheduled_at),
     counts: {
-      total: r.total_count, pending: r.pending_count, sent: r.sent_count, failed: r.failed_count,
-      unconfirmed: r.unconfirmed_count, cancelled: r.cancelled_count,
+      total: r.total_count,
+      pending: r.pending_count,
+      sent: r.sent_count,
+      failed: r.failed_count,
+      unconfirmed: r.unconfirmed_count,
+      cancelled: r.cancelled_count,
     },
-    startedAt: iso(r.started_at), completedAt: iso(r.completed_at), createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+    startedAt: iso(r.started_at),
+    completedAt: iso(r.completed_at),
+    createdAt: isoNN(r.created_at),
+    updatedAt: isoNN(r.updated_at),
   }),
 };
 
@@ -38,19 +56,35 @@ const deliveries: Listable<Delivery> = {
   select: `t.id, t.campaign_id, t.channel_id, t.peer, t.state, t.attempts, t.error_code, t.error_message,
     t.telegram_message_id, t.next_attempt_at, t.sent_at, t.created_at, t.updated_at`,
   toDto: (r: Row) => ({
-    id: r.id, campaignId: r.campaign_id, channelId: r.channel_id, peer: r.peer, state: r.state, attempts: r.attempts,
-    errorCode: r.error_code, errorMessage: r.error_message, telegramMessageId: r.telegram_message_id,
-    nextAttemptAt: iso(r.next_attempt_at), sentAt: iso(r.sent_at), createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+    id: r.id,
+    campaignId: r.campaign_id,
+    channelId: r.channel_id,
+    peer: r.peer,
+    state: r.state,
+    attempts: r.attempts,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    telegramMessageId: r.telegram_message_id,
+    nextAttemptAt: iso(r.next_attempt_at),
+    sentAt: iso(r.sent_at),
+    createdAt: isoNN(r.created_at),
+    updatedAt: isoNN(r.updated_at),
   }),
 };
 
 /** A campaign_test_sends row, from SQL or from to_jsonb (where bigints are numbers and times strings). */
 function testSendDto(r: Row): TestSend {
   return {
-    id: r.id, campaignId: r.campaign_id, peer: r.peer, channelId: r.channel_id, state: r.state,
+    id: r.id,
+    campaignId: r.campaign_id,
+    peer: r.peer,
+    channelId: r.channel_id,
+    state: r.state,
     telegramMessageId: r.telegram_message_id === null ? null : String(r.telegram_message_id),
-    errorCode: r.error_code, errorMessage: r.error_message,
-    createdAt: isoNN(new Date(r.created_at)), sentAt: r.sent_at === null ? null : isoNN(new Date(r.sent_at)),
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    createdAt: isoNN(new Date(r.created_at)),
+    sentAt: r.sent_at === null ? null : isoNN(new Date(r.sent_at)),
   };
 }
 
@@ -68,7 +102,10 @@ const TEST_WAIT_MS = 20_000;
  * FLOOD_WAIT, 422 for a channel that is not the caller's.
  */
 async function testCampaign(claims: UserClaims, campaignId: string, channelId: string | null): Promise<TestSend> {
-  const [queued] = await asUser(claims, (tx) => tx`select t.* from public.test_campaign(${campaignId}::uuid, ${channelId}::uuid) t`);
+  const [queued] = await asUser(
+    claims,
+    (tx) => tx`select t.* from public.test_campaign(${campaignId}::uuid, ${channelId}::uuid) t`,
+  );
   const end = Date.now() + TEST_WAIT_MS;
   let row = queued!;
   while (row.state === 'pending' && Date.now() < end) {
@@ -93,7 +130,8 @@ const act = (action: CampaignAction) => ({ tx, params }: { tx: Tx; params: { id:
 const campaigns = defineFunction('campaigns', {
   listCampaigns: ({ tx, query }) =>
     listPage(tx, campaignResource, query, { where: query.state ? tx`and t.state = ${query.state}` : undefined }),
-  createCampaign: ({ tx, body: b }) => campaignFrom(tx`
+  createCampaign: ({ tx, body: b }) =>
+    campaignFrom(tx`
     select t.* from public.create_campaign(
       p_name => ${b.name},
       p_channel_ids => ${uuidArray(b.channelIds)}::uuid[],

@@ -1,7 +1,7 @@
 // Function `channels`: the Telegram channels and groups a user sends to. Routes and errors: docs/architecture.md.
 import type { Channel } from '../../../contracts/api/channels.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
-import { deleteOne, findOne, insertOne, iso, isoNN, listPage, updateOne, type OwnedResource } from '../_shared/crud.ts';
+import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
 
 export const channelResource: OwnedResource<Channel> = {
   table: 'channels',
@@ -9,8 +9,15 @@ export const channelResource: OwnedResource<Channel> = {
   select: 't.id, t.peer, t.peer_kind, t.title, t.tags, t.telegram_id, t.resolved_at, t.created_at, t.updated_at',
   columns: { peer: 'peer', title: 'title', tags: 'tags' },
   toDto: (r) => ({
-    id: r.id, peer: r.peer, peerKind: r.peer_kind, title: r.title, tags: r.tags,
-    telegramId: r.telegram_id, resolvedAt: iso(r.resolved_at), createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+    id: r.id,
+    peer: r.peer,
+    peerKind: r.peer_kind,
+    title: r.title,
+    tags: r.tags,
+    telegramId: r.telegram_id,
+    resolvedAt: iso(r.resolved_at),
+    createdAt: isoNN(r.created_at),
+    updatedAt: isoNN(r.updated_at),
   }),
 };
 

@@ -1,7 +1,7 @@
 // Function `templates`: message templates with {{name}} placeholders. Routes and errors: docs/architecture.md.
 import type { Template } from '../../../contracts/api/templates.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
-import { deleteOne, findOne, insertOne, isoNN, listPage, updateOne, type OwnedResource } from '../_shared/crud.ts';
+import { deleteOne, findOne, insertOne, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
 import { notFound } from '../_shared/errors.ts';
 
 export const templateResource: OwnedResource<Template> = {
@@ -9,13 +9,24 @@ export const templateResource: OwnedResource<Template> = {
   noun: 'template',
   select: 't.id, t.name, t.text, t.parse_mode, t.silent, t.link_preview, t.media_path, t.media_kind, t.created_at, t.updated_at',
   columns: {
-    name: 'name', text: 'text', parseMode: 'parse_mode', silent: 'silent', linkPreview: 'link_preview',
-    mediaPath: 'media_path', mediaKind: 'media_kind',
+    name: 'name',
+    text: 'text',
+    parseMode: 'parse_mode',
+    silent: 'silent',
+    linkPreview: 'link_preview',
+    mediaPath: 'media_path',
+    mediaKind: 'media_kind',
   },
   toDto: (r) => ({
-    id: r.id, name: r.name, text: r.text, parseMode: r.parse_mode, silent: r.silent, linkPreview: r.link_preview,
+    id: r.id,
+    name: r.name,
+    text: r.text,
+    parseMode: r.parse_mode,
+    silent: r.silent,
+    linkPreview: r.link_preview,
     media: r.media_path === null ? null : { path: r.media_path, kind: r.media_kind },
-    createdAt: isoNN(r.created_at), updatedAt: isoNN(r.updated_at),
+    createdAt: isoNN(r.created_at),
+    updatedAt: isoNN(r.updated_at),
   }),
 };
 

@@ -33,9 +33,11 @@ Deno.test('database errors become the documented HTTP answers', () => {
 });
 
 Deno.test('an illegal transition answers 409 with from, to and action', async () => {
-  const res = errorResponse(pgError('PT409', 'cannot pause campaign: it is draft; pause goes from running or scheduled to paused', {
-    detail: JSON.stringify({ from: 'draft', to: 'paused', action: 'pause' }),
-  }));
+  const res = errorResponse(
+    pgError('PT409', 'cannot pause campaign: it is draft; pause goes from running or scheduled to paused', {
+      detail: JSON.stringify({ from: 'draft', to: 'paused', action: 'pause' }),
+    }),
+  );
   assert.equal(res.status, 409);
   const body = await res.json();
   assert.equal(body.error.code, 'illegal_transition');
@@ -46,7 +48,8 @@ Deno.test('an illegal transition answers 409 with from, to and action', async ()
 Deno.test('an RPC error that names its field in DETAIL answers with that issue', async () => {
   const body = await errorResponse(pgError('PT422', 'unknown channelIds: 1', { detail: '{"field":"channelIds"}' })).json();
   assert.deepEqual(body.error, {
-    code: 'validation_failed', message: 'unknown channelIds: 1',
+    code: 'validation_failed',
+    message: 'unknown channelIds: 1',
     issues: [{ path: ['channelIds'], message: 'unknown channelIds: 1' }],
   });
   const nested = toApiError(pgError('PT422', 'message.text is required', { detail: '{"field":"message.text"}' }));
@@ -95,7 +98,9 @@ Deno.test('a function answers CORS, 404, 405 and 401 before touching the databas
   const secret = new TextEncoder().encode('a-test-secret-of-at-least-32-characters!');
   Deno.env.set('SUPABASE_JWT_SECRET', 'a-test-secret-of-at-least-32-characters!');
   const expired = await new SignJWT({ role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' })
-    .setSubject(crypto.randomUUID()).setAudience('authenticated').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret);
+    .setSubject(crypto.randomUUID()).setAudience('authenticated').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(
+      secret,
+    );
   for (const auth of [undefined, 'Bearer nonsense', `Bearer ${expired}`]) {
     const res = await channels.fetch(new Request(url, { headers: auth ? { authorization: auth } : {} }));
     assert.equal(res.status, 401, auth);
@@ -112,9 +117,13 @@ Deno.test('a caller without a valid token gets 401 before a byte of the body is 
       c.enqueue(new Uint8Array(64 * 1024));
     },
   }, { highWaterMark: 0 });
-  const res = await channels.fetch(new Request('http://127.0.0.1/functions/v1/channels', {
-    method: 'POST', body, headers: { 'content-type': 'application/json' },
-  }));
+  const res = await channels.fetch(
+    new Request('http://127.0.0.1/functions/v1/channels', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    }),
+  );
   assert.equal(res.status, 401);
   await res.body?.cancel();
   assert.equal(pulled, 0);
@@ -122,9 +131,16 @@ Deno.test('a caller without a valid token gets 401 before a byte of the body is 
 
 Deno.test('a declared Content-Length over 1 MB is refused with 413 without reading the body', async () => {
   let pulled = 0;
-  const body = new ReadableStream<Uint8Array>({ pull(c) { pulled++; c.enqueue(new Uint8Array(1)); } }, { highWaterMark: 0 });
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulled++;
+      c.enqueue(new Uint8Array(1));
+    },
+  }, { highWaterMark: 0 });
   const req = new Request('http://127.0.0.1/x', {
-    method: 'POST', body, headers: { 'content-length': String(2 * MAX_BODY_BYTES) },
+    method: 'POST',
+    body,
+    headers: { 'content-length': String(2 * MAX_BODY_BYTES) },
   });
   await assert.rejects(readBodyBytes(req), (e: { status?: number }) => e.status === 413);
   assert.equal(pulled, 0);

@@ -20,10 +20,14 @@ export function markdownToHtml(md: string): string {
     .replace(/```(?:[a-z0-9_+-]*\n)?([\s\S]*?)```/g, (_, c: string) => hold(`<pre>${escapeHtml(c)}</pre>`))
     .replace(/`([^`\n]+)`/g, (_, c: string) => hold(`<code>${escapeHtml(c)}</code>`));
   s = escapeHtml(s)
-    .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (_, t: string, u: string) => `<a href="${escapeAttr(u.replace(/&amp;/g, '&'))}">${t}</a>`)
+    .replace(
+      /\[([^\]\n]+)\]\(([^)\s]+)\)/g,
+      (_, t: string, u: string) => `<a href="${escapeAttr(u.replace(/&amp;/g, '&'))}">${t}</a>`,
+    )
     .replace(/\*\*([\s\S]+?)\*\*/g, '<b>$1</b>')
     .replace(/__([\s\S]+?)__/g, '<i>$1</i>')
     .replace(/~~([\s\S]+?)~~/g, '<s>$1</s>');
+  // deno-lint-ignore no-control-regex -- NUL marks the placeholders this module inserted itself
   return s.replace(/\u0000(\d+)\u0000/g, (_, i: string) => code[Number(i)]!);
 }
 

@@ -7,8 +7,13 @@ import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { formatMessage } from './format.ts';
 import {
-  SessionNotAuthorizedError, UPLOAD_LIMIT_BYTES, type MediaFile, type MediaRef, type OutgoingMessage, type ResolvedPeer,
+  type MediaFile,
+  type MediaRef,
+  type OutgoingMessage,
+  type ResolvedPeer,
+  SessionNotAuthorizedError,
   type TelegramGateway,
+  UPLOAD_LIMIT_BYTES,
 } from './types.ts';
 
 export interface GramJsSession {
@@ -46,8 +51,11 @@ function inputPeer(p: ResolvedPeer): Api.TypeInputPeer {
 /** The sent message's id from SendMessage's answer (Updates with UpdateMessageID, or a short form). */
 export function sentMessageId(result: Api.TypeUpdates, randomId: string): number {
   if (result instanceof Api.UpdateShortSentMessage) return result.id;
-  const updates = result instanceof Api.Updates || result instanceof Api.UpdatesCombined ? result.updates
-    : result instanceof Api.UpdateShort ? [result.update] : [];
+  const updates = result instanceof Api.Updates || result instanceof Api.UpdatesCombined
+    ? result.updates
+    : result instanceof Api.UpdateShort
+    ? [result.update]
+    : [];
   for (const u of updates) if (u instanceof Api.UpdateMessageID && u.randomId?.toString() === randomId) return u.id;
   for (const u of updates) {
     if ((u instanceof Api.UpdateNewChannelMessage || u instanceof Api.UpdateNewMessage) && 'id' in u.message) return u.message.id;
@@ -63,12 +71,18 @@ const BIG_FILE_BYTES = 10 * 1024 * 1024;
 export function tooLarge(file: Pick<MediaFile, 'kind' | 'name'>, size: number): Error | null {
   const limit = UPLOAD_LIMIT_BYTES[file.kind];
   if (size <= limit) return null;
-  return Object.assign(new Error(`${file.name} is ${size} bytes: Telegram takes a ${file.kind} of at most ${limit} bytes`),
-    { errorMessage: 'MEDIA_TOO_BIG', code: 400 });
+  return Object.assign(new Error(`${file.name} is ${size} bytes: Telegram takes a ${file.kind} of at most ${limit} bytes`), {
+    errorMessage: 'MEDIA_TOO_BIG',
+    code: 400,
+  });
 }
 
 function inputMedia(m: MediaRef): Api.TypeInputMedia {
-  const ref = { id: returnBigInt(m.id), accessHash: returnBigInt(m.accessHash), fileReference: Buffer.from(m.fileReference, 'base64') };
+  const ref = {
+    id: returnBigInt(m.id),
+    accessHash: returnBigInt(m.accessHash),
+    fileReference: Buffer.from(m.fileReference, 'base64'),
+  };
   return m.kind === 'photo'
     ? new Api.InputMediaPhoto({ id: new Api.InputPhoto(ref) })
     : new Api.InputMediaDocument({ id: new Api.InputDocument(ref) });
@@ -77,14 +91,32 @@ function inputMedia(m: MediaRef): Api.TypeInputMedia {
 function uploadedMedia(file: MediaFile, input: Api.TypeInputFile): Api.TypeInputMedia {
   if (file.kind === 'photo') return new Api.InputMediaUploadedPhoto({ file: input });
   const attributes: Api.TypeDocumentAttribute[] = [new Api.DocumentAttributeFilename({ fileName: file.name })];
-  if (file.kind === 'video') attributes.push(new Api.DocumentAttributeVideo({ duration: 0, w: 0, h: 0, supportsStreaming: true }));
-  return new Api.InputMediaUploadedDocument({ file: input, mimeType: file.mimeType, attributes, forceFile: file.kind === 'document' });
+  if (file.kind === 'video') {
+    attributes.push(new Api.DocumentAttributeVideo({ duration: 0, w: 0, h: 0, supportsStreaming: true }));
+  }
+  return new Api.InputMediaUploadedDocument({
+    file: input,
+    mimeType: file.mimeType,
+    attributes,
+    forceFile: file.kind === 'document',
+  });
 }
 
 function mediaRefOf(kind: MediaFile['kind'], media: Api.TypeMessageMedia): MediaRef {
-  const item = media instanceof Api.MessageMediaPhoto ? media.photo : media instanceof Api.MessageMediaDocument ? media.document : undefined;
-  if (!(item instanceof Api.Photo) && !(item instanceof Api.Document)) throw new Error(`UploadMedia answered ${media.className} without a file`);
-  return { kind, id: item.id.toString(), accessHash: item.accessHash.toString(), fileReference: Buffer.from(item.fileReference).toString('base64') };
+  const item = media instanceof Api.MessageMediaPhoto
+    ? media.photo
+    : media instanceof Api.MessageMediaDocument
+    ? media.document
+    : undefined;
+  if (!(item instanceof Api.Photo) && !(item instanceof Api.Document)) {
+    throw new Error(`UploadMedia answered ${media.className} without a file`);
+  }
+  return {
+    kind,
+    id: item.id.toString(),
+    accessHash: item.accessHash.toString(),
+    fileReference: Buffer.from(item.fileReference).toString('base64'),
+  };
 }
 
 export class GramJsGateway implements TelegramGateway {
@@ -115,11 +147,16 @@ export class GramJsGateway implements TelegramGateway {
       const r = await this.client.invoke(new Api.messages.CheckChatInvite({ hash: peer.slice(1) }));
       if (r instanceof Api.ChatInviteAlready || r instanceof Api.ChatInvitePeek) return markedId(r.chat);
       // An invite we have not joined: sending needs membership, and joining is the operator's call.
-      throw Object.assign(new Error(`not a member of ${peer}: join the chat with this account first`), { errorMessage: 'INVITE_NOT_JOINED', code: 400 });
+      throw Object.assign(new Error(`not a member of ${peer}: join the chat with this account first`), {
+        errorMessage: 'INVITE_NOT_JOINED',
+        code: 400,
+      });
     }
     const [id, type] = utils.resolveId(returnBigInt(peer));
     if (type === Api.PeerChannel) {
-      const r = await this.client.invoke(new Api.channels.GetChannels({ id: [new Api.InputChannel({ channelId: id, accessHash: returnBigInt(0) })] }));
+      const r = await this.client.invoke(
+        new Api.channels.GetChannels({ id: [new Api.InputChannel({ channelId: id, accessHash: returnBigInt(0) })] }),
+      );
       const chat = r.chats[0];
       if (!chat) throw Object.assign(new Error(`channel ${peer} not found`), { errorMessage: 'CHANNEL_INVALID', code: 400 });
       return markedId(chat);
@@ -131,10 +168,18 @@ export class GramJsGateway implements TelegramGateway {
 
   async send(m: OutgoingMessage): Promise<{ messageId: number }> {
     const { message, entities } = formatMessage(m.text, m.parseMode);
-    const common = { peer: inputPeer(m.peer), message, entities, randomId: returnBigInt(m.randomId), silent: m.silent || undefined };
-    const result = await this.client.invoke(m.media
-      ? new Api.messages.SendMedia({ ...common, media: inputMedia(m.media) })
-      : new Api.messages.SendMessage({ ...common, noWebpage: !m.linkPreview || undefined }));
+    const common = {
+      peer: inputPeer(m.peer),
+      message,
+      entities,
+      randomId: returnBigInt(m.randomId),
+      silent: m.silent || undefined,
+    };
+    const result = await this.client.invoke(
+      m.media
+        ? new Api.messages.SendMedia({ ...common, media: inputMedia(m.media) })
+        : new Api.messages.SendMessage({ ...common, noWebpage: !m.linkPreview || undefined }),
+    );
     return { messageId: sentMessageId(result, m.randomId) };
   }
 
@@ -150,14 +195,18 @@ export class GramJsGateway implements TelegramGateway {
     const big = file.bytes.length > BIG_FILE_BYTES;
     for (let i = 0; i < parts; i++) {
       const bytes = Buffer.from(file.bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
-      await this.client.invoke(big
-        ? new Api.upload.SaveBigFilePart({ fileId, filePart: i, fileTotalParts: parts, bytes })
-        : new Api.upload.SaveFilePart({ fileId, filePart: i, bytes }));
+      await this.client.invoke(
+        big
+          ? new Api.upload.SaveBigFilePart({ fileId, filePart: i, fileTotalParts: parts, bytes })
+          : new Api.upload.SaveFilePart({ fileId, filePart: i, bytes }),
+      );
     }
     const input = big
       ? new Api.InputFileBig({ id: fileId, parts, name: file.name })
       : new Api.InputFile({ id: fileId, parts, name: file.name, md5Checksum: '' });
-    const media = await this.client.invoke(new Api.messages.UploadMedia({ peer: new Api.InputPeerSelf(), media: uploadedMedia(file, input) }));
+    const media = await this.client.invoke(
+      new Api.messages.UploadMedia({ peer: new Api.InputPeerSelf(), media: uploadedMedia(file, input) }),
+    );
     return mediaRefOf(file.kind, media);
   }
 

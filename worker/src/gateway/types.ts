@@ -33,7 +33,9 @@ export interface MediaRef {
 
 /** Telegram's limits on what an account may upload: photos 10 MB, other files 2 GB. */
 export const UPLOAD_LIMIT_BYTES: Record<MediaKind, number> = {
-  photo: 10 * 1024 * 1024, video: 2000 * 1024 * 1024, document: 2000 * 1024 * 1024,
+  photo: 10 * 1024 * 1024,
+  video: 2000 * 1024 * 1024,
+  document: 2000 * 1024 * 1024,
 };
 
 export interface OutgoingMessage {

@@ -6,11 +6,21 @@ import { randomBytes } from 'node:crypto';
 import { Api } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 
-export interface UploadRecord { accountId: string; kind: 'photo' | 'video' | 'document'; bytes: number; at: number }
+export interface UploadRecord {
+  accountId: string;
+  kind: 'photo' | 'video' | 'document';
+  bytes: number;
+  at: number;
+}
 
 type Fail = (code: number, message: string) => never;
 
-interface File { accountId: string; kind: UploadRecord['kind']; fileReference: string; expiresAt: number }
+interface File {
+  accountId: string;
+  kind: UploadRecord['kind'];
+  fileReference: string;
+  expiresAt: number;
+}
 
 export class SimulatedMedia {
   /** Every messages.uploadMedia that made a file, in order (one per campaign and account is the goal). */
@@ -37,17 +47,37 @@ export class SimulatedMedia {
     const bytes = this.#parts.get(key);
     if (bytes === undefined) fail(400, 'FILE_PARTS_INVALID');
     this.#parts.delete(key);
-    const kind = m instanceof Api.InputMediaUploadedPhoto ? 'photo'
-      : m.attributes.some((a) => a instanceof Api.DocumentAttributeVideo) ? 'video' : 'document';
+    const kind = m instanceof Api.InputMediaUploadedPhoto
+      ? 'photo'
+      : m.attributes.some((a) => a instanceof Api.DocumentAttributeVideo)
+      ? 'video'
+      : 'document';
     const id = String(this.#nextId++);
-    const file: File = { accountId, kind, fileReference: randomBytes(16).toString('base64'), expiresAt: Date.now() + this.#ttlMs };
+    const file: File = {
+      accountId,
+      kind,
+      fileReference: randomBytes(16).toString('base64'),
+      expiresAt: Date.now() + this.#ttlMs,
+    };
     this.#files.set(id, file);
     this.uploads.push({ accountId, kind, bytes: bytes!, at: Date.now() });
-    const common = { id: returnBigInt(id), accessHash: returnBigInt(id).multiply(7), fileReference: Buffer.from(file.fileReference, 'base64'), date: 0, dcId: 2 };
+    const common = {
+      id: returnBigInt(id),
+      accessHash: returnBigInt(id).multiply(7),
+      fileReference: Buffer.from(file.fileReference, 'base64'),
+      date: 0,
+      dcId: 2,
+    };
     return kind === 'photo'
       ? new Api.MessageMediaPhoto({ photo: new Api.Photo({ ...common, sizes: [] }) })
-      : new Api.MessageMediaDocument({ document: new Api.Document({
-        ...common, mimeType: (m as Api.InputMediaUploadedDocument).mimeType, size: returnBigInt(bytes!), attributes: [] }) });
+      : new Api.MessageMediaDocument({
+        document: new Api.Document({
+          ...common,
+          mimeType: (m as Api.InputMediaUploadedDocument).mimeType,
+          size: returnBigInt(bytes!),
+          attributes: [],
+        }),
+      });
   }
 
   /** The kind of file a SendMedia refers to, if the sending account may still use it. */

@@ -22,11 +22,15 @@ class SimulatedSender {
     this.#sim = sim;
     this.#accountId = accountId;
   }
-  isConnected(): boolean { return !this._disconnected; }
+  isConnected(): boolean {
+    return !this._disconnected;
+  }
   addStateToQueue(state: RequestStateLike): void {
     this.#sim.handle(this.#accountId, state.request).then((r) => state.resolve(r), (e: unknown) => state.reject(e));
   }
-  async disconnect(): Promise<void> { this._disconnected = true; }
+  async disconnect(): Promise<void> {
+    this._disconnected = true;
+  }
 }
 
 /** A TelegramClient for `accountId` that talks to the simulator instead of Telegram's servers. */

@@ -15,13 +15,17 @@ export interface MessageStore {
   /** Messages actually posted per chat, keyed by its peer name (e.g. "@news") when known. */
   countsByPeer(): Promise<Map<string, number>>;
   /** Every posted message in posting order. */
-  messages(): Promise<Array<{ accountId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }>>;
+  messages(): Promise<
+    Array<{ accountId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }>
+  >;
   close(): Promise<void>;
 }
 
 export class MemoryMessageStore implements MessageStore {
   #byKey = new Map<string, number>();
-  #log: Array<{ accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }> = [];
+  #log: Array<
+    { accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }
+  > = [];
   #nextId = 1;
 
   async post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage> {
@@ -77,11 +81,14 @@ export class PostgresMessageStore implements MessageStore {
     await this.#ready;
     const ins = await this.#pool.query<{ message_id: string }>(
       `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media) values ($1, $2, $3, $4, $5)
-       on conflict do nothing returning message_id`, [accountId, chatId, randomId, label, media ?? null]);
+       on conflict do nothing returning message_id`,
+      [accountId, chatId, randomId, label, media ?? null],
+    );
     if (ins.rows[0]) return { messageId: Number(ins.rows[0].message_id), duplicate: false };
     const old = await this.#pool.query<{ message_id: string }>(
       'select message_id from telegram_sim.messages where account_id = $1 and chat_id = $2 and random_id = $3',
-      [accountId, chatId, randomId]);
+      [accountId, chatId, randomId],
+    );
     return { messageId: Number(old.rows[0]!.message_id), duplicate: true };
   }
 
@@ -90,15 +97,24 @@ export class PostgresMessageStore implements MessageStore {
     const { rows } = await this.#pool.query<{ peer: string; n: number }>(
       // Grouped by chat: a restarted worker's simulator may only know the chat id, not the name.
       `select coalesce(max(peer) filter (where peer not like '-%'), max(peer)) as peer, count(*)::int as n
-         from telegram_sim.messages group by chat_id`);
+         from telegram_sim.messages group by chat_id`,
+    );
     return new Map(rows.map((r) => [r.peer, r.n]));
   }
 
   async messages() {
     await this.#ready;
     const { rows } = await this.#pool.query(
-      `select account_id, peer, random_id, message_id, posted_at, media from telegram_sim.messages order by message_id`);
-    return rows.map((r) => ({ accountId: r.account_id, peer: r.peer, randomId: r.random_id, messageId: Number(r.message_id), at: r.posted_at, media: r.media }));
+      `select account_id, peer, random_id, message_id, posted_at, media from telegram_sim.messages order by message_id`,
+    );
+    return rows.map((r) => ({
+      accountId: r.account_id,
+      peer: r.peer,
+      randomId: r.random_id,
+      messageId: Number(r.message_id),
+      at: r.posted_at,
+      media: r.media,
+    }));
   }
 
   async close(): Promise<void> {

@@ -36,9 +36,13 @@ interface AccountState {
 }
 
 export interface SendRecord {
-  accountId: string; peer: string; randomId: string;
+  accountId: string;
+  peer: string;
+  randomId: string;
   /** When the request reached the simulator (before its latency) and when it was posted. */
-  requestedAt: number; at: number; duplicate: boolean;
+  requestedAt: number;
+  at: number;
+  duplicate: boolean;
 }
 
 export class TelegramSimulator {
@@ -123,7 +127,9 @@ export class TelegramSimulator {
   /** Answers one request as Telegram would: a TL result, or a thrown GramJS RPC error. */
   async handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
     if (this.isUnreachable(accountId)) return never();
-    if (request instanceof Api.messages.SendMessage || request instanceof Api.messages.SendMedia) return this.#send(accountId, request);
+    if (request instanceof Api.messages.SendMessage || request instanceof Api.messages.SendMedia) {
+      return this.#send(accountId, request);
+    }
     await this.#latency();
     if (this.isUnreachable(accountId)) return never();
     const fail = failWith(request);
@@ -173,8 +179,12 @@ export class TelegramSimulator {
     const channelId = knownId ?? String(id);
     this.#peerById.set(channelId, peer);
     return new Api.Channel({
-      id: returnBigInt(channelId), accessHash: returnBigInt(accessHash.toString()), title: peer,
-      photo: new Api.ChatPhotoEmpty(), date: 0, broadcast: true,
+      id: returnBigInt(channelId),
+      accessHash: returnBigInt(accessHash.toString()),
+      title: peer,
+      photo: new Api.ChatPhotoEmpty(),
+      date: 0,
+      broadcast: true,
     });
   }
 
@@ -215,15 +225,27 @@ export class TelegramSimulator {
       this.sends.push({ accountId, peer, randomId, requestedAt, at: Date.now(), duplicate: posted.duplicate });
       this.#inFlight.delete(key);
       if (faulty && target.hang === 'after') return never();
-      return messageUpdates(req, self ? new Api.PeerUser({ userId: returnBigInt(1) }) : new Api.PeerChannel({ channelId: input.channelId }), posted.messageId);
+      return messageUpdates(
+        req,
+        self ? new Api.PeerUser({ userId: returnBigInt(1) }) : new Api.PeerChannel({ channelId: input.channelId }),
+        posted.messageId,
+      );
     } finally {
       this.#inFlight.delete(key);
     }
   }
 
   /** Telegram's limits and injected errors, then the message is posted (or found posted). */
-  async #post(accountId: string, chatId: string, randomId: string, peer: string,
-    target: TargetBehaviour | undefined, faulty: boolean, fail: (code: number, message: string) => never, media?: string): Promise<PostedMessage> {
+  async #post(
+    accountId: string,
+    chatId: string,
+    randomId: string,
+    peer: string,
+    target: TargetBehaviour | undefined,
+    faulty: boolean,
+    fail: (code: number, message: string) => never,
+    media?: string,
+  ): Promise<PostedMessage> {
     const acct = this.#account(accountId);
     const now = Date.now();
     if (acct.floodUntil > now) fail(420, `FLOOD_WAIT_${Math.ceil((acct.floodUntil - now) / 1000)}`);
@@ -279,19 +301,32 @@ function failWith(request: Api.AnyRequest) {
 }
 
 /** Telegram's answer to a posted SendMessage or SendMedia: the id mapping and the new message. */
-function messageUpdates(req: Api.messages.SendMessage | Api.messages.SendMedia, peerId: Api.TypePeer, messageId: number): Api.Updates {
+function messageUpdates(
+  req: Api.messages.SendMessage | Api.messages.SendMedia,
+  peerId: Api.TypePeer,
+  messageId: number,
+): Api.Updates {
   const date = Math.floor(Date.now() / 1000);
   return new Api.Updates({
     updates: [
       new Api.UpdateMessageID({ id: messageId, randomId: req.randomId! }),
       new Api.UpdateNewChannelMessage({
         message: new Api.Message({
-          id: messageId, peerId, date,
-          message: req.message, entities: req.entities, silent: req.silent, post: true,
+          id: messageId,
+          peerId,
+          date,
+          message: req.message,
+          entities: req.entities,
+          silent: req.silent,
+          post: true,
         }),
-        pts: messageId, ptsCount: 1,
+        pts: messageId,
+        ptsCount: 1,
       }),
     ],
-    users: [], chats: [], date, seq: 0,
+    users: [],
+    chats: [],
+    date,
+    seq: 0,
   });
 }

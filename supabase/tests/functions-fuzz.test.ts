@@ -47,6 +47,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   updateCampaign: { name: 'fuzz renamed', maxErrors: 3 },
   createAccount: { label: 'l', ratePerMinute: 5 },
   updateAccount: { label: 'l2' },
+  testCampaign: { channelId: '00000000-0000-4000-8000-000000000000' },
 };
 
 const BAD_VALUES: unknown[] = [

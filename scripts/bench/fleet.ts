@@ -11,6 +11,7 @@ import { type Fleet, type FleetShape, seedFleet, startFleet } from './fleet-seed
 import { now } from './seed.ts';
 import { round } from './stats.ts';
 import { spawnWorker, type WorkerProcess } from './worker.ts';
+import { sleep } from '../../contracts/time.ts';
 
 export interface FleetPoint extends FleetShape {}
 
@@ -41,8 +42,6 @@ export interface FleetResult {
 
 /** Telegram as the fleet sees it: realistic round trips, its own limits above every pace. */
 const FLEET_SIMULATOR = { latencyMs: [50, 150], accountPerSecond: 100, chatPerMinute: 20 };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** /proc/<pid>/status VmHWM (peak resident set) in MB. */
 function peakRssMb(pid: number): number | null {

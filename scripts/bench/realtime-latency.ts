@@ -16,6 +16,7 @@ import { type CampaignProgressEvent, watchCampaign } from '../../contracts/realt
 import { asUser, createUser } from '../lib/database.ts';
 import { createRealtime } from '../realtime/server.ts';
 import { mintApiKeys, mintUserToken } from '../stack/keys.ts';
+import { sleep } from '../../contracts/time.ts';
 
 export interface RealtimeLatencyOptions {
   dbUrl: string;
@@ -32,7 +33,6 @@ export interface RealtimeLatency {
   samples: number[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
@@ -67,6 +67,8 @@ export async function measureRealtimeLatency(o: RealtimeLatencyOptions): Promise
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const c = new pg.Client({ connectionString: o.dbUrl });
   await c.connect();
+  const owner = await createUser(o.adminUrl);
+  const token = await mintUserToken(secret, { id: owner, email: `${owner.slice(0, 8)}@example.test` });
   const supabase = createClient(
     `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     (await mintApiKeys(secret)).anonKey,
@@ -74,8 +76,6 @@ export async function measureRealtimeLatency(o: RealtimeLatencyOptions): Promise
       accessToken: async () => token,
     },
   );
-  const owner = await createUser(o.adminUrl);
-  const token = await mintUserToken(secret, { id: owner, email: `${owner.slice(0, 8)}@example.test` });
   try {
     const f = await runningCampaign(c, owner, n);
     let resolveNext: ((e: CampaignProgressEvent) => void) | undefined;

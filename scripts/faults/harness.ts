@@ -8,6 +8,7 @@ import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
 import { type Fleet, seedFleet, startFleet } from '../bench/fleet-seed.ts';
 import { campaignAction, type CampaignRow, now, type Owner, pollingClient, waitSettled, withPg } from '../bench/seed.ts';
 import { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from '../bench/worker.ts';
+import { sleep } from '../../contracts/time.ts';
 
 export interface ScenarioSize {
   /** Targets per account (each account has its own channels and one campaign). */
@@ -87,8 +88,6 @@ export interface ScenarioSpec {
   exclusive?: boolean;
   logDir: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Promise<ScenarioResult> {
   const t0 = now();

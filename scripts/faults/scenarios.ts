@@ -7,8 +7,8 @@ import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { type CampaignAction, campaignAction, withPg } from '../bench/seed.ts';
 import type { ScenarioSize, ScenarioSpec } from './harness.ts';
 import { mediaKillScenario } from './media-scenario.ts';
+import { sleep } from '../../contracts/time.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
 export interface FaultSizes {

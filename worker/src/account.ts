@@ -81,6 +81,11 @@ export class Account {
     );
   }
 
+  /** Claimed rows waiting for their slot, per campaign. */
+  get queuedByCampaign(): Record<string, number> {
+    return this.#queue.queuedByCampaign();
+  }
+
   /** Claimed rows waiting for their slot. */
   get queued(): number {
     return this.#queue.size;

@@ -125,6 +125,13 @@ export class CampaignQueues {
     return rows;
   }
 
+  /** Rows queued per campaign (the fetch evens them out). */
+  queuedByCampaign(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, c] of this.#campaigns) if (c.rows.length) out[id] = c.rows.length;
+    return out;
+  }
+
   /** Queued rows, campaign by campaign. */
   *rows(): Iterable<ClaimRow> {
     for (const c of this.#campaigns.values()) yield* c.rows;

@@ -72,11 +72,19 @@ export interface CampaignState {
   unconfirmed: number;
 }
 
+/** What one account asks of a fetch: up to `limit` jobs, filling its shortest campaign queues first. */
+export interface Want {
+  accountId: string;
+  limit: number;
+  /** Deliveries of each campaign the worker already holds for this account. */
+  queued: Record<string, number>;
+}
+
 /** Fetches due jobs for the accounts (per-account limits) and claims their deliveries. */
 export async function take(
   db: SqlExecutor,
   lockPid: number,
-  wants: Array<{ accountId: string; limit: number }>,
+  wants: Want[],
   campaigns: number,
 ): Promise<ClaimRow[]> {
   const { rows } = await db.query('select * from public.worker_take($1, $2::jsonb, $3)', [

@@ -22,6 +22,8 @@ export class FetchLoop {
   /** Accounts whose queue may hold due jobs. */
   readonly #hasWork = new Set<string>();
   readonly #hungry = new Set<string>();
+  /** Accounts with new jobs since their last fetch. */
+  readonly #fresh = new Set<string>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   /** Jobs taken and not yet recorded: kept alive with heartbeats. */
   readonly held = new Map<string, { accountId: string; since: number }>();
@@ -81,7 +83,11 @@ export class FetchLoop {
   /** A NOTIFY from pg-boss: its payload is the queue's name. */
   notified(queue: string): void {
     const id = queue.startsWith('delivery.') ? queue.slice('delivery.'.length) : null;
-    if (id && this.#accounts().has(id)) this.wake(id);
+    if (!id || !this.#accounts().has(id)) return;
+    // New jobs (a campaign started or resumed): take some even if the queue is full, so a new
+    // campaign on a busy account starts at once and gets its round-robin turns from then on.
+    this.#fresh.add(id);
+    this.wake(id);
   }
 
   hungry(accountId: string): void {
@@ -136,13 +142,17 @@ export class FetchLoop {
 
   async #takeOnce(): Promise<void> {
     const accounts = this.#accounts();
-    const wants: Array<{ accountId: string; limit: number }> = [];
+    const wants: db.Want[] = [];
     for (const id of this.#hungry) {
       const a = accounts.get(id);
       this.#hungry.delete(id);
       if (!a || !a.canFetch || !this.#locks.holds(id) || !this.#hasWork.has(id)) continue;
       const { target, low } = bufferTarget(a.pacer.ratePerMinute, this.#config.lookaheadSeconds);
-      if (a.queued < low) wants.push({ accountId: id, limit: Math.min(this.#config.maxTake, target - a.queued) });
+      const fresh = this.#fresh.delete(id);
+      if (a.queued < low || fresh) {
+        const limit = Math.min(this.#config.maxTake, Math.max(target - a.queued, fresh ? low : 0));
+        wants.push({ accountId: id, limit, queued: a.queuedByCampaign });
+      }
     }
     if (!wants.length || !this.#locks.pid) return;
     const rows = await db.take(this.#pool, this.#locks.pid, wants, this.#config.campaignConcurrency);

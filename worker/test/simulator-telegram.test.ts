@@ -7,8 +7,7 @@ import { Api, errors, type TelegramClient } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 import { simulatedClient } from '../src/simulator/simulated-client.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { sleep } from '../../contracts/time.ts';
 
 async function inputPeer(client: TelegramClient, username: string): Promise<Api.InputPeerChannel> {
   const r = await client.invoke(new Api.contacts.ResolveUsername({ username }));

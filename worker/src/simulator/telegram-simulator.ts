@@ -8,8 +8,8 @@ import { returnBigInt } from 'telegram/Helpers.js';
 import { SimulatedMedia } from './media.ts';
 import { MemoryMessageStore, type MessageStore, type PostedMessage } from './store.ts';
 import { SimulatorOptions, type SimulatorOptionsInput, type TargetBehaviour } from './options.ts';
+import { sleep } from '../../../contracts/time.ts';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const never = () => new Promise<never>(() => {});
 
 const channels = new Map<string, { id: bigint; accessHash: bigint; accessHashText: string }>();

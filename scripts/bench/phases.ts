@@ -9,8 +9,9 @@ import type { AppDatabase, BenchCluster } from './cluster.ts';
 import { counterMismatches } from './checks.ts';
 import { postgresCpuMs, selfCpuMs } from './cpu.ts';
 import { observeProgress, visibilityLatencies } from './progress.ts';
-import { campaignAction, createCampaign, type Owner, seedOwner, waitSettled, withPg } from './seed.ts';
+import { campaignAction, createCampaign, type Owner, seedOwner, waitSettled } from './seed.ts';
 import { percentile, ratePerSecond } from './stats.ts';
+import { withClient } from '../lib/database.ts';
 
 export interface Sizes {
   ceilingDeliveries: number;
@@ -60,7 +61,7 @@ interface Bench {
  */
 async function setUp(cluster: BenchCluster, name: string, channels: number, perMinute: number): Promise<Bench> {
   const db = await cluster.createDatabase(`tg_bench_${name}`);
-  const owner = await withPg(db.url, (c) => seedOwner(db, c, { channels, ratePerMinute: perMinute, tag: name }));
+  const owner = await withClient(db.url, (c) => seedOwner(db, c, { channels, ratePerMinute: perMinute, tag: name }));
   const simulator = new TelegramSimulator(UNLIMITED_SIM, new MemoryMessageStore());
   // BENCH_LOG_LEVEL=debug shows the worker's per-batch lines (on stderr: stdout is the report).
   const level = process.env.BENCH_LOG_LEVEL ?? 'warn';
@@ -90,7 +91,7 @@ async function setUp(cluster: BenchCluster, name: string, channels: number, perM
 }
 
 async function exactCounters(db: AppDatabase, ids: string[]): Promise<string[]> {
-  return await withPg(db.url, (c) => counterMismatches(c, ids));
+  return await withClient(db.url, (c) => counterMismatches(c, ids));
 }
 
 export interface CeilingRun {
@@ -119,12 +120,12 @@ export async function ceiling(cluster: BenchCluster, n: number): Promise<Ceiling
     const pgPid = await cluster.postmasterPid();
     const ids: string[] = [];
     const run = async (name: string): Promise<CeilingRun> => {
-      const id = await withPg(b.db.url, (c) => createCampaign(c, b.owner.userId, { channelIds: b.owner.channelIds, name }));
+      const id = await withClient(b.db.url, (c) => createCampaign(c, b.owner.userId, { channelIds: b.owner.channelIds, name }));
       ids.push(id);
       const before = b.posted().length;
       const w0 = selfCpuMs();
       const p0 = pgPid ? postgresCpuMs(pgPid) : undefined;
-      const t0 = await withPg(b.db.url, (c) => campaignAction(c, b.owner.userId, 'start', id));
+      const t0 = await withClient(b.db.url, (c) => campaignAction(c, b.owner.userId, 'start', id));
       // End: the completed campaign as a client first sees it (polled every 10 ms).
       const { rows, settled, at: end } = await waitSettled(b.db.url, [id], 300_000, 10);
       const w1 = selfCpuMs();
@@ -174,7 +175,7 @@ export async function pacing(cluster: BenchCluster, s: Sizes): Promise<PacingRes
   try {
     const ids: string[] = [];
     const campaignOfPeer = new Map<string, number>();
-    await withPg(b.db.url, async (c) => {
+    await withClient(b.db.url, async (c) => {
       for (let k = 0; k < s.pacingCampaigns; k++) {
         const slice = b.owner.channelIds.slice(k * s.pacingTargets, (k + 1) * s.pacingTargets);
         b.owner.peers.slice(k * s.pacingTargets, (k + 1) * s.pacingTargets).forEach((p) => campaignOfPeer.set(p, k));
@@ -248,7 +249,7 @@ export async function pickup(cluster: BenchCluster, trials: number): Promise<Pic
   const latencies: number[] = [];
   try {
     {
-      await withPg(b.db.url, async (c) => {
+      await withClient(b.db.url, async (c) => {
         for (let i = 0; i < trials; i++) {
           const id = await createCampaign(c, b.owner.userId, { channelIds: [b.owner.channelIds[i]!], name: `pickup ${i + 1}` });
           // Let the worker go idle (waiting on NOTIFY or its poll), as between real user actions.

@@ -1,7 +1,7 @@
 // Owners, channels and campaigns made the way a client's request makes them: as the user,
 // under RLS, through the campaign RPCs.
 import pg from 'pg';
-import { asUser, createUser, type TxClient } from '../lib/database.ts';
+import { asUser, createCampaignAs, createUser, type TxClient } from '../lib/database.ts';
 import type { AppDatabase } from './cluster.ts';
 
 /** Epoch milliseconds with sub-millisecond resolution (comparable across local processes). */
@@ -40,19 +40,13 @@ export async function createCampaign(
   userId: string,
   opts: { channelIds: string[]; name?: string; ratePerMinute?: number | null; text?: string },
 ): Promise<string> {
-  return await asUser(c, userId, async (t) => {
-    const r = await t.query(
-      `select (public.create_campaign(p_name => $1, p_channel_ids => $2::uuid[], p_message => $3::jsonb,
-         p_rate_per_minute => $4)).id`,
-      [
-        opts.name ?? 'bench',
-        opts.channelIds,
-        JSON.stringify({ text: opts.text ?? 'Hello from the benchmark', parseMode: 'plain' }),
-        opts.ratePerMinute ?? null,
-      ],
-    );
-    return r.rows[0].id as string;
-  });
+  return await asUser(c, userId, (t) =>
+    createCampaignAs(t, {
+      channelIds: opts.channelIds,
+      name: opts.name ?? 'bench',
+      message: { text: opts.text ?? 'Hello from the benchmark' },
+      ratePerMinute: opts.ratePerMinute,
+    }));
 }
 
 const ACTIONS = {
@@ -80,18 +74,6 @@ export interface CampaignRow {
   cancelled_count: number;
   started_at: Date | null;
   completed_at: Date | null;
-}
-
-/** Runs fn on a short-lived connection (survives a Postgres restart between calls). */
-export async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end().catch(() => {});
-  }
 }
 
 /**

@@ -6,9 +6,10 @@ import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator
 import { type Audit, audit, clean } from '../bench/checks.ts';
 import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
 import { type Fleet, seedFleet, startFleet } from '../bench/fleet-seed.ts';
-import { campaignAction, type CampaignRow, now, type Owner, pollingClient, waitSettled, withPg } from '../bench/seed.ts';
+import { campaignAction, type CampaignRow, now, type Owner, pollingClient, waitSettled } from '../bench/seed.ts';
 import { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from '../bench/worker.ts';
 import { sleep } from '../../contracts/time.ts';
+import { withClient } from '../lib/database.ts';
 
 export interface ScenarioSize {
   /** Targets per account (each account has its own channels and one campaign). */
@@ -105,7 +106,7 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
     });
     const owner = await firstOwner(db.url, fleet);
     if (spec.size.heartbeatSeconds) {
-      await withPg(
+      await withClient(
         db.url,
         (c) =>
           c.query(`update pgboss.queue set heartbeat_seconds = $1 where name like 'delivery%'`, [spec.size.heartbeatSeconds]),
@@ -179,7 +180,7 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
 /** The first account's owner as an Owner; peers are every account's (faulty targets are picked among them). */
 async function firstOwner(url: string, fleet: Fleet): Promise<Owner> {
   const o = fleet.owners[0]!;
-  const { rows } = await withPg(
+  const { rows } = await withClient(
     url,
     (c) => c.query<{ id: string; peer: string }>('select id, peer from public.channels order by peer'),
   );
@@ -212,7 +213,7 @@ async function settle(
   for (let round = 0; settled && !ctx.violations.length && failed(rows) > 0 && round < 3; round++) {
     ctx.notes.push(`retry-failed round ${round + 1}: ${failed(rows)} failed or unconfirmed deliveries`);
     for (const r of rows.filter((x) => retryable(x) > 0)) {
-      await withPg(ctx.db.url, (c) => campaignAction(c, ownerOf.get(r.id)!, 'retry-failed', r.id));
+      await withClient(ctx.db.url, (c) => campaignAction(c, ownerOf.get(r.id)!, 'retry-failed', r.id));
     }
     ({ settled, rows } = await waitSettled(ctx.db.url, ctx.campaignIds, spec.size.settleTimeoutMs));
   }

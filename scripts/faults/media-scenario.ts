@@ -9,7 +9,7 @@
 // list of scenarios (FULL and SHORT sizes of `kill` fit it).
 import { createServer, type Server } from 'node:http';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
-import { withPg } from '../bench/seed.ts';
+import { withClient } from '../lib/database.ts';
 import { demoPicture } from '../stack/demo-media.ts';
 import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
 
@@ -31,7 +31,7 @@ async function fileServer(bytes: Buffer): Promise<{ url: string; fetches: () => 
 
 /** The seeded text campaigns become photo campaigns (drafts: the RPC's checks are tested elsewhere). */
 async function makePhotoCampaigns(ctx: ScenarioContext, size: number): Promise<void> {
-  await withPg(ctx.db.url, (c) =>
+  await withClient(ctx.db.url, (c) =>
     c.query(
       `update public.campaigns set media_path = owner_id || '/fault.png', media_kind = 'photo', media_mime = 'image/png', media_size = $2
      where id = any ($1::uuid[])`,

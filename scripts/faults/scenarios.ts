@@ -2,9 +2,9 @@
 // rest and audits. Random choices use Math.random: the report lists what actually happened.
 import pg from 'pg';
 import { maxInWindow } from '../bench/stats.ts';
-import { asUser } from '../lib/database.ts';
+import { asUser, withClient } from '../lib/database.ts';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
-import { type CampaignAction, campaignAction, withPg } from '../bench/seed.ts';
+import { type CampaignAction, campaignAction } from '../bench/seed.ts';
 import type { ScenarioSize, ScenarioSpec } from './harness.ts';
 import { mediaKillScenario } from './media-scenario.ts';
 import { sleep } from '../../contracts/time.ts';
@@ -155,7 +155,7 @@ function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): S
         const during = times.filter((t) => t > down + 200 && t < up - 200).length;
         if (during) ctx.violations.push(`${during} messages posted while Telegram was unreachable`);
         const next = times.find((t) => t >= up);
-        const { rows: [att] } = await withPg(ctx.db.url, (c) =>
+        const { rows: [att] } = await withClient(ctx.db.url, (c) =>
           c.query<{ max: number; retried: number }>(
             `select coalesce(max(attempts), 0)::int as max, count(*) filter (where attempts > 1)::int as retried
              from public.deliveries where campaign_id = any($1::uuid[])`,
@@ -336,7 +336,7 @@ function burstScenario(size: FaultSizes['burst'], logDir: string): ScenarioSpec 
       const unexpected = [...outcome.keys()].filter((k) => !/ (ok|PT409)$/.test(k));
       if (unexpected.length) ctx.violations.push(`unexpected errors ${unexpected.join(', ')}`);
       // Leave it running so it can finish.
-      await withPg(ctx.db.url, async (c) => {
+      await withClient(ctx.db.url, async (c) => {
         const state = await asUser(
           c,
           ctx.owner.userId,

@@ -82,15 +82,45 @@ export function dropDatabase(adminUrl: string, name: string): Promise<void> {
   });
 }
 
-/** Connects to `url`, runs fn, always closes the connection. */
+/**
+ * Connects to `url`, runs fn, always closes the connection. A short-lived connection of its own,
+ * so callers polling across a Postgres restart (the fault suite) get an error, not a hang.
+ */
 export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {}); // a dropped connection surfaces as the query's error
   await c.connect();
   try {
     return await fn(c);
   } finally {
-    await c.end();
+    await c.end().catch(() => {});
   }
+}
+
+/** create_campaign as the user of the open transaction `t` (see asUser); the one fixture of tests and benchmarks. */
+export async function createCampaignAs(t: TxClient, o: {
+  channelIds: string[];
+  name?: string;
+  message?: Record<string, unknown>;
+  accountId?: string | null;
+  ratePerMinute?: number | null;
+  maxErrors?: number | null;
+  scheduledAt?: string | null;
+}): Promise<string> {
+  const r = await t.query(
+    `select (public.create_campaign(p_name => $1, p_channel_ids => $2::uuid[], p_message => $3::jsonb,
+       p_account_id => $4, p_rate_per_minute => $5, p_max_errors => $6, p_scheduled_at => $7)).id`,
+    [
+      o.name ?? 'campaign',
+      o.channelIds,
+      JSON.stringify({ text: 'Hello', parseMode: 'plain', ...o.message }),
+      o.accountId ?? null,
+      o.ratePerMinute ?? null,
+      o.maxErrors ?? null,
+      o.scheduledAt ?? null,
+    ],
+  );
+  return r.rows[0].id as string;
 }
 
 export interface NewUser {

@@ -10,6 +10,7 @@ export {
   type AsRoleOptions,
   asServiceRole,
   asUser,
+  createCampaignAs,
   createUser,
   type NewUser,
   type Queryable,

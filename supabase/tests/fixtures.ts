@@ -2,7 +2,14 @@
 // made through the same SQL a client's request would run (role authenticated + claims).
 import type pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
-import { asUser, createTestDatabase, createUser, type TestDatabase, type TxClient } from '../../scripts/test/db.ts';
+import {
+  asUser,
+  createCampaignAs,
+  createTestDatabase,
+  createUser,
+  type TestDatabase,
+  type TxClient,
+} from '../../scripts/test/db.ts';
 
 export interface Owner {
   userId: string;
@@ -23,13 +30,9 @@ export async function makeOwner(db: TestDatabase, client: pg.Client, channels: n
   });
 }
 
-export async function createCampaign(c: TxClient, owner: Owner, extra: Record<string, unknown> = {}): Promise<string> {
-  const r = await c.query(
-    `select (public.create_campaign(p_name => 'c', p_channel_ids => $1::uuid[],
-       p_message => $2::jsonb, p_max_errors => $3)).id`,
-    [owner.channelIds, JSON.stringify({ text: 'Hello', parseMode: 'plain', ...extra }), null],
-  );
-  return r.rows[0].id;
+/** A campaign to every channel of the owner; `extra` goes into the message (e.g. parseMode). */
+export function createCampaign(c: TxClient, owner: Owner, extra: Record<string, unknown> = {}): Promise<string> {
+  return createCampaignAs(c, { name: 'c', channelIds: owner.channelIds, message: extra });
 }
 
 /** Runs fn as the owner and returns the SQLSTATE and message it raised. */

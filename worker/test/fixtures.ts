@@ -2,7 +2,7 @@
 // a Telegram account, channels and campaigns created through the real RPCs.
 import pg from 'pg';
 import { onTestFinished } from 'vitest';
-import { asUser, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
+import { asUser, createCampaignAs, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 import type { WorkerConfigInput } from '../src/config.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { createLogger } from '../src/logger.ts';
@@ -62,20 +62,15 @@ export interface CampaignOptions {
 }
 
 export async function createCampaign(w: World, o: CampaignOptions): Promise<string> {
-  const id = await asUser(w.sql, w.userId, async (t) => {
-    const { rows } = await t.query(
-      `select (public.create_campaign(p_name => 'test', p_channel_ids => $1::uuid[], p_message => $2::jsonb,
-         p_account_id => $3, p_rate_per_minute => $4, p_max_errors => $5)).id`,
-      [
-        o.channelIds,
-        JSON.stringify({ text: o.text ?? 'hello <b>world</b>', parseMode: o.parseMode ?? 'html' }),
-        o.accountId ?? w.accountId,
-        o.ratePerMinute ?? null,
-        o.maxErrors ?? null,
-      ],
-    );
-    return rows[0].id as string;
-  });
+  const id = await asUser(w.sql, w.userId, (t) =>
+    createCampaignAs(t, {
+      name: 'test',
+      channelIds: o.channelIds,
+      message: { text: o.text ?? 'hello <b>world</b>', parseMode: o.parseMode ?? 'html' },
+      accountId: o.accountId ?? w.accountId,
+      ratePerMinute: o.ratePerMinute,
+      maxErrors: o.maxErrors,
+    }));
   if (o.start !== false) await startCampaign(w, id);
   return id;
 }

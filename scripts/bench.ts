@@ -22,9 +22,10 @@ const USAGE = `usage: npm run bench [-- flags]
   --out <dir>        results under .local/<dir> (default: bench)
   --fleet-only       only the fleet benchmark
   --no-fleet         skip the fleet benchmark
-  --fleet <list>     fleet points as <accounts>x<campaigns per account>, e.g. 1x1,10x1,50x3
-                     (200 targets each at 20 msg/s; none: only the idle check;
-                     default: 1x1,10x1,50x1,100x1,50x3,100x3 and 1,000 accounts at 60/min)
+  --fleet <list>     fleet points as <accounts>x<campaigns per account>[busy<cores>], e.g. 1x1,10x1,50x3,1x1busy1
+                     (200 targets each at 20 msg/s; busy: other processes spin on that many cores;
+                     none: only the idle check; default: 1x1,1x1busy1,10x1,50x1,100x1,50x3,100x3
+                     and 1,000 accounts at 60/min)
   --idle <accounts>  accounts of the idle-CPU check (0 skips it; default 1000, short 200)
   --help             this text`;
 

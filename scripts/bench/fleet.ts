@@ -2,6 +2,7 @@
 // serving N accounts at their pace, each with its campaigns; per N the aggregate rate against
 // the theoretical one, the worker's peak database connections, CPU per delivery of Postgres and
 // of the worker, and its RSS. Plus the CPU a worker spends on idle accounts.
+import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
@@ -10,10 +11,21 @@ import { postgresCpuMs } from './cpu.ts';
 import { type Fleet, type FleetShape, seedFleet, startFleet } from './fleet-seed.ts';
 import { now } from './seed.ts';
 import { round } from './stats.ts';
-import { spawnWorker, type WorkerProcess } from './worker.ts';
+import { NODE, spawnWorker, type WorkerProcess } from './worker.ts';
 import { sleep } from '../../contracts/time.ts';
 
-export interface FleetPoint extends FleetShape {}
+export interface FleetPoint extends FleetShape {
+  /** Other processes spinning on this many cores while the point runs (a machine shared with other work). */
+  busyCores?: number;
+}
+
+/** Processes that keep `n` cores busy until stopped. */
+function burnCores(n: number): () => void {
+  const procs = Array.from({ length: n }, () => spawn(NODE, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  return () => {
+    for (const p of procs) p.kill('SIGKILL');
+  };
+}
 
 export interface FleetResult {
   accounts: number;
@@ -21,6 +33,8 @@ export interface FleetResult {
   targets: number;
   ratePerMinute: number;
   deliveries: number;
+  /** Cores other processes kept busy meanwhile. */
+  busyCores: number;
   /** Sent (or failed) when the point ended: all of them, or what an unfinished run managed. */
   delivered: number;
   failed: number;
@@ -189,6 +203,7 @@ export async function runFleetPoint(
     targets: point.targets,
     ratePerMinute: point.ratePerMinute,
     deliveries: point.accounts * point.campaignsPerAccount * point.targets,
+    busyCores: point.busyCores ?? 0,
     theoreticalSeconds,
     theoreticalPerSecond: point.accounts * perSecond,
   };
@@ -202,8 +217,13 @@ export async function runFleetPoint(
     );
     worker = await fleetWorker(db, `fleet-${point.accounts}x${point.campaignsPerAccount}`, fleet.accountIds);
     const died = watchExit(worker);
-    const m = await measure(cluster, db, fleet, worker, theoreticalSeconds);
-    return { ...base, ...m, load: [loadStart, load1()], ...(died() ? { error: died() } : {}) };
+    const stopBurning = burnCores(point.busyCores ?? 0);
+    try {
+      const m = await measure(cluster, db, fleet, worker, theoreticalSeconds);
+      return { ...base, ...m, load: [loadStart, load1()], ...(died() ? { error: died() } : {}) };
+    } finally {
+      stopBurning();
+    }
   } catch (err) {
     return {
       ...base,
@@ -233,6 +253,7 @@ type Measured = Omit<
   | 'targets'
   | 'ratePerMinute'
   | 'deliveries'
+  | 'busyCores'
   | 'theoreticalSeconds'
   | 'theoreticalPerSecond'
   | 'load'

@@ -5,7 +5,6 @@
 // Connections are a constant, whatever the number of accounts: one lock session (every
 // account's advisory lock, and LISTEN), pg-boss's pool of 2 (supervision, the campaign-resume
 // queue) and the worker's pool (fetch, record, heartbeats, reads): maxConnections in all.
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { type Job, PgBoss } from 'pg-boss';
@@ -110,11 +109,11 @@ async function workResumeQueue(boss: PgBoss, pool: pg.Pool, config: WorkerConfig
   };
 }
 
-export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps: WorkerDeps = {}): Promise<RunningWorker> {
+export async function startWorker(input: WorkerConfigInput | WorkerConfig, options: WorkerDeps = {}): Promise<RunningWorker> {
   const config = WorkerConfig.parse(input);
-  const log = deps.logger ?? createLogger(config.logLevel);
-  const metrics = createMetrics({ defaultMetrics: !deps.logger });
-  const gateways = gatewayFactory(config, deps);
+  const log = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics({ defaultMetrics: !options.logger });
+  const gateways = gatewayFactory(config, options);
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
     application_name: 'tg-worker',
@@ -140,36 +139,21 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
     },
   });
   const fetch = new FetchLoop({ pool, config, log, locks, accounts: () => fleet!.accounts, supervise: (q) => boss.supervise(q) });
-  fleet = new Fleet({
-    pool,
-    config,
-    log,
-    locks,
-    deps: {
-      config,
-      log,
-      metrics,
-      recorder,
-      createGateway: gateways.create,
-      wake: (id, at) => fetch.wake(id, at),
-      hungry: (id) => fetch.hungry(id),
-    },
-  });
+  const wake = (id: string, at?: number) => fetch.wake(id, at);
+  const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry: (id: string) => fetch.hungry(id) };
+  fleet = new Fleet({ pool, config, log, locks, deps });
   await fleet.start();
   fetch.start();
 
   let stopping = false;
   const health = healthReporter({ pool, accounts: () => [...fleet!.accounts.values()], stopping: () => stopping });
-  let server: Server | null = null;
-  if (config.httpPort !== null) {
-    server = await startHttp({
-      host: config.httpHost,
-      port: config.httpPort,
-      metrics,
-      health: health.report,
-      beforeScrape: () => health.scrape(metrics),
-    });
-  }
+  const server = config.httpPort === null ? null : await startHttp({
+    host: config.httpHost,
+    port: config.httpPort,
+    metrics,
+    health: health.report,
+    beforeScrape: () => health.scrape(metrics),
+  });
   const httpPort = server ? (server.address() as AddressInfo).port : null;
   log.info(
     { mode: config.mode, accounts: fleet.accounts.size, httpPort, maxConnections: config.maxConnections },
@@ -194,7 +178,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, deps:
       await boss.stop({ graceful: true, timeout: 30_000 });
       await locks.close();
       await pool.end();
-      if (gateways.simulator && !deps.simulator) await gateways.simulator.close();
+      if (gateways.simulator && !options.simulator) await gateways.simulator.close();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       log.info('worker stopped');
     },

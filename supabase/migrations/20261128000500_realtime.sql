@@ -1,4 +1,4 @@
--- Live campaign progress for client apps (DESIGN §8), two ways:
+-- Live campaign progress for client apps (docs/architecture.md § 6), two ways:
 --  1. Postgres Changes: public.campaigns joins the supabase_realtime publication; Realtime
 --     filters each change through the table's RLS (owner_read), so owners see only theirs.
 --  2. Broadcast (Supabase's recommended path at scale): a trigger sends a compact, coalesced

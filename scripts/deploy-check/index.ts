@@ -10,12 +10,13 @@
 //
 // runDeployCheck() does the work in this process; deployCheckIsolated() runs it in `unshare -n`
 // with only `lo` up when running as root (CI), otherwise with the same loopback-only settings.
-import { spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startManagementApi, type Upload } from './management-api.ts';
 
@@ -50,27 +51,21 @@ export interface DeployReport {
   problems: string[];
 }
 
-function run(
+const execFileAsync = promisify(execFile);
+
+/** Runs a command to completion: its exit code (127 when it could not start) and its output. */
+async function run(
   cmd: string,
   args: string[],
   opts: { cwd: string; env: NodeJS.ProcessEnv },
 ): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d;
-    });
-    child.on('error', (e) => {
-      err += String(e);
-      resolve({ code: 127, out, err });
-    });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
+  try {
+    const { stdout, stderr } = await execFileAsync(cmd, args, { ...opts, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, out: stdout, err: stderr };
+  } catch (e) {
+    const x = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
+    return { code: typeof x.code === 'number' ? x.code : 127, out: x.stdout ?? '', err: x.stderr || x.message };
+  }
 }
 
 /** A loopback port nobody listens on: Deno's npm registry, so any fetch fails at once, locally. */

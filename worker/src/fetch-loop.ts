@@ -26,7 +26,7 @@ export class FetchLoop {
   readonly #fresh = new Set<string>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   /** Jobs taken and not yet recorded: kept alive with heartbeats. */
-  readonly held = new Map<string, { accountId: string; since: number }>();
+  readonly #held = new Map<string, { accountId: string; since: number }>();
   #running: Promise<void> | null = null;
   #again = false;
   #stopped = false;
@@ -98,7 +98,7 @@ export class FetchLoop {
 
   /** Jobs of these outcomes are settled: no more heartbeats. */
   settled(jobIds: Iterable<string>): void {
-    for (const id of jobIds) this.held.delete(id);
+    for (const id of jobIds) this.#held.delete(id);
   }
 
   #wakeLater(accountId: string, at: number): void {
@@ -159,7 +159,7 @@ export class FetchLoop {
     const byAccount = new Map<string, db.ClaimRow[]>();
     const now = Date.now();
     for (const r of rows) {
-      this.held.set(r.job_id, { accountId: r.account_id, since: now });
+      this.#held.set(r.job_id, { accountId: r.account_id, since: now });
       const list = byAccount.get(r.account_id);
       if (list) list.push(r);
       else byAccount.set(r.account_id, [r]);
@@ -191,7 +191,7 @@ export class FetchLoop {
 
   async #heartbeat(): Promise<void> {
     const old = Date.now() - this.#config.heartbeatMs;
-    const jobs = [...this.held].filter(([, h]) => h.since < old).map(([jobId, h]) => ({ jobId, accountId: h.accountId }));
+    const jobs = [...this.#held].filter(([, h]) => h.since < old).map(([jobId, h]) => ({ jobId, accountId: h.accountId }));
     if (jobs.length) await db.heartbeat(this.#pool, jobs);
   }
 }

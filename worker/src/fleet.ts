@@ -65,7 +65,7 @@ export class Fleet {
 
   async #pass(): Promise<void> {
     if (this.#stopped) return;
-    if (Date.now() - this.#lastRefresh >= this.#config.accountRefreshMs || !this.#lastRefresh) {
+    if (Date.now() - this.#lastRefresh >= this.#config.accountRefreshMs) {
       await this.#refresh();
       this.#lastRefresh = Date.now();
     }

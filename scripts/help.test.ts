@@ -84,3 +84,27 @@ describe.each(Object.entries(scripts))('%s', (name, command) => {
     expect(() => statSync(stackDir)).toThrow();
   });
 });
+
+/** `npm run demo -- --json --flood` in the docs → { demo: ['--json', '--flood'] }. */
+function documentedFlags(): Map<string, Set<string>> {
+  const docs = ['README.md', 'CONTRIBUTING.md', 'worker/README.md', 'supabase/functions/README.md'];
+  const flags = new Map<string, Set<string>>();
+  for (const file of docs) {
+    for (const m of readFileSync(join(REPO_ROOT, file), 'utf8').matchAll(/\bnpm (start|test|run [\w:-]+) -- ([^`\n|]*)/g)) {
+      const name = m[1]!.replace(/^run /, '');
+      for (const [flag] of m[2]!.matchAll(/--[a-z][\w-]*/g)) {
+        if (!flags.has(name)) flags.set(name, new Set());
+        flags.get(name)!.add(flag);
+      }
+    }
+  }
+  return flags;
+}
+
+describe.each([...documentedFlags()].map(([name, flags]) => [name, [...flags]] as const))('%s', (name, flags) => {
+  it(`the flags the docs give it (${flags.join(' ')}) are in its usage`, async () => {
+    const r = await help(name);
+    expect(r.status, r.stderr).toBe(0);
+    expect(flags.filter((f) => !r.stdout.includes(f))).toEqual([]);
+  });
+});

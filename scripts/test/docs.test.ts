@@ -1,11 +1,17 @@
 // The documentation against the repository: every relative link reaches a file (and heading) that
 // exists, every npm command it names is a script of package.json, and the README's SQL for the
 // functions' database role, run as `postgres` (not a superuser, as on hosted Supabase), makes a
-// role that can become `authenticated` and nothing else.
+// role that can become `authenticated` and nothing else. And worker/README.md's account of what
+// GramJS's invoke does by itself holds for the installed GramJS (the simulator sits below invoke).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { classify } from '../../worker/src/errors.ts';
+import { GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
+import type { OutgoingMessage } from '../../worker/src/gateway/types.ts';
+import { simulatedClient } from '../../worker/src/simulator/simulated-client.ts';
+import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { createTestDatabase } from './db.ts';
 
@@ -82,4 +88,28 @@ it("the README's SQL for the functions' database role makes a role that can only
     await asPostgres.query(`drop role if exists ${role}`).catch(() => {});
     await db.drop();
   }
+});
+
+describe('worker/README.md on GramJS: what one SendMessage answered with an RPC error becomes', () => {
+  async function sendAnswered(error: string, code: number) {
+    const sim = new TelegramSimulator({ targets: { '@docs': { error, code } } });
+    const gateway = new GramJsGateway(simulatedClient(sim, crypto.randomUUID()), { connect: false });
+    const peer = await gateway.resolvePeer('@docs');
+    const message: OutgoingMessage = { peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: false, randomId: '7' };
+    return classify(await gateway.send(message).then(() => null, (e: unknown) => e));
+  }
+  const unnamed = { kind: 'transient', code: 'NETWORK', message: 'Request was unsuccessful 1 time(s)', unknown: true };
+
+  it.each(
+    [
+      ['RPC_CALL_FAIL', 500, unnamed],
+      ['MSG_WAIT_FAILED', 400, unnamed],
+      ['FLOOD_WAIT_0', 420, unnamed],
+      ['INTERNAL', 500, { kind: 'transient', code: 'INTERNAL', unknown: false }],
+      ['CONNECTION_NOT_INITED', 400, { kind: 'permanent', code: 'CONNECTION_NOT_INITED' }],
+      ['FLOOD_WAIT_5', 420, { kind: 'flood_wait', seconds: 5 }],
+    ] as const,
+  )('%s (%i)', async (error, code, expected) => {
+    expect(await sendAnswered(error, code)).toMatchObject(expected);
+  });
 });

@@ -5,6 +5,7 @@
 // GramJS's invoke does by itself holds for the installed GramJS (the simulator sits below invoke).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { SignJWT } from 'jose';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { classify } from '../../worker/src/errors.ts';
@@ -12,6 +13,7 @@ import { GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
 import type { OutgoingMessage } from '../../worker/src/gateway/types.ts';
 import { simulatedClient } from '../../worker/src/simulator/simulated-client.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
+import { startFunctionsServer } from '../functions-server.ts';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { createTestDatabase } from './db.ts';
 
@@ -86,6 +88,30 @@ it("the README's SQL for the functions' database role makes a role that can only
     }
   } finally {
     await asPostgres.query(`drop role if exists ${role}`).catch(() => {});
+    await db.drop();
+  }
+});
+
+it("without the functions' role, what the README says a call answers: 500 internal, the refused login in the log", async () => {
+  const db = await createTestDatabase({ prefix: 'tg_docs' });
+  const url = new URL(db.url);
+  url.username = 'functions_api_never_created';
+  const secret = 'a-docs-test-secret-of-at-least-32-characters';
+  const log: string[] = [];
+  const server = await startFunctionsServer({
+    port: 0,
+    env: { DATABASE_URL: url.toString(), SUPABASE_JWT_SECRET: secret },
+    log: (line) => log.push(line),
+  });
+  try {
+    const token = await new SignJWT({ sub: crypto.randomUUID(), role: 'authenticated', aud: 'authenticated' })
+      .setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+    const res = await fetch(`${server.functionsUrl}/templates`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ error: { code: 'internal' } });
+    expect(log.join('\n')).toMatch(/functions_api_never_created/);
+  } finally {
+    await server.stop();
     await db.drop();
   }
 });

@@ -10,6 +10,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { checkFlags } from './lib/cli.ts';
 import { REPO_ROOT } from './lib/migrate.ts';
 
 export const DEFAULT_FUNCTIONS_PORT = 54321;
@@ -113,9 +115,17 @@ export function startFunctionsServer(opts: FunctionsServerOptions = {}): Promise
   });
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const i = process.argv.indexOf('--port');
-  const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.FUNCTIONS_PORT ?? DEFAULT_FUNCTIONS_PORT);
+const USAGE = `Usage: npm run functions [-- --port <port>]
+
+Serves every Edge Function at http://127.0.0.1:<port>/functions/v1/<name> (Deno, the local router).
+  --port <port>  default 54321 (or FUNCTIONS_PORT); 0 picks a free port
+  -h, --help     this text
+Environment: SUPABASE_DB_URL (the database, as role postgres or the functions' role), and
+SUPABASE_JWT_SECRET or SUPABASE_JWKS to verify user tokens. \`npm start\` sets both for the local stack.`;
+
+const parseServerArgs = (args: string[]) => parseArgs({ args, options: { port: { type: 'string' } }, strict: true });
+
+async function serve(port: number): Promise<void> {
   // Served without them, every request would fail: say so up front rather than with 401s/500s.
   const missing = [
     ...(process.env.SUPABASE_DB_URL
@@ -135,4 +145,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     });
   }
   server.child.once('exit', (code) => process.exit(code ?? 1));
+}
+
+if (
+  process.argv[1] === fileURLToPath(import.meta.url) &&
+  checkFlags('npm run functions', USAGE, process.argv.slice(2), parseServerArgs)
+) {
+  const { port } = parseServerArgs(process.argv.slice(2)).values;
+  await serve(Number(port ?? process.env.FUNCTIONS_PORT ?? DEFAULT_FUNCTIONS_PORT));
 }

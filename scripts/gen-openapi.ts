@@ -4,18 +4,30 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { buildOpenApiDocument } from '../contracts/api/openapi.ts';
+import { checkFlags } from './lib/cli.ts';
 import { REPO_ROOT } from './lib/migrate.ts';
 
 export const OPENAPI_FILE = join(REPO_ROOT, 'contracts/openapi.json');
+
+const USAGE = `Usage: npm run gen:openapi [-- --check]
+
+Writes contracts/openapi.json (OpenAPI 3.1) from the zod schemas and the route table in contracts/api/.
+  --check     write nothing; exit 1 if the committed file is out of date
+  -h, --help  this text`;
 
 export function renderOpenApi(): string {
   return `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+const parse = (args: string[]) => parseArgs({ args, options: { check: { type: 'boolean' } }, strict: true });
+
+if (
+  process.argv[1] === fileURLToPath(import.meta.url) && checkFlags('npm run gen:openapi', USAGE, process.argv.slice(2), parse)
+) {
   const text = renderOpenApi();
-  if (process.argv.includes('--check')) {
+  if (parse(process.argv.slice(2)).values.check) {
     let current = '';
     try {
       current = readFileSync(OPENAPI_FILE, 'utf8');

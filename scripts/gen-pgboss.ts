@@ -9,10 +9,18 @@
 // followed by the upgrade migrations, which is what production went through.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { getConstructionPlans } from 'pg-boss';
+import { checkFlags } from './lib/cli.ts';
 
 const PGBOSS_MIGRATION = '20261128000000_pgboss.sql';
 const root = fileURLToPath(new URL('../', import.meta.url));
+
+const USAGE = `Usage: npm run gen:pgboss
+
+Writes supabase/migrations/${PGBOSS_MIGRATION} from the pinned pg-boss's own DDL. It is a
+committed migration: with the pinned pg-boss the output is the same bytes (git diff stays empty).
+After a pg-boss upgrade write a new migration instead (see the header of scripts/gen-pgboss.ts).`;
 
 function stripTransaction(plan: string): string {
   // The CLI wraps each migration file in its own transaction; pg-boss's plan brings one too.
@@ -40,7 +48,10 @@ function generate(): string {
   ].join('\n');
 }
 
-if (import.meta.main) {
+if (
+  import.meta.main &&
+  checkFlags('npm run gen:pgboss', USAGE, process.argv.slice(2), (args) => parseArgs({ args, options: {}, strict: true }))
+) {
   const out = `${root}supabase/migrations/${PGBOSS_MIGRATION}`;
   writeFileSync(out, generate());
   console.log(`wrote ${out}`);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { idListSchema, idSchema, pageQuerySchema, pageSchema, patchSchema, text, timestampSchema } from './common.ts';
 
 const name = text(1, 200);
-/** The default per-batch quota (the database enforces the owner's own, see README). */
+/** The default per-batch quota (the database enforces the owner's own: docs/decisions.md, "Quotas"). */
 export const MAX_BATCH_CHANNELS = 10_000;
 const channelIds = idListSchema(MAX_BATCH_CHANNELS);
 

@@ -17,7 +17,7 @@ const fast = (accounts: number, campaignsPerAccount = 1): FleetPoint => ({
   ratePerMinute: 1200,
 });
 
-/** The issue's fleet: 20 msg/s per account at N = 1..100, 3 campaigns each, 1,000 slow accounts. */
+/** The README's fleet table: 20 msg/s per account at N = 1..100 (1 or 3 campaigns each), and 1,000 slow accounts. */
 export const FULL_FLEET: FleetSizes = {
   // One account on a machine whose other core is busy: the pace must hold there too.
   points: [fast(1), { ...fast(1), busyCores: 1 }, fast(10), fast(50), fast(100), fast(50, 3), fast(100, 3), {
@@ -86,7 +86,7 @@ function describe(r: FleetResult): string {
     }`;
 }
 
-/** The JSON summary's fleet entries (issue 9, item 6). */
+/** The fleet entries of the JSON summary (`npm run bench -- --json`, key `fleet`). */
 export function fleetSummary(r: FleetRun) {
   return {
     fleet: r.points.map((p) => ({

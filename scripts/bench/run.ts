@@ -1,4 +1,4 @@
-// One benchmark run: the phases in sequence, then the summary (README, "Benchmarks"), the table
+// One benchmark run: the phases in sequence, then the summary (README, "Benchmarks and fault suite"), the table
 // and the chart. Shared by `npm run bench` and scripts/bench.test.ts.
 import { cpus } from 'node:os';
 import type { BenchCluster } from './cluster.ts';

@@ -1,4 +1,4 @@
-// The fault scenarios of issues 6 and 9. Each is data (sizes) + the fault; runScenario does the
+// The fault scenarios: the crashes, outages and races a deployment meets. Each is data (sizes) + the fault; runScenario does the
 // rest and audits. Random choices use Math.random: the report lists what actually happened.
 import pg from 'pg';
 import { maxInWindow } from '../bench/stats.ts';

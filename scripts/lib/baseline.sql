@@ -36,7 +36,7 @@ grant anon, authenticated, service_role to authenticator;
 -- ADMIN lets postgres grant these roles on; SET lets it `set role` (PostgREST-style tests).
 grant anon, authenticated, service_role, supabase_realtime_admin to postgres with admin true, inherit true, set true;
 
--- The functions' login role (README "Decisions and known limits"): a member of authenticated and
+-- The functions' login role (docs/decisions.md, "Functions' database role"): a member of authenticated and
 -- nothing else, without its privileges until `set role authenticated` (noinherit), so the
 -- functions cannot bypass row security, become service_role or postgres, or create roles.
 -- Local password only; on a hosted project the owner creates it with a secret password.

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { wantsHelp } from '../lib/cli.ts';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -13,6 +14,15 @@ const filter = process.argv.slice(2);
 let passed = 0;
 let failed = 0;
 const t0 = Date.now();
+
+const USAGE = `Usage: npm test [-- <vitest filter or option>...]
+
+Type-checks (tsc, deno check), lints and format-checks (deno lint, deno fmt --check), starts one
+embedded Postgres, migrates a template database with the Supabase CLI, runs vitest against clones
+of it, then deno test. The last line is \`N passed, M failed\`.
+  <filter>...  only the vitest files matching (e.g. worker/ or supabase/tests/realtime.test.ts);
+               deno test is then skipped. Other vitest options (e.g. -t <name>) pass through.
+  -h, --help   this text`;
 
 function log(msg: string): void {
   console.log(`\n[test] ${msg} (+${((Date.now() - t0) / 1000).toFixed(1)}s)`);
@@ -164,6 +174,10 @@ async function main(): Promise<void> {
   }
 }
 
+if (wantsHelp(filter)) {
+  console.log(USAGE);
+  process.exit(0);
+}
 try {
   await main();
 } catch (err) {

@@ -4,7 +4,7 @@
 //
 // Size: FAIRNESS_TARGETS (default 20,000) targets for A, so the test stays near a minute on two
 // cores inside `npm test`; `FAIRNESS_TARGETS=100000 npm test -- supabase/tests/fairness.test.ts`
-// runs the issue's full 100,000 (about three minutes more, mostly creating and starting it).
+// runs 100,000, the most one campaign may have (about three minutes more, mostly creating and starting it).
 // Bounds held: B's API p95 under load ≤ max(1 s, 10 × its idle p95), and B's 60-target campaign at
 // 10/s completes within its 6 s pace + 4 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

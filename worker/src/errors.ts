@@ -1,5 +1,6 @@
-// Telegram failures, classified into the worker's actions (docs/worker.md). Classification reads
-// GramJS's error classes and Telegram's errorMessage, never the human-readable text.
+// Telegram failures, classified into the worker's actions (worker/README.md, "Telegram limits it
+// respects"). Classification reads GramJS's error classes and Telegram's errorMessage, never the
+// human-readable text.
 import { errors } from 'telegram';
 import { SessionNotAuthorizedError } from './gateway/types.ts';
 

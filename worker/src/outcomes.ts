@@ -1,5 +1,5 @@
-// What a failed Telegram call means for its delivery (docs/worker.md, "Errors"): the outcome
-// recorded, and whether it spends an attempt.
+// What a failed Telegram call means for its delivery (worker/README.md, "Telegram limits it
+// respects"): the outcome recorded, and whether it spends an attempt.
 import type { WorkerConfig } from './config.ts';
 import type * as db from './db.ts';
 import { type Classified, inFlightDelayMs, retryDelayMs } from './errors.ts';

@@ -1,4 +1,4 @@
-// Function `channels`: the Telegram channels and groups a user sends to. Routes and errors: docs/architecture.md.
+// Function `channels`: the Telegram channels and groups a user sends to. Routes: contracts/api/routes.ts; errors: docs/architecture.md §2.
 import type { Channel } from '../../../contracts/api/channels.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';

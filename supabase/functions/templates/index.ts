@@ -1,4 +1,4 @@
-// Function `templates`: message templates with {{name}} placeholders. Routes and errors: docs/architecture.md.
+// Function `templates`: message templates with {{name}} placeholders. Routes: contracts/api/routes.ts; errors: docs/architecture.md §2.
 import type { Template } from '../../../contracts/api/templates.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';

@@ -1,6 +1,7 @@
 // Media and test-send rules in SQL (migration 20261202300000): the bucket's owner-folder
 // policies on storage.objects, the 422s of create_campaign and templates naming the field, the
 // caption limit, test_campaign's refusals, and what worker_take hands the worker.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { asServiceRole, asUser, createUser } from '../../scripts/test/db.ts';
 import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
@@ -243,6 +244,44 @@ describe('object names (migration 20261206100000)', () => {
     // 255 bytes in one segment, and a name of many languages, are fine.
     await upload(me, `${me}/${'é'.repeat(127)}x`, 'text/plain');
     await upload(me, `${me}/Ünïcødé 望 😀 (1).txt`, 'text/plain');
+  });
+});
+
+describe('campaigns that already held such a path when the migration ran', () => {
+  it('are cancelled, their pending deliveries and test sends failed with MEDIA_PATH_INVALID', async () => {
+    const u = await makeOwner(t.db, t.client, 3, 'legacy');
+    await upload(u.userId, `${u.userId}/doc.pdf`, 'application/pdf');
+    const c = await create(u.userId, u.channelIds, { text: 'x', media: { path: `${u.userId}/doc.pdf`, kind: 'document' } });
+    await asUser(t.client, u.userId, async (cl) => {
+      await cl.query('select public.start_campaign($1)', [c.id]);
+      await cl.query('select public.test_campaign($1)', [c.id]);
+    });
+    // The row as an attacker left it before the checks existed (they refuse it now).
+    await t.client.query('begin');
+    await t.client.query('alter table public.campaigns disable trigger campaigns_media_path');
+    await t.client.query('update public.campaigns set media_path = $2 where id = $1', [c.id, `${u.userId}/../x/doc.pdf`]);
+    await t.client.query('alter table public.campaigns enable trigger campaigns_media_path');
+    await t.client.query('commit');
+    // The migration's step for existing rows, as it ran on deploy.
+    const migration = readFileSync('supabase/migrations/20261206100000_media_object_names.sql', 'utf8');
+    await t.client.query(migration.slice(migration.lastIndexOf('do $$')));
+
+    const after = (await t.client.query(
+      'select state, pending_count, failed_count, total_count from public.campaigns where id = $1',
+      [c.id],
+    )).rows[0];
+    expect(after).toEqual({ state: 'cancelled', pending_count: 0, failed_count: 3, total_count: 3 });
+    const codes = await t.client.query(
+      `select distinct error_code from public.deliveries where campaign_id = $1
+      union select distinct error_code from public.campaign_test_sends where campaign_id = $1`,
+      [c.id],
+    );
+    expect(codes.rows).toEqual([{ error_code: 'MEDIA_PATH_INVALID' }]);
+    const jobs = await t.client.query(
+      `select count(*)::int as n from pgboss.job where group_id = $1 and state in ('created', 'retry')`,
+      [c.id],
+    );
+    expect(jobs.rows[0].n).toBe(0);
   });
 });
 

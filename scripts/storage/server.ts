@@ -299,10 +299,13 @@ async function download(ctx: Ctx, req: IncomingMessage, res: ServerResponse, cla
   const row = await visible(ctx, claims, t);
   const meta = row.metadata ?? {};
   const file = join(ctx.dir, 'objects', row.id);
+  // The stored file's length, whatever the row says.
+  const size = await stat(file).then((s) => s.size, () => {
+    throw new StorageError(404, 'not_found', 'Object not found', '404');
+  });
   res.writeHead(200, {
     'content-type': header(meta.mimetype, 'application/octet-stream'),
-    // The stored file's length, whatever the row says.
-    'content-length': String((await stat(file)).size),
+    'content-length': String(size),
     'cache-control': header(meta.cacheControl, 'no-cache'),
     etag: header(meta.eTag, ''),
   });

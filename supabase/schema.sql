@@ -805,10 +805,10 @@ begin
   if current_user not in ('anon', 'authenticated') then return new; end if;
   if tg_op = 'INSERT' then
     new.metadata := null;
-  elsif (new.id, new.bucket_id, new.owner, new.owner_id, new.metadata, new.version, new.created_at)
-    is distinct from (old.id, old.bucket_id, old.owner, old.owner_id, old.metadata, old.version, old.created_at) then
-    raise exception 'only the name and user_metadata of an object may be changed; its file facts come from Storage'
-      using errcode = '42501';
+  else
+    new.id := old.id;
+    new.created_at := old.created_at;
+    new.metadata := old.metadata;
   end if;
   return new;
 end $function$;

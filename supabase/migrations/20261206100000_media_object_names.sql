@@ -7,7 +7,7 @@
 --    Checked on storage.objects and, with a 422 naming the field, on campaigns and templates.
 --  - File facts: an object's metadata (size, content type) is written by the Storage server from
 --    the stored file. `anon` and `authenticated` cannot set it: their own inserts carry none, and
---    of their own rows they may change only the name (a move) and user_metadata.
+--    their updates leave it (and the row's id and creation time) as it was.
 --  - A per-user quota of objects and bytes in the bucket (private.quota_limits 'storage_objects',
 --    'storage_bytes'), checked on every insert and update of storage.objects, one owner at a time.
 --  - Existing campaigns holding such a path are cancelled here, their pending deliveries and test
@@ -94,19 +94,21 @@ create trigger media_objects_guard before insert or update on storage.objects
   for each row when (new.bucket_id = 'campaign-media') execute function private.media_objects_guard();
 
 -- The API roles' own writes (security invoker: current_user is the caller's role). Metadata comes
--- only from the Storage server, which writes it from the stored file (hosted Storage tests the
--- caller's permission with the caller's role, then writes the row with the file's facts as
--- itself: supabase/storage, src/storage/uploader.ts, completeUpload).
+-- only from the Storage server, which writes it from the stored file: hosted Storage tests the
+-- caller's right with the caller's role (inserting or upserting the row with a new version and
+-- owner, then rolling back), and writes the row with the file's facts as itself (supabase/storage,
+-- src/storage/uploader.ts, canUpload and completeUpload). So an API role's insert stores no
+-- metadata and its update keeps the row's id, creation time and metadata as they were.
 create or replace function private.media_objects_caller() returns trigger
 language plpgsql set search_path = '' as $$
 begin
   if current_user not in ('anon', 'authenticated') then return new; end if;
   if tg_op = 'INSERT' then
     new.metadata := null;
-  elsif (new.id, new.bucket_id, new.owner, new.owner_id, new.metadata, new.version, new.created_at)
-    is distinct from (old.id, old.bucket_id, old.owner, old.owner_id, old.metadata, old.version, old.created_at) then
-    raise exception 'only the name and user_metadata of an object may be changed; its file facts come from Storage'
-      using errcode = '42501';
+  else
+    new.id := old.id;
+    new.created_at := old.created_at;
+    new.metadata := old.metadata;
   end if;
   return new;
 end $$;

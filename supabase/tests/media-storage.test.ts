@@ -229,5 +229,15 @@ describe('file facts', () => {
       async (c) => (await c.query(`select metadata from storage.objects where name = $1`, [`${a.id}/real.txt`])).rows[0].metadata,
     );
     expect(meta).toMatchObject({ size: 12, mimetype: 'text/plain' });
+    const replaced = await raw('PUT', `campaign-media/${a.id}/real.txt`, a.token, '{"x":1}', {
+      'content-type': 'application/json',
+    });
+    expect(replaced.status).toBe(200);
+    const down = await raw('GET', `campaign-media/${a.id}/real.txt`, a.token);
+    expect([down.body, down.headers['content-type'], down.headers['content-length']]).toEqual([
+      { x: 1 },
+      'application/json',
+      '7',
+    ]);
   });
 });

@@ -1,7 +1,10 @@
 // The database side of the Storage stand-in, done the way Supabase's Storage server does it:
 // every read and write of storage.objects runs in a transaction as the token's role with its
 // claims (request.jwt.claims), so the RLS policies on storage.objects decide, and the service
-// role passes them. Buckets are read as the server itself (their limits apply to everyone).
+// role passes them. Buckets are read as the server itself (their limits apply to everyone), and
+// so are an upload's file facts written, as hosted Storage writes them (supabase/storage,
+// src/storage/uploader.ts: the caller's permission is tested with its role, then the row is
+// upserted with the metadata by the server): the database lets no API role set them.
 import pg from 'pg';
 
 const ROLES = new Set(['anon', 'authenticated', 'service_role']);
@@ -38,8 +41,28 @@ export class StorageDatabase {
     return rows[0];
   }
 
+  /** Bytes the user owning `name` may still store in the bucket (the product's quota); null: no quota. */
+  async bytesLeft(bucket: string, name: string): Promise<number | null> {
+    const { rows } = await this.#pool.query<{ bytes: string | null }>(
+      `select q.bytes from (select private.media_object_owner($2, null) as owner) w
+      cross join lateral private.media_quota_left(w.owner, $2) q
+      where $1 = 'campaign-media' and w.owner is not null`,
+      [bucket, name],
+    );
+    return rows[0]?.bytes == null ? null : Number(rows[0].bytes);
+  }
+
   /** Runs fn as the claims' role; `fn` throwing rolls back (a policy's 42501 included). */
-  async as<T>(claims: Record<string, unknown>, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  as<T>(claims: Record<string, unknown>, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#transaction(claims, fn, 'commit');
+  }
+
+  /** Runs fn as the claims' role and rolls back: may the caller do it? */
+  test<T>(claims: Record<string, unknown>, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#transaction(claims, fn, 'rollback');
+  }
+
+  async #transaction<T>(claims: Record<string, unknown>, fn: (c: pg.PoolClient) => Promise<T>, end: string): Promise<T> {
     const role = typeof claims.role === 'string' && ROLES.has(claims.role) ? claims.role : 'anon';
     const c = await this.#pool.connect();
     try {
@@ -49,7 +72,7 @@ export class StorageDatabase {
         JSON.stringify(claims),
       ]);
       const result = await fn(c);
-      await c.query('commit');
+      await c.query(end);
       return result;
     } catch (err) {
       await c.query('rollback').catch(() => {});
@@ -59,29 +82,31 @@ export class StorageDatabase {
     }
   }
 
+  /** The object's row as the caller (the policies decide), without file facts; upsert keeps an existing one. */
+  async claimRow(c: pg.PoolClient, o: { bucket: string; name: string; owner: string | null }, upsert: boolean) {
+    const { rows } = await c.query<ObjectRow>(
+      `insert into storage.objects (bucket_id, name, owner, owner_id) values ($1, $2, $3::uuid, $3)
+      ${upsert ? 'on conflict (bucket_id, name) do update set updated_at = now()' : ''}
+      returning *`,
+      [o.bucket, o.name, o.owner],
+    );
+    return rows[0]!;
+  }
+
+  /** The stored file's facts, written as the server (in the caller's transaction). */
+  async writeFacts(c: pg.PoolClient, id: string, metadata: object, owner: string | null): Promise<ObjectRow> {
+    await c.query('set local role none');
+    const { rows } = await c.query<ObjectRow>(
+      `update storage.objects set metadata = $2, version = gen_random_uuid()::text, owner = $3::uuid, owner_id = $3,
+      updated_at = now() where id = $1 returning *`,
+      [id, metadata, owner],
+    );
+    return rows[0]!;
+  }
+
   close(): Promise<void> {
     return this.#pool.end();
   }
-}
-
-/** Inserts (or with upsert replaces) an object row as Storage does on upload. */
-export async function putObject(
-  c: pg.PoolClient,
-  o: { bucket: string; name: string; owner: string | null; metadata: object; upsert: boolean },
-): Promise<ObjectRow> {
-  const { rows } = await c.query<ObjectRow>(
-    `insert into storage.objects (bucket_id, name, owner, owner_id, metadata, version)
-     values ($1, $2, $3::uuid, $3, $4, gen_random_uuid()::text)
-     ${
-      o.upsert
-        ? `on conflict (bucket_id, name) do update set metadata = excluded.metadata, version = excluded.version,
-       owner = excluded.owner, owner_id = excluded.owner_id, updated_at = now()`
-        : ''
-    }
-     returning *`,
-    [o.bucket, o.name, o.owner, o.metadata],
-  );
-  return rows[0]!;
 }
 
 export async function findObject(c: pg.PoolClient, bucket: string, name: string): Promise<ObjectRow | undefined> {

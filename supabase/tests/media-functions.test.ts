@@ -15,12 +15,22 @@ beforeAll(async () => {
   accountId = (await a.call('POST', '/accounts', { label: 'Sender', ratePerMinute: 60 })).body.id;
   channelId = (await a.call('POST', '/channels', { peer: '@media_target' })).body.id;
   // The row the Storage server writes when the user uploads (as the user: the bucket's policies apply).
-  await withClient(api.db.url, (c) =>
-    asUser(c, a.id, (tx) =>
-      tx.query(
-        `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
-        [`${a.id}/launch.jpg`, a.id, { mimetype: 'image/jpeg', size: 5000 }],
-      )));
+  await withClient(api.db.url, async (c) => {
+    await asUser(
+      c,
+      a.id,
+      (tx) =>
+        tx.query(`insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`, [
+          `${a.id}/launch.jpg`,
+          a.id,
+        ]),
+    );
+    // Its file facts, written by the server from the stored file.
+    await c.query(`update storage.objects set metadata = $2 where name = $1`, [
+      `${a.id}/launch.jpg`,
+      { mimetype: 'image/jpeg', size: 5000 },
+    ]);
+  });
 });
 afterAll(async () => {
   await api?.stop();

@@ -1,19 +1,28 @@
 // Media and test-send rules in SQL (migration 20261202300000): the bucket's owner-folder
 // policies on storage.objects, the 422s of create_campaign and templates naming the field, the
 // caption limit, test_campaign's refusals, and what worker_take hands the worker.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { asServiceRole, asUser, createUser } from '../../scripts/test/db.ts';
 import { makeOwner, sqlError, useOwnerDatabase } from './fixtures.ts';
 
 const t = useOwnerDatabase(3, 'media');
 
-/** An object row as the Storage server writes it on upload (as the user, so the policies apply). */
-const upload = (userId: string, name: string, mimetype: string, size = 1000) =>
-  asUser(t.client, userId, (c) =>
-    c.query(
-      `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
-      [name, userId, { mimetype, size }],
-    ));
+/**
+ * An object row as the Storage server writes it on upload: the row as the user (the policies
+ * apply), its file facts as the server itself.
+ */
+const upload = async (userId: string, name: string, mimetype: string, size = 1000) => {
+  await asUser(
+    t.client,
+    userId,
+    (c) => c.query(`insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`, [name, userId]),
+  );
+  await t.client.query(`update storage.objects set metadata = $2 where bucket_id = 'campaign-media' and name = $1`, [
+    name,
+    { mimetype, size },
+  ]);
+};
 
 const create = (userId: string, channelIds: string[], message: Record<string, unknown>) =>
   asUser(t.client, userId, async (c) =>
@@ -178,3 +187,188 @@ async function takeAll(accountId: string) {
     await t.client.query('select pg_advisory_unlock(29799, hashtext($1))', [accountId]);
   }
 }
+
+describe('object names (migration 20261206100000)', () => {
+  it("refuses, as authenticated, an object and a campaign or template whose path climbs into another user's folder", async () => {
+    const me = t.owner.userId;
+    const victim = await makeOwner(t.db, t.client, 1, 'victim');
+    await upload(victim.userId, `${victim.userId}/secret.txt`, 'text/plain');
+    const climbing = `${me}/../${victim.userId}/secret.txt`;
+    // Its first folder is mine, so the owner-folder policy alone lets it through.
+    const row = await sqlError(
+      t.client,
+      me,
+      (c) => c.query(`insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`, [climbing, me]),
+    );
+    expect({ code: row.code, message: row.message }).toEqual({
+      code: 'PT400',
+      message: 'invalid object name: it has a ".." segment',
+    });
+    const e = await sqlError(t.client, me, (c) =>
+      c.query(
+        `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+        [t.owner.channelIds, JSON.stringify({ text: 'x', media: { path: climbing, kind: 'document' } })],
+      ));
+    expect({ code: e.code, field: fieldOf(e) }).toEqual({ code: 'PT422', field: 'message.media.path' });
+    expect(e.message).toMatch(/not a valid object name: it has a "\.\." segment/);
+    const tpl = await sqlError(
+      t.client,
+      me,
+      (c) =>
+        c.query(`insert into public.templates (name, text, media_path, media_kind) values ('t', 'x', $1, 'document')`, [
+          climbing,
+        ]),
+    );
+    expect({ code: tpl.code, field: fieldOf(tpl) }).toEqual({ code: 'PT422', field: 'media.path' });
+  });
+
+  it('refuses empty, . and .. segments, controls, bidi marks and long segments, whoever writes', async () => {
+    const me = t.owner.userId;
+    const bad = [
+      `${me}//x.jpg`,
+      `${me}/./x.jpg`,
+      `${me}/x.jpg/`,
+      `${me}/a\u0001b.jpg`,
+      `${me}/gpj\u202e.exe`,
+      `${me}/${'a'.repeat(256)}`,
+      `${me}/${'é'.repeat(128)}`, // 256 bytes
+      `${me}/a%2e.jpg`,
+    ];
+    for (const name of bad) {
+      const e = await t.client.query(
+        `insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`,
+        [name, me],
+      ).catch((err: { code: string }) => err);
+      expect((e as { code?: string }).code, name).toBe('PT400');
+    }
+    // 255 bytes in one segment, and a name of many languages, are fine.
+    await upload(me, `${me}/${'é'.repeat(127)}x`, 'text/plain');
+    await upload(me, `${me}/Ünïcødé 望 😀 (1).txt`, 'text/plain');
+  });
+});
+
+describe('campaigns that already held such a path when the migration ran', () => {
+  it('are cancelled, their pending deliveries and test sends failed with MEDIA_PATH_INVALID', async () => {
+    const u = await makeOwner(t.db, t.client, 3, 'legacy');
+    await upload(u.userId, `${u.userId}/doc.pdf`, 'application/pdf');
+    const c = await create(u.userId, u.channelIds, { text: 'x', media: { path: `${u.userId}/doc.pdf`, kind: 'document' } });
+    await asUser(t.client, u.userId, async (cl) => {
+      await cl.query('select public.start_campaign($1)', [c.id]);
+      await cl.query('select public.test_campaign($1)', [c.id]);
+    });
+    // The row as an attacker left it before the checks existed (they refuse it now).
+    await t.client.query('begin');
+    await t.client.query('alter table public.campaigns disable trigger campaigns_media_path');
+    await t.client.query('update public.campaigns set media_path = $2 where id = $1', [c.id, `${u.userId}/../x/doc.pdf`]);
+    await t.client.query('alter table public.campaigns enable trigger campaigns_media_path');
+    await t.client.query('commit');
+    // The migration's step for existing rows, as it ran on deploy.
+    const migration = readFileSync('supabase/migrations/20261206100000_media_object_names.sql', 'utf8');
+    await t.client.query(migration.slice(migration.lastIndexOf('do $$')));
+
+    const after = (await t.client.query(
+      'select state, pending_count, failed_count, total_count from public.campaigns where id = $1',
+      [c.id],
+    )).rows[0];
+    expect(after).toEqual({ state: 'cancelled', pending_count: 0, failed_count: 3, total_count: 3 });
+    const codes = await t.client.query(
+      `select distinct error_code from public.deliveries where campaign_id = $1
+      union select distinct error_code from public.campaign_test_sends where campaign_id = $1`,
+      [c.id],
+    );
+    expect(codes.rows).toEqual([{ error_code: 'MEDIA_PATH_INVALID' }]);
+    const jobs = await t.client.query(
+      `select count(*)::int as n from pgboss.job where group_id = $1 and state in ('created', 'retry')`,
+      [c.id],
+    );
+    expect(jobs.rows[0].n).toBe(0);
+  });
+});
+
+describe('file facts and the storage quota (migration 20261206100000)', () => {
+  it("lets authenticated change no object's size or type: a big photo stays refused", async () => {
+    const me = t.owner.userId;
+    await upload(me, `${me}/huge.jpg`, 'image/jpeg', 12 * 1024 * 1024);
+    const facts = () =>
+      t.client.query(`select metadata from storage.objects where name = $1`, [`${me}/huge.jpg`]).then((r) => r.rows);
+    await asUser(
+      t.client,
+      me,
+      (c) =>
+        c.query(`update storage.objects set metadata = '{"mimetype":"image/jpeg","size":1000}' where name = $1`, [
+          `${me}/huge.jpg`,
+        ]),
+    );
+    expect(await facts()).toEqual([{ metadata: { mimetype: 'image/jpeg', size: 12 * 1024 * 1024 } }]);
+    // Hosted Storage's permission test before a replacement (an upsert with a new version and
+    // owner, as the user) still passes, and leaves the facts alone too.
+    await asUser(t.client, me, (c) =>
+      c.query(
+        `insert into storage.objects (bucket_id, name, version, owner, metadata) values ('campaign-media', $1, '1', $2, '{}')
+        on conflict (bucket_id, name) do update set version = excluded.version, owner = excluded.owner,
+          metadata = excluded.metadata`,
+        [`${me}/huge.jpg`, me],
+      ));
+    expect(await facts()).toEqual([{ metadata: { mimetype: 'image/jpeg', size: 12 * 1024 * 1024 } }]);
+    const photo = await sqlError(t.client, me, (c) =>
+      c.query(
+        `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+        [t.owner.channelIds, JSON.stringify({ text: 'x', media: { path: `${me}/huge.jpg`, kind: 'photo' } })],
+      ));
+    expect(photo.message).toMatch(/the file is 12582912 bytes: a photo may have at most 10 MB/);
+    // Its own insert carries no facts (the server writes them), so it names no usable file.
+    await asUser(t.client, me, (c) =>
+      c.query(
+        `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
+        [`${me}/forged.jpg`, me, { mimetype: 'image/jpeg', size: 1000 }],
+      ));
+    const forged = await t.client.query(`select metadata from storage.objects where name = $1`, [`${me}/forged.jpg`]);
+    expect(forged.rows).toEqual([{ metadata: null }]);
+    const unusable = await sqlError(t.client, me, (c) =>
+      c.query(
+        `select public.create_campaign(p_name => 'm', p_channel_ids => $1::uuid[], p_message => $2::jsonb)`,
+        [t.owner.channelIds, JSON.stringify({ text: 'x', media: { path: `${me}/forged.jpg`, kind: 'photo' } })],
+      ));
+    expect(fieldOf(unusable)).toBe('message.media.path');
+    // A move within the own folder is still the user's to make.
+    await asUser(
+      t.client,
+      me,
+      (c) => c.query(`update storage.objects set name = $2 where name = $1`, [`${me}/huge.jpg`, `${me}/moved.jpg`]),
+    );
+  });
+
+  it('holds each user to a number of files and of bytes, whoever writes', async () => {
+    const u = await makeOwner(t.db, t.client, 1, 'quota');
+    await t.client.query(
+      `insert into private.quota_overrides (owner_id, name, value) values ($1, 'storage_objects', 2), ($1, 'storage_bytes', 5000)`,
+      [u.userId],
+    );
+    await upload(u.userId, `${u.userId}/a.bin`, 'application/octet-stream', 3000);
+    const bytes = await t.client.query(
+      `insert into storage.objects (bucket_id, name, owner_id, metadata) values ('campaign-media', $1, $2, $3)`,
+      [`${u.userId}/b.bin`, u.userId, { mimetype: 'application/octet-stream', size: 2001 }],
+    ).catch((e: { code: string; detail: string }) => e);
+    expect(bytes).toMatchObject({ code: 'PT422', detail: expect.stringContaining('"quota": "storage_bytes"') });
+    await upload(u.userId, `${u.userId}/b.bin`, 'application/octet-stream', 2000);
+    const third = await sqlError(
+      t.client,
+      u.userId,
+      (c) =>
+        c.query(`insert into storage.objects (bucket_id, name, owner_id) values ('campaign-media', $1, $2)`, [
+          `${u.userId}/c.bin`,
+          u.userId,
+        ]),
+    );
+    expect({ code: third.code, quota: JSON.parse(third.detail ?? '{}').quota }).toEqual({
+      code: 'PT422',
+      quota: 'storage_objects',
+    });
+    // Replacing a file counts its new size instead of its old one.
+    await t.client.query(`update storage.objects set metadata = $2 where name = $1`, [`${u.userId}/a.bin`, { size: 3000 }]);
+    const grown = await t.client.query(`update storage.objects set metadata = $2 where name = $1`, [`${u.userId}/a.bin`, {
+      size: 3001,
+    }]).catch((e: { code: string }) => e);
+    expect((grown as { code?: string }).code).toBe('PT422');
+  });
+});

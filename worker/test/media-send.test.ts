@@ -3,10 +3,13 @@
 // reference replaced without spending an attempt, a reference kept from before a restart, and a
 // test send to Saved Messages that makes no delivery. Files come over HTTP from a small server
 // answering the Storage API's object route (the local Storage stand-in is tested with supabase-js
-// in supabase/tests/media-client.test.ts).
+// in supabase/tests/media-client.test.ts). The service role key goes only to the object route:
+// a path that climbs out is never fetched, and a download is checked against its declared length
+// and Telegram's limits while it arrives.
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
+import { mediaObjectUrl, storageMediaSource } from '../src/media.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import {
   addChannels,
@@ -26,9 +29,12 @@ const PHOTO = Buffer.alloc(700 * 1024, 7); // two upload parts
 let storage: Server;
 let storageUrl: string;
 let fetches = 0;
+/** Every request the server got, whatever its path: what a refused path must not add to. */
+let requests = 0;
 
 beforeAll(async () => {
   storage = createServer((req, res) => {
+    requests++;
     const ok = req.headers.authorization === `Bearer ${KEY}` &&
       /^\/storage\/v1\/object\/campaign-media\/[^/]+\/pic\.jpg$/.test(req.url ?? '');
     if (ok) fetches++;
@@ -139,3 +145,85 @@ async function testSend(w: World, campaignId: string) {
     return rows[0];
   }, 15_000);
 }
+
+describe('media paths and downloads', () => {
+  it("fails a campaign whose stored path climbs into another user's folder, fetching nothing", async () => {
+    const w = await createWorld({ ratePerMinute: 60_000 });
+    const { ids } = await addChannels(w, 5);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000, chatPerMinute: 1000 });
+    await startTestWorker(config(w), { logger: testLogger(), simulator: sim });
+    const id = await photoCampaign(w, ids);
+    // A row written before the checks existed (they refuse it now, so they are set aside here).
+    const victim = '00000000-0000-4000-8000-000000000001';
+    await w.sql.query('begin');
+    await w.sql.query('alter table public.campaigns disable trigger campaigns_media_path');
+    await w.sql.query('update public.campaigns set media_path = $2 where id = $1', [id, `${w.userId}/../${victim}/pic.jpg`]);
+    await w.sql.query('alter table public.campaigns enable trigger campaigns_media_path');
+    await w.sql.query('commit');
+    const before = requests;
+    await startCampaign(w, id);
+    await waitFor('all failed', async () => (await campaign(w, id)).failed_count === 5);
+    const { rows } = await w.sql.query('select distinct error_code from public.deliveries where campaign_id = $1', [id]);
+    expect(rows).toEqual([{ error_code: 'MEDIA_PATH_INVALID' }]);
+    expect(requests - before).toBe(0);
+    expect((await sim.store.messages()).filter((m) => m.media)).toEqual([]);
+  });
+
+  it('builds the only URL the key goes to from encoded segments, and refuses anything else', () => {
+    expect(mediaObjectUrl('https://x.supabase.co/', 'u/a b?(1).jpg').href)
+      .toBe('https://x.supabase.co/storage/v1/object/campaign-media/u/a%20b%3F(1).jpg');
+    expect(mediaObjectUrl('http://127.0.0.1:8000/api', 'u/ü.png').href)
+      .toBe('http://127.0.0.1:8000/api/storage/v1/object/campaign-media/u/%C3%BC.png');
+    for (const path of ['u/../v/x', 'u/./x', 'u//x', '/u/x', 'u/%2e%2e/x', 'u/\u202ex', 'u/a\nb', '']) {
+      expect(() => mediaObjectUrl('https://x.supabase.co', path), path).toThrow(expect.objectContaining({
+        errorMessage: 'MEDIA_PATH_INVALID',
+      }));
+    }
+    for (const url of ['ftp://x', 'not a url', 'https://u:p@x.supabase.co', 'https://x.supabase.co/?a=1']) {
+      expect(() => mediaObjectUrl(url, 'u/x.jpg'), url).toThrow(expect.objectContaining({ errorMessage: 'MEDIA_UNCONFIGURED' }));
+    }
+  });
+
+  it('follows no redirect with the key, and checks the length while reading', async () => {
+    let elsewhere = 0;
+    let written = 0;
+    let endlessClosed!: () => void;
+    const closed = new Promise<void>((r) => (endlessClosed = r));
+    const files = createServer((req, res) => {
+      if (req.url?.endsWith('/redirect.jpg')) return void res.writeHead(302, { location: '/elsewhere' }).end();
+      if (req.url === '/elsewhere') elsewhere++;
+      if (req.url?.endsWith('/short.jpg')) {
+        res.writeHead(200, { 'content-length': 1000 });
+        return void res.end(Buffer.alloc(10), () => res.destroy());
+      }
+      if (!req.url?.endsWith('/endless.jpg')) return void res.writeHead(404).end();
+      res.on('close', endlessClosed);
+      res.writeHead(200, { 'content-type': 'image/jpeg' }); // chunked: no length declared
+      const chunk = Buffer.alloc(1024 * 1024);
+      const pump = () => {
+        while (written < 64 * 1024 * 1024 && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => files.listen(0, '127.0.0.1', () => r()));
+    try {
+      const source = storageMediaSource(`http://127.0.0.1:${(files.address() as { port: number }).port}`, KEY);
+      const code = (path: string) =>
+        source.fetch(path, 'photo', 'image/jpeg').then(() => 'fetched', (e: { errorMessage?: string }) => e.errorMessage);
+      expect(await code('u/redirect.jpg')).toBe('STORAGE_UNAVAILABLE');
+      expect(elsewhere).toBe(0);
+      expect(await code('u/short.jpg')).toMatch(/^(MEDIA_LENGTH_MISMATCH|STORAGE_UNAVAILABLE)$/);
+      // Over Telegram's 10 MB for a photo: given up as soon as that is passed, not read to the end.
+      expect(await code('u/endless.jpg')).toBe('MEDIA_TOO_BIG');
+      await closed;
+      expect(written).toBeLessThan(32 * 1024 * 1024);
+    } finally {
+      files.closeAllConnections();
+      await new Promise<void>((r) => files.close(() => r()));
+    }
+  });
+});

@@ -133,6 +133,15 @@ describe('quotas under REPEATABLE READ', () => {
   });
 });
 
+describe("the functions' role", () => {
+  it('ends sessions left idle in a transaction', async () => {
+    const { rows } = await client.query(
+      `select s.setconfig from pg_db_role_setting s where s.setrole = 'functions_api'::regrole and s.setdatabase = 0`,
+    );
+    expect(rows[0]?.setconfig).toContain('idle_in_transaction_session_timeout=15s');
+  });
+});
+
 describe('message length in UTF-16 code units', () => {
   const render = (text: string, value: string) =>
     client.query('select text from public.render_template($1, $2)', [text, { v: value }]);

@@ -157,6 +157,15 @@ describe('message length in UTF-16 code units', () => {
     expect(rows[0].n).toBe(`a\u00e9\u4e2d${emoji}`.length);
   });
 
+  it("a template written directly (the Data API's path) is checked in UTF-16 units too", async () => {
+    const o = await makeOwner(db, client, 0, 'direct');
+    const insert = (text: string) => (c: TxClient) =>
+      c.query(`insert into public.templates (name, text, parse_mode) values ($1, $2, 'plain')`, [text.length, text]);
+    const e = await sqlError(client, o.userId, insert('\u{1F600}'.repeat(2049)));
+    expect([e.code, e.message]).toEqual(['23514', expect.stringMatching(/templates_text_check/)]);
+    await asUser(client, o.userId, insert('\u{1F600}'.repeat(2048)));
+  });
+
   it('refuses a campaign whose template variables make it longer than 4096 units', async () => {
     const o = await makeOwner(db, client, 1, 'emoji');
     const templateId = await asUser(

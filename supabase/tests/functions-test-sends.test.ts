@@ -127,6 +127,7 @@ describe('message length', () => {
 
   it('the API and the database both count UTF-16 code units', async () => {
     const channelId = (await b.call('GET', '/channels')).body.items[0].id;
+    await b.call('POST', '/accounts', { label: 'B' });
     const direct = await b.call('POST', '/campaigns', {
       name: 'e',
       message: { text: emoji.repeat(2049) },
@@ -134,7 +135,6 @@ describe('message length', () => {
     });
     expect(direct.status).toBe(422);
     expect(direct.body.error.issues[0].path).toEqual(['message', 'text']);
-    await b.call('POST', '/accounts', { label: 'B' });
     const templateId = (await b.call('POST', '/templates', { name: 'e', text: 'Hi {{v}}', parseMode: 'plain' })).body.id;
     const make = (n: number) =>
       b.call('POST', '/campaigns', { name: 'e', templateId, variables: { v: emoji.repeat(n) }, channelIds: [channelId] });

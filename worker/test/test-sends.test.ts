@@ -1,6 +1,7 @@
 // Test sends through the real worker and the simulator: tests asked together keep the account's
-// pace (counted from the simulator's post times), and a test whose slot would come more than 60 s
-// after it was asked for is recorded expired and never posted.
+// pace (counted from the simulator's post times); a test whose slot would come more than 60 s
+// after it was asked for is recorded expired and never posted, and one whose account entered a
+// FLOOD_WAIT while it waited for its slot is not sent either.
 import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
@@ -74,6 +75,20 @@ describe('test sends and the pace', () => {
     // first send, past its 60 s.
     const [late] = await askTests(w, id, 1, 55);
     expect(await settled(w, [late!])).toMatchObject([{ state: 'failed', error_code: 'TEST_EXPIRED' }]);
+    expect(await savedMessages(sim)).toHaveLength(1);
+  });
+
+  it('a test whose account enters a FLOOD_WAIT while it waits for its slot is not sent', async () => {
+    const w = await createWorld({ ratePerMinute: 20 });
+    const { ids } = await addChannels(w, 1);
+    const id = await createCampaign(w, { channelIds: ids, start: false });
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    await startTestWorker(testConfig(w), { logger: testLogger(), simulator: sim });
+    const [first, second] = await askTests(w, id, 2);
+    expect(await settled(w, [first!])).toMatchObject([{ state: 'sent' }]);
+    // The second waits 3 s for its slot; the worker reads the account's FLOOD_WAIT within 1 s.
+    await w.sql.query('select public.worker_flood_wait($1, 30)', [w.accountId]);
+    expect(await settled(w, [second!])).toMatchObject([{ state: 'failed', error_code: 'ACCOUNT_NOT_SENDING' }]);
     expect(await savedMessages(sim)).toHaveLength(1);
   });
 });

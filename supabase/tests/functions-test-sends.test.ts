@@ -1,9 +1,10 @@
 // Test sends and message length over HTTP (the real Deno functions, a pool of 3 connections):
 // many test sends at once are each answered (sent, or 429 past the caps on pending tests) while
 // another user's requests keep being answered promptly, and no connection is left idle in a
-// transaction. The worker is played by a loop that records each queued test as sent 2 s after it
-// was asked for (as worker_record_tests does), so the requests really wait. Emoji count as
-// Telegram counts them, in the API and in the database alike.
+// transaction; a request that finds the pool busy for 5 s is answered 503. The worker is played
+// by a loop that records each queued test as sent 2 s after it was asked for (as
+// worker_record_tests does), so the requests really wait. Emoji count as Telegram counts them, in
+// the API and in the database alike.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asServiceRole, withClient } from '../../scripts/test/db.ts';
 import { type ApiFixture, startApi, type User } from './functions-fixture.ts';
@@ -119,6 +120,32 @@ describe('POST /campaigns/{id}/test under load', () => {
         where datname = current_database() and application_name = 'edge-functions' and state = 'idle in transaction'`,
       )).rows[0].n);
     expect(idle).toBe(0);
+  });
+});
+
+describe("the instance's pool", () => {
+  it('answers 503 to a request that gets no connection within 5 s, instead of hanging', async () => {
+    const channelId = (await a.call('GET', '/channels')).body.items[0].id;
+    const id = (await a.call('POST', '/campaigns', { name: 'L', message: { text: 'x' }, channelIds: [channelId] })).body.id;
+    const locker = await api.db.connect();
+    await locker.query('begin');
+    await locker.query('select 1 from public.campaigns where id = $1 for update', [id]);
+    // Three requests wait for the campaign's row, holding the pool's three connections.
+    const starts = Promise.all([1, 2, 3].map(() => timed(a, 'POST', `/campaigns/${id}/start`)));
+    await withClient(api.db.adminUrl, async (c) => {
+      for (let waiting = 0; waiting < 3; await new Promise((r) => setTimeout(r, 50))) {
+        waiting = (await c.query(
+          `select count(*)::int n from pg_stat_activity
+          where datname = current_database() and application_name = 'edge-functions' and wait_event_type = 'Lock'`,
+        )).rows[0].n;
+      }
+    });
+    const starved = await timed(b, 'GET', '/channels');
+    await locker.query('rollback');
+    expect(starved.status).toBe(503);
+    expect(starved.body.error).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/busy/) });
+    expect((await starts).map((r) => r.status).sort()).toEqual([200, 409, 409]);
+    expect((await timed(b, 'GET', '/channels')).status).toBe(200);
   });
 });
 

@@ -262,7 +262,7 @@ export const routes = {
     method: 'POST',
     path: '/{id}/test',
     summary:
-      "Send the campaign's message once to the account's Saved Messages (or a channel of yours); no delivery is made, the send takes a slot of the account's pace; 409 during a FLOOD_WAIT",
+      "Send the campaign's message once to the account's Saved Messages (or a channel of yours); no delivery is made, the send takes a slot of the account's pace; 409 during a FLOOD_WAIT, 429 past 3 pending tests per account or 5 per user",
     params: id,
     body: campaigns.testCampaignSchema,
     status: 200,

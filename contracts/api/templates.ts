@@ -2,10 +2,17 @@
 import { z } from 'zod';
 import { idSchema, pageQuerySchema, pageSchema, parseModeSchema, patchSchema, text, timestampSchema } from './common.ts';
 
-export const MESSAGE_MAX = 4096; // Telegram's limit for a text message
-export const CAPTION_MAX = 1024; // Telegram's limit for the caption of a photo, video or document
+// Telegram's limits, in UTF-16 code units: Telegram measures text that way (entity offsets and
+// lengths are "the number of UTF-16 code units", https://core.telegram.org/api/entities#entity-length),
+// as does JavaScript's String.length; zod's max() counts code points, so an emoji (2 units) would
+// count 1. The database counts the same way (private.utf16_length).
+export const MESSAGE_MAX = 4096; // a text message
+export const CAPTION_MAX = 1024; // the caption of a photo, video or document
 
-export const messageTextSchema = text(1, MESSAGE_MAX);
+const utf16Max = <S extends z.ZodType<string>>(schema: S, max: number) =>
+  schema.refine((s) => s.length <= max, { error: `must have at most ${max} characters (UTF-16 code units)` });
+
+export const messageTextSchema = utf16Max(text(1, MESSAGE_MAX), MESSAGE_MAX);
 
 /**
  * A file in the private Storage bucket `campaign-media`, uploaded by the user under
@@ -47,7 +54,9 @@ export const updateTemplateSchema = patchSchema(templateFields);
 export const variablesSchema = z.record(
   text(1, 100),
   z.union([
-    z.string().max(MESSAGE_MAX).refine((s) => !s.includes('\u0000'), { error: 'must not contain NUL characters' }),
+    utf16Max(z.string().max(MESSAGE_MAX), MESSAGE_MAX).refine((s) => !s.includes('\u0000'), {
+      error: 'must not contain NUL characters',
+    }),
     z.number(),
     z.boolean(),
   ]),

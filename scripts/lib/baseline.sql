@@ -48,6 +48,9 @@ begin
 end
 $$;
 grant authenticated to functions_api with inherit false, set true;
+-- As on a hosted project, where postgres creates the role and so may alter it (its settings are
+-- set by a migration).
+grant functions_api to postgres with admin true, inherit false, set false;
 
 -- The clone's owner is postgres (see migrate.ts); this covers DBs created another way.
 grant all on schema public to postgres;

@@ -214,6 +214,8 @@ describe('quotas', () => {
       draft_campaigns: 100,
       draft_deliveries: 500000,
       pending_deliveries: 200000,
+      pending_tests: 5,
+      pending_tests_per_account: 3,
     });
   });
 

@@ -41,6 +41,8 @@ export interface AccountDeps {
 
 /** The pacer's key for test sends: they take the account's slots, never a campaign's cap. */
 const TEST_SLOT = 'test';
+/** A test send not sent within this long of being asked for is not sent at all (the caller gave up). */
+const TEST_TTL_MS = 60_000;
 
 /** Rows to keep claimed ahead of the pacer (about lookaheadSeconds of sending), and when to refill. */
 export function bufferTarget(ratePerMinute: number, lookaheadSeconds: number): { target: number; low: number } {
@@ -308,16 +310,24 @@ export class Account {
 
   /**
    * A test send: one slot of the account's pace, to its Saved Messages or the named channel;
-   * its outcome is the test's, never a delivery's. A FLOOD_WAIT answer stops the account as usual.
+   * its outcome is the test's, never a delivery's. The slot is booked before the wait, so tests
+   * asked together go out one slot apart; just before sending, the account must still be sending
+   * and the test younger than TEST_TTL_MS (else it is recorded expired, never sent). A FLOOD_WAIT
+   * answer stops the account as usual.
    */
   async #test(row: db.ClaimRow): Promise<void> {
     const fail = (code: string, message: string) =>
       this.#record(row, { outcome: 'failed', errorCode: code, errorMessage: message }, true);
-    if (row.reason === 'expired') return fail('TEST_EXPIRED', 'taken up more than 60 s after it was asked for: not sent');
+    const expiresAt = (row.asked_at ?? clock()) + TEST_TTL_MS;
+    const expired = () => fail('TEST_EXPIRED', 'its slot came more than 60 s after it was asked for: not sent');
+    if (row.reason === 'expired') return expired();
     if (this.status !== 'running') return fail('ACCOUNT_NOT_SENDING', `the account is ${this.statusReason ?? this.status}`);
-    const wait = this.pacer.slotAt(TEST_SLOT, null) - clock();
-    if (wait > 0) await sleep(wait);
-    this.pacer.take(TEST_SLOT, null, !this.#idle);
+    const at = this.pacer.slotAt(TEST_SLOT, null);
+    if (at > expiresAt) return expired();
+    this.pacer.take(TEST_SLOT, null, !this.#idle, at);
+    if (at > clock()) await sleep(at - clock());
+    if (this.status !== 'running') return fail('ACCOUNT_NOT_SENDING', `the account is ${this.statusReason ?? this.status}`);
+    if (clock() > expiresAt) return expired();
     try {
       const peer = row.peer === 'me' ? SAVED_MESSAGES : this.#knownPeer(row) ?? (await this.#resolve(row));
       const answer = await this.#post(row, peer);

@@ -39,6 +39,8 @@ export interface ClaimRow {
   media_kind: MediaKind | null;
   media_mime: string | null;
   media_ref: MediaRef | null;
+  /** A test send's: when it was asked for (epoch ms); it is not sent once too old. */
+  asked_at?: number;
 }
 
 interface Settled {
@@ -92,6 +94,14 @@ export async function take(
     JSON.stringify(wants),
     campaigns,
   ]);
+  const tests = (rows as ClaimRow[]).filter((r) => r.action === 'test');
+  if (tests.length) {
+    const asked = await db.query('select id, created_at from public.campaign_test_sends where id = any($1::uuid[])', [
+      tests.map((t) => t.delivery_id),
+    ]);
+    const at = new Map(asked.rows.map((a) => [a.id as string, new Date(a.created_at).getTime()]));
+    for (const t of tests) t.asked_at = at.get(t.delivery_id);
+  }
   return rows as ClaimRow[];
 }
 

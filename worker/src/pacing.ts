@@ -59,11 +59,12 @@ export class AccountPacer {
   }
 
   /**
-   * Takes the slot; call only when slotAt(...) has come. backlogged: sends were waiting all
-   * along, so a late slot is the machine's delay, not idleness.
+   * Takes the slot; call when slotAt(...) has come, or with `at` = a later slotAt(...) to book
+   * that slot ahead (the caller then sends at `at`). backlogged: sends were waiting all along,
+   * so a late slot is the machine's delay, not idleness.
    */
-  take(campaignId: string, campaignRatePerMinute: number | null, backlogged = false): void {
-    const now = clock();
+  take(campaignId: string, campaignRatePerMinute: number | null, backlogged = false, at = clock()): void {
+    const now = at;
     // On schedule, or late while sends were waiting: the next slot follows this one's, so a
     // stalled event loop does not slow the average; after idling: one interval from now (no
     // burst of saved-up tokens).

@@ -1,8 +1,9 @@
 // A function = the routes of contracts/api/routes.ts for one resource + a handler per operation.
 // This module does everything around the handler, in this order: CORS preflight, route match
 // (404/405), auth (401), body size (413), JSON (400), zod validation (422), then one database
-// transaction as the caller, and a check of the answer against the contract. Auth comes before
-// the body: a caller without a valid token gets 401 without the server reading what they send.
+// transaction as the caller (and what the handler left for after its commit), and a check of the
+// answer against the contract. Auth comes before the body: a caller without a valid token gets
+// 401 without the server reading what they send.
 import { type Context, Hono } from 'hono';
 import type { z } from 'zod';
 import { buildOpenApiDocument } from '../../../contracts/api/openapi.ts';
@@ -23,7 +24,17 @@ import { asUser, type Tx } from './db.ts';
 import { ApiError, errorResponse, fromZod, jsonResponse } from './errors.ts';
 
 export type HandlerInput<K extends OperationId> = ParsedInput<K> & { tx: Tx; claims: UserClaims };
-export type Handler<K extends OperationId> = (input: HandlerInput<K>) => Promise<ResponseBody<K>>;
+export type Handler<K extends OperationId> = (
+  input: HandlerInput<K>,
+) => Promise<ResponseBody<K> | AfterCommit<ResponseBody<K>>>;
+
+/**
+ * A handler's answer that needs its transaction committed first (what it queued becomes visible
+ * to the worker) and may take a while: `run` is called after the commit, holding no connection.
+ */
+export class AfterCommit<T> {
+  constructor(readonly run: () => Promise<T>) {}
+}
 export type HandlersOf<F extends FunctionName> = {
   [K in OperationId as Routes[K]['fn'] extends F ? K : never]: Handler<K>;
 };
@@ -59,7 +70,8 @@ async function handle(spec: RouteSpec, handler: Handler<OperationId>, c: Context
     query: spec.query ? parse(spec.query, c.req.query(), 'query') : undefined,
     body: spec.body ? parse(spec.body, parseJson(bytes), 'body') : undefined,
   } as ParsedInput<OperationId>;
-  const result = await asUser(claims, (tx) => handler({ ...input, tx, claims }));
+  const answer = await asUser(claims, (tx) => handler({ ...input, tx, claims }));
+  const result = answer instanceof AfterCommit ? await answer.run() : answer;
   if (!spec.response) return new Response(null, { status: spec.status });
   // The answer must match the published contract; a mismatch is our bug (500), not the client's.
   const checked = spec.response.safeParse(result);

@@ -10,6 +10,7 @@
 import postgres from 'postgres';
 import { env } from './env.ts';
 import type { UserClaims } from './auth.ts';
+import { ApiError } from './errors.ts';
 
 export type Tx = postgres.TransactionSql;
 export type Row = postgres.Row;
@@ -42,13 +43,52 @@ function sql(): postgres.Sql {
   return pool;
 }
 
+/** A request waiting longer than this for one of the pool's connections is answered 503. */
+const ACQUIRE_TIMEOUT_MS = 5_000;
+let inUse = 0;
+const waiting: Array<() => void> = [];
+
+/**
+ * Takes one of the pool's connections for a transaction. postgres.js queues a query without limit
+ * while every connection is busy; here a request gives up after ACQUIRE_TIMEOUT_MS with a clear
+ * 503 instead of hanging behind others.
+ */
+async function acquire(max: number): Promise<() => void> {
+  if (inUse >= max) {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(granted), 1);
+        reject(new ApiError(503, 'unavailable', 'the database is busy; try again'));
+      }, ACQUIRE_TIMEOUT_MS);
+      const granted = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      waiting.push(granted);
+    });
+  } else inUse++;
+  // A released connection passes straight to the next waiter (inUse stays).
+  return () => (waiting.length ? waiting.shift()!() : inUse--);
+}
+
+/**
+ * One transaction as the user. The server ends it if it idles for 15 s inside (the role has the
+ * same setting; set here too for roles created without it).
+ */
 export async function asUser<T>(claims: UserClaims, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const result = await sql().begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true),
-                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
-    return await fn(tx);
-  });
-  return result as T;
+  const db = sql();
+  const release = await acquire(db.options.max);
+  try {
+    const result = await db.begin(async (tx) => {
+      await tx`select set_config('role', 'authenticated', true),
+                      set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                      set_config('idle_in_transaction_session_timeout', '15s', true)`;
+      return await fn(tx);
+    });
+    return result as T;
+  } finally {
+    release();
+  }
 }
 
 /** Closes the pool (tests and the local router on shutdown). */

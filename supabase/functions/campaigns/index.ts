@@ -3,7 +3,7 @@
 // transaction.
 import type { Campaign, CampaignAction, Delivery, TestSend } from '../../../contracts/api/campaigns.ts';
 import { sleep } from '../../../contracts/time.ts';
-import { defineFunction, serveIfMain } from '../_shared/app.ts';
+import { AfterCommit, defineFunction, serveIfMain } from '../_shared/app.ts';
 import type { UserClaims } from '../_shared/auth.ts';
 import { findOne, iso, isoNN, type Listable, listPage, type OwnedResource } from '../_shared/crud.ts';
 import { asUser, type Row, type Tx, uuidArray } from '../_shared/db.ts';
@@ -95,22 +95,20 @@ async function campaignFrom(rows: Promise<Row[]>): Promise<Campaign> {
 
 /** How long POST /campaigns/{id}/test waits for the worker's answer (it gives up on the send at 60 s). */
 const TEST_WAIT_MS = 20_000;
+/** Reads of the test's row: soon at first (a free account answers within a few hundred ms), then less often. */
+const POLL_FIRST_MS = 100;
+const POLL_MAX_MS = 1_000;
 
 /**
- * Queues the test send in a transaction of its own (the worker sees it only once committed),
- * then reads its row until the worker has settled it. The RPC decides: 404, 409 during a
- * FLOOD_WAIT, 422 for a channel that is not the caller's.
+ * Reads the test's row until the worker has settled it, each read a short transaction of its
+ * own: between reads the request holds no connection, so waiting tests never starve the pool.
  */
-async function testCampaign(claims: UserClaims, campaignId: string, channelId: string | null): Promise<TestSend> {
-  const [queued] = await asUser(
-    claims,
-    (tx) => tx`select t.* from public.test_campaign(${campaignId}::uuid, ${channelId}::uuid) t`,
-  );
+async function awaitTest(claims: UserClaims, queued: Row): Promise<TestSend> {
   const end = Date.now() + TEST_WAIT_MS;
-  let row = queued!;
-  while (row.state === 'pending' && Date.now() < end) {
-    await sleep(100);
-    [row] = await asUser(claims, (tx) => tx`select * from public.campaign_test_sends where id = ${queued!.id}`);
+  let row = queued;
+  for (let delay = POLL_FIRST_MS; row.state === 'pending' && Date.now() < end; delay = Math.min(delay * 1.5, POLL_MAX_MS)) {
+    await sleep(Math.min(delay, end - Date.now()));
+    [row] = await asUser(claims, (tx) => tx`select * from public.campaign_test_sends where id = ${queued.id}`);
   }
   return testSendDto(row!);
 }
@@ -157,7 +155,13 @@ const campaigns = defineFunction('campaigns', {
   resumeCampaign: act('resume'),
   cancelCampaign: act('cancel'),
   retryFailedDeliveries: act('retry-failed'),
-  testCampaign: ({ claims, params, body }) => testCampaign(claims, params.id, body.channelId ?? null),
+  // The RPC decides (404, 409 during a FLOOD_WAIT, 422 for a channel not the caller's, 429 past the
+  // caps on pending tests) on the request's own transaction; the wait starts once it is committed,
+  // when the worker can see the test.
+  testCampaign: async ({ tx, claims, params, body }) => {
+    const [queued] = await tx`select t.* from public.test_campaign(${params.id}::uuid, ${body.channelId ?? null}::uuid) t`;
+    return new AfterCommit(() => awaitTest(claims, queued!));
+  },
 });
 
 export default campaigns;

@@ -3,13 +3,13 @@
 // request, straight from the Deno router and through the stack's API gateway. A request that
 // ends in "fetch failed" (a socket closed under a request) is a dropped request.
 //
-// ANSWER_REQUESTS (default 1,000) sets how many; `ANSWER_REQUESTS=10000 npm test -- functions-answers`
+// ANSWER_REQUESTS (default 600) sets how many; `ANSWER_REQUESTS=10000 npm test -- functions-answers`
 // is the long run.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Gateway, startGateway } from '../../scripts/stack/gateway.ts';
 import { type ApiFixture, startApi, type User } from './functions-fixture.ts';
 
-const TOTAL = Number(process.env.ANSWER_REQUESTS ?? 1000);
+const TOTAL = Number(process.env.ANSWER_REQUESTS ?? 600);
 const CLIENTS = 20;
 
 let api: ApiFixture;

@@ -1,10 +1,9 @@
-// Join limits of the Realtime stand-in. Hosted Realtime limits a project: 100 channels per
-// connection and 100 channel joins per second on the Free plan
-// (https://supabase.com/docs/guides/realtime/limits), refusing with the replies below (the join
-// errors of supabase/realtime, lib/realtime_web/channels/realtime_channel.ex). Here every user of
-// the product shares one project, so the rates are kept per socket and per user, and the
-// authorization checks, which share a few database connections, are taken from the users in turn:
-// one user's backlog never delays another's join by more than one check per connection.
+// Join limits of the Realtime stand-in (docs/decisions.md, "Realtime join limits"). Hosted
+// Realtime limits a project's channels per connection and joins per second, and refuses with the
+// replies below. Here every user of the product shares one project, so the rates are kept per
+// socket and per user, and the authorization checks, which share a few database connections, are
+// taken from the users in turn: one user's backlog never delays another's join by more than one
+// check per connection.
 
 export interface JoinLimits {
   /** Channels joined or joining on one socket (Realtime: channels per connection). */

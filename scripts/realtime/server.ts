@@ -21,7 +21,7 @@ export const REALTIME_PATH = '/realtime/v1/websocket';
 /** Realtime replays 10 messages unless asked, and clamps what it is asked to 1..25. */
 const DEFAULT_REPLAY = 10;
 const MAX_REPLAY = 25;
-/** The Unix times in ms Realtime can read (DateTime.from_unix!/2: years -9999 to 9999). */
+/** The Unix times in ms Realtime can read (years -9999 to 9999). */
 const SINCE_RANGE = [-377_705_116_800_000, 253_402_300_799_999] as const;
 const REPLAY_INVALID = 'UnableToReplayMessages: Replay params are not valid';
 const REPLAY_FAILED = 'UnableToReplayMessages: Realtime was unable to replay messages';

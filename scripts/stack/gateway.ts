@@ -14,7 +14,7 @@ import {
 import { createRealtime, type Realtime, type RealtimeOptions } from '../realtime/server.ts';
 import { createStorage, type Storage } from '../storage/server.ts';
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection: a proxy never forwards them. */
+/** Hop-by-hop headers describe one connection: a proxy never forwards them. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const endToEnd = (h: IncomingHttpHeaders) => Object.fromEntries(Object.entries(h).filter(([k]) => !HOP_BY_HOP.has(k)));
 /** The router's own bound on reading a body it refuses (supabase/functions/_shared/body.ts). */

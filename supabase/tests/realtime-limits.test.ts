@@ -170,14 +170,12 @@ describe('Realtime join limits (local Realtime stand-in)', () => {
     const gw = await gateway({
       limits: { joinsPerSocketPerSecond: 1e9, joinsPerUserPerSecond: 1e9, channelsPerSocket: 1e9, queuedChecksPerUser: 1e9 },
     });
-    const { bStatus, bMs, replies, aBefore } = await floodThenJoin(gw);
+    const { bStatus, replies, aBefore } = await floodThenJoin(gw);
     expect(bStatus).toBe('SUBSCRIBED');
     expect(replies.filter((r) => r.reason?.startsWith('Unauthorized: You do not have permissions'))).toHaveLength(3000);
-    // B waits for a turn, not for A's backlog: most of A's joins are answered after B's.
+    // B waits for a turn, not for A's backlog (before the turn-taking: after all 3,000, 4 to 7 s
+    // here); how long depends on how busy this machine is, so the order is what is checked.
     expect(aBefore).toBeLessThan(1500);
-    // A connect and a join (a few ms when idle, 7 s behind this flood before the turn-taking),
-    // bounded loosely: this machine may be busy.
-    expect(bMs).toBeLessThan(2000);
   }, 180_000);
 
   it("with the default limits, refuses A's flood with Realtime's reply, disconnects A, and answers B at once", async () => {
@@ -186,6 +184,7 @@ describe('Realtime join limits (local Realtime stand-in)', () => {
     expect(closed).toBe(3); // Realtime disconnects a client that joins too fast
     expect(replies.some((r) => r.reason === LIMIT_REASONS.tooManyJoins)).toBe(true);
     expect(replies.filter((r) => r.reason?.startsWith('Unauthorized')).length).toBeLessThanOrEqual(100);
+    // A connect and a join: tens of ms here, 4 s behind this flood before the limits.
     expect(bMs).toBeLessThan(2000);
   }, 180_000);
 

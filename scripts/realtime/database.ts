@@ -16,6 +16,8 @@ export interface StoredMessage {
 }
 
 const NOTIFY_CHANNEL = 'realtime_messages';
+/** Few connections: joins and replays are short; the listener has its own. */
+export const POOL_SIZE = 3;
 const ROLES = new Set(['anon', 'authenticated', 'service_role']);
 
 export class RealtimeDatabase {
@@ -28,8 +30,7 @@ export class RealtimeDatabase {
   constructor(dbUrl: string, log: (line: string) => void) {
     this.dbUrl = dbUrl;
     this.log = log;
-    // Few connections: joins and replays are short; the listener has its own.
-    this.pool = new pg.Pool({ connectionString: dbUrl, max: 3, application_name: 'realtime-stand-in' });
+    this.pool = new pg.Pool({ connectionString: dbUrl, max: POOL_SIZE, application_name: 'realtime-stand-in' });
     this.pool.on('error', (err) => log(`pool: ${err.message}`));
   }
 

@@ -12,7 +12,34 @@ export interface TokenKeys {
 
 export type Verified = { ok: true; claims: JWTPayload } | { ok: false; reason: string };
 
+/** Tokens remembered as verified (a client sends the same one with every join and refresh). */
+const REMEMBERED_TOKENS = 10_000;
+
+/**
+ * The verifier, remembering each token's answer while it is being checked and, for a valid token,
+ * until it expires: a flood of joins with one token costs one signature check, not one each, and
+ * does not queue everyone else's checks behind it.
+ */
 export function tokenVerifier(keys: TokenKeys): (token: string | undefined) => Promise<Verified> {
+  const verify = signatureVerifier(keys);
+  const known = new Map<string, { result: Promise<Verified>; until: number }>();
+  return (token) => {
+    if (!token) return verify(token);
+    const hit = known.get(token);
+    if (hit && Date.now() < hit.until) return hit.result;
+    const entry = { result: verify(token), until: Infinity };
+    known.delete(token);
+    if (known.size >= REMEMBERED_TOKENS) known.delete(known.keys().next().value!);
+    known.set(token, entry);
+    void entry.result.then((v) => {
+      if (v.ok) entry.until = Number(v.claims.exp) * 1000;
+      else known.delete(token);
+    });
+    return entry.result;
+  };
+}
+
+function signatureVerifier(keys: TokenKeys): (token: string | undefined) => Promise<Verified> {
   const secret = keys.jwtSecret ? new TextEncoder().encode(keys.jwtSecret) : undefined;
   const jwks = keys.jwks ? createLocalJWKSet(keys.jwks) : undefined;
   return async (token) => {

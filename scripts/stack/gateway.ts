@@ -3,9 +3,65 @@
 // /realtime/v1/websocket and the Storage stand-in at /storage/v1/*, so `createClient(apiUrl,
 // anonKey)` of supabase-js works for `functions.invoke`, `channel()` and `storage.from()`, as
 // against a hosted project.
-import { createServer, request, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createRealtime, type Realtime, type RealtimeOptions } from '../realtime/server.ts';
 import { createStorage, type Storage } from '../storage/server.ts';
+
+/** Hop-by-hop headers describe one connection: a proxy never forwards them. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const endToEnd = (h: IncomingHttpHeaders) => Object.fromEntries(Object.entries(h).filter(([k]) => !HOP_BY_HOP.has(k)));
+/** The router's own bound on reading a body it refuses (supabase/functions/_shared/body.ts). */
+const MAX_DRAIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Streams one request to the router and its answer back. The router may answer before it has read
+ * the body (401, 413: it then closes its connection); the rest of the client's body is then read
+ * and dropped here, so the client's connection stays whole. Closing a socket with unread bytes
+ * resets it, and a reset kills whatever the client's keep-alive pool sent on it next.
+ */
+function proxy(upstream: URL, req: IncomingMessage, res: ServerResponse): void {
+  let answered = false;
+  const drain = () => {
+    req.unpipe(up);
+    up.destroy();
+    let read = 0;
+    req.on('data', (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > MAX_DRAIN_BYTES) req.socket.destroy();
+    });
+    req.resume();
+  };
+  const up = request({
+    host: upstream.hostname,
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    headers: { ...endToEnd(req.headers), host: upstream.host },
+  }, (r) => {
+    answered = true;
+    res.writeHead(r.statusCode ?? 502, endToEnd(r.headers));
+    r.pipe(res);
+    r.on('end', () => {
+      if (!req.complete) drain();
+    });
+    // Cut mid-answer: end the client's response short rather than let it look complete.
+    r.on('aborted', () => res.destroy());
+  });
+  up.on('error', (err) => {
+    if (answered) return; // writing a body the router no longer reads: its answer is what counts
+    res.writeHead(502, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'unavailable', message: `functions router: ${err.message}` } }));
+    if (!req.complete) drain();
+  });
+  req.pipe(up);
+}
 
 export interface GatewayOptions {
   port: number;
@@ -37,21 +93,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       );
       return;
     }
-    const up = request({
-      host: upstream.hostname,
-      port: upstream.port,
-      method: req.method,
-      path: req.url,
-      headers: { ...req.headers, host: upstream.host },
-    }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', (err) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'unavailable', message: `functions router: ${err.message}` } }));
-    });
-    req.pipe(up);
+    proxy(upstream, req, res);
   });
   server.on('upgrade', (req, socket, head) => {
     if (!realtime.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');

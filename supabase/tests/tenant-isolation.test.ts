@@ -216,6 +216,8 @@ describe('quotas', () => {
       pending_deliveries: 200000,
       pending_tests: 5,
       pending_tests_per_account: 3,
+      storage_objects: 1000,
+      storage_bytes: 1073741824,
     });
   });
 

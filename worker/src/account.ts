@@ -39,6 +39,9 @@ export interface AccountDeps {
   hungry(accountId: string): void;
 }
 
+/** A send whose campaign's clearance ran out before it could start: it goes back unsent. */
+class NotCleared extends Error {}
+
 /** The pacer's key for test sends: they take the account's slots, never a campaign's cap. */
 const TEST_SLOT = 'test';
 
@@ -164,6 +167,28 @@ export class Account {
     }
   }
 
+  /** Campaigns with deliveries queued or in flight here: those that need a clearance to send. */
+  get campaignsHeld(): string[] {
+    return this.#queue.active();
+  }
+
+  /**
+   * What the database said (worker_clearance): the campaigns of `running` may start sends until
+   * `until` (clock()); those of `stopped` no longer run; the others are being stopped.
+   */
+  clearance(running: ReadonlySet<string>, stopped: ReadonlySet<string>, until: number): void {
+    for (const id of this.#queue.active()) {
+      if (stopped.has(id)) this.campaignStopped(id);
+      else this.#queue.clear(id, running.has(id) ? until : 0);
+    }
+    this.#pump();
+  }
+
+  /** The campaign stopped running (paused, cancelled...): no send of it starts, its queued rows go back. */
+  campaignStopped(campaignId: string): void {
+    for (const r of this.#queue.takeCampaign(campaignId, false)) this.#record(r, { outcome: 'deferred' });
+  }
+
   /** Stops sending: queued rows go back unsent; in-flight sends finish and are recorded. */
   async suspend(status: AccountStatus, reason: string | null): Promise<void> {
     this.setStatus(status, reason);
@@ -266,7 +291,9 @@ export class Account {
       this.#queue.settle(row.campaign_id, false);
       this.#record(row, { outcome: 'sent', messageId: answer.messageId });
     } catch (err) {
-      await this.#failed(row, classify(err));
+      if (!(err instanceof NotCleared)) return await this.#failed(row, classify(err));
+      this.#queue.settle(row.campaign_id, false);
+      this.#record(row, { outcome: 'deferred' });
     } finally {
       metrics.sendLatency.observe({ account: this.id }, (performance.now() - t0) / 1000);
     }
@@ -275,12 +302,14 @@ export class Account {
   /**
    * One message to Telegram (SendMessage, or SendMedia with the campaign's upload). An upload
    * Telegram no longer takes is replaced and the send repeated with the same random_id, without
-   * spending an attempt.
+   * spending an attempt. A delivery's send starts only while its campaign is cleared: the last
+   * check, made once the upload is there, right before the request goes to GramJS.
    */
   async #post(row: db.ClaimRow, peer: ResolvedPeer): Promise<{ messageId: number }> {
     let pending = this.media.ref(row);
     for (let refreshed = false;; refreshed = true) {
       const media = await pending;
+      if (row.action === 'send' && !this.#queue.cleared(row.campaign_id, clock())) throw new NotCleared();
       try {
         return await withTimeout(
           this.#gateway!.send({

@@ -11,6 +11,7 @@ import { type Job, PgBoss } from 'pg-boss';
 import { CAMPAIGN_RESUME_QUEUE, CampaignResumeJob } from '../../contracts/jobs.ts';
 import type { Account } from './account.ts';
 import { AccountLocks } from './account-locks.ts';
+import { SendClearance } from './clearance.ts';
 import { WorkerConfig, type WorkerConfigInput } from './config.ts';
 import * as db from './db.ts';
 import { FetchLoop } from './fetch-loop.ts';
@@ -124,7 +125,14 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const wakeResume = await workResumeQueue(boss, pool, config, log);
 
   let fleet: Fleet | null = null;
-  const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify: (q) => fetch.notified(q) });
+  const clearance = new SendClearance({ pool, log, accounts: () => fleet!.accounts.values() });
+  const locks = new AccountLocks(config.databaseUrl, {
+    onLost: () => fleet?.lost(),
+    onNotify: (q) => {
+      fetch.notified(q);
+      clearance.notified(q);
+    },
+  });
   const recorder = new Recorder(pool, {
     flushMs: config.flushMs,
     log,
@@ -144,6 +152,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   fleet = new Fleet({ pool, config, log, locks, deps });
   await fleet.start();
   fetch.start();
+  clearance.start();
 
   let stopping = false;
   const health = healthReporter({ pool, accounts: () => [...fleet!.accounts.values()], stopping: () => stopping });
@@ -174,6 +183,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
       await fleet!.stop();
+      clearance.stop();
       await recorder.drain(30_000);
       await boss.stop({ graceful: true, timeout: 30_000 });
       await locks.close();

@@ -1,7 +1,7 @@
 // worker_clearance and the stop in pause_campaign / cancel_campaign: from the moment a stop
 // begins, every clearance asked for sees it, under way (its lock) or committed (the state), and
 // the stop answers no sooner than a clearance given before it lasts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { createCampaign, useOwnerDatabase } from './fixtures.ts';
 
@@ -32,6 +32,20 @@ async function stopUnderWay(id: string): Promise<void> {
 }
 
 describe('worker_clearance', () => {
+  it("NOTIFYs 'campaign.<id>' on pg-boss's channel when a campaign stops running, with the commit", async () => {
+    const id = await runningCampaign();
+    const listener = await t.db.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.query(`listen "${(await listener.query('select private.pgboss_notify_channel() as c')).rows[0].c}"`);
+    await asUser(t.client, t.owner.userId, (c) => c.query('select public.pause_campaign($1)', [id]));
+    await vi.waitFor(() => expect(payloads).toContain(`campaign.${id}`), { timeout: 10_000 });
+    payloads.length = 0;
+    await asUser(t.client, t.owner.userId, (c) => c.query('select public.resume_campaign($1)', [id]));
+    await listener.query('select 1'); // a round trip after the commit: its notification would be here
+    expect(payloads.filter((p) => p.startsWith('campaign.'))).toEqual([]);
+  });
+
   it('clears running campaigns only; a draft and an unknown campaign are stopped', async () => {
     const running = await runningCampaign();
     const draft = await asUser(t.client, t.owner.userId, (c) => createCampaign(c, t.owner));

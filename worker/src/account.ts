@@ -37,7 +37,12 @@ export interface AccountDeps {
   wake(accountId: string, at?: number): void;
   /** The account's queue ran low: fetch for it if it has jobs. */
   hungry(accountId: string): void;
+  /** Deliveries of a campaign without a clearance were queued: ask for one now. */
+  uncleared(): void;
 }
+
+/** A campaign as worker_clearance saw it: cleared, a pause or cancel under way, or not running. */
+export type Verdict = 'running' | 'stopping' | 'stopped';
 
 /** A send whose campaign's clearance ran out before it could start: it goes back unsent. */
 class NotCleared extends Error {}
@@ -152,6 +157,7 @@ export class Account {
       else this.#queue.add(r);
     }
     for (const r of rows) if (r.action === 'send' && this.#needsPeer(r)) this.#prepare(r);
+    if (rows.some((r) => r.action === 'send' && !this.#queue.cleared(r.campaign_id, clock()))) this.#deps.uncleared();
     this.#pump();
   }
 
@@ -173,13 +179,15 @@ export class Account {
   }
 
   /**
-   * What the database said (worker_clearance): the campaigns of `running` may start sends until
-   * `until` (clock()); those of `stopped` no longer run; the others are being stopped.
+   * What the database said of the campaigns it was asked about (worker_clearance): a running one
+   * may start sends until `until` (clock()), one being stopped may not, a stopped one sends its
+   * queued rows back.
    */
-  clearance(running: ReadonlySet<string>, stopped: ReadonlySet<string>, until: number): void {
+  clearance(verdicts: ReadonlyMap<string, Verdict>, until: number): void {
     for (const id of this.#queue.active()) {
-      if (stopped.has(id)) this.campaignStopped(id);
-      else this.#queue.clear(id, running.has(id) ? until : 0);
+      const v = verdicts.get(id);
+      if (v === 'stopped') this.campaignStopped(id);
+      else if (v) this.#queue.clear(id, v === 'running' ? until : 0);
     }
     this.#pump();
   }

@@ -125,14 +125,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const wakeResume = await workResumeQueue(boss, pool, config, log);
 
   let fleet: Fleet | null = null;
-  const clearance = new SendClearance({ pool, log, accounts: () => fleet!.accounts.values() });
-  const locks = new AccountLocks(config.databaseUrl, {
-    onLost: () => fleet?.lost(),
-    onNotify: (q) => {
-      fetch.notified(q);
-      clearance.notified(q);
-    },
-  });
+  const clearance = new SendClearance({ pool, log, accounts: () => fleet?.accounts.values() ?? [] });
+  const onNotify = (q: string) => clearance.notified(q) || fetch.notified(q);
+  const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify });
   const recorder = new Recorder(pool, {
     flushMs: config.flushMs,
     log,
@@ -148,11 +143,12 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   });
   const fetch = new FetchLoop({ pool, config, log, locks, accounts: () => fleet!.accounts, supervise: (q) => boss.supervise(q) });
   const wake = (id: string, at?: number) => fetch.wake(id, at);
-  const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry: (id: string) => fetch.hungry(id) };
+  const hungry = (id: string) => fetch.hungry(id);
+  const uncleared = () => clearance.soon();
+  const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry, uncleared };
   fleet = new Fleet({ pool, config, log, locks, deps });
   await fleet.start();
   fetch.start();
-  clearance.start();
 
   let stopping = false;
   const health = healthReporter({ pool, accounts: () => [...fleet!.accounts.values()], stopping: () => stopping });

@@ -108,7 +108,7 @@ describe('pause and cancel hold', () => {
         stop.until = clock();
         await rpc(world, client, 'resume_campaign', p.main);
       }
-      await waitFor(`${p.main} completed`, async () => (await campaign(world, p.main)).state === 'completed', 30_000);
+      await waitFor(`${p.main} completed`, async () => (await campaign(world, p.main)).state === 'completed', 60_000);
       for (const id of p.cancels) {
         await rpc(world, client, 'start_campaign', id);
         await stopMidway(client, p, id, 'cancel');

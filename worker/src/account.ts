@@ -37,7 +37,15 @@ export interface AccountDeps {
   wake(accountId: string, at?: number): void;
   /** The account's queue ran low: fetch for it if it has jobs. */
   hungry(accountId: string): void;
+  /** Deliveries of a campaign without a clearance were queued: ask for one now. */
+  uncleared(): void;
 }
+
+/** A campaign as worker_clearance saw it: cleared, a pause or cancel under way, or not running. */
+export type Verdict = 'running' | 'stopping' | 'stopped';
+
+/** A send whose campaign's clearance ran out before it could start: it goes back unsent. */
+class NotCleared extends Error {}
 
 /** The pacer's key for test sends: they take the account's slots, never a campaign's cap. */
 const TEST_SLOT = 'test';
@@ -151,6 +159,7 @@ export class Account {
       else this.#queue.add(r);
     }
     for (const r of rows) if (r.action === 'send' && this.#needsPeer(r)) this.#prepare(r);
+    if (rows.some((r) => r.action === 'send' && !this.#queue.cleared(r.campaign_id, clock()))) this.#deps.uncleared();
     this.#pump();
   }
 
@@ -164,6 +173,30 @@ export class Account {
       this.pacer.forget(c.id);
       this.media.forget(c.id);
     }
+  }
+
+  /** Campaigns with deliveries queued or in flight here: those that need a clearance to send. */
+  get campaignsHeld(): string[] {
+    return this.#queue.active();
+  }
+
+  /**
+   * What the database said of the campaigns it was asked about (worker_clearance): a running one
+   * may start sends until `until` (clock()), one being stopped may not, a stopped one sends its
+   * queued rows back.
+   */
+  clearance(verdicts: ReadonlyMap<string, Verdict>, until: number): void {
+    for (const id of this.#queue.active()) {
+      const v = verdicts.get(id);
+      if (v === 'stopped') this.campaignStopped(id);
+      else if (v) this.#queue.clear(id, v === 'running' ? until : 0);
+    }
+    this.#pump();
+  }
+
+  /** The campaign stopped running (paused, cancelled...): no send of it starts, its queued rows go back. */
+  campaignStopped(campaignId: string): void {
+    for (const r of this.#queue.takeCampaign(campaignId, false)) this.#record(r, { outcome: 'deferred' });
   }
 
   /** Stops sending: queued rows go back unsent; in-flight sends finish and are recorded. */
@@ -268,7 +301,9 @@ export class Account {
       this.#queue.settle(row.campaign_id, false);
       this.#record(row, { outcome: 'sent', messageId: answer.messageId });
     } catch (err) {
-      await this.#failed(row, classify(err));
+      if (!(err instanceof NotCleared)) return await this.#failed(row, classify(err));
+      this.#queue.settle(row.campaign_id, false);
+      this.#record(row, { outcome: 'deferred' });
     } finally {
       metrics.sendLatency.observe({ account: this.id }, (performance.now() - t0) / 1000);
     }
@@ -277,12 +312,14 @@ export class Account {
   /**
    * One message to Telegram (SendMessage, or SendMedia with the campaign's upload). An upload
    * Telegram no longer takes is replaced and the send repeated with the same random_id, without
-   * spending an attempt.
+   * spending an attempt. A delivery's send starts only while its campaign is cleared: the last
+   * check, made once the upload is there, right before the request goes to GramJS.
    */
   async #post(row: db.ClaimRow, peer: ResolvedPeer): Promise<{ messageId: number }> {
     let pending = this.media.ref(row);
     for (let refreshed = false;; refreshed = true) {
       const media = await pending;
+      if (row.action === 'send' && !this.#queue.cleared(row.campaign_id, clock())) throw new NotCleared();
       try {
         return await withTimeout(
           this.#gateway!.send({

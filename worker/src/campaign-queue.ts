@@ -1,4 +1,5 @@
 // The claimed deliveries of one account, per campaign, taken round-robin between campaigns,
+// each campaign's clearance to send (a send starts only before it runs out: see clearance.ts)
 // and each campaign's error budget: with sends in flight, a send starts only while those in
 // flight could not all fail beyond the first failure past max_errors, so a campaign stops at
 // exactly that failure (the SQL trigger pauses it on that one).
@@ -12,6 +13,8 @@ interface Campaign {
   failedBase: number;
   failedHere: number;
   inFlight: number;
+  /** Sends of the campaign may start until then (clock()); 0: not cleared. */
+  clearedUntil: number;
 }
 
 export class CampaignQueues {
@@ -32,7 +35,15 @@ export class CampaignQueues {
       c.failedHere = 0;
     }
     if (!c) {
-      c = { rows: [], rate: null, maxErrors: null, failedBase: row.campaign_failed_count, failedHere: 0, inFlight: 0 };
+      c = {
+        rows: [],
+        rate: null,
+        maxErrors: null,
+        failedBase: row.campaign_failed_count,
+        failedHere: 0,
+        inFlight: 0,
+        clearedUntil: 0,
+      };
       this.#campaigns.set(row.campaign_id, c);
       this.#order.push(row.campaign_id);
     }
@@ -50,9 +61,20 @@ export class CampaignQueues {
     return left - c.inFlight;
   }
 
+  /** The campaign may start sends until `until` (clock(); 0: from now on it may not). */
+  clear(campaignId: string, until: number): void {
+    const c = this.#campaigns.get(campaignId);
+    if (c) c.clearedUntil = until;
+  }
+
+  /** May a send of the campaign start at `now`? */
+  cleared(campaignId: string, now: number): boolean {
+    return (this.#campaigns.get(campaignId)?.clearedUntil ?? 0) > now;
+  }
+
   /**
-   * The next row in round-robin order whose campaign has room and whose slot (slotAt) has come;
-   * otherwise null and the earliest slot among the campaigns that have room.
+   * The next row in round-robin order whose campaign is cleared, has room and whose slot
+   * (slotAt) has come; otherwise null and the earliest slot among the campaigns that could send.
    */
   pick(
     slotAt: (campaignId: string, rate: number | null) => number,
@@ -62,7 +84,7 @@ export class CampaignQueues {
     for (let i = 0; i < this.#order.length; i++) {
       const id = this.#order[(this.#next + i) % this.#order.length]!;
       const c = this.#campaigns.get(id)!;
-      if (!c.rows.length || this.#room(c) <= 0) continue;
+      if (!c.rows.length || c.clearedUntil <= now || this.#room(c) <= 0) continue;
       const t = slotAt(id, c.rate);
       if (t > now) {
         at = Math.min(at, t);
@@ -112,10 +134,14 @@ export class CampaignQueues {
     return out;
   }
 
-  /** Removes the campaign's rows (it stopped running); forget: also its budget (it is over). */
+  /**
+   * Removes the campaign's rows and its clearance (it stopped running); forget: also its budget
+   * (it is over).
+   */
   takeCampaign(campaignId: string, forget: boolean): ClaimRow[] {
     const c = this.#campaigns.get(campaignId);
     if (!c) return [];
+    c.clearedUntil = 0;
     const rows = this.#empty(c);
     if (forget && c.inFlight === 0) {
       this.#campaigns.delete(campaignId);
@@ -123,6 +149,11 @@ export class CampaignQueues {
       this.#next = 0;
     }
     return rows;
+  }
+
+  /** Campaigns with rows queued or in flight: those whose clearance matters. */
+  active(): string[] {
+    return [...this.#campaigns].filter(([, c]) => c.rows.length || c.inFlight).map(([id]) => id);
   }
 
   /** Rows queued per campaign (the fetch evens them out). */

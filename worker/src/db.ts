@@ -256,3 +256,18 @@ export async function queueJobCounts(
   );
   return rows;
 }
+
+export interface Clearance {
+  /** How long the clearance lasts, counted from before the call. */
+  validMs: number;
+  /** Campaigns whose sends may start meanwhile. */
+  running: string[];
+  /** Campaigns that no longer run (or are gone): their deliveries go back. */
+  stopped: string[];
+}
+
+/** Which of these campaigns may start sends for a while (a pause or cancel waits that out). */
+export async function clearance(db: SqlExecutor, campaignIds: string[]): Promise<Clearance> {
+  const { rows } = await db.query('select public.worker_clearance($1::uuid[]) as c', [campaignIds]);
+  return rows[0].c as Clearance;
+}

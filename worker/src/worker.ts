@@ -11,6 +11,7 @@ import { type Job, PgBoss } from 'pg-boss';
 import { CAMPAIGN_RESUME_QUEUE, CampaignResumeJob } from '../../contracts/jobs.ts';
 import type { Account } from './account.ts';
 import { AccountLocks } from './account-locks.ts';
+import { SendClearance } from './clearance.ts';
 import { WorkerConfig, type WorkerConfigInput } from './config.ts';
 import * as db from './db.ts';
 import { FetchLoop } from './fetch-loop.ts';
@@ -124,7 +125,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const wakeResume = await workResumeQueue(boss, pool, config, log);
 
   let fleet: Fleet | null = null;
-  const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify: (q) => fetch.notified(q) });
+  const clearance = new SendClearance({ pool, log, accounts: () => fleet?.accounts.values() ?? [] });
+  const onNotify = (q: string) => clearance.notified(q) || fetch.notified(q);
+  const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify });
   const recorder = new Recorder(pool, {
     flushMs: config.flushMs,
     log,
@@ -140,7 +143,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   });
   const fetch = new FetchLoop({ pool, config, log, locks, accounts: () => fleet!.accounts, supervise: (q) => boss.supervise(q) });
   const wake = (id: string, at?: number) => fetch.wake(id, at);
-  const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry: (id: string) => fetch.hungry(id) };
+  const hungry = (id: string) => fetch.hungry(id);
+  const uncleared = () => clearance.soon();
+  const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry, uncleared };
   fleet = new Fleet({ pool, config, log, locks, deps });
   await fleet.start();
   fetch.start();
@@ -174,6 +179,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
       await fleet!.stop();
+      clearance.stop();
       await recorder.drain(30_000);
       await boss.stop({ graceful: true, timeout: 30_000 });
       await locks.close();

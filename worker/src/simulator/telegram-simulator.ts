@@ -42,6 +42,11 @@ export interface SendRecord {
   /** When the request reached the simulator (before its latency) and when it was posted. */
   requestedAt: number;
   at: number;
+  /**
+   * requestedAt with sub-millisecond resolution (performance.timeOrigin + performance.now(), the
+   * clock the worker paces with): when the send started, as Telegram saw it.
+   */
+  startedAt: number;
   duplicate: boolean;
 }
 
@@ -190,6 +195,7 @@ export class TelegramSimulator {
 
   async #send(accountId: string, req: Api.messages.SendMessage | Api.messages.SendMedia): Promise<unknown> {
     const requestedAt = Date.now();
+    const startedAt = performance.timeOrigin + performance.now();
     const fail = failWith(req);
     const input = req.peer as Api.InputPeerChannel;
     // The account's Saved Messages are a chat of its own, named "me" in the log.
@@ -222,7 +228,7 @@ export class TelegramSimulator {
       }
       const media = req instanceof Api.messages.SendMedia ? this.media.check(accountId, req.media, fail) : undefined;
       const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media);
-      this.sends.push({ accountId, peer, randomId, requestedAt, at: Date.now(), duplicate: posted.duplicate });
+      this.sends.push({ accountId, peer, randomId, requestedAt, startedAt, at: Date.now(), duplicate: posted.duplicate });
       this.#inFlight.delete(key);
       if (faulty && target.hang === 'after') return never();
       return messageUpdates(

@@ -5,8 +5,9 @@
 // Size: FAIRNESS_TARGETS (default 20,000) targets for A, so the test stays near a minute on two
 // cores inside `npm test`; `FAIRNESS_TARGETS=100000 npm test -- supabase/tests/fairness.test.ts`
 // runs the issue's full 100,000 (about three minutes more, mostly creating and starting it).
-// Bounds held: B's API p95 under load ≤ max(1 s, 10 × its idle p95), and B's 60-target campaign at
-// 10/s completes within its 6 s pace + 4 s.
+// Bounds held: B's API p95 under load ≤ max(1 s, 10 × its idle p95); B's 60-target campaign at
+// 10/s starts sending within 4 s and sends its 60 within its 5.9 s pace + 2 s (as the simulator
+// saw them: the API's and the poll's delays on a busy machine are not B's pace).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../worker/src/logger.ts';
 import { MemoryMessageStore } from '../../worker/src/simulator/store.ts';
@@ -121,6 +122,7 @@ describe('fairness between tenants', () => {
     const bCampaign =
       (await b.call('POST', '/campaigns', { name: 'B small', message: { text: 'B' }, channelIds: sb.channels })).body;
     const t0 = performance.now();
+    const bStartedAt = Date.now();
     expect((await b.call('POST', `/campaigns/${bCampaign.id}/start`)).status).toBe(200);
     let bDone = 0;
     const busy = await timeB([...bPaths, `/campaigns/${bCampaign.id}`], () => {
@@ -135,7 +137,11 @@ describe('fairness between tenants', () => {
     await Promise.all(hammers);
     const aNow = (await a.call('GET', `/campaigns/${created.body.id}`)).body;
 
-    const bSeconds = (bDone - t0) / 1000;
+    // B's pace as Telegram saw it: from its first send to its last (its pacer makes up a busy
+    // moment's lateness), and how soon its first send went after the start.
+    const bSends = simulator.sends.filter((s) => s.accountId === accounts.b && !s.duplicate).map((s) => s.at);
+    const bSeconds = (Math.max(...bSends) - Math.min(...bSends)) / 1000;
+    const bFirstSeconds = (Math.min(...bSends) - bStartedAt) / 1000;
     const idleP95 = p95(idle);
     const busyP95 = p95(busy);
     console.log(
@@ -143,10 +149,14 @@ describe('fairness between tenants', () => {
         `(largest answer ${Math.max(...hammered)} B); B API p95 idle ${idleP95.toFixed(1)} ms, under load ${
           busyP95.toFixed(1)
         } ms; ` +
-        `B's ${B_TARGETS} targets at ${B_PER_SECOND}/s in ${bSeconds.toFixed(2)} s (pace ${B_TARGETS / B_PER_SECOND} s)`,
+        `B's ${B_TARGETS} targets at ${B_PER_SECOND}/s sent over ${bSeconds.toFixed(2)} s (pace ${
+          (B_TARGETS - 1) / B_PER_SECOND
+        } s), the first ${bFirstSeconds.toFixed(2)} s after the start`,
     );
     expect(bDone).toBeGreaterThan(0);
-    expect(bSeconds).toBeLessThan(B_TARGETS / B_PER_SECOND + 4);
+    expect(bSends).toHaveLength(B_TARGETS);
+    expect(bFirstSeconds).toBeLessThan(4);
+    expect(bSeconds).toBeLessThan((B_TARGETS - 1) / B_PER_SECOND + 2);
     expect(busyP95).toBeLessThan(Math.max(1000, 10 * idleP95));
     expect(aNow.counts.sent).toBeGreaterThan(0); // A really was sending meanwhile
     expect(aNow.state).toBe('running');

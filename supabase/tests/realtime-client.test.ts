@@ -192,7 +192,9 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     await until('completion', () => w.events.some((e) => e.event.state === 'completed'));
     const live = w.events.slice(1).map((e) => e.event); // after the replayed start
     console.log(`[realtime-client] ${(1000 / seconds).toFixed(0)} updates/s for ${seconds.toFixed(2)} s → ${live.length} events`);
-    expect(1000 / seconds).toBeGreaterThan(300); // really many updates per second, even on a busy machine
+    // Updates far faster than the 5 events/s it may emit, even on a busy machine, so the bounds
+    // below hold only if it coalesces.
+    expect(1000 / seconds).toBeGreaterThan(50);
     const times = live.filter((e) => e.state === 'running').map((e) => Date.parse(e.at));
     for (const t of times) expect(times.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(5);
     expect(live.length).toBeLessThanOrEqual(Math.ceil(seconds * 5) + 1);

@@ -158,11 +158,15 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     const owner = await newUser();
     const stranger = await newUser();
     const f = await startedCampaign(clientWith(() => owner.token), 3);
-    let token = await newUserToken(owner.id, 2);
-    const w = watch(clientWith(() => token), f.id);
+    // Long enough for a busy machine to join and send one heartbeat (1 s) before it expires.
+    let token = await newUserToken(owner.id, 5);
+    const firstExpiry = Date.now() + 5000;
+    const cl = clientWith(() => token);
+    const w = watch(cl, f.id);
     await until('SUBSCRIBED', () => w.statuses.some((x) => x.status === 'SUBSCRIBED'));
     token = await newUserToken(owner.id, 60); // the client's next heartbeat sends it (access_token)
-    await sleep(3000); // past the first token's expiry
+    await until('the refresh sent', () => cl.realtime.accessTokenValue === token);
+    await sleep(firstExpiry - Date.now() + 1000); // past the first token's expiry
     await markSent([f.deliveries[0]!]);
     await until(
       `an event after the refresh (statuses ${JSON.stringify(w.statuses)})`,

@@ -140,7 +140,11 @@ export async function campaign(w: World, id: string): Promise<CampaignRow> {
   return rows[0];
 }
 
-/** Delivery rows counted by state: the ground truth the counters must equal. */
+/**
+ * Delivery rows counted by state: the ground truth the counters must equal. A state without rows
+ * is absent (so `{ sent: 30 }` also says none is pending): an expected count that may be 0 must
+ * be left out too, or made certain not to be 0.
+ */
 export async function deliveryCounts(w: World, campaignId: string): Promise<Record<string, number>> {
   const { rows } = await w.sql.query(
     'select state, count(*)::int as n from public.deliveries where campaign_id = $1 group by state',

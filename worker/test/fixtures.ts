@@ -39,7 +39,7 @@ export class RecordingSimulator extends TelegramSimulator {
   readonly requests: Array<{ chat: string; at: number }> = [];
   override handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
     if (request instanceof Api.messages.SendMessage && request.peer instanceof Api.InputPeerChannel) {
-      this.requests.push({ chat: `-100${request.peer.channelId}`, at: Date.now() });
+      this.requests.push({ chat: `-100${request.peer.channelId}`, at: this.clock.now() });
     }
     return super.handle(accountId, request);
   }

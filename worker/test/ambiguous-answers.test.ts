@@ -81,7 +81,7 @@ describe('ambiguous answers', () => {
     const health = await waitFor('unreachable', async () => {
       const h = await worker.health();
       return h.alerts.some((a) => a.condition === 'telegram_unreachable') && h;
-    }, 5_000);
+    }, 15_000);
     expect(health.status).toBe('degraded');
     // Shown to the owner too (GET /accounts: unreachableSince, unreachableReason).
     const acct = await waitFor('recorded', async () =>

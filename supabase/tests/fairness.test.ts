@@ -6,7 +6,8 @@
 // cores inside `npm test`; `FAIRNESS_TARGETS=100000 npm test -- supabase/tests/fairness.test.ts`
 // runs 100,000, the most one campaign may have (about three minutes more, mostly creating and starting it).
 // Bounds held: B's API p95 under load ≤ max(1 s, 10 × its idle p95), and B's 60-target campaign at
-// 10/s completes within its 6 s pace + 4 s.
+// 10/s completes within its 6 s pace + 4 s, timed by A's sends (600/s at most): on a busy machine
+// A slows down with everything else, so the bound scales with the machine and not with B alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../worker/src/logger.ts';
 import { MemoryMessageStore } from '../../worker/src/simulator/store.ts';
@@ -19,6 +20,7 @@ import { type ApiFixture, startApi, type User } from './functions-fixture.ts';
 const TARGETS = Number(process.env.FAIRNESS_TARGETS ?? 20_000);
 const B_TARGETS = 60;
 const B_PER_SECOND = 10;
+const A_PER_SECOND = 600;
 
 let api: ApiFixture;
 let a: User;
@@ -70,7 +72,7 @@ afterAll(async () => {
 describe('fairness between tenants', () => {
   it(`keeps B's latency and pace while A runs ${TARGETS.toLocaleString('en')} targets and hammers the lists`, async () => {
     // A sends as fast as its account allows (600/s), so its campaign runs through the whole test.
-    const sa = await seed(a, TARGETS, 36_000, 'fair_a');
+    const sa = await seed(a, TARGETS, A_PER_SECOND * 60, 'fair_a');
     const sb = await seed(b, B_TARGETS, B_PER_SECOND * 60, 'fair_b');
     [accounts.a, accounts.b] = [sa.account, sb.account];
     await withClient(api.db.url, (c) =>
@@ -121,6 +123,7 @@ describe('fairness between tenants', () => {
     const bCampaign =
       (await b.call('POST', '/campaigns', { name: 'B small', message: { text: 'B' }, channelIds: sb.channels })).body;
     const t0 = performance.now();
+    const bStartedAt = Date.now();
     expect((await b.call('POST', `/campaigns/${bCampaign.id}/start`)).status).toBe(200);
     let bDone = 0;
     const busy = await timeB([...bPaths, `/campaigns/${bCampaign.id}`], () => {
@@ -135,7 +138,14 @@ describe('fairness between tenants', () => {
     await Promise.all(hammers);
     const aNow = (await a.call('GET', `/campaigns/${created.body.id}`)).body;
 
-    const bSeconds = (bDone - t0) / 1000;
+    // B's pace measured on A's progress: from B's start to its last send, A (sending all along,
+    // never faster than 600/s) sent no more than it could in B's pace + 4 s. On a quiet machine
+    // that is B done within 10 s; on a busy one A slows down as much as everything else.
+    const sent = (acc: string) => simulator.sends.filter((s) => s.accountId === acc && !s.duplicate).map((s) => s.at);
+    const bSends = sent(accounts.b);
+    const bLast = Math.max(...bSends);
+    const aDuringB = sent(accounts.a).filter((t) => t >= bStartedAt && t <= bLast).length;
+    const bSeconds = (bLast - bStartedAt) / 1000;
     const idleP95 = p95(idle);
     const busyP95 = p95(busy);
     console.log(
@@ -143,10 +153,13 @@ describe('fairness between tenants', () => {
         `(largest answer ${Math.max(...hammered)} B); B API p95 idle ${idleP95.toFixed(1)} ms, under load ${
           busyP95.toFixed(1)
         } ms; ` +
-        `B's ${B_TARGETS} targets at ${B_PER_SECOND}/s in ${bSeconds.toFixed(2)} s (pace ${B_TARGETS / B_PER_SECOND} s)`,
+        `B's ${B_TARGETS} targets at ${B_PER_SECOND}/s in ${bSeconds.toFixed(2)} s (pace ${
+          B_TARGETS / B_PER_SECOND
+        } s), while A sent ${aDuringB}`,
     );
     expect(bDone).toBeGreaterThan(0);
-    expect(bSeconds).toBeLessThan(B_TARGETS / B_PER_SECOND + 4);
+    expect(bSends).toHaveLength(B_TARGETS);
+    expect(aDuringB).toBeLessThanOrEqual(A_PER_SECOND * (B_TARGETS / B_PER_SECOND + 4));
     expect(busyP95).toBeLessThan(Math.max(1000, 10 * idleP95));
     expect(aNow.counts.sent).toBeGreaterThan(0); // A really was sending meanwhile
     expect(aNow.state).toBe('running');

@@ -112,7 +112,8 @@ describe('POST /campaigns/{id}/test', () => {
 /** Records the first queued test send as sent, as the worker does (worker_take, then worker_record_tests). */
 async function playWorker(messageId: number): Promise<void> {
   await withClient(api.db.url, async (c) => {
-    for (let i = 0; i < 100; i++) {
+    // Up to 20 s, as long as the function waits for the worker (a busy machine may be slow to queue it).
+    for (const end = Date.now() + 20_000; Date.now() < end;) {
       const { rows } = await c.query(
         `select t.id, j.id as job_id from public.campaign_test_sends t
         join pgboss.job j on j.data ->> 'testSendId' = t.id::text where t.state = 'pending' and t.account_id = $1`,

@@ -158,11 +158,15 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     const owner = await newUser();
     const stranger = await newUser();
     const f = await startedCampaign(clientWith(() => owner.token), 3);
-    let token = await newUserToken(owner.id, 2);
-    const w = watch(clientWith(() => token), f.id);
+    // Long enough for a busy machine to join and send one heartbeat (1 s) before it expires.
+    let token = await newUserToken(owner.id, 5);
+    const firstExpiry = Date.now() + 5000;
+    const cl = clientWith(() => token);
+    const w = watch(cl, f.id);
     await until('SUBSCRIBED', () => w.statuses.some((x) => x.status === 'SUBSCRIBED'));
     token = await newUserToken(owner.id, 60); // the client's next heartbeat sends it (access_token)
-    await sleep(3000); // past the first token's expiry
+    await until('the refresh sent', () => cl.realtime.accessTokenValue === token);
+    await sleep(firstExpiry - Date.now() + 1000); // past the first token's expiry
     await markSent([f.deliveries[0]!]);
     await until(
       `an event after the refresh (statuses ${JSON.stringify(w.statuses)})`,
@@ -192,7 +196,9 @@ describe('Realtime progress with supabase-js (local Realtime stand-in)', () => {
     await until('completion', () => w.events.some((e) => e.event.state === 'completed'));
     const live = w.events.slice(1).map((e) => e.event); // after the replayed start
     console.log(`[realtime-client] ${(1000 / seconds).toFixed(0)} updates/s for ${seconds.toFixed(2)} s → ${live.length} events`);
-    expect(1000 / seconds).toBeGreaterThan(300); // really many updates per second, even on a busy machine
+    // Updates far faster than the 5 events/s it may emit, even on a busy machine, so the bounds
+    // below hold only if it coalesces.
+    expect(1000 / seconds).toBeGreaterThan(50);
     const times = live.filter((e) => e.state === 'running').map((e) => Date.parse(e.at));
     for (const t of times) expect(times.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(5);
     expect(live.length).toBeLessThanOrEqual(Math.ceil(seconds * 5) + 1);

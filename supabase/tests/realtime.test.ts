@@ -148,7 +148,9 @@ describe('realtime campaign progress', () => {
       `${payloads.length} events for 400 updates in ${seconds.toFixed(2)} s (${updatesPerSecond.toFixed(0)}/s)`,
     )
       .toBeLessThanOrEqual(allowed);
-    expect(updatesPerSecond).toBeGreaterThan(20); // the test really did update faster than it emits
+    // The test really did update faster than it may emit (twice as fast is enough: unmerged
+    // events would break both bounds), even on a busy machine.
+    expect(updatesPerSecond).toBeGreaterThan(10);
     // No sliding one-second window holds more than 5 counter-only events + the state changes.
     const times = payloads.map((p) => Date.parse(p.at));
     for (let i = 0; i < times.length; i++) {

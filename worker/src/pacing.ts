@@ -20,8 +20,11 @@ export class AccountPacer {
   #guardN = 1;
   #campaigns = new Map<string, number>();
   #blockedUntil = 0;
+  readonly #now: () => number;
 
-  constructor(ratePerMinute: number) {
+  /** `now` is the epoch clock in ms (tests drive it by hand). */
+  constructor(ratePerMinute: number, now: () => number = clock) {
+    this.#now = now;
     this.setRate(ratePerMinute);
   }
 
@@ -45,12 +48,12 @@ export class AccountPacer {
   }
 
   get blockedUntil(): number {
-    return this.#blockedUntil > clock() ? this.#blockedUntil : 0;
+    return this.#blockedUntil > this.#now() ? this.#blockedUntil : 0;
   }
 
   /** When the account (and the campaign, when capped at campaignRatePerMinute) may send next. */
   slotAt(campaignId: string, campaignRatePerMinute: number | null): number {
-    let t = Math.max(clock(), this.#next, this.#blockedUntil);
+    let t = Math.max(this.#now(), this.#next, this.#blockedUntil);
     if (this.#guardN <= GUARD_MAX && this.#recent.length >= this.#guardN) {
       t = Math.max(t, this.#recent[this.#recent.length - this.#guardN]! + this.#guardN * this.#intervalMs + GUARD_MARGIN_MS);
     }
@@ -61,9 +64,10 @@ export class AccountPacer {
   /**
    * Takes the slot; call when slotAt(...) has come, or with `at` = a later slotAt(...) to book
    * that slot ahead (the caller then sends at `at`). backlogged: sends were waiting all along,
-   * so a late slot is the machine's delay, not idleness.
+   * so a late slot is the machine's delay, not idleness. Returns the time the slot was taken at
+   * (what the 1-second guard counts).
    */
-  take(campaignId: string, campaignRatePerMinute: number | null, backlogged = false, at = clock()): void {
+  take(campaignId: string, campaignRatePerMinute: number | null, backlogged = false, at = this.#now()): number {
     const now = at;
     // On schedule, or late while sends were waiting: the next slot follows this one's, so a
     // stalled event loop does not slow the average; after idling: one interval from now (no
@@ -78,6 +82,7 @@ export class AccountPacer {
     if (campaignRatePerMinute) {
       this.#campaigns.set(campaignId, Math.max(this.#campaigns.get(campaignId) ?? 0, now) + 60_000 / campaignRatePerMinute);
     }
+    return now;
   }
 
   /** Forgets a campaign's cap state (the campaign left this account's buffer). */

@@ -3,6 +3,9 @@
 import pg from 'pg';
 import { onTestFinished } from 'vitest';
 import { asUser, createCampaignAs, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
+import { Api } from 'telegram';
+import type { Account } from '../src/account.ts';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import type { WorkerConfigInput } from '../src/config.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { createLogger } from '../src/logger.ts';
@@ -29,6 +32,48 @@ export async function startTestWorker(...args: Parameters<typeof startWorker>): 
   const worker = await startWorker(...args);
   onTestFinished(() => worker.stop());
   return worker;
+}
+
+/** A simulator that also notes when each send reached it, answered or not (hung, failed). */
+export class RecordingSimulator extends TelegramSimulator {
+  readonly requests: Array<{ chat: string; at: number }> = [];
+  override handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
+    if (request instanceof Api.messages.SendMessage && request.peer instanceof Api.InputPeerChannel) {
+      this.requests.push({ chat: `-100${request.peer.channelId}`, at: this.clock.now() });
+    }
+    return super.handle(accountId, request);
+  }
+
+  /** When sends to `peer` (as stored on the channel) reached the simulator. */
+  requestTimes(peer: string): number[] {
+    const chat = TelegramSimulator.markedIdFor(peer);
+    return this.requests.filter((r) => r.chat === chat).map((r) => r.at);
+  }
+}
+
+/**
+ * The times the account's pacer grants slots from now on, by its own clock: what its rate
+ * guard counts. Timestamps taken later (the simulator's) also carry the machine's delays.
+ */
+export function recordGrants(account: Account): Array<{ campaignId: string; at: number }> {
+  const grants: Array<{ campaignId: string; at: number }> = [];
+  const take = account.pacer.take.bind(account.pacer);
+  account.pacer.take = (campaignId, rate, backlogged) => {
+    const at = take(campaignId, rate, backlogged);
+    grants.push({ campaignId, at });
+    return at;
+  };
+  return grants;
+}
+
+/** Most timestamps (sorted) found in any half-open 1-second window. */
+export function maxPerSecond(times: number[]): number {
+  let best = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[i]! - times[j]! >= 1000) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
 }
 
 export async function addAccount(sql: pg.Client, userId: string, ratePerMinute: number): Promise<string> {
@@ -95,7 +140,11 @@ export async function campaign(w: World, id: string): Promise<CampaignRow> {
   return rows[0];
 }
 
-/** Delivery rows counted by state: the ground truth the counters must equal. */
+/**
+ * Delivery rows counted by state: the ground truth the counters must equal. A state without rows
+ * is absent (so `{ sent: 30 }` also says none is pending): an expected count that may be 0 must
+ * be left out too, or made certain not to be 0.
+ */
 export async function deliveryCounts(w: World, campaignId: string): Promise<Record<string, number>> {
   const { rows } = await w.sql.query(
     'select state, count(*)::int as n from public.deliveries where campaign_id = $1 group by state',

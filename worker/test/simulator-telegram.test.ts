@@ -8,6 +8,7 @@ import { returnBigInt } from 'telegram/Helpers.js';
 import { simulatedClient } from '../src/simulator/simulated-client.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { sleep } from '../../contracts/time.ts';
+import { ManualClock } from './clock.ts';
 
 async function inputPeer(client: TelegramClient, username: string): Promise<Api.InputPeerChannel> {
   const r = await client.invoke(new Api.contacts.ResolveUsername({ username }));
@@ -22,7 +23,7 @@ async function send(client: TelegramClient, peer: Api.InputPeerChannel, randomId
   return u.id;
 }
 
-/** What a promise did within ms: its value, its error, or 'pending'. */
+/** What a promise did within ms of real time: its value, its error, or 'pending' (for hung calls). */
 async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown } | 'pending'> {
   return await Promise.race([
     p.then((value) => ({ value }), (error: unknown) => ({ error })),
@@ -32,19 +33,21 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?
 
 describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
   it("answers a resend during the first call's latency with 500 RANDOM_ID_DUPLICATE, later ones with the original message", async () => {
-    const sim = new TelegramSimulator({ latencyMs: [150, 150] });
+    const clock = new ManualClock();
+    const sim = new TelegramSimulator({ latencyMs: [150, 150] }, undefined, clock);
     const client = simulatedClient(sim, 'acct');
-    const peer = await inputPeer(client, 'dup_room');
+    const peer = await clock.run(inputPeer(client, 'dup_room'));
     const first = send(client, peer, '777');
-    await sleep(20);
-    const second = await send(client, peer, '777').catch((e: unknown) => e);
+    await clock.advance(20);
+    const second = await clock.run(send(client, peer, '777').catch((e: unknown) => e));
     // The class GramJS's MTProtoSender builds from Telegram's rpc_error: not a ServerError, so
     // invoke() hands it over at once instead of retrying it.
     expect(second).toBeInstanceOf(errors.RPCError);
     expect(second).not.toBeInstanceOf(errors.ServerError);
     expect(second).toMatchObject({ code: 500, errorMessage: 'RANDOM_ID_DUPLICATE' });
+    expect(clock.now() - sim.sends[0]!.at).toBe(20); // the first was posted 130 ms before
     const id = await first;
-    expect(await send(client, peer, '777')).toBe(id);
+    expect(await clock.run(send(client, peer, '777'))).toBe(id);
     expect(sim.sends.map((s) => s.duplicate)).toEqual([false, true]);
     expect((await sim.countsByPeer()).get('@dup_room')).toBe(1);
   });
@@ -60,18 +63,21 @@ describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
   });
 
   it('holds a slow first call (processingMs) in flight: resends get the error until it is posted', async () => {
-    const sim = new TelegramSimulator({ targets: { '@slow_room': { processingMs: 400, times: 1 } } });
+    const clock = new ManualClock();
+    const sim = new TelegramSimulator({ targets: { '@slow_room': { processingMs: 400, times: 1 } } }, undefined, clock);
     const client = simulatedClient(sim, 'acct');
     const peer = await inputPeer(client, 'slow_room');
     const first = send(client, peer, '55');
     const answers: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      await sleep(80);
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(i < 3 ? 80 : 159); // 80, 160, 240 and 399 ms into the 400 ms
       answers.push(
         await send(client, peer, '55').then(() => 'message', (e: { errorMessage?: string }) => e.errorMessage ?? String(e)),
       );
     }
-    expect(answers).toEqual(['RANDOM_ID_DUPLICATE', 'RANDOM_ID_DUPLICATE', 'RANDOM_ID_DUPLICATE']);
+    expect(answers).toEqual(Array(4).fill('RANDOM_ID_DUPLICATE'));
+    expect(sim.sends).toHaveLength(0);
+    await clock.advance(1);
     const id = await first;
     expect(await send(client, peer, '55')).toBe(id);
     expect((await sim.countsByPeer()).get('@slow_room')).toBe(1);
@@ -86,8 +92,8 @@ describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
     const before = await inputPeer(client, 'before');
     expect(await within(send(client, after, '9'), 100)).toBe('pending');
     expect(await within(send(client, before, '9'), 100)).toBe('pending');
-    expect(await within(send(client, after, '9'), 500)).toMatchObject({ value: expect.any(Number) });
-    expect(await within(send(client, before, '9'), 500)).toMatchObject({ value: expect.any(Number) });
+    expect(await send(client, after, '9')).toEqual(expect.any(Number));
+    expect(await send(client, before, '9')).toEqual(expect.any(Number));
     const counts = await sim.countsByPeer();
     expect([counts.get('@after'), counts.get('@before')]).toEqual([1, 1]);
   });
@@ -95,24 +101,27 @@ describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
 
 describe('Telegram unreachable', () => {
   it('leaves every request of the account unanswered for the period, then answers again', async () => {
-    const sim = new TelegramSimulator();
+    const clock = new ManualClock();
+    const sim = new TelegramSimulator({}, undefined, clock);
     const client = simulatedClient(sim, 'acct');
     const other = simulatedClient(sim, 'other');
     const peer = await inputPeer(client, 'net_room');
-    sim.setUnreachable(Date.now() + 400, 'acct');
+    sim.setUnreachable(clock.now() + 400, 'acct');
     expect(sim.isUnreachable('acct')).toBe(true);
     const hung: Array<Promise<unknown>> = [
       send(client, peer, '1'),
       client.invoke(new Api.contacts.ResolveUsername({ username: 'net_room' })),
       client.invoke(new Api.help.GetNearestDc()),
     ];
-    for (const p of hung) expect(await within(p, 150)).toBe('pending');
+    await clock.advance(399);
+    for (const p of hung) expect(await within(p, 50)).toBe('pending');
+    expect(sim.isUnreachable('acct')).toBe(true);
     // Another account still reaches Telegram.
-    expect(await within(send(other, peer, '1'), 150)).toMatchObject({ value: expect.any(Number) });
-    await sleep(300);
+    expect(await send(other, peer, '1')).toEqual(expect.any(Number));
+    await clock.advance(1);
     expect(sim.isUnreachable('acct')).toBe(false);
-    expect(await within(client.invoke(new Api.help.GetNearestDc()), 150)).toMatchObject({ value: expect.any(Api.NearestDc) });
-    expect(await within(send(client, peer, '2'), 150)).toMatchObject({ value: expect.any(Number) });
+    expect(await client.invoke(new Api.help.GetNearestDc())).toBeInstanceOf(Api.NearestDc);
+    expect(await send(client, peer, '2')).toEqual(expect.any(Number));
     // Requests made during the outage stay unanswered; the one that never arrived posted nothing.
     expect(await within(hung[0]!, 50)).toBe('pending');
     expect(sim.sends.filter((s) => s.accountId === 'acct').map((s) => s.randomId)).toEqual(['2']);
@@ -124,20 +133,22 @@ describe('Telegram unreachable', () => {
     sim.setUnreachable(Infinity);
     expect(await within(client.invoke(new Api.help.GetNearestDc()), 200)).toBe('pending');
     sim.setUnreachable(null);
-    expect(await within(client.invoke(new Api.help.GetNearestDc()), 200)).toMatchObject({ value: expect.any(Api.NearestDc) });
+    expect(await client.invoke(new Api.help.GetNearestDc())).toBeInstanceOf(Api.NearestDc);
   });
 
   it('injects an outage after N posted messages (option unreachable)', async () => {
-    const sim = new TelegramSimulator({ unreachable: { afterSends: 3, forMs: 400 } });
+    const clock = new ManualClock();
+    const sim = new TelegramSimulator({ unreachable: { afterSends: 3, forMs: 400 } }, undefined, clock);
     const client = simulatedClient(sim, 'acct');
     const peer = await inputPeer(client, 'outage_room');
     for (const id of ['1', '2', '3']) await send(client, peer, id);
-    expect(await within(send(client, peer, '4'), 200)).toBe('pending');
+    expect(await within(send(client, peer, '4'), 100)).toBe('pending');
+    await clock.advance(399);
     expect(await within(client.invoke(new Api.help.GetNearestDc()), 100)).toBe('pending');
-    await sleep(150);
-    expect(await within(send(client, peer, '5'), 200)).toMatchObject({ value: expect.any(Number) });
+    await clock.advance(1);
+    expect(await send(client, peer, '5')).toEqual(expect.any(Number));
     // Once only: the campaign goes on.
-    expect(await within(send(client, peer, '6'), 200)).toMatchObject({ value: expect.any(Number) });
+    expect(await send(client, peer, '6')).toEqual(expect.any(Number));
     expect(sim.sends.map((s) => s.randomId)).toEqual(['1', '2', '3', '5', '6']);
   });
 });
@@ -151,19 +162,21 @@ describe('probe, latency and cost', () => {
   });
 
   it('spreads round trips uniformly over latencyMs', async () => {
-    const sim = new TelegramSimulator({ latencyMs: [50, 150], accountPerSecond: 1000, chatPerMinute: 1000 });
+    const clock = new ManualClock();
+    const sim = new TelegramSimulator({ latencyMs: [50, 150], accountPerSecond: 1000, chatPerMinute: 1000 }, undefined, clock);
     const client = simulatedClient(sim, 'acct');
-    const peer = await inputPeer(client, 'latency_room');
-    await Promise.all(Array.from({ length: 200 }, (_, i) => send(client, peer, String(i + 1))));
+    const peer = await clock.run(inputPeer(client, 'latency_room'));
+    await clock.run(Promise.all(Array.from({ length: 200 }, (_, i) => send(client, peer, String(i + 1)))));
     // From the request reaching the simulator to its answer: the simulated round trip alone.
     const sorted = sim.sends.map((s) => s.at - s.requestedAt).sort((x, y) => x - y);
     expect(sorted).toHaveLength(200);
-    expect(sorted[0]).toBeGreaterThanOrEqual(49);
-    // Uniform: the median near the middle, the quartiles about 50 ms apart (timers may run late).
-    expect(sorted[100]).toBeGreaterThan(80);
-    expect(sorted[100]).toBeLessThan(125);
-    expect(sorted[150]! - sorted[50]!).toBeGreaterThan(30);
-    expect(sorted[199]).toBeLessThan(200);
+    expect(sorted[0]).toBeGreaterThanOrEqual(50);
+    expect(sorted[199]).toBeLessThanOrEqual(150);
+    // Uniform: the median near the middle, the quartiles about 50 ms apart.
+    expect(sorted[100]).toBeGreaterThan(85);
+    expect(sorted[100]).toBeLessThan(115);
+    expect(sorted[150]! - sorted[50]!).toBeGreaterThan(35);
+    expect(sorted[150]! - sorted[50]!).toBeLessThan(65);
   });
 
   it('costs little CPU per send at about 2,000 sends/s over 100 accounts', async () => {

@@ -30,8 +30,11 @@ export class SimulatedMedia {
   readonly #files = new Map<string, File>();
   #nextId = 5_000_000_000n;
 
-  constructor(ttlMs = Number.POSITIVE_INFINITY) {
+  readonly #now: () => number;
+
+  constructor(ttlMs = Number.POSITIVE_INFINITY, now: () => number = Date.now) {
     this.#ttlMs = ttlMs;
+    this.#now = now;
   }
 
   savePart(accountId: string, req: Api.upload.SaveFilePart | Api.upload.SaveBigFilePart): boolean {
@@ -57,10 +60,10 @@ export class SimulatedMedia {
       accountId,
       kind,
       fileReference: randomBytes(16).toString('base64'),
-      expiresAt: Date.now() + this.#ttlMs,
+      expiresAt: this.#now() + this.#ttlMs,
     };
     this.#files.set(id, file);
-    this.uploads.push({ accountId, kind, bytes: bytes!, at: Date.now() });
+    this.uploads.push({ accountId, kind, bytes: bytes!, at: this.#now() });
     const common = {
       id: returnBigInt(id),
       accessHash: returnBigInt(id).multiply(7),
@@ -86,7 +89,7 @@ export class SimulatedMedia {
     if (!(input instanceof Api.InputPhoto) && !(input instanceof Api.InputDocument)) return fail(400, 'MEDIA_INVALID');
     const file = this.#files.get(input.id.toString());
     if (file && file.accountId !== accountId) fail(400, 'MEDIA_INVALID');
-    if (!file || file.expiresAt <= Date.now() || Buffer.from(input.fileReference).toString('base64') !== file.fileReference) {
+    if (!file || file.expiresAt <= this.#now() || Buffer.from(input.fileReference).toString('base64') !== file.fileReference) {
       fail(400, 'FILE_REFERENCE_EXPIRED');
     }
     return file!.kind;

@@ -1,6 +1,15 @@
 // What the Telegram simulator does; JSON-serialisable so a worker child process can take it
 // from the SIMULATOR_CONFIG environment variable.
 import { z } from 'zod';
+import { sleep } from '../../../contracts/time.ts';
+
+/** The simulator's time (epoch ms): the real clock, or a test's that moves only when told. */
+export interface SimulatorClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: SimulatorClock = { now: () => Date.now(), sleep };
 
 /** Behaviour of one target, keyed by its peer as stored on the channel (e.g. "@news"). */
 export const TargetBehaviour = z.object({

@@ -7,8 +7,7 @@ import { Api, errors } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 import { SimulatedMedia } from './media.ts';
 import { MemoryMessageStore, type MessageStore, type PostedMessage } from './store.ts';
-import { SimulatorOptions, type SimulatorOptionsInput, type TargetBehaviour } from './options.ts';
-import { sleep } from '../../../contracts/time.ts';
+import { realClock, type SimulatorClock, SimulatorOptions, type SimulatorOptionsInput, type TargetBehaviour } from './options.ts';
 
 const never = () => new Promise<never>(() => {});
 
@@ -70,11 +69,14 @@ export class TelegramSimulator {
   #offlineAccounts = new Map<string, number>();
   #posted = 0;
   #outageInjected = false;
+  /** Every time the simulator reads or waits: latency, limits, outages, the times it records. */
+  readonly clock: SimulatorClock;
 
-  constructor(options: SimulatorOptionsInput = {}, store: MessageStore = new MemoryMessageStore()) {
+  constructor(options: SimulatorOptionsInput = {}, store: MessageStore = new MemoryMessageStore(), clock = realClock) {
     this.options = SimulatorOptions.parse(options);
     this.store = store;
-    this.media = new SimulatedMedia(this.options.fileReferenceTtlMs);
+    this.clock = clock;
+    this.media = new SimulatedMedia(this.options.fileReferenceTtlMs, () => clock.now());
     this.#targets = new Map(Object.entries(this.options.targets));
     for (const a of this.options.revokedAccounts) this.#revoked.add(a);
     for (const peer of this.#targets.keys()) this.#peerById.set(String(channelFor(peer).id), peer);
@@ -105,7 +107,7 @@ export class TelegramSimulator {
 
   /** Whether the account's requests currently go unanswered. */
   isUnreachable(accountId: string): boolean {
-    const now = Date.now();
+    const now = this.clock.now();
     return (this.#offlineUntil ?? 0) > now || (this.#offlineAccounts.get(accountId) ?? 0) > now;
   }
 
@@ -149,7 +151,7 @@ export class TelegramSimulator {
       return new Api.NearestDc({ country: 'NL', thisDc: 2, nearestDc: 2 });
     }
     if (request instanceof Api.updates.GetState) {
-      return new Api.updates.State({ pts: 1, qts: 0, date: Math.floor(Date.now() / 1000), seq: 0, unreadCount: 0 });
+      return new Api.updates.State({ pts: 1, qts: 0, date: Math.floor(this.clock.now() / 1000), seq: 0, unreadCount: 0 });
     }
     if (request instanceof Api.contacts.ResolveUsername) {
       const peer = `@${request.username.toLowerCase()}`;
@@ -176,7 +178,7 @@ export class TelegramSimulator {
   /** One round trip, uniformly in latencyMs; no timer at all when it is [0, 0]. */
   #latency(): Promise<void> | undefined {
     const [lo, hi] = this.options.latencyMs;
-    return hi > 0 ? sleep(lo + Math.random() * (hi - lo)) : undefined;
+    return hi > 0 ? this.clock.sleep(lo + Math.random() * (hi - lo)) : undefined;
   }
 
   #channel(peer: string, knownId?: string): Api.Channel {
@@ -194,7 +196,7 @@ export class TelegramSimulator {
   }
 
   async #send(accountId: string, req: Api.messages.SendMessage | Api.messages.SendMedia): Promise<unknown> {
-    const requestedAt = Date.now();
+    const requestedAt = this.clock.now();
     const startedAt = performance.timeOrigin + performance.now();
     const fail = failWith(req);
     const input = req.peer as Api.InputPeerChannel;
@@ -218,7 +220,7 @@ export class TelegramSimulator {
     this.#inFlight.add(key);
     try {
       await this.#latency();
-      if (faulty && target.processingMs) await sleep(target.processingMs);
+      if (faulty && target.processingMs) await this.clock.sleep(target.processingMs);
       // The network went away while the request travelled: no answer, nothing posted.
       if (this.isUnreachable(accountId)) return never();
       if (this.#revoked.has(accountId)) fail(401, 'AUTH_KEY_UNREGISTERED');
@@ -228,10 +230,11 @@ export class TelegramSimulator {
       }
       const media = req instanceof Api.messages.SendMedia ? this.media.check(accountId, req.media, fail) : undefined;
       const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media);
-      this.sends.push({ accountId, peer, randomId, requestedAt, startedAt, at: Date.now(), duplicate: posted.duplicate });
+      this.sends.push({ accountId, peer, randomId, requestedAt, startedAt, at: this.clock.now(), duplicate: posted.duplicate });
       this.#inFlight.delete(key);
       if (faulty && target.hang === 'after') return never();
       return messageUpdates(
+        this.clock.now(),
         req,
         self ? new Api.PeerUser({ userId: returnBigInt(1) }) : new Api.PeerChannel({ channelId: input.channelId }),
         posted.messageId,
@@ -253,7 +256,7 @@ export class TelegramSimulator {
     media?: string,
   ): Promise<PostedMessage> {
     const acct = this.#account(accountId);
-    const now = Date.now();
+    const now = this.clock.now();
     if (acct.floodUntil > now) fail(420, `FLOOD_WAIT_${Math.ceil((acct.floodUntil - now) / 1000)}`);
     const inj = this.options.floodAfter;
     if (inj && !acct.floodInjected && acct.sends >= inj.sends) {
@@ -293,7 +296,7 @@ export class TelegramSimulator {
     const u = this.options.unreachable;
     if (!u || this.#outageInjected || this.#posted < u.afterSends) return;
     this.#outageInjected = true;
-    const until = Date.now() + u.forMs;
+    const until = this.clock.now() + u.forMs;
     if (!u.accounts) this.setUnreachable(until);
     else for (const a of u.accounts) this.setUnreachable(until, a);
   }
@@ -308,11 +311,12 @@ function failWith(request: Api.AnyRequest) {
 
 /** Telegram's answer to a posted SendMessage or SendMedia: the id mapping and the new message. */
 function messageUpdates(
+  now: number,
   req: Api.messages.SendMessage | Api.messages.SendMedia,
   peerId: Api.TypePeer,
   messageId: number,
 ): Api.Updates {
-  const date = Math.floor(Date.now() / 1000);
+  const date = Math.floor(now / 1000);
   return new Api.Updates({
     updates: [
       new Api.UpdateMessageID({ id: messageId, randomId: req.randomId! }),

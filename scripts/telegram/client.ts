@@ -5,10 +5,12 @@
 //     connection class whatever the session says, so the connection class maps each DC id to
 //     the stand-in's port itself;
 //  3. start the session on one of its DCs (session.setDC).
-import { TelegramClient } from 'telegram';
+import { Logger, TelegramClient } from 'telegram';
+import type { TelegramClientParams } from 'telegram/client/telegramBaseClient.js';
+import { LogLevel } from 'telegram/extensions/Logger.js';
 import { _serverKeys } from 'telegram/crypto/RSA.js';
 import { returnBigInt } from 'telegram/Helpers.js';
-import { ConnectionTCPFull } from 'telegram/network/index.js';
+import { type Connection, ConnectionTCPFull } from 'telegram/network/index.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import { fingerprintOf, publicNumbers } from './mtproto/rsa.ts';
 import type { StandInEntry } from './mtproto/server.ts';
@@ -21,10 +23,10 @@ export function trustPublicKey(publicKeyPem: string): void {
   });
 }
 
-/** ConnectionTCPFull aimed at the stand-in's port for the DC it is opened for. */
-export function standInConnection(entry: StandInEntry): typeof ConnectionTCPFull {
-  return class StandInConnection extends ConnectionTCPFull {
-    constructor(params: ConstructorParameters<typeof ConnectionTCPFull>[0]) {
+/** A GramJS connection class (ConnectionTCPFull by default) aimed at the stand-in's port for the DC it is opened for. */
+export function standInConnection(entry: StandInEntry, base: typeof Connection = ConnectionTCPFull): typeof Connection {
+  return class StandInConnection extends base {
+    constructor(params: ConstructorParameters<typeof Connection>[0]) {
       const dc = entry.dcs.find((d) => d.id === params.dcId) ?? entry.dcs[0];
       super({ ...params, ip: dc?.host ?? params.ip, port: dc?.port ?? params.port });
     }
@@ -32,17 +34,20 @@ export function standInConnection(entry: StandInEntry): typeof ConnectionTCPFull
 }
 
 /** A plain GramJS client for the stand-in, on `dcId` (the first DC by default). */
-export function standInClient(entry: StandInEntry, opts: { session?: string; dcId?: number } = {}): TelegramClient {
+export function standInClient(
+  entry: StandInEntry,
+  opts: { session?: string; dcId?: number; params?: TelegramClientParams; transport?: typeof Connection } = {},
+): TelegramClient {
   trustPublicKey(entry.publicKeyPem);
   const session = new StringSession(opts.session ?? '');
   const dc = entry.dcs.find((d) => d.id === opts.dcId) ?? entry.dcs[0];
   if (!opts.session && dc) session.setDC(dc.id, dc.host, dc.port);
-  const client = new TelegramClient(session, entry.apiId, entry.apiHash, {
-    connection: standInConnection(entry),
+  return new TelegramClient(session, entry.apiId, entry.apiHash, {
+    connection: standInConnection(entry, opts.transport),
     connectionRetries: 3,
     retryDelay: 200,
     autoReconnect: true,
+    baseLogger: new Logger(LogLevel.NONE),
+    ...opts.params,
   });
-  client.setLogLevel('none' as Parameters<TelegramClient['setLogLevel']>[0]);
-  return client;
 }

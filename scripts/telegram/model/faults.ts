@@ -11,6 +11,10 @@ export interface FaultRule {
   error?: { code: number; type: string };
   /** Answer only after this long (a slow Telegram). */
   delayMs?: number;
+  /** Answer only once this settles: a slow answer a test releases when it chooses. */
+  until?: Promise<unknown>;
+  /** Called when the rule matches a call, before any delay: tells a test the call has arrived. */
+  onMatch?: () => void;
   /** How many calls the rule applies to; forever when absent. */
   times?: number;
 }
@@ -38,7 +42,9 @@ export class Faults {
     );
     if (!rule) return;
     if (rule.times !== undefined && --rule.times <= 0) this.rules = this.rules.filter((r) => r !== rule);
+    rule.onMatch?.();
     if (rule.delayMs) await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
+    await rule.until;
     if (rule.error) throw new RpcFailure(rule.error.code, rule.error.type);
   }
 }

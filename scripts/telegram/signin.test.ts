@@ -1,0 +1,98 @@
+// Sign-in as on Telegram's test servers, through MTProto with a real GramJS client.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api, type TelegramClient } from 'telegram';
+import { standInClient } from './client.ts';
+import { startStandIn, type TelegramStandIn } from './mtproto/server.ts';
+import { rpcError, signedIn, testPhone } from './testing.ts';
+
+let standIn: TelegramStandIn;
+const clients: TelegramClient[] = [];
+const track = (c: TelegramClient) => (clients.push(c), c);
+
+beforeAll(async () => {
+  standIn = await startStandIn();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.destroy()));
+  await standIn.close();
+});
+
+describe('sign-in (core.telegram.org/api/auth)', () => {
+  it('signs up a new test number 99966XYYYY with code XXXXX, then signs in to the same account', async () => {
+    const phone = testPhone(2);
+    const first = track(await signedIn(standIn, phone));
+    const me = await first.getMe();
+    expect(me.phone).toBe(phone);
+    expect(me.self).toBe(true);
+    const again = track(await signedIn(standIn, phone));
+    expect((await again.getMe()).id.toString()).toBe(me.id.toString());
+  });
+
+  it('a wrong code is PHONE_CODE_INVALID; a number outside 99966XYYYY is PHONE_NUMBER_INVALID', async () => {
+    const client = track(standInClient(standIn, { dcId: 2 }));
+    await client.connect();
+    const phone = testPhone(2);
+    const sent = await client.invoke(
+      new Api.auth.SendCode({
+        phoneNumber: phone,
+        apiId: standIn.apiId,
+        apiHash: standIn.apiHash,
+        settings: new Api.CodeSettings({}),
+      }),
+    );
+    const hash = (sent as Api.auth.SentCode).phoneCodeHash;
+    expect(await rpcError(client.invoke(new Api.auth.SignIn({ phoneNumber: phone, phoneCodeHash: hash, phoneCode: '11111' }))))
+      .toBe('400 PHONE_CODE_INVALID');
+    const other = client.invoke(
+      new Api.auth.SendCode({
+        phoneNumber: '15551234567',
+        apiId: standIn.apiId,
+        apiHash: standIn.apiHash,
+        settings: new Api.CodeSettings({}),
+      }),
+    );
+    expect(await rpcError(other)).toBe('400 PHONE_NUMBER_INVALID');
+  });
+
+  it("another app's api_id/api_hash is API_ID_INVALID (method auth.sendCode)", async () => {
+    const client = track(standInClient(standIn, { dcId: 2 }));
+    await client.connect();
+    const call = client.invoke(
+      new Api.auth.SendCode({ phoneNumber: testPhone(2), apiId: 1, apiHash: 'x', settings: new Api.CodeSettings({}) }),
+    );
+    expect(await rpcError(call)).toBe('400 API_ID_INVALID');
+  });
+
+  it('a DC 3 number asked on DC 1 is 303 PHONE_MIGRATE_3, and GramJS signs in on DC 3 (core.telegram.org/api/datacenter)', async () => {
+    const phone = testPhone(3);
+    const client = track(standInClient(standIn, { dcId: 1, params: { floodSleepThreshold: 0 } }));
+    await client.start({
+      phoneNumber: phone,
+      phoneCode: async () => '33333',
+      firstAndLastNames: async () => ['Three', ''],
+      onError: async (e) => {
+        throw e;
+      },
+    });
+    expect(client.session.dcId).toBe(3);
+    expect((await client.getMe()).phone).toBe(phone);
+  });
+
+  it('an auth key that never signed in is 401 AUTH_KEY_UNREGISTERED (core.telegram.org/api/errors)', async () => {
+    const client = track(standInClient(standIn, { dcId: 1 }));
+    await client.connect();
+    expect(await rpcError(client.invoke(new Api.updates.GetState()))).toBe('401 AUTH_KEY_UNREGISTERED');
+    expect(await client.checkAuthorization()).toBe(false);
+  });
+
+  it('the saved session (its auth key, bound to the account) is signed in without a code', async () => {
+    const phone = testPhone(1);
+    const first = track(await signedIn(standIn, phone));
+    const saved = first.session.save() as unknown as string;
+    await first.destroy();
+    const second = track(standInClient(standIn, { session: saved }));
+    await second.connect();
+    expect((await second.getMe()).phone).toBe(phone);
+  });
+});

@@ -70,13 +70,16 @@ export async function history(client: TelegramClient, ch: Api.Channel): Promise<
   return (res as Api.messages.ChannelMessages).messages as Api.Message[];
 }
 
-/** The RPC error a call fails with: GramJS's errors carry `code` and `errorMessage`. */
+/**
+ * The RPC error a call fails with, as GramJS surfaces it: `code` and `errorMessage`, except that
+ * GramJS turns FLOOD_WAIT_X and SLOWMODE_WAIT_X into FloodWaitError / SlowModeWaitError with `seconds`.
+ */
 export async function rpcError(call: Promise<unknown>): Promise<string> {
   try {
     await call;
   } catch (err) {
-    const e = err as { code?: number; errorMessage?: string };
-    return `${e.code} ${e.errorMessage}`;
+    const e = err as { code?: number; errorMessage?: string; seconds?: number };
+    return e.seconds === undefined ? `${e.code} ${e.errorMessage}` : `${e.code} ${e.constructor.name}(${e.seconds})`;
   }
   return 'no error';
 }

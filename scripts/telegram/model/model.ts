@@ -168,9 +168,10 @@ export class TelegramModel {
     return historyOf(ch, offsetId, limit);
   }
 
-  /** Channels the account is in, for updates.getState-style bookkeeping and tests. */
-  channelsOf(account: Account): Channel[] {
-    return [...this.channels.values()].filter((c) => c.members.has(account.id));
+  /** Marks an account spam-restricted (its sends answer PEER_FLOOD) or lifts it: a fault hook. */
+  setPeerFlood(userId: bigint, on: boolean): void {
+    const account = this.accounts.byUserId(userId) ?? badRequest('USER_ID_INVALID');
+    account.peerFlood = on;
   }
 
   private takeSendLimits(sender: Account, ch: Channel): void {

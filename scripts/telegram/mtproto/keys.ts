@@ -28,9 +28,8 @@ export class AuthKeys {
     this.byId.clear();
   }
 
-  /** A fresh salt for the key, as a server rotates salts; clients learn it through bad_server_salt. */
-  rotateSalt(id: string): void {
-    const record = this.byId.get(id);
-    if (record) record.salt = randomBytes(8).readBigInt64LE(0);
+  /** Fresh salts, as a server rotates them; clients learn theirs through bad_server_salt. */
+  rotateSalts(): void {
+    for (const record of this.byId.values()) record.salt = randomBytes(8).readBigInt64LE(0);
   }
 }

@@ -35,8 +35,13 @@ export interface TelegramStandIn extends StandInEntry {
   model: TelegramModel;
   dropConnections(dcId?: number): void;
   setDown(dcId: number, down: boolean): void;
+  /** Half-open: nothing is answered while it lasts, and connections accepted meanwhile never answer. */
   setHalfOpen(dcId: number, halfOpen: boolean): void;
   forgetKeys(dcId?: number): void;
+  /** Gives every key a new server salt: clients learn it from bad_server_salt and resend. */
+  rotateSalts(dcId?: number): void;
+  /** Open client connections of a DC. */
+  connections(dcId: number): number;
   close(): Promise<void>;
 }
 
@@ -74,7 +79,9 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<TelegramS
       socket.setNoDelay(true);
       dc.sockets.add(socket);
       socket.on('close', () => dc.sockets.delete(socket));
-      new Connection(socket, ctx);
+      // A connection accepted while the DC is half-open stays silent for good, like a dead peer.
+      const silent = dc.halfOpen;
+      new Connection(socket, { ...ctx, halfOpen: () => silent || dc.halfOpen });
     });
     dc.address.port = await listen(dc.server, host, opts.ports?.[i] ?? 0);
     dcs.push(dc);
@@ -98,6 +105,8 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<TelegramS
     },
     setHalfOpen: (dcId, halfOpen) => void (dcOf(dcId).halfOpen = halfOpen),
     forgetKeys: (dcId) => pick(dcId).forEach((d) => d.keys.clear()),
+    connections: (dcId) => dcOf(dcId).sockets.size,
+    rotateSalts: (dcId) => pick(dcId).forEach((d) => d.keys.rotateSalts()),
     async close() {
       for (const d of dcs) {
         d.sockets.forEach((s) => s.destroy());

@@ -16,8 +16,9 @@ const sentId = (u: unknown) =>
   ((u as Api.Updates).updates.find((x) => x instanceof Api.UpdateMessageID) as Api.UpdateMessageID).id;
 
 beforeAll(async () => {
-  // Per-chat limit small enough to reach in a test; everything else as configured by default.
-  standIn = await startStandIn({ model: new TelegramModel({ config: { chatSend: { limit: 5, ms: 60_000 } } }) });
+  // Limits small enough to reach in a test; no other test here posts more than 5 times per account.
+  const config = { chatSend: { limit: 5, ms: 60_000 }, accountSend: { limit: 8, ms: 60_000 } };
+  standIn = await startStandIn({ model: new TelegramModel({ config }) });
 });
 
 afterAll(async () => {
@@ -74,6 +75,14 @@ describe('posting (core.telegram.org/method/messages.sendMessage)', () => {
     for (let i = 0; i < 5; i++) await post(client, ch, `post ${i}`);
     expect(await rpcError(post(client, ch, 'one too many'))).toMatch(/^420 FloodWaitError\(\d+\)$/);
     expect(await history(client, ch)).toHaveLength(5);
+  });
+
+  it('more posts from one account than its limit are 420 FLOOD_WAIT_X, across chats (bots FAQ: about 30 messages per second)', async () => {
+    const client = await signIn();
+    const chats = [await createChannel(client), await createChannel(client), await createChannel(client)];
+    for (let i = 0; i < 8; i++) await post(client, chats[i % 2]!, `post ${i}`);
+    expect(await rpcError(post(client, chats[2]!, 'one too many'))).toMatch(/^420 FloodWaitError\(\d+\)$/);
+    expect(await history(client, chats[2]!)).toHaveLength(0);
   });
 
   it('a member who is not an admin of a broadcast channel gets 403 CHAT_WRITE_FORBIDDEN, until made admin with post_messages', async () => {

@@ -10,15 +10,18 @@ export interface Window {
 export class RateLimits {
   private readonly hits = new Map<string, number[]>();
 
-  /** Seconds to wait before `key` may act again under `w`, or 0 (and the call is counted). */
-  take(key: string, w: Window, now: number): number {
-    const recent = (this.hits.get(key) ?? []).filter((t) => t > now - w.ms);
-    if (recent.length >= w.limit) {
+  /**
+   * Seconds to wait before a call limited by every [key, window] pair may go, or 0; a call that
+   * may go is counted under every key, a refused one under none.
+   */
+  take(limits: [string, Window][], now: number): number {
+    let wait = 0;
+    for (const [key, w] of limits) {
+      const recent = (this.hits.get(key) ?? []).filter((t) => t > now - w.ms);
       this.hits.set(key, recent);
-      return ((recent[0] ?? now) + w.ms - now) / 1000;
+      if (recent.length >= w.limit) wait = Math.max(wait, ((recent[0] ?? now) + w.ms - now) / 1000);
     }
-    recent.push(now);
-    this.hits.set(key, recent);
-    return 0;
+    if (wait === 0) { for (const [key] of limits) this.hits.get(key)?.push(now); }
+    return wait;
   }
 }

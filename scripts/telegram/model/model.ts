@@ -56,7 +56,7 @@ export class TelegramModel {
   /** contacts.resolveUsername, with its own per-account flood limit (see config.resolve). */
   async resolveUsername(viewer: Account, username: string): Promise<Resolved> {
     await this.faults.apply('contacts.resolveUsername', username);
-    const wait = this.limits.take(`resolve:${viewer.id}`, this.config.resolve, this.now());
+    const wait = this.limits.take([[`resolve:${viewer.id}`, this.config.resolve]], this.now());
     if (wait > 0) floodWait(wait);
     const name = username.replace(/^@/, '');
     if (!this.config.usernamePattern.test(name)) badRequest('USERNAME_INVALID');
@@ -175,11 +175,11 @@ export class TelegramModel {
   }
 
   private takeSendLimits(sender: Account, ch: Channel): void {
-    const now = this.now();
-    const perChat = this.limits.take(`chat:${sender.id}:${ch.id}`, this.config.chatSend, now);
-    if (perChat > 0) floodWait(perChat);
-    const perAccount = this.limits.take(`send:${sender.id}`, this.config.accountSend, now);
-    if (perAccount > 0) floodWait(perAccount);
+    const wait = this.limits.take([
+      [`chat:${sender.id}:${ch.id}`, this.config.chatSend],
+      [`send:${sender.id}`, this.config.accountSend],
+    ], this.now());
+    if (wait > 0) floodWait(wait);
   }
 
   /** Usernames are one namespace for users and channels; "" removes a username. */

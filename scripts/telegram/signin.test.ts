@@ -95,4 +95,29 @@ describe('sign-in (core.telegram.org/api/auth)', () => {
     await second.connect();
     expect((await second.getMe()).phone).toBe(phone);
   });
+  it('with 2FA the code answers 401 SESSION_PASSWORD_NEEDED; GramJS proves the password with SRP (core.telegram.org/api/srp)', async () => {
+    const phone = testPhone(2);
+    const owner = track(await signedIn(standIn, phone));
+    await owner.updateTwoFaSettings({ newPassword: 'correct horse', hint: 'horse' });
+    const wrong = track(standInClient(standIn, { dcId: 2 }));
+    const refused = wrong.start({
+      phoneNumber: phone,
+      phoneCode: async () => '22222',
+      password: async () => 'wrong horse',
+      onError: async (err) => {
+        throw err;
+      },
+    });
+    expect(await rpcError(refused)).toBe('400 PASSWORD_HASH_INVALID');
+    const right = track(standInClient(standIn, { dcId: 2 }));
+    await right.start({
+      phoneNumber: phone,
+      phoneCode: async () => '22222',
+      password: async (hint) => (hint === 'horse' ? 'correct horse' : ''),
+      onError: async (err) => {
+        throw err;
+      },
+    });
+    expect((await right.getMe()).phone).toBe(phone);
+  });
 });

@@ -22,6 +22,8 @@ export class Accounts {
   /** auth_key_id → account: an authorization belongs to one key (core.telegram.org/api/auth). */
   private readonly keys = new Map<string, bigint>();
   private readonly codes = new Map<string, PendingCode>();
+  /** Keys whose code was right for an account with 2FA: they may only prove the password. */
+  private readonly awaitingPassword = new Map<string, bigint>();
   private nextId = 1_000_000n;
 
   /** auth.sendCode. Only test numbers exist here; others are PHONE_NUMBER_INVALID. */
@@ -42,6 +44,11 @@ export class Accounts {
     const account = this.byPhone.get(phone);
     if (!account) return 'sign-up';
     this.codes.delete(hash);
+    if (account.password) {
+      // With 2FA the code is not enough: 401 SESSION_PASSWORD_NEEDED, then auth.checkPassword.
+      this.awaitingPassword.set(keyId, account.id);
+      return fail(401, 'SESSION_PASSWORD_NEEDED');
+    }
     this.keys.set(keyId, account.id);
     return account;
   }
@@ -65,6 +72,18 @@ export class Accounts {
     const id = this.keys.get(keyId);
     const account = id === undefined ? undefined : this.byId.get(id);
     return account ?? fail(401, 'AUTH_KEY_UNREGISTERED');
+  }
+
+  /** The account whose password the key may prove: signed in, or past the code of a 2FA account. */
+  passwordSubject(keyId: string): Account {
+    const waiting = this.awaitingPassword.get(keyId);
+    return (waiting === undefined ? undefined : this.byId.get(waiting)) ?? this.forKey(keyId);
+  }
+
+  /** The password was proven: the key is signed in. */
+  completePassword(keyId: string, account: Account): void {
+    this.awaitingPassword.delete(keyId);
+    this.keys.set(keyId, account.id);
   }
 
   /** auth.logOut, or a session terminated elsewhere: the key no longer has an account. */

@@ -9,6 +9,7 @@ import { RateLimits } from './limits.ts';
 import { appendMessage, historyOf, RandomIds, type SendResult } from './messages.ts';
 import { AccessHashes, type PeerKind } from './peers.ts';
 import type { Account, AdminRights, Channel, StoredMessage } from './state.ts';
+import { TwoFactor } from './two-factor.ts';
 
 export interface ModelOptions {
   config?: Partial<ModelConfig>;
@@ -21,6 +22,7 @@ export type Resolved = { kind: 'user'; user: Account } | { kind: 'channel'; chan
 export class TelegramModel {
   readonly accounts = new Accounts();
   readonly faults = new Faults();
+  readonly twoFactor = new TwoFactor();
   readonly config: ModelConfig;
   readonly now: () => number;
   private readonly hashes = new AccessHashes();

@@ -1,4 +1,5 @@
 // What the model stores. Plain data: the MTProto layer turns it into TL objects per viewer.
+import type { PasswordRecord } from './srp.ts';
 
 export interface Account {
   id: bigint;
@@ -10,6 +11,8 @@ export interface Account {
   homeDc: number;
   /** Spam-restricted: sends to strangers answer PEER_FLOOD (core.telegram.org/api/errors#400-bad-request). */
   peerFlood: boolean;
+  /** Two-step verification, when set (core.telegram.org/api/srp). */
+  password?: PasswordRecord;
 }
 
 export interface AdminRights {

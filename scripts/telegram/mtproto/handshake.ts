@@ -7,18 +7,8 @@ import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { IGE } from 'telegram/crypto/IGE.js';
 import { BinaryReader } from 'telegram/extensions/index.js';
 import { generateKeyDataFromNonce, readBigIntFromBuffer, returnBigInt, toSignedLittleBuffer } from 'telegram/Helpers.js';
+import { DH_G, DH_PRIME } from '../prime.ts';
 import { rsaDecrypt, type ServerKey } from './rsa.ts';
-
-/** The 2048-bit safe prime and generator Telegram's servers use (core.telegram.org/mtproto/auth_key, step 4). */
-const DH_PRIME = Buffer.from(
-  'C71CAEB9C6B1C9048E6C522F70F13F73980D40238E3E21C14934D037563D930F48198A0AA7C14058229493D22530F4DBFA336F6E0AC925' +
-    '139543AED44CCE7C3720FD51F69458705AC68CD4FE6B6B13ABDC9746512969328454F18FAF8C595F642477FE96BB2A941D5BCD1D4AC8CC' +
-    '49880708FA9B378E3C4F3A9060BEE67CF9A4A4A695811051907E162753B56B0F6B410DBA74D8A84B2A14B3144E0EF1284754FD17ED950D' +
-    '5965B4B9DD46582DB1178D169C6BC465B0D6FF9CA3928FEF5B9AE4E418FC15E83EBEA0F87FA9FF5EED70050DED2849F47BF959D956850C' +
-    'E929851F0D8115F635B105EE2E4E15D04B2454BF6F4FADF034B10403119CD8E3B92FCC5B',
-  'hex',
-);
-const DH_G = 3;
 
 export interface NewAuthKey {
   key: Buffer;

@@ -6,6 +6,7 @@ import type { TelegramModel } from '../../model/model.ts';
 import type { Call } from '../connection.ts';
 import { chatMethods } from './chats.ts';
 import { type DcAddress, type MethodContext, Methods, type TlObject } from './registry.ts';
+import { passwordMethods } from './password.ts';
 import { sessionMethods } from './session.ts';
 
 export type { DcAddress, TlObject };
@@ -27,7 +28,7 @@ function unwrap(request: unknown): unknown {
 }
 
 export function dispatcher(opts: DispatchOptions): (call: Call) => Promise<TlObject> {
-  const methods = chatMethods(sessionMethods(new Methods()));
+  const methods = passwordMethods(chatMethods(sessionMethods(new Methods())));
   return async (call) => {
     const req = unwrap(call.request);
     const handler = methods.handler(req);

@@ -120,4 +120,12 @@ describe('sign-in (core.telegram.org/api/auth)', () => {
     });
     expect((await right.getMe()).phone).toBe(phone);
   });
+  it('a call for another DC goes through auth.exportAuthorization / importAuthorization there (core.telegram.org/api/datacenter)', async () => {
+    const phone = testPhone(2);
+    const client = track(await signedIn(standIn, phone));
+    const onDc3 = await client.invoke(new Api.users.GetUsers({ id: [new Api.InputUserSelf()] }), 3);
+    expect((onDc3[0] as Api.User).phone).toBe(phone);
+    const elsewhere = client.invoke(new Api.auth.ImportAuthorization({ id: (onDc3[0] as Api.User).id, bytes: Buffer.alloc(32) }));
+    expect(await rpcError(elsewhere)).toBe('400 AUTH_BYTES_INVALID');
+  });
 });

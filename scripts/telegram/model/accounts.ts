@@ -80,8 +80,8 @@ export class Accounts {
     return (waiting === undefined ? undefined : this.byId.get(waiting)) ?? this.forKey(keyId);
   }
 
-  /** The password was proven: the key is signed in. */
-  completePassword(keyId: string, account: Account): void {
+  /** The key is signed in as the account: a proven password, or an imported authorization. */
+  authorize(keyId: string, account: Account): void {
     this.awaitingPassword.delete(keyId);
     this.keys.set(keyId, account.id);
   }

@@ -9,6 +9,7 @@ import { RateLimits } from './limits.ts';
 import { appendMessage, historyOf, RandomIds, type SendResult } from './messages.ts';
 import { AccessHashes, type PeerKind } from './peers.ts';
 import type { Account, AdminRights, Channel, StoredMessage } from './state.ts';
+import { Transfers } from './transfers.ts';
 import { TwoFactor } from './two-factor.ts';
 
 export interface ModelOptions {
@@ -23,6 +24,7 @@ export class TelegramModel {
   readonly accounts = new Accounts();
   readonly faults = new Faults();
   readonly twoFactor = new TwoFactor();
+  readonly transfers = new Transfers();
   readonly config: ModelConfig;
   readonly now: () => number;
   private readonly hashes = new AccessHashes();

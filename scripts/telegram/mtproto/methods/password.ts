@@ -32,7 +32,7 @@ export function passwordMethods(m: Methods): Methods {
       const account = ctx.model.accounts.passwordSubject(ctx.keyId);
       if (!account.password) badRequest('PASSWORD_HASH_INVALID');
       ctx.model.twoFactor.check(account, proofOf(req.password) ?? badRequest('PASSWORD_HASH_INVALID'));
-      ctx.model.accounts.completePassword(ctx.keyId, account);
+      ctx.model.accounts.authorize(ctx.keyId, account);
       return new Api.auth.Authorization({ user: userView(ctx.model, account, account) });
     })
     .on(Api.account.UpdatePasswordSettings, async (ctx, req) => {

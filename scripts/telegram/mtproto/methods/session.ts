@@ -1,7 +1,7 @@
 // Methods a client calls around its session: configuration, sign-in, state, self.
 import { Api } from 'telegram';
 import { badRequest } from '../../model/errors.ts';
-import { userView } from '../views.ts';
+import { big, native, userView } from '../views.ts';
 import { inputUser } from './inputs.ts';
 import { type MethodContext, type Methods, tlVector } from './registry.ts';
 
@@ -64,6 +64,16 @@ export function sessionMethods(m: Methods): Methods {
     })
     .on(Api.auth.SignUp, async (ctx, req) => {
       const account = ctx.model.accounts.signUp(ctx.keyId, req.phoneNumber, req.phoneCodeHash, req.firstName, req.lastName);
+      return new Api.auth.Authorization({ user: userView(ctx.model, account, account) });
+    })
+    .on(Api.auth.ExportAuthorization, async (ctx, req) => {
+      const exported = ctx.model.transfers.export(ctx.account(), ctx.dcId, req.dcId, ctx.dcs.map((d) => d.id));
+      return new Api.auth.ExportedAuthorization({ id: big(exported.id), bytes: exported.bytes });
+    })
+    .on(Api.auth.ImportAuthorization, async (ctx, req) => {
+      const accountId = ctx.model.transfers.import(ctx.dcId, native(req.id), req.bytes);
+      const account = ctx.model.accounts.byUserId(accountId) ?? badRequest('AUTH_BYTES_INVALID');
+      ctx.model.accounts.authorize(ctx.keyId, account);
       return new Api.auth.Authorization({ user: userView(ctx.model, account, account) });
     })
     .on(Api.auth.LogOut, async (ctx) => {

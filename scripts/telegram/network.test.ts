@@ -2,32 +2,20 @@
 // every transport GramJS ships, and errors injected at the model for one target.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api, type TelegramClient } from 'telegram';
+import { describe, expect, it } from 'vitest';
+import { Api } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 import { ConnectionTCPAbridged, ConnectionTCPObfuscated } from 'telegram/network/index.js';
 import { standInClient } from './client.ts';
-import { startStandIn, type TelegramStandIn } from './mtproto/server.ts';
-import { createChannel, history, post, rpcError, signedIn, testPhone } from './testing.ts';
+import { createChannel, history, post, rpcError, signedIn, testPhone, useStandIn } from './testing.ts';
 
-let standIn: TelegramStandIn;
-const clients: TelegramClient[] = [];
-const track = (c: TelegramClient) => (clients.push(c), c);
-
-beforeAll(async () => {
-  standIn = await startStandIn();
-});
-
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.destroy()));
-  await standIn.close();
-});
+const { standIn, track } = useStandIn();
 
 describe('MTProto transport and sessions (core.telegram.org/mtproto)', () => {
   it('GramJS reconnects after the server drops its socket, and a post made then is stored once', async () => {
-    const client = track(await signedIn(standIn, testPhone(2)));
+    const client = track(await signedIn(standIn(), testPhone(2)));
     const ch = await createChannel(client);
-    standIn.dropConnections();
+    standIn().dropConnections();
     await post(client, ch, 'after the drop');
     expect((await history(client, ch)).map((m) => m.message)).toEqual(['after the drop']);
     expect((await client.getMe()).self).toBe(true);
@@ -37,7 +25,7 @@ describe('MTProto transport and sessions (core.telegram.org/mtproto)', () => {
     ['abridged', ConnectionTCPAbridged],
     ['obfuscated', ConnectionTCPObfuscated],
   ])('the %s transport carries the key exchange and calls (mtproto-transports)', async (_name, transport) => {
-    const client = track(standInClient(standIn, { dcId: 1, transport }));
+    const client = track(standInClient(standIn(), { dcId: 1, transport }));
     await client.connect();
     const nearest = await client.invoke(new Api.help.GetNearestDc());
     expect(nearest.thisDc).toBe(1);
@@ -51,45 +39,45 @@ describe('MTProto transport and sessions (core.telegram.org/mtproto)', () => {
     async (_name, head, code) => {
       // GramJS itself only reports such a key as broken (UpdateConnectionState.broken) and makes no new
       // one, so the transport is spoken directly: its header, then a 40-byte packet with an unknown key id.
-      const answer = await exchange(standIn.dcs[0]!, [Buffer.concat([head, randomBytes(40)])]);
+      const answer = await exchange(standIn().dcs[0]!, [Buffer.concat([head, randomBytes(40)])]);
       expect(code(answer)).toBe(-404);
     },
   );
 
   it('after the server changes salts, calls are answered: the client takes the new salt from bad_server_salt', async () => {
-    const client = track(await signedIn(standIn, testPhone(1)));
-    standIn.rotateSalts();
+    const client = track(await signedIn(standIn(), testPhone(1)));
+    standIn().rotateSalts();
     expect((await client.getMe()).self).toBe(true);
   });
 
   it('ping is answered with pong carrying its ping_id (service_messages)', async () => {
-    const client = track(await signedIn(standIn, testPhone(1)));
+    const client = track(await signedIn(standIn(), testPhone(1)));
     const pong = await client._sender!.send(new Api.Ping({ pingId: returnBigInt(424242) }));
     expect((pong as Api.Pong).pingId.toString()).toBe('424242');
   });
 
   it('a DC that is down closes connections unanswered; back up, it serves clients again', async () => {
-    const dc = standIn.dcs[2]!;
-    standIn.setDown(dc.id, true);
+    const dc = standIn().dcs[2]!;
+    standIn().setDown(dc.id, true);
     expect(await exchange(dc, [Buffer.concat([Buffer.from([0xef]), reqPq(1)])])).toHaveLength(0);
-    standIn.setDown(dc.id, false);
-    const client = track(standInClient(standIn, { dcId: dc.id }));
+    standIn().setDown(dc.id, false);
+    const client = track(standInClient(standIn(), { dcId: dc.id }));
     await client.connect();
     expect((await client.invoke(new Api.help.GetNearestDc())).thisDc).toBe(dc.id);
   });
 
   it('a connection made while a DC is half-open is never answered; one made after it recovers is', async () => {
-    const dc = standIn.dcs[2]!;
-    standIn.setHalfOpen(dc.id, true);
-    const before = standIn.connections(dc.id);
+    const dc = standIn().dcs[2]!;
+    standIn().setHalfOpen(dc.id, true);
+    const before = standIn().connections(dc.id);
     const silent = connect(dc.port, dc.host);
     const heard: Buffer[] = [];
     silent.on('data', (d) => heard.push(d));
     await write(silent, Buffer.concat([Buffer.from([0xef]), reqPq(1)]));
-    await until(() => standIn.connections(dc.id) > before);
-    standIn.setHalfOpen(dc.id, false);
+    await until(() => standIn().connections(dc.id) > before);
+    standIn().setHalfOpen(dc.id, false);
     await write(silent, reqPq(2));
-    const client = track(standInClient(standIn, { dcId: dc.id }));
+    const client = track(standInClient(standIn(), { dcId: dc.id }));
     await client.connect();
     expect((await client.invoke(new Api.help.GetNearestDc())).thisDc).toBe(dc.id);
     expect(heard).toHaveLength(0);
@@ -126,10 +114,10 @@ async function exchange(dc: { host: string; port: number }, packets: Buffer[]): 
 
 describe('fault injection at the model', () => {
   it('an error injected for one target answers only calls to that target', async () => {
-    const client = track(await signedIn(standIn, testPhone(2)));
+    const client = track(await signedIn(standIn(), testPhone(2)));
     const faulty = await createChannel(client, { username: 'faulty_target' });
     const healthy = await createChannel(client, { username: 'healthy_target' });
-    const remove = standIn.model.faults.add({
+    const remove = standIn().model.faults.add({
       method: 'messages.sendMessage',
       target: 'faulty_target',
       error: { code: 420, type: 'FLOOD_WAIT_30' },

@@ -1,7 +1,6 @@
 // Access hashes and username resolution, through MTProto with real GramJS clients.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api, type TelegramClient } from 'telegram';
-import { startStandIn, type TelegramStandIn } from './mtproto/server.ts';
+import { describe, expect, it } from 'vitest';
+import { Api } from 'telegram';
 import {
   createChannel,
   history,
@@ -12,24 +11,11 @@ import {
   rpcError,
   signedIn,
   testPhone,
+  useStandIn,
 } from './testing.ts';
 
-let standIn: TelegramStandIn;
-const clients: TelegramClient[] = [];
-const signIn = async () => {
-  const c = await signedIn(standIn, testPhone(2));
-  clients.push(c);
-  return c;
-};
-
-beforeAll(async () => {
-  standIn = await startStandIn();
-});
-
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.destroy()));
-  await standIn.close();
-});
+const { standIn, track } = useStandIn();
+const signIn = async () => track(await signedIn(standIn(), testPhone(2)));
 
 describe('access hashes are per account (core.telegram.org/api/peers)', () => {
   it("a second admin resolving the same channel gets its own hash; posting with the first account's is CHANNEL_INVALID", async () => {

@@ -1,30 +1,15 @@
 // Posting to channels through MTProto with real GramJS clients: history, random_id, limits.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api, type TelegramClient } from 'telegram';
+import { describe, expect, it } from 'vitest';
+import { Api } from 'telegram';
 import { TelegramModel } from './model/model.ts';
-import { startStandIn, type TelegramStandIn } from './mtproto/server.ts';
-import { createChannel, history, inputChannel, post, resolveUser, rpcError, signedIn, testPhone } from './testing.ts';
+import { createChannel, history, inputChannel, post, resolveUser, rpcError, signedIn, testPhone, useStandIn } from './testing.ts';
 
-let standIn: TelegramStandIn;
-const clients: TelegramClient[] = [];
-const signIn = async (dc = 2) => {
-  const c = await signedIn(standIn, testPhone(dc));
-  clients.push(c);
-  return c;
-};
+// Limits small enough to reach in a test; no other test here posts more than 5 times per account.
+const config = { chatSend: { limit: 5, ms: 60_000 }, accountSend: { limit: 8, ms: 60_000 } };
+const { standIn, track } = useStandIn({ model: new TelegramModel({ config }) });
+const signIn = async (dc = 2) => track(await signedIn(standIn(), testPhone(dc)));
 const sentId = (u: unknown) =>
   ((u as Api.Updates).updates.find((x) => x instanceof Api.UpdateMessageID) as Api.UpdateMessageID).id;
-
-beforeAll(async () => {
-  // Limits small enough to reach in a test; no other test here posts more than 5 times per account.
-  const config = { chatSend: { limit: 5, ms: 60_000 }, accountSend: { limit: 8, ms: 60_000 } };
-  standIn = await startStandIn({ model: new TelegramModel({ config }) });
-});
-
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.destroy()));
-  await standIn.close();
-});
 
 describe('posting (core.telegram.org/method/messages.sendMessage)', () => {
   it('creates a channel, gives it a username, posts to it and reads the post back with getHistory', async () => {
@@ -51,7 +36,7 @@ describe('posting (core.telegram.org/method/messages.sendMessage)', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     let arrived = () => {};
     const firstArrived = new Promise<void>((resolve) => (arrived = resolve));
-    standIn.model.faults.add({ method: 'messages.sendMessage', until: held, onMatch: arrived, times: 1 });
+    standIn().model.faults.add({ method: 'messages.sendMessage', until: held, onMatch: arrived, times: 1 });
     const req = () =>
       new Api.messages.SendMessage({
         peer: new Api.InputPeerChannel({ channelId: ch.id, accessHash: ch.accessHash! }),
@@ -93,7 +78,8 @@ describe('posting (core.telegram.org/method/messages.sendMessage)', () => {
     const ch = await createChannel(owner, { username: 'owners_channel' });
     const memberAsOwnerSees = await resolveUser(owner, me.username!);
     await owner.invoke(new Api.channels.InviteToChannel({ channel: inputChannel(ch), users: [memberAsOwnerSees] }));
-    const mine = (await member.invoke(new Api.contacts.ResolveUsername({ username: 'owners_channel' }))).chats[0] as Api.Channel;
+    const mine = (await member.invoke(new Api.contacts.ResolveUsername({ username: 'owners_channel' })))
+      .chats[0] as Api.Channel;
     expect(await rpcError(post(member, mine, 'hi'))).toBe('403 CHAT_WRITE_FORBIDDEN');
     await owner.invoke(
       new Api.channels.EditAdmin({
@@ -155,7 +141,7 @@ describe('posting (core.telegram.org/method/messages.sendMessage)', () => {
   it('a spam-restricted account is 400 PEER_FLOOD (core.telegram.org/api/errors)', async () => {
     const client = await signIn();
     const ch = await createChannel(client);
-    standIn.model.setPeerFlood(BigInt((await client.getMe()).id.toString()), true);
+    standIn().model.setPeerFlood(BigInt((await client.getMe()).id.toString()), true);
     expect(await rpcError(post(client, ch, 'spam'))).toBe('400 PEER_FLOOD');
   });
 });

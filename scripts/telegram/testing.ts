@@ -1,9 +1,35 @@
 // Helpers for tests that drive the stand-in with real GramJS clients, through MTProto only.
+import { afterAll, beforeAll } from 'vitest';
 import { Api, type TelegramClient } from 'telegram';
 import type { TelegramClientParams } from 'telegram/client/telegramBaseClient.js';
 import { returnBigInt } from 'telegram/Helpers.js';
 import { standInClient } from './client.ts';
-import type { StandInEntry } from './mtproto/server.ts';
+import { type StandInEntry, type StandInOptions, startStandIn, type TelegramStandIn } from './mtproto/server.ts';
+
+/**
+ * Starts a stand-in for the test file and closes it, with every client passed to `track`, at the
+ * end. `standIn()` is the running stand-in.
+ */
+export function useStandIn(
+  opts: StandInOptions = {},
+): { standIn: () => TelegramStandIn; track: (c: TelegramClient) => TelegramClient } {
+  let running: TelegramStandIn | undefined;
+  const clients: TelegramClient[] = [];
+  beforeAll(async () => {
+    running = await startStandIn(opts);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.destroy()));
+    await running?.close();
+  });
+  return {
+    standIn: () =>
+      running ?? (() => {
+        throw new Error('the stand-in is not started');
+      })(),
+    track: (c) => (clients.push(c), c),
+  };
+}
 
 let nextNumber = 1;
 

@@ -1,10 +1,10 @@
 // Channel and supergroup methods: the model decides, these turn answers into TL.
 import { Api } from 'telegram';
 import { badRequest } from '../../model/errors.ts';
-import type { AdminRights } from '../../model/state.ts';
+import type { Account, AdminRights, Channel } from '../../model/state.ts';
 import { big, channelUpdates, channelView, messageView, native, userView } from '../views.ts';
 import { inputChannel, inputPeerChannel, inputUser } from './inputs.ts';
-import { type Methods, tlBool } from './registry.ts';
+import { type MethodContext, type Methods, tlBool } from './registry.ts';
 
 const updateChannel = (id: bigint) => new Api.UpdateChannel({ channelId: big(id) });
 
@@ -21,6 +21,18 @@ function adminRights(r: Api.ChatAdminRights): AdminRights | undefined {
 
 /** chatBannedRights: view_messages kicks, send_messages restricts, none lifts the ban (core.telegram.org/api/rights). */
 const ban = (r: Api.ChatBannedRights) => r.viewMessages ? 'kicked' : r.sendMessages ? 'restricted' : undefined;
+
+/** Runs an action on the request's channel as the caller; the answer is the channel's updates. */
+async function onChannel(
+  ctx: MethodContext,
+  input: unknown,
+  act: (me: Account, ch: Channel) => Promise<void>,
+): Promise<Api.Updates> {
+  const me = ctx.account();
+  const ch = inputChannel(ctx, me, input);
+  await act(me, ch);
+  return channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
+}
 
 export function chatMethods(m: Methods): Methods {
   return m
@@ -44,43 +56,34 @@ export function chatMethods(m: Methods): Methods {
       await ctx.model.updateChannelUsername(me, inputChannel(ctx, me, req.channel), req.username);
       return tlBool(true);
     })
-    .on(Api.channels.EditAdmin, async (ctx, req) => {
-      const me = ctx.account();
-      const ch = inputChannel(ctx, me, req.channel);
-      await ctx.model.editAdmin(me, ch, inputUser(ctx, me, req.userId), adminRights(req.adminRights));
-      return channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
-    })
+    .on(
+      Api.channels.EditAdmin,
+      (ctx, req) =>
+        onChannel(
+          ctx,
+          req.channel,
+          (me, ch) => ctx.model.editAdmin(me, ch, inputUser(ctx, me, req.userId), adminRights(req.adminRights)),
+        ),
+    )
     .on(Api.channels.InviteToChannel, async (ctx, req) => {
-      const me = ctx.account();
-      const ch = inputChannel(ctx, me, req.channel);
-      await ctx.model.invite(me, ch, req.users.map((u) => inputUser(ctx, me, u)));
-      const updates = channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
-      return new Api.messages.InvitedUsers({ updates, missingInvitees: [] });
+      const invite = (me: Account, ch: Channel) => ctx.model.invite(me, ch, req.users.map((u) => inputUser(ctx, me, u)));
+      return new Api.messages.InvitedUsers({ updates: await onChannel(ctx, req.channel, invite), missingInvitees: [] });
     })
-    .on(Api.channels.JoinChannel, async (ctx, req) => {
-      const me = ctx.account();
-      const ch = inputChannel(ctx, me, req.channel);
-      await ctx.model.join(me, ch);
-      return channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
-    })
-    .on(Api.channels.LeaveChannel, async (ctx, req) => {
-      const me = ctx.account();
-      const ch = inputChannel(ctx, me, req.channel);
-      await ctx.model.leave(me, ch);
-      return channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
-    })
-    .on(Api.channels.EditBanned, async (ctx, req) => {
-      const me = ctx.account();
-      const ch = inputChannel(ctx, me, req.channel);
-      await ctx.model.editBanned(me, ch, inputUser(ctx, me, req.participant), ban(req.bannedRights));
-      return channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
-    })
-    .on(Api.channels.ToggleSlowMode, async (ctx, req) => {
-      const me = ctx.account();
-      const ch = inputChannel(ctx, me, req.channel);
-      await ctx.model.toggleSlowMode(me, ch, req.seconds);
-      return channelUpdates(ctx.model, me, ch, [updateChannel(ch.id)]);
-    })
+    .on(Api.channels.JoinChannel, (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.join(me, ch)))
+    .on(Api.channels.LeaveChannel, (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.leave(me, ch)))
+    .on(
+      Api.channels.EditBanned,
+      (ctx, req) =>
+        onChannel(
+          ctx,
+          req.channel,
+          (me, ch) => ctx.model.editBanned(me, ch, inputUser(ctx, me, req.participant), ban(req.bannedRights)),
+        ),
+    )
+    .on(
+      Api.channels.ToggleSlowMode,
+      (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.toggleSlowMode(me, ch, req.seconds)),
+    )
     .on(Api.messages.SendMessage, async (ctx, req) => {
       const me = ctx.account();
       const ch = inputPeerChannel(ctx, me, req.peer);

@@ -56,6 +56,14 @@ describe('MTProto transport and sessions (core.telegram.org/mtproto)', () => {
     expect((pong as Api.Pong).pingId.toString()).toBe('424242');
   });
 
+  it('ping_delay_disconnect is answered with pong, and the server closes the connection when no ping follows in time', async () => {
+    const client = track(await signedIn(standIn(), testPhone(1)));
+    const before = standIn().connections(1);
+    const ping = new Api.PingDelayDisconnect({ pingId: returnBigInt(7), disconnectDelay: 1 });
+    expect(((await client._sender!.send(ping)) as Api.Pong).pingId.toString()).toBe('7');
+    await until(() => standIn().connections(1) < before);
+  });
+
   it('a DC that is down closes connections unanswered; back up, it serves clients again', async () => {
     const dc = standIn().dcs[2]!;
     standIn().setDown(dc.id, true);

@@ -81,7 +81,8 @@ export class AccountLocks {
       const { rows } = await c.query(
         'select pg_backend_pid() as pid, backend_start::text as started from pg_stat_activity where pid = pg_backend_pid()',
       );
-      if (this.#stale) await db.endStaleSession(c, this.#stale.pid, this.#stale.started);
+      // Not fatal: a session left over only delays accounts (waiting_lock) until the server ends it.
+      if (this.#stale) await db.endStaleSession(c, this.#stale.pid, this.#stale.started).catch(() => {});
       this.#stale = null;
       await c.query(`listen "${await db.notifyChannel(c)}"`);
       this.#pid = rows[0].pid;

@@ -2,7 +2,9 @@
 // the simulator and an embedded Postgres of its own (the simulator's store in a second one that
 // no scenario disturbs). Exit code 1 when any run of any scenario lost, duplicated or miscounted
 // a message. `--help` lists the flags.
+import { parseArgs } from 'node:util';
 import { startOwnCluster } from './bench/cluster.ts';
+import { checkFlags } from './lib/cli.ts';
 import { writeResults } from './bench/report.ts';
 import { type FaultClusters, reapWorkers, type ScenarioResult } from './faults/harness.ts';
 import { FULL, SHORT } from './faults/scenarios.ts';
@@ -17,36 +19,25 @@ const USAGE = `usage: npm run faults [-- flags]
   --help           this text
 Full suite: about five minutes. Results in .local/faults/results.json, worker logs in .local/faults/logs/.`;
 
-function parseArgs(argv: string[]) {
-  const o = { short: false, json: false, only: undefined as string | undefined, repeat: 1 };
-  const value = (i: number, flag: string) => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else if (a === '--short') o.short = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--only') o.only = value(i++, a);
-    else if (a === '--repeat') {
-      o.repeat = Number(value(i++, a));
-      if (!Number.isInteger(o.repeat) || o.repeat < 1) throw new Error('--repeat must be a whole number ≥ 1');
-    } else throw new Error(`unknown flag ${a}`);
-  }
-  return o;
+function parseFaultArgs(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      short: { type: 'boolean' },
+      json: { type: 'boolean' },
+      only: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a whole number ≥ 1');
+  return { short: values.short === true, json: values.json === true, only: values.only, repeat };
 }
 
-let opts: ReturnType<typeof parseArgs>;
-try {
-  opts = parseArgs(process.argv.slice(2));
-} catch (err) {
-  console.error(`faults: ${(err as Error).message}\n\n${USAGE}`);
-  process.exit(2);
-}
+if (!checkFlags('npm run faults', USAGE, process.argv.slice(2), parseFaultArgs)) process.exit();
+const opts = parseFaultArgs(process.argv.slice(2));
 // With --json, progress goes to stderr so the last stdout line is the JSON object.
 const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write(`${msg}\n`);
 

@@ -15,19 +15,14 @@ export interface Outage {
   until: Date;
 }
 
+/**
+ * A post: media is the kind of file the message carries (photo, video, document), if any; at is
+ * when Telegram accepted it (it was reachable then), the message's time whenever it is stored.
+ */
+type PostArgs = [accountId: string, chatId: string, randomId: string, label: string, media?: string, at?: Date];
+
 export interface MessageStore {
-  /**
-   * media: the kind of file the message carries (photo, video, document), if any. at: when
-   * Telegram accepted it (it was reachable then); the message's time, whenever it is stored.
-   */
-  post(
-    accountId: string,
-    chatId: string,
-    randomId: string,
-    label: string,
-    media?: string,
-    at?: Date,
-  ): Promise<PostedMessage>;
+  post(...args: PostArgs): Promise<PostedMessage>;
   /** Remembers an outage, so a check can hold each message's time against it. */
   outage(o: Outage): Promise<void>;
   outages(): Promise<Outage[]>;
@@ -48,14 +43,7 @@ export class MemoryMessageStore implements MessageStore {
   #nextId = 1;
   #outages: Outage[] = [];
 
-  async post(
-    accountId: string,
-    chatId: string,
-    randomId: string,
-    label: string,
-    media?: string,
-    at = new Date(),
-  ): Promise<PostedMessage> {
+  async post(...[accountId, chatId, randomId, label, media, at = new Date()]: PostArgs): Promise<PostedMessage> {
     const key = `${accountId}|${chatId}|${randomId}`;
     const earlier = this.#byKey.get(key);
     if (earlier !== undefined) return { messageId: earlier, duplicate: true };
@@ -116,14 +104,7 @@ export class PostgresMessageStore implements MessageStore {
     );
   }
 
-  async post(
-    accountId: string,
-    chatId: string,
-    randomId: string,
-    label: string,
-    media?: string,
-    at = new Date(),
-  ): Promise<PostedMessage> {
+  async post(...[accountId, chatId, randomId, label, media, at = new Date()]: PostArgs): Promise<PostedMessage> {
     await this.#ready;
     const ins = await this.#pool.query<{ message_id: string }>(
       `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media, posted_at)

@@ -41,17 +41,23 @@ const opts = parseFaultArgs(process.argv.slice(2));
 // With --json, progress goes to stderr so the last stdout line is the JSON object.
 const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write(`${msg}\n`);
 
-// Interrupted (Ctrl-C, a supervisor's SIGTERM): exit through 'exit', whose hooks SIGKILL every
-// worker and stop both Postgres clusters; dying of the signal would skip them.
+let clusters: FaultClusters | undefined;
+const stopAll = async () => {
+  await reapWorkers();
+  await clusters?.telegram.stop().catch(() => {});
+  await clusters?.app.stop().catch(() => {});
+};
+// Interrupted (Ctrl-C, a supervisor's SIGTERM): every worker and both Postgres clusters stop
+// before we exit; dying of the signal would leave the workers (own process groups) running.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     say(`[faults] ${sig}: stopping the workers and Postgres`);
-    void reapWorkers().finally(() => process.exit(130));
+    void stopAll().finally(() => process.exit(130));
   });
 }
 
 const t0 = Date.now();
-const clusters: FaultClusters = {
+clusters = {
   app: await startOwnCluster({ log: (m) => say(`[faults] ${m}`) }),
   telegram: await startTelegramStore(),
 };
@@ -99,8 +105,6 @@ try {
   if (opts.json) console.log(JSON.stringify(summary));
   code = ok ? 0 : 1;
 } finally {
-  await reapWorkers();
-  await clusters.telegram.stop().catch(() => {});
-  await clusters.app.stop();
+  await stopAll();
 }
 process.exitCode = code;

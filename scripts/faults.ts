@@ -41,11 +41,12 @@ const opts = parseFaultArgs(process.argv.slice(2));
 // With --json, progress goes to stderr so the last stdout line is the JSON object.
 const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write(`${msg}\n`);
 
-let clusters: FaultClusters | undefined;
+/** The clusters started so far (an interrupt may come before both are up). */
+const started: Partial<FaultClusters> = {};
 const stopAll = async () => {
   await reapWorkers();
-  await clusters?.telegram.stop().catch(() => {});
-  await clusters?.app.stop().catch(() => {});
+  await started.telegram?.stop().catch(() => {});
+  await started.app?.stop().catch(() => {});
 };
 // Interrupted (Ctrl-C, a supervisor's SIGTERM): every worker and both Postgres clusters stop
 // before we exit; dying of the signal would leave the workers (own process groups) running.
@@ -57,10 +58,9 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 const t0 = Date.now();
-clusters = {
-  app: await startOwnCluster({ log: (m) => say(`[faults] ${m}`) }),
-  telegram: await startTelegramStore(),
-};
+started.app = await startOwnCluster({ log: (m) => say(`[faults] ${m}`) });
+started.telegram = await startTelegramStore();
+const clusters: FaultClusters = { app: started.app, telegram: started.telegram };
 let code = 1;
 try {
   const results: ScenarioResult[] = [];

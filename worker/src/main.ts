@@ -20,6 +20,8 @@ const log = createLogger(config.logLevel);
 // The parent that started us with an IPC channel died (even by SIGKILL): nobody would stop us.
 const orphaned = process.channel ? new Promise<void>((r) => process.once('disconnect', () => r())) : null;
 process.channel?.unref();
+// The same parent may have read our output: a closed pipe (EPIPE) must not cut the stop short.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
 const worker = await startWorker(config, { logger: log }).catch((err: unknown) => {
   log.fatal({ err }, 'worker failed to start');
   process.exit(1);

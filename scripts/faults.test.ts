@@ -1,24 +1,30 @@
 // The fault suite's short scenarios inside `npm test`: each kind once, small, on a Postgres of
-// its own (the restart scenario must not disturb the shared test cluster). Every scenario must
-// end with no lost and no duplicated message and counters equal to the delivery rows.
+// its own (the restart scenario must not disturb the shared test cluster), with the simulator's
+// store in another that no scenario disturbs. Every scenario must end with no lost and no
+// duplicated message and counters equal to the delivery rows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BenchCluster, startOwnCluster } from './bench/cluster.ts';
-import { runScenario, type ScenarioSpec } from './faults/harness.ts';
+import { startOwnCluster } from './bench/cluster.ts';
+import { type FaultClusters, reapWorkers, runScenario, type ScenarioSpec } from './faults/harness.ts';
 import { scenarios, SHORT } from './faults/scenarios.ts';
+import { startTelegramStore } from './faults/telegram-store.ts';
 
 const specs = scenarios(SHORT, 'faults-test/logs', { canRestart: !process.env.DATABASE_URL });
 
 describe('fault scenarios (short)', () => {
-  let cluster: BenchCluster;
+  let clusters: FaultClusters;
   beforeAll(async () => {
-    cluster = await startOwnCluster({ fast: true });
+    const [app, telegram] = await Promise.all([startOwnCluster({ fast: true }), startTelegramStore()]);
+    clusters = { app, telegram };
   }, 60_000);
   afterAll(async () => {
-    await cluster?.stop();
+    // A scenario that failed by timing out may still have workers running: none outlives us.
+    await reapWorkers();
+    await clusters?.telegram.stop();
+    await clusters?.app.stop();
   });
 
   const check = (spec: ScenarioSpec) => async () => {
-    const r = await runScenario(cluster, spec);
+    const r = await runScenario(clusters, spec);
     const detail = `${spec.name}: ${r.notes.join('; ')}`;
     expect(r.deliveries, detail).toBe(spec.size.targets * (spec.size.accounts ?? 1));
     expect({ lost: r.lost, duplicated: r.duplicated, counters: r.counterMismatches, states: r.stateMismatches }, detail)

@@ -69,6 +69,7 @@ export async function spawnWorker(o: WorkerProcessOptions): Promise<WorkerProces
     cwd: REPO_ROOT,
     logFile: join(logs, `${o.name}.log`),
     env,
+    ipc: true, // the worker stops by itself if we die without stopping it
   });
   const pid = service.child.pid!;
   if (o.waitReady !== false) await waitForHttp(`http://127.0.0.1:${port}/health`, service, o.readyTimeoutMs ?? 30_000);

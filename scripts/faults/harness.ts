@@ -1,6 +1,7 @@
 // One fault scenario's life: a fresh database cloned from the migrated template, an owner with
 // its own account and channels, a campaign, real worker processes, the fault, then the audit
-// (messages per target in the simulator's store vs delivery rows vs counters).
+// (messages per target in the simulator's store vs delivery rows vs counters). The simulator's
+// store is a database of the stand-in's own cluster (telegram-store.ts), never the one under test.
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
 import { type Audit, audit, clean } from '../bench/checks.ts';
@@ -10,6 +11,13 @@ import { campaignAction, type CampaignRow, now, type Owner, pollingClient, waitS
 import { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from '../bench/worker.ts';
 import { sleep } from '../../contracts/time.ts';
 import { withClient } from '../lib/database.ts';
+import type { TelegramStoreCluster } from './telegram-store.ts';
+
+/** The database cluster under test and the stand-in Telegram's own. */
+export interface FaultClusters {
+  app: BenchCluster;
+  telegram: TelegramStoreCluster;
+}
 
 export interface ScenarioSize {
   /** Targets per account (each account has its own channels and one campaign). */
@@ -54,6 +62,8 @@ export const FAULT_WORKER_ENV: Record<string, string> = {
 export interface ScenarioContext {
   cluster: BenchCluster;
   db: AppDatabase;
+  /** The simulator's store (SIMULATOR_DATABASE_URL): outside the cluster under test. */
+  telegramUrl: string;
   /** The first account's owner, account and channels; peers lists every account's. */
   owner: Owner;
   campaignId: string;
@@ -72,6 +82,8 @@ export interface ScenarioContext {
   sent(): Promise<number>;
   /** Waits (bounded) until sent() >= n; false on timeout. */
   waitSent(n: number, timeoutMs: number): Promise<boolean>;
+  /** Runs after the scenario's workers are gone (e.g. a proxy they connect through). */
+  cleanup(fn: () => Promise<void>): void;
 }
 
 export interface ScenarioSpec {
@@ -90,13 +102,26 @@ export interface ScenarioSpec {
   logDir: string;
 }
 
-export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Promise<ScenarioResult> {
+/** Every worker process a scenario started and has not yet seen exit. */
+const running = new Set<WorkerProcess>();
+
+/**
+ * SIGKILLs every worker the harness started (a test that failed or timed out, an interrupted
+ * run). A worker whose harness dies anyway stops by itself: its IPC channel closes.
+ */
+export async function reapWorkers(): Promise<void> {
+  await Promise.all([...running].map((w) => w.kill().catch(() => {})));
+}
+
+export async function runScenario(clusters: FaultClusters, spec: ScenarioSpec): Promise<ScenarioResult> {
   const t0 = now();
+  const cluster = clusters.app;
   const db = await cluster.createDatabase('tg_fault');
+  const telegram = await clusters.telegram.createDatabase();
   const workers: WorkerProcess[] = [];
   const notes: string[] = [];
   const violations: string[] = [];
-  const closers: Array<() => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [() => telegram.drop()];
   try {
     const fleet = await seedFleet(db, {
       accounts: spec.size.accounts ?? 1,
@@ -130,6 +155,7 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
     const ctx: ScenarioContext = {
       cluster,
       db,
+      telegramUrl: telegram.url,
       owner,
       campaignId: campaignIds[0]!,
       campaignIds,
@@ -145,12 +171,15 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
           simulator,
           logDir: spec.logDir,
           ...extra,
-          env: { ...FAULT_WORKER_ENV, ...extra.env },
+          env: { ...FAULT_WORKER_ENV, SIMULATOR_DATABASE_URL: telegram.url, ...extra.env },
         });
         workers.push(w);
+        running.add(w);
+        void w.service.exited.then(() => running.delete(w));
         return w;
       },
       start: () => startFleet(db, fleet),
+      cleanup: (fn) => void closers.push(fn),
       sent,
       async waitSent(n, timeoutMs) {
         const deadline = Date.now() + timeoutMs;
@@ -172,7 +201,7 @@ export async function runScenario(cluster: BenchCluster, spec: ScenarioSpec): Pr
     return { ...(await auditScenario(ctx, spec, settled)), failedBeforeRetry, seconds: (now() - t0) / 1000 };
   } finally {
     await Promise.all(workers.map((w) => w.kill().catch(() => {})));
-    await Promise.all(closers.map((f) => f()));
+    await Promise.all(closers.map((f) => f().catch(() => {})));
     await db.drop().catch(() => {});
   }
 }
@@ -235,7 +264,7 @@ async function auditScenario(
   spec: ScenarioSpec,
   settled: boolean,
 ): Promise<Omit<ScenarioResult, 'seconds' | 'failedBeforeRetry'>> {
-  const store = new PostgresMessageStore(ctx.db.url);
+  const store = new PostgresMessageStore(ctx.telegramUrl);
   let counts: Map<string, number>;
   try {
     counts = await store.countsByPeer();

@@ -61,7 +61,7 @@ export function mediaKillScenario(size: ScenarioSize & { kills: number }, logDir
       }
     },
     async after(ctx) {
-      const store = new PostgresMessageStore(ctx.db.url);
+      const store = new PostgresMessageStore(ctx.telegramUrl);
       try {
         const plain = (await store.messages()).filter((m) => m.media !== 'photo');
         if (plain.length) ctx.violations.push(`${plain.length} messages posted without the photo`);

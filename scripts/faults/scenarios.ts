@@ -7,6 +7,7 @@ import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { type CampaignAction, campaignAction } from '../bench/seed.ts';
 import type { ScenarioSize, ScenarioSpec } from './harness.ts';
 import { mediaKillScenario } from './media-scenario.ts';
+import { halfOpenLockScenario, lockOnlyRestartScenario } from './connection-scenarios.ts';
 import { sleep } from '../../contracts/time.ts';
 
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
@@ -23,6 +24,10 @@ export interface FaultSizes {
   postgresCrash: ScenarioSize & { downMs: number };
   /** Telegram unreachable for outageMs once this share of the messages was posted. */
   unreachable: ScenarioSize & { outageMs: number; afterShare: number };
+  /** Postgres restarted (down downMs) while the idle worker's pools have closed: the lock session alone sees it. */
+  lockOnlyRestart: ScenarioSize & { downMs: number };
+  /** The lock/LISTEN connection goes half-open mid-campaign: noticed and replaced within noticeMs. */
+  halfOpenLock: ScenarioSize & { noticeMs: number };
 }
 
 export const FULL: FaultSizes = {
@@ -34,6 +39,8 @@ export const FULL: FaultSizes = {
   killBusy: { accounts: 25, targets: 20, ratePerSecond: 4, settleTimeoutMs: 120_000, kills: 5 },
   postgresCrash: { accounts: 4, targets: 100, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
   unreachable: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 60_000, afterShare: 0.3 },
+  lockOnlyRestart: { accounts: 2, targets: 50, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
+  halfOpenLock: { accounts: 2, targets: 150, ratePerSecond: 5, settleTimeoutMs: 120_000, noticeMs: 30_000 },
 };
 
 /** Inside `npm test`: seconds each, same code paths. */
@@ -46,6 +53,8 @@ export const SHORT: FaultSizes = {
   killBusy: { accounts: 20, targets: 10, ratePerSecond: 4, settleTimeoutMs: 60_000, kills: 3, heartbeatSeconds: 2 },
   postgresCrash: { accounts: 3, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000, heartbeatSeconds: 2 },
   unreachable: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
+  lockOnlyRestart: { accounts: 2, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000 },
+  halfOpenLock: { accounts: 2, targets: 60, ratePerSecond: 3, settleTimeoutMs: 60_000, noticeMs: 30_000 },
 };
 
 /** SIGKILL the worker at random points of one campaign, restarting it each time. */
@@ -145,15 +154,19 @@ function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): S
       await ctx.start();
     },
     async after(ctx) {
-      const store = new PostgresMessageStore(ctx.db.url);
+      const store = new PostgresMessageStore(ctx.telegramUrl);
       try {
         const times = (await store.messages()).map((m) => new Date(m.at).getTime()).sort((a, b) => a - b);
-        const down = times[afterSends - 1];
-        if (down === undefined) return void ctx.violations.push(`only ${times.length} messages posted, the outage never began`);
-        const up = down + size.outageMs;
-        // The simulator posts nothing while unreachable (a margin for the store's own commit).
-        const during = times.filter((t) => t > down + 200 && t < up - 200).length;
-        if (during) ctx.violations.push(`${during} messages posted while Telegram was unreachable`);
+        const [outage] = await store.outages();
+        if (!outage) return void ctx.violations.push(`only ${times.length} messages posted, the outage never began`);
+        const down = outage.from.getTime();
+        const up = outage.until.getTime();
+        // A message's time is when Telegram accepted it (not when the stand-in stored it), so a
+        // send accepted just before the outage began counts before it, however slow its storing.
+        const during = times.filter((t) => t > down && t < up).length;
+        if (during) ctx.violations.push(`${during} messages accepted while Telegram was unreachable`);
+        const before = times.filter((t) => t <= down).length;
+        if (before < afterSends) ctx.violations.push(`the outage began after ${before} messages, not ${afterSends}`);
         const next = times.find((t) => t >= up);
         const { rows: [att] } = await withClient(ctx.db.url, (c) =>
           c.query<{ max: number; retried: number }>(
@@ -280,7 +293,7 @@ function twoWorkersScenario(size: FaultSizes['twoWorkers'], logDir: string): Sce
       if (bExited !== undefined) await ctx.worker('two-c'); // B refused: someone must finish
     },
     async after(ctx) {
-      const v = await paceViolations(ctx.db.url, size.ratePerSecond);
+      const v = await paceViolations(ctx.telegramUrl, size.ratePerSecond);
       if (v) ctx.violations.push(v);
     },
   };
@@ -352,7 +365,14 @@ function burstScenario(size: FaultSizes['burst'], logDir: string): ScenarioSpec 
 export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart: boolean }): ScenarioSpec[] {
   return [
     killScenario(sizes.kill, logDir),
-    ...(opts.canRestart ? [postgresScenario(sizes.postgres, logDir), postgresCrashScenario(sizes.postgresCrash, logDir)] : []),
+    ...(opts.canRestart
+      ? [
+        postgresScenario(sizes.postgres, logDir),
+        postgresCrashScenario(sizes.postgresCrash, logDir),
+        lockOnlyRestartScenario(sizes.lockOnlyRestart, logDir),
+      ]
+      : []),
+    halfOpenLockScenario(sizes.halfOpenLock, logDir),
     killBusyScenario(sizes.killBusy, logDir),
     mediaKillScenario(sizes.kill, logDir),
     unreachableScenario(sizes.unreachable, logDir),

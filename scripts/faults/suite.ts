@@ -1,9 +1,8 @@
 // Runs the fault scenarios and sums them up; shared by `npm run faults` and scripts/faults.test.ts.
 // Those that restart Postgres run alone first (they would disturb any other); the rest one after
 // another, or side by side with `parallel` (each has its own database, accounts and workers).
-import type { BenchCluster } from '../bench/cluster.ts';
 import { type Row, table } from '../bench/report.ts';
-import { runScenario, type ScenarioResult, type ScenarioSpec } from './harness.ts';
+import { type FaultClusters, runScenario, type ScenarioResult, type ScenarioSpec } from './harness.ts';
 import { type FaultSizes, scenarios } from './scenarios.ts';
 
 export interface FaultSummary {
@@ -20,17 +19,17 @@ export interface SuiteResult {
 }
 
 export async function runFaultSuite(
-  cluster: BenchCluster,
+  clusters: FaultClusters,
   sizes: FaultSizes,
   opts: { logDir: string; only?: string; parallel?: boolean; log?: (msg: string) => void },
 ): Promise<SuiteResult> {
   const log = opts.log ?? (() => {});
-  const specs = scenarios(sizes, opts.logDir, { canRestart: cluster.canRestart })
+  const specs = scenarios(sizes, opts.logDir, { canRestart: clusters.app.canRestart })
     .filter((s) => !opts.only || s.name.includes(opts.only));
-  if (!cluster.canRestart) log('postgres restart scenario skipped: this cluster cannot be restarted');
+  if (!clusters.app.canRestart) log('postgres restart scenarios skipped: this cluster cannot be restarted');
   const run = async (spec: ScenarioSpec) => {
     log(`${spec.name}: ${spec.size.accounts ?? 1} account(s) × ${spec.size.targets} targets at ${spec.size.ratePerSecond}/s`);
-    const r = await runScenario(cluster, spec);
+    const r = await runScenario(clusters, spec);
     log(`${spec.name}: ${r.ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s — ${r.notes.join('; ')}`);
     return r;
   };

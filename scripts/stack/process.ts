@@ -20,6 +20,11 @@ export interface ServiceSpec {
   logFile: string;
   /** Prefix and echo the service's output to our stdout/stderr. */
   echo?: boolean;
+  /**
+   * An IPC channel to the child: it closes when we die, even by SIGKILL, so a child that
+   * listens for 'disconnect' (the worker does) stops instead of running on unseen.
+   */
+  ipc?: boolean;
 }
 
 export interface Service {
@@ -87,9 +92,10 @@ export function startService(spec: ServiceSpec): Service {
   const child = spawn(spec.command, spec.args, {
     cwd: spec.cwd,
     env: spec.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: spec.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: stop() signals the service and everything it started
   });
+  child.channel?.unref(); // the channel alone must not keep us running
   live.add(child);
   child.stdout!.on('data', (d: Buffer) => sink.write(d, 'stdout'));
   child.stderr!.on('data', (d: Buffer) => sink.write(d, 'stderr'));

@@ -3,14 +3,26 @@
 // connection, and a second process trying the same accounts gets none of them. The same
 // connection LISTENs to pg-boss's NOTIFY channel, so new jobs wake the fetch loop at once.
 // If the connection dies, every lock is gone with it: the worker stops sending for all its
-// accounts (onLost) and connects again.
+// accounts (onLost) and connects again. A connection can also die without a word (a half-open
+// TCP path: a NAT or proxy that stops forwarding): a heartbeat query every few seconds that
+// gets no answer in time ends it the same way, and the next session ends the old backend, which
+// Postgres would otherwise keep (holding the locks) until its own keepalive gave up.
 import pg from 'pg';
 import * as db from './db.ts';
+import { withTimeout } from './errors.ts';
+
+/** How often the lock session is asked `select 1`, and how long it may take to answer. */
+export const LOCK_HEARTBEAT_MS = 5_000;
+export const LOCK_HEARTBEAT_TIMEOUT_MS = 10_000;
 
 export class AccountLocks {
   readonly #url: string;
   #client: pg.Client | null = null;
   #pid = 0;
+  /** The previous session (pid, backend start) if it may still live on the server. */
+  #stale: { pid: number; started: string } | null = null;
+  #started = '';
+  #heartbeat: NodeJS.Timeout | null = null;
   #held = new Set<string>();
   #onLost: () => void;
   #onNotify: (queue: string) => void;
@@ -47,33 +59,77 @@ export class AccountLocks {
     const c = this.#client;
     this.#client = null;
     this.#held.clear();
-    if (c) await c.end().catch(() => {});
+    this.#stopHeartbeat();
+    // A session that does not answer is not waited for: the server ends it when the socket goes.
+    if (c) await withTimeout(c.end(), 2_000, 'lock session end').catch(() => destroy(c));
   }
 
   async #connect(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString: this.#url, application_name: 'tg-worker locks' });
+    const c = new pg.Client({
+      connectionString: this.#url,
+      application_name: 'tg-worker locks',
+      keepAlive: true,
+      connectionTimeoutMillis: LOCK_HEARTBEAT_TIMEOUT_MS,
+    });
     c.on('error', () => this.#drop(c));
     c.on('end', () => this.#drop(c));
     c.on('notification', (n) => {
       if (n.payload) this.#onNotify(n.payload);
     });
-    await c.connect();
     try {
-      const { rows } = await c.query('select pg_backend_pid() as pid');
+      await c.connect();
+      const { rows } = await c.query(
+        'select pg_backend_pid() as pid, backend_start::text as started from pg_stat_activity where pid = pg_backend_pid()',
+      );
+      // Not fatal: a session left over only delays accounts (waiting_lock) until the server ends it.
+      if (this.#stale) await db.endStaleSession(c, this.#stale.pid, this.#stale.started).catch(() => {});
+      this.#stale = null;
       await c.query(`listen "${await db.notifyChannel(c)}"`);
       this.#pid = rows[0].pid;
+      this.#started = rows[0].started;
       this.#client = c;
+      this.#startHeartbeat(c);
       return c;
     } catch (err) {
-      await c.end().catch(() => {});
+      destroy(c);
       throw err;
     }
+  }
+
+  /** `select 1` every few seconds; no answer in time ends the session as if it had dropped. */
+  #startHeartbeat(c: pg.Client): void {
+    this.#stopHeartbeat();
+    let busy = false;
+    this.#heartbeat = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      withTimeout(c.query('select 1'), LOCK_HEARTBEAT_TIMEOUT_MS, 'lock session heartbeat')
+        .catch(() => destroy(c))
+        .finally(() => {
+          busy = false;
+        });
+    }, LOCK_HEARTBEAT_MS);
+    this.#heartbeat.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
   }
 
   #drop(c: pg.Client): void {
     if (this.#client !== c) return;
     this.#client = null;
     this.#held.clear();
+    this.#stopHeartbeat();
+    // It may live on behind a broken path, holding every lock: the next session ends it.
+    this.#stale = { pid: this.#pid, started: this.#started };
+    destroy(c);
     this.#onLost();
   }
+}
+
+/** Closes the socket at once: end() would wait for a goodbye a half-open path never delivers. */
+function destroy(c: pg.Client): void {
+  (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }

@@ -61,6 +61,8 @@ export const WorkerConfig = z.object({
   sendConcurrency: z.number().int().min(1).max(64).default(8),
   /** Fallback look at queues for due jobs; NOTIFY and local timers wake the worker sooner. */
   pollingSeconds: z.number().min(0.5).default(2),
+  /** /health is degraded (not_fetching) for an account with jobs due this long and no fetch for as long. */
+  fetchStallSeconds: z.number().positive().default(30),
   /** How often the worker looks for jobs of a dead process in its queues (heartbeat 10 s) and has pg-boss retry them. */
   superviseSeconds: z.number().int().min(1).default(10),
   /** Held jobs get a heartbeat this often (pg-boss fails a job silent for 10 s). */
@@ -105,6 +107,7 @@ const Env = z.object({
   SEND_CONCURRENCY: int.min(1).optional(),
   POLLING_SECONDS: num.min(0.5).optional(),
   SUPERVISE_SECONDS: int.min(1).optional(),
+  FETCH_STALL_SECONDS: num.positive().optional(),
   SIMULATOR_MAX_ACCOUNTS: int.positive().optional(),
   WORKER_MAX_CONNECTIONS: int.min(4).optional(),
 });
@@ -153,6 +156,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       sendConcurrency: e.SEND_CONCURRENCY,
       pollingSeconds: e.POLLING_SECONDS,
       superviseSeconds: e.SUPERVISE_SECONDS,
+      fetchStallSeconds: e.FETCH_STALL_SECONDS,
       simulatorMaxAccounts: e.SIMULATOR_MAX_ACCOUNTS,
       maxConnections: e.WORKER_MAX_CONNECTIONS,
     } satisfies WorkerConfigInput,

@@ -2,11 +2,38 @@
 // (supabase/migrations/*_worker_rpcs.sql, *_fleet_worker.sql) and the few reads of pg-boss's
 // job table. Each runs on whatever executor it is given: the pool (one short statement) or a
 // transaction's client.
+import type pg from 'pg';
 import { deliveryQueueName } from '../../contracts/jobs.ts';
 import type { MediaKind, MediaRef } from './gateway/types.ts';
 
 export interface SqlExecutor {
   query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+/**
+ * Runs `fn` in a transaction on a client checked out of the pool. A connection that dies while
+ * checked out emits 'error' on its client, where the pool no longer listens (unheard, it ends
+ * the process): the listener here hears it, and the client goes back broken, so the pool drops it.
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: SqlExecutor) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken ??= err;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('begin');
+    const out = await fn(client);
+    await client.query('commit');
+    return out;
+  } catch (err) {
+    if (!broken) await client.query('rollback').catch((e: Error) => onError(e));
+    throw err;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(broken ?? false);
+  }
 }
 
 /** Namespace of the worker's advisory locks (first key; the second is hashtext(account id)). */
@@ -218,6 +245,18 @@ export async function tryLockAccounts(lockSession: SqlExecutor, ids: string[]): 
     [ids, LOCK_CLASS],
   );
   return rows.map((r) => r.id as string);
+}
+
+/**
+ * Ends this process's previous lock session if it still runs (a half-open connection the server
+ * has not noticed): it holds every account's lock. Matched by pid and start time, so a pid reused
+ * by another backend is never touched.
+ */
+export async function endStaleSession(lockSession: SqlExecutor, pid: number, started: string): Promise<void> {
+  await lockSession.query(
+    `select pg_terminate_backend(pid, 5000) from pg_stat_activity where pid = $1 and backend_start = $2::timestamptz`,
+    [pid, started],
+  );
 }
 
 export async function unlockAccount(lockSession: SqlExecutor, id: string): Promise<void> {

@@ -25,10 +25,14 @@ export class FetchLoop {
   /** Accounts with new jobs since their last fetch. */
   readonly #fresh = new Set<string>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /** When each account was last part of a fetch that the database answered. */
+  readonly #lastFetch = new Map<string, number>();
   /** Jobs taken and not yet recorded: kept alive with heartbeats. */
   readonly #held = new Map<string, { accountId: string; since: number }>();
   #running: Promise<void> | null = null;
   #again = false;
+  #failures = 0;
+  #startedAt = Date.now();
   #stopped = false;
   #intervals: NodeJS.Timeout[] = [];
 
@@ -50,6 +54,7 @@ export class FetchLoop {
   }
 
   start(): void {
+    this.#startedAt = Date.now();
     const every = (ms: number, fn: () => Promise<void>) => {
       let busy = false;
       const t = setInterval(() => {
@@ -96,6 +101,11 @@ export class FetchLoop {
     this.#kick();
   }
 
+  /** When the account was last part of a fetch the database answered, or when the loop started. */
+  lastFetchAt(accountId: string): number {
+    return this.#lastFetch.get(accountId) ?? this.#startedAt;
+  }
+
   /** Jobs of these outcomes are settled: no more heartbeats. */
   settled(jobIds: Iterable<string>): void {
     for (const id of jobIds) this.#held.delete(id);
@@ -132,30 +142,29 @@ export class FetchLoop {
       await new Promise((r) => setImmediate(r));
       try {
         await this.#takeOnce();
+        this.#failures = 0;
       } catch (err) {
         this.#log.warn({ err }, 'fetching jobs failed; trying again');
-        await new Promise((r) => setTimeout(r, 500));
+        // 0.5 s, then longer while the database stays away (at most 5 s).
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * 2 ** this.#failures++)));
         this.#again = true;
       }
     } while (this.#again && !this.#stopped);
   }
 
   async #takeOnce(): Promise<void> {
-    const accounts = this.#accounts();
-    const wants: db.Want[] = [];
-    for (const id of this.#hungry) {
-      const a = accounts.get(id);
-      this.#hungry.delete(id);
-      if (!a || !a.canFetch || !this.#locks.holds(id) || !this.#hasWork.has(id)) continue;
-      const { target, low } = bufferTarget(a.pacer.ratePerMinute, this.#config.lookaheadSeconds);
-      const fresh = this.#fresh.delete(id);
-      if (a.queued < low || fresh) {
-        const limit = Math.min(this.#config.maxTake, Math.max(target - a.queued, fresh ? low : 0));
-        wants.push({ accountId: id, limit, queued: a.queuedByCampaign });
-      }
-    }
+    const wants = this.#wants();
+    // Without a lock session the accounts are suspended; they ask again when they run.
     if (!wants.length || !this.#locks.pid) return;
-    const rows = await db.take(this.#pool, this.#locks.pid, wants, this.#config.campaignConcurrency);
+    let rows: db.ClaimRow[];
+    try {
+      rows = await db.take(this.#pool, this.#locks.pid, wants, this.#config.campaignConcurrency);
+    } catch (err) {
+      // Still hungry: an idle account that is not asked again would never fetch.
+      for (const w of wants) this.#hungry.add(w.accountId);
+      throw err;
+    }
+    const accounts = this.#accounts();
     const byAccount = new Map<string, db.ClaimRow[]>();
     const now = Date.now();
     for (const r of rows) {
@@ -165,6 +174,8 @@ export class FetchLoop {
       else byAccount.set(r.account_id, [r]);
     }
     for (const w of wants) {
+      this.#lastFetch.set(w.accountId, now);
+      this.#fresh.delete(w.accountId);
       const got = byAccount.get(w.accountId) ?? [];
       // Fewer than asked: the queue has nothing more due; NOTIFY or a timer says when it has.
       if (got.length < w.limit) this.#hasWork.delete(w.accountId);
@@ -172,8 +183,30 @@ export class FetchLoop {
     }
   }
 
+  /** What each hungry account asks for (its fresh mark is used up only by a fetch that happens). */
+  #wants(): db.Want[] {
+    const accounts = this.#accounts();
+    const wants: db.Want[] = [];
+    for (const id of this.#hungry) {
+      const a = accounts.get(id);
+      this.#hungry.delete(id);
+      if (!a || !a.canFetch || !this.#locks.holds(id) || !this.#hasWork.has(id)) continue;
+      const { target, low } = bufferTarget(a.pacer.ratePerMinute, this.#config.lookaheadSeconds);
+      const fresh = this.#fresh.has(id);
+      if (a.queued < low || fresh) {
+        const limit = Math.min(this.#config.maxTake, Math.max(target - a.queued, fresh ? low : 0));
+        wants.push({ accountId: id, limit, queued: a.queuedByCampaign });
+      }
+    }
+    return wants;
+  }
+
   async #lookForDueJobs(): Promise<void> {
-    const ids = [...this.#accounts().values()].filter((a) => a.canFetch && !this.#hasWork.has(a.id)).map((a) => a.id);
+    const ready = [...this.#accounts().values()].filter((a) => a.canFetch);
+    // Accounts marked as having work are asked again too: whatever lost their turn (a fetch that
+    // failed, a lock session that came back), the mark alone never leaves an account idle.
+    for (const a of ready) if (this.#hasWork.has(a.id)) this.hungry(a.id);
+    const ids = ready.filter((a) => !this.#hasWork.has(a.id)).map((a) => a.id);
     if (!ids.length) return;
     const horizon = Date.now() + this.#config.pollingSeconds * 1000;
     for (const [id, due] of await db.nextDue(this.#pool, ids)) if (due <= horizon) this.wake(id, due);

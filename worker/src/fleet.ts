@@ -7,7 +7,11 @@ import { Account, type AccountDeps } from './account.ts';
 import type { AccountLocks } from './account-locks.ts';
 import type { WorkerConfig } from './config.ts';
 import * as db from './db.ts';
+import { withTimeout } from './errors.ts';
 import type { Logger } from './logger.ts';
+
+/** An account's waiting_lock reason when another process holds its lock (and serves it). */
+export const HELD_ELSEWHERE = 'another worker holds this account';
 
 export class Fleet {
   readonly accounts = new Map<string, Account>();
@@ -59,7 +63,8 @@ export class Fleet {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
-    await this.#syncing;
+    // A pass waiting on a database that does not answer is not waited for (it starts nothing now).
+    await withTimeout(this.#syncing ?? Promise.resolve(), 2_000, 'account sync').catch(() => {});
     await Promise.all([...this.accounts.values()].map((a) => a.stop()));
   }
 
@@ -72,11 +77,12 @@ export class Fleet {
     const waiting = [...this.accounts.values()].filter((a) => a.status === 'waiting_lock').map((a) => a.id);
     if (!waiting.length || this.#stopped) return;
     const got = new Set(await this.#locks.acquire(waiting));
+    if (this.#stopped) return;
     for (const id of waiting) {
       const a = this.accounts.get(id)!;
       if (!got.has(id)) {
         if (a.statusReason === null) this.#log.info({ accountId: id }, 'account held by another worker; waiting');
-        a.setStatus('waiting_lock', 'another worker holds this account');
+        a.setStatus('waiting_lock', HELD_ELSEWHERE);
         continue;
       }
       void a.start().then(() => {

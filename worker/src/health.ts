@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { CAMPAIGN_RESUME_QUEUE } from '../../contracts/jobs.ts';
 import type { Account } from './account.ts';
 import * as db from './db.ts';
+import { HELD_ELSEWHERE } from './fleet.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface HealthReport {
@@ -16,8 +17,39 @@ export interface HealthReport {
 
 const FIVE_MINUTES = 5 * 60_000;
 
+interface HealthSources {
+  pool: pg.Pool;
+  accounts: () => Account[];
+  stopping: () => boolean;
+  /** When the account last fetched (the database answered), or when fetching began. */
+  lastFetchAt: (accountId: string) => number;
+  /** Jobs due this long with no fetch for as long: the account is stuck. */
+  stallMs: number;
+}
+
+/**
+ * Accounts that should fetch and do not: jobs due for stallMs, nothing queued, no fetch for
+ * stallMs, and no reason to wait (FLOOD_WAIT, another worker, Telegram away have their own).
+ */
+async function notFetching(o: HealthSources, accounts: Account[]): Promise<HealthReport['alerts']> {
+  const since = Date.now() - o.stallMs;
+  const idle = accounts.filter((a) =>
+    (a.status === 'running' || a.status === 'starting' || (a.status === 'waiting_lock' && a.statusReason !== HELD_ELSEWHERE)) &&
+    a.pacer.blockedUntil <= Date.now() && a.queued === 0 && o.lastFetchAt(a.id) < since
+  );
+  if (!idle.length) return [];
+  const due = await db.nextDue(o.pool, idle.map((a) => a.id));
+  return idle.filter((a) => (due.get(a.id) ?? Infinity) < since).map((a) => ({
+    condition: 'not_fetching',
+    subject: a.id,
+    detail: `jobs due since ${new Date(due.get(a.id)!).toISOString()}, no fetch for ${
+      Math.round((Date.now() - o.lastFetchAt(a.id)) / 1000)
+    } s (${a.status}${a.statusReason ? `: ${a.statusReason}` : ''})`,
+  }));
+}
+
 /** Alerts and report of the accounts a worker serves; scrape() refreshes the metrics' gauges. */
-export function healthReporter(o: { pool: pg.Pool; accounts: () => Account[]; stopping: () => boolean }) {
+export function healthReporter(o: HealthSources) {
   const alerts = async (): Promise<HealthReport['alerts']> => {
     const out: HealthReport['alerts'] = [];
     const accounts = o.accounts();
@@ -28,6 +60,7 @@ export function healthReporter(o: { pool: pg.Pool; accounts: () => Account[]; st
       }
     }
     if (!accounts.length) return out;
+    out.push(...await notFetching(o, accounts));
     for (const c of await db.runningCampaigns(o.pool, accounts.map((a) => a.id))) {
       if (c.attempts >= 10 && c.failed_count > 0.1 * c.attempts) {
         out.push({ condition: 'failure_rate', subject: c.id, detail: `${c.failed_count} failed of ${c.attempts} attempts` });

@@ -1,8 +1,10 @@
 // `node worker/src/main.ts`: the worker as a process (pm2, systemd, the local stack). SIGTERM
-// and SIGINT stop it gracefully: in-flight sends finish and are recorded, then exit 0.
+// and SIGINT stop it gracefully: in-flight sends finish and are recorded, then exit 0, within
+// SEND_TIMEOUT_MS + 15 s whether or not the database answers. Started by a parent with an IPC
+// channel (scripts, tests), it stops the same way when that parent is gone.
 import { ConfigError, configFromEnv } from './config.ts';
 import { createLogger } from './logger.ts';
-import { startWorker } from './worker.ts';
+import { startWorker, STOP_AFTER_SENDS_MS } from './worker.ts';
 
 const USAGE = `Usage: npm run worker
 
@@ -28,6 +30,11 @@ try {
   throw err;
 }
 const log = createLogger(config.logLevel);
+// The parent that started us with an IPC channel died (even by SIGKILL): nobody would stop us.
+const orphaned = process.channel ? new Promise<void>((r) => process.once('disconnect', () => r())) : null;
+process.channel?.unref();
+// The same parent may have read our output: a closed pipe (EPIPE) must not cut the stop short.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => {});
 const worker = await startWorker(config, { logger: log }).catch((err: unknown) => {
   log.fatal({ err }, 'worker failed to start');
   process.exit(1);
@@ -38,10 +45,11 @@ const shutdown = (signal: string) => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'shutting down');
+  const limitMs = config.sendTimeoutMs + STOP_AFTER_SENDS_MS + 5_000;
   const force = setTimeout(() => {
-    log.error('shutdown took over 60 s; exiting');
+    log.error({ limitMs }, 'shutdown took too long; exiting');
     process.exit(1);
-  }, 60_000);
+  }, limitMs);
   force.unref();
   worker.stop().then(() => process.exit(0), (err: unknown) => {
     log.error({ err }, 'shutdown failed');
@@ -50,3 +58,4 @@ const shutdown = (signal: string) => {
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
+void orphaned?.then(() => shutdown('parent gone'));

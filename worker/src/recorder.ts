@@ -5,6 +5,7 @@
 // (worker_record settles a delivery only for the job that claimed it).
 import type pg from 'pg';
 import * as db from './db.ts';
+import { withTimeout } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -65,7 +66,8 @@ export class Recorder {
   async drain(timeoutMs: number): Promise<void> {
     const end = Date.now() + timeoutMs;
     while (this.backlog && Date.now() < end) {
-      await (this.#flushing ?? this.#flush());
+      // A commit stuck on a connection that does not answer is not waited for past the end.
+      await withTimeout(this.#flushing ?? this.#flush(), Math.max(1, end - Date.now()), 'recording').catch(() => {});
       if (this.backlog) await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -99,23 +101,20 @@ export class Recorder {
   }
 
   async #commit(outcomes: db.Outcome[], events: AccountEvent[], peers: db.PeerUpdate[]): Promise<boolean> {
-    let client: pg.PoolClient | null = null;
-    let broken = false;
-    const floods: Array<{ accountId: string; resumeAt: Date }> = [];
     const t0 = performance.now();
     try {
-      client = await this.#pool.connect();
-      await client.query('begin');
-      if (peers.length) await db.setChannelPeers(client, peers);
-      // Events first: a FLOOD_WAIT pauses the campaigns before their deferred rows are recorded.
-      for (const e of events) {
-        if (e.kind === 'flood') {
-          floods.push({ accountId: e.accountId, resumeAt: await db.floodWait(client, e.accountId, e.seconds) });
-        } else if (e.kind === 'status') await db.setAccountStatus(client, e.accountId, e.status, e.reason);
-        else await db.setUnreachable(client, e.accountId, e.unreachableReason);
-      }
-      const campaigns = outcomes.length ? await db.record(client, outcomes) : [];
-      await client.query('commit');
+      const { floods, campaigns } = await db.inTransaction(this.#pool, async (client) => {
+        const floods: Array<{ accountId: string; resumeAt: Date }> = [];
+        if (peers.length) await db.setChannelPeers(client, peers);
+        // Events first: a FLOOD_WAIT pauses the campaigns before their deferred rows are recorded.
+        for (const e of events) {
+          if (e.kind === 'flood') {
+            floods.push({ accountId: e.accountId, resumeAt: await db.floodWait(client, e.accountId, e.seconds) });
+          } else if (e.kind === 'status') await db.setAccountStatus(client, e.accountId, e.status, e.reason);
+          else await db.setUnreachable(client, e.accountId, e.unreachableReason);
+        }
+        return { floods, campaigns: outcomes.length ? await db.record(client, outcomes) : [] };
+      });
       this.#failures = 0;
       this.#metrics.recordDuration.observe((performance.now() - t0) / 1000);
       this.#metrics.recordSize.observe(outcomes.length);
@@ -123,15 +122,10 @@ export class Recorder {
       this.#hooks.committed(outcomes, campaigns);
       return true;
     } catch (err) {
-      await client?.query('rollback').catch(() => {
-        broken = true;
-      });
       const code = (err as { code?: string }).code ?? '';
       if (!RETRYABLE.has(code)) this.#failures++;
       this.#log.warn({ err, outcomes: outcomes.length, events: events.length }, 'recording outcomes failed; will retry');
       return false;
-    } finally {
-      client?.release(broken);
     }
   }
 }

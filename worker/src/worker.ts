@@ -14,6 +14,7 @@ import { AccountLocks } from './account-locks.ts';
 import { SendClearance } from './clearance.ts';
 import { WorkerConfig, type WorkerConfigInput } from './config.ts';
 import * as db from './db.ts';
+import { withTimeout } from './errors.ts';
 import { FetchLoop } from './fetch-loop.ts';
 import { Fleet } from './fleet.ts';
 import { createTelegramClient, GramJsGateway } from './gateway/gramjs-gateway.ts';
@@ -49,6 +50,13 @@ export interface RunningWorker {
 
 const BOSS_CONNECTIONS = 2;
 const FULL_SUPERVISE_SECONDS = 300;
+/**
+ * A graceful stop takes the sends in flight (each at most sendTimeoutMs) and then at most this
+ * long to record them, stop pg-boss and disconnect, whether or not the database answers: what
+ * is not recorded by then stays with its jobs, which come back after their heartbeat and are
+ * resent with the same random_id (Telegram posts once).
+ */
+export const STOP_AFTER_SENDS_MS = 10_000;
 
 function gatewayFactory(
   config: WorkerConfig,
@@ -119,6 +127,8 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
     connectionString: config.databaseUrl,
     application_name: 'tg-worker',
     max: config.maxConnections - BOSS_CONNECTIONS - 1,
+    keepAlive: true,
+    connectionTimeoutMillis: 10_000,
   });
   pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
   const boss = await startBoss(config, log);
@@ -151,7 +161,13 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   fetch.start();
 
   let stopping = false;
-  const health = healthReporter({ pool, accounts: () => [...fleet!.accounts.values()], stopping: () => stopping });
+  const health = healthReporter({
+    pool,
+    accounts: () => [...fleet!.accounts.values()],
+    stopping: () => stopping,
+    lastFetchAt: (id) => fetch.lastFetchAt(id),
+    stallMs: config.fetchStallSeconds * 1000,
+  });
   const server = config.httpPort === null ? null : await startHttp({
     host: config.httpHost,
     port: config.httpPort,
@@ -180,10 +196,13 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       fetch.stop();
       await fleet!.stop();
       clearance.stop();
-      await recorder.drain(30_000);
-      await boss.stop({ graceful: true, timeout: 30_000 });
-      await locks.close();
-      await pool.end();
+      // Bounded from here on (STOP_AFTER_SENDS_MS): the database may not answer.
+      await recorder.drain(5_000);
+      await Promise.all([
+        withTimeout(boss.stop({ graceful: true, timeout: 2_000 }), 3_000, 'pg-boss stop').catch(() => {}),
+        locks.close(),
+        withTimeout(pool.end(), 3_000, 'pool end').catch(() => {}),
+      ]);
       if (gateways.simulator && !options.simulator) await gateways.simulator.close();
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       log.info('worker stopped');

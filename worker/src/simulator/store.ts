@@ -9,9 +9,23 @@ export interface PostedMessage {
   duplicate: boolean;
 }
 
+/** A time Telegram was unreachable (the simulator's injected outage). */
+export interface Outage {
+  from: Date;
+  until: Date;
+}
+
+/**
+ * A post: media is the kind of file the message carries (photo, video, document), if any; at is
+ * when Telegram accepted it (it was reachable then), the message's time whenever it is stored.
+ */
+type PostArgs = [accountId: string, chatId: string, randomId: string, label: string, media?: string, at?: Date];
+
 export interface MessageStore {
-  /** media: the kind of file the message carries (photo, video, document), if any. */
-  post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage>;
+  post(...args: PostArgs): Promise<PostedMessage>;
+  /** Remembers an outage, so a check can hold each message's time against it. */
+  outage(o: Outage): Promise<void>;
+  outages(): Promise<Outage[]>;
   /** Messages actually posted per chat, keyed by its peer name (e.g. "@news") when known. */
   countsByPeer(): Promise<Map<string, number>>;
   /** Every posted message in posting order. */
@@ -27,15 +41,24 @@ export class MemoryMessageStore implements MessageStore {
     { accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }
   > = [];
   #nextId = 1;
+  #outages: Outage[] = [];
 
-  async post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage> {
+  async post(...[accountId, chatId, randomId, label, media, at = new Date()]: PostArgs): Promise<PostedMessage> {
     const key = `${accountId}|${chatId}|${randomId}`;
     const earlier = this.#byKey.get(key);
     if (earlier !== undefined) return { messageId: earlier, duplicate: true };
     const messageId = this.#nextId++;
     this.#byKey.set(key, messageId);
-    this.#log.push({ accountId, chatId, peer: label, randomId, messageId, at: new Date(), media: media ?? null });
+    this.#log.push({ accountId, chatId, peer: label, randomId, messageId, at, media: media ?? null });
     return { messageId, duplicate: false };
+  }
+
+  async outage(o: Outage): Promise<void> {
+    this.#outages.push(o);
+  }
+
+  async outages(): Promise<Outage[]> {
+    return [...this.#outages];
   }
 
   async countsByPeer(): Promise<Map<string, number>> {
@@ -71,18 +94,22 @@ export class PostgresMessageStore implements MessageStore {
         peer text not null, message_id bigint generated always as identity,
         posted_at timestamptz not null default clock_timestamp(),
         primary key (account_id, chat_id, random_id));
-      alter table telegram_sim.messages add column if not exists media text;`).then(() => {}, (err: unknown) => {
-      // Two processes may race to create it; the loser finds it there.
-      if (!/already exists|duplicate key/.test(String(err))) throw err;
-    });
+      alter table telegram_sim.messages add column if not exists media text;
+      create table if not exists telegram_sim.outages (started_at timestamptz not null, ends_at timestamptz not null);`).then(
+      () => {},
+      (err: unknown) => {
+        // Two processes may race to create it; the loser finds it there.
+        if (!/already exists|duplicate key/.test(String(err))) throw err;
+      },
+    );
   }
 
-  async post(accountId: string, chatId: string, randomId: string, label: string, media?: string): Promise<PostedMessage> {
+  async post(...[accountId, chatId, randomId, label, media, at = new Date()]: PostArgs): Promise<PostedMessage> {
     await this.#ready;
     const ins = await this.#pool.query<{ message_id: string }>(
-      `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media) values ($1, $2, $3, $4, $5)
-       on conflict do nothing returning message_id`,
-      [accountId, chatId, randomId, label, media ?? null],
+      `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media, posted_at)
+       values ($1, $2, $3, $4, $5, $6) on conflict do nothing returning message_id`,
+      [accountId, chatId, randomId, label, media ?? null, at],
     );
     if (ins.rows[0]) return { messageId: Number(ins.rows[0].message_id), duplicate: false };
     const old = await this.#pool.query<{ message_id: string }>(
@@ -115,6 +142,17 @@ export class PostgresMessageStore implements MessageStore {
       at: r.posted_at,
       media: r.media,
     }));
+  }
+
+  async outage(o: Outage): Promise<void> {
+    await this.#ready;
+    await this.#pool.query('insert into telegram_sim.outages values ($1, $2)', [o.from, o.until]);
+  }
+
+  async outages(): Promise<Outage[]> {
+    await this.#ready;
+    const { rows } = await this.#pool.query('select started_at, ends_at from telegram_sim.outages order by started_at');
+    return rows.map((r) => ({ from: r.started_at, until: r.ends_at }));
   }
 
   async close(): Promise<void> {

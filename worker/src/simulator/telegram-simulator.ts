@@ -223,13 +223,15 @@ export class TelegramSimulator {
       if (faulty && target.processingMs) await this.clock.sleep(target.processingMs);
       // The network went away while the request travelled: no answer, nothing posted.
       if (this.isUnreachable(accountId)) return never();
+      // Telegram has it now: the message's time, however long storing it takes.
+      const acceptedAt = new Date(this.clock.now());
       if (this.#revoked.has(accountId)) fail(401, 'AUTH_KEY_UNREGISTERED');
       if (!chatId) fail(400, 'PEER_ID_INVALID');
       if (this.#peerById.has(chatId) && input.accessHash.toString() !== channelFor(peer).accessHashText) {
         fail(400, 'CHANNEL_INVALID');
       }
       const media = req instanceof Api.messages.SendMedia ? this.media.check(accountId, req.media, fail) : undefined;
-      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media);
+      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media, acceptedAt);
       this.sends.push({ accountId, peer, randomId, requestedAt, startedAt, at: this.clock.now(), duplicate: posted.duplicate });
       this.#inFlight.delete(key);
       if (faulty && target.hang === 'after') return never();
@@ -254,6 +256,7 @@ export class TelegramSimulator {
     faulty: boolean,
     fail: (code: number, message: string) => never,
     media?: string,
+    acceptedAt?: Date,
   ): Promise<PostedMessage> {
     const acct = this.#account(accountId);
     const now = this.clock.now();
@@ -280,7 +283,7 @@ export class TelegramSimulator {
     }
     if (posts.length >= this.options.chatPerMinute) fail(420, `FLOOD_WAIT_${Math.ceil((posts[0]! + 60_000 - now) / 1000)}`);
 
-    const posted = await this.store.post(accountId, chatId, randomId, peer, media);
+    const posted = await this.store.post(accountId, chatId, randomId, peer, media, acceptedAt);
     if (!posted.duplicate) {
       acct.sends += 1;
       acct.window.push(now);
@@ -296,9 +299,12 @@ export class TelegramSimulator {
     const u = this.options.unreachable;
     if (!u || this.#outageInjected || this.#posted < u.afterSends) return;
     this.#outageInjected = true;
-    const until = this.clock.now() + u.forMs;
+    const from = this.clock.now();
+    const until = from + u.forMs;
     if (!u.accounts) this.setUnreachable(until);
     else for (const a of u.accounts) this.setUnreachable(until, a);
+    // Kept with the messages: a check holds their acceptance times against it, exactly.
+    this.store.outage({ from: new Date(from), until: new Date(until) }).catch(() => {});
   }
 }
 

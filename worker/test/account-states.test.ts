@@ -94,6 +94,12 @@ describe('account-level answers', () => {
     expect(calls(Api.messages.SendMessage)).toBe(sends);
     expect(await campaign(w, id)).toMatchObject({ state: 'paused', pause_reason: 'account', sent_count: 0, failed_count: 0 });
     expect((await account(w)).status).toBe('frozen');
+    const alerts = (await worker.health()).alerts.filter((a) => a.condition === 'account_stopped');
+    expect(alerts).toEqual([{
+      condition: 'account_stopped',
+      subject: w.accountId,
+      detail: expect.stringMatching(/^FROZEN_METHOD_INVALID/),
+    }]);
   });
 
   it('FLOOD_PREMIUM_WAIT on uploads delays the upload only: text campaigns of the account go on', async () => {

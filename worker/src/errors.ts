@@ -20,7 +20,7 @@ export class SendTimeoutError extends Error {
   readonly errorMessage = 'TIMEOUT';
 }
 
-/** 401 UNAUTHORIZED answers (core.telegram.org/api/errors#401-unauthorized) and a ban (USER_DEACTIVATED_BAN). */
+/** 401 UNAUTHORIZED answers (core.telegram.org/api/errors, "401 UNAUTHORIZED"): the session is gone. */
 const REVOKED = new Set([
   'AUTH_KEY_UNREGISTERED',
   'AUTH_KEY_INVALID',

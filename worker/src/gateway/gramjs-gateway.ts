@@ -148,6 +148,7 @@ function mediaRefOf(kind: MediaFile['kind'], media: Api.TypeMessageMedia): Media
 export class GramJsGateway implements TelegramGateway {
   readonly client: TelegramClient;
   readonly #connect: boolean;
+  #reconnecting: Promise<void> | null = null;
 
   /** connect=false for a client whose transport is already in place (the simulator's). */
   constructor(client: TelegramClient, opts: { connect?: boolean } = {}) {
@@ -182,10 +183,16 @@ export class GramJsGateway implements TelegramGateway {
    * message, which for an RPC error reads "400: CONNECTION_NOT_INITED (caused by …)", so never
    * runs): connect again, which sends initConnection first (client/TelegramClient.js connect).
    */
-  async #reconnect(): Promise<void> {
-    if (!this.#connect) return;
-    await this.client.disconnect().catch(() => {});
-    await this.client.connect().catch(() => {});
+  #reconnect(): Promise<void> {
+    if (!this.#connect) return Promise.resolve();
+    // Once for all the calls in flight that got the answer.
+    this.#reconnecting ??= (async () => {
+      await this.client.disconnect().catch(() => {});
+      await this.client.connect().catch(() => {});
+    })().finally(() => {
+      this.#reconnecting = null;
+    });
+    return this.#reconnecting;
   }
 
   async resolvePeer(peer: string): Promise<ResolvedPeer> {

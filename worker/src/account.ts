@@ -121,7 +121,9 @@ export class Account {
         const again = () => Date.now() < until ? Promise.reject(new Error(c.code)) : this.#gateway!.start();
         return void this.#reach.lose(`${c.code}: ${c.message}`, again);
       }
-      this.setStatus('session_lost', `${c.code}: ${c.message}`);
+      // Stopped by Telegram (PEER_FLOOD, frozen) sends again on the owner's resume, as after a send.
+      const stopped = c.kind === 'account' && c.status !== 'revoked';
+      this.setStatus(stopped ? 'account_stopped' : 'session_lost', `${c.code}: ${c.message}`);
       this.#deps.log.error({ err, accountId: this.id }, 'Telegram session unusable: not sending for this account');
       if (c.kind === 'account') {
         this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });

@@ -74,11 +74,13 @@ describe('account-level answers', () => {
     expect(await deliveryCounts(w, id)).toEqual({ sent: 3 });
   });
 
-  it('a frozen account (FROZEN_METHOD_INVALID) stops: campaigns paused with the reason, no retry loop', async () => {
+  it('a frozen account (FROZEN_METHOD_INVALID) stops: campaigns paused with the reason, no retry loop, until the owner resumes', async () => {
     const w = await createWorld({ ratePerMinute: 6000 });
     const { ids } = await addChannels(w, 5);
     const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
-    const frozen = answerFor(Api.messages.SendMessage, { code: 420, name: 'FROZEN_METHOD_INVALID' });
+    let lifted = false; // Telegram lifts the freeze (after an appeal)
+    const frozen: Answering = (r) =>
+      !lifted && r instanceof Api.messages.SendMessage ? { code: 420, name: 'FROZEN_METHOD_INVALID' } : undefined;
     const { worker, calls } = await startWorkerAnswering(w, sim, frozen);
     const id = await createCampaign(w, { channelIds: ids });
     const paused = await waitForState(w, id, 'paused', 15_000);
@@ -100,6 +102,28 @@ describe('account-level answers', () => {
       subject: w.accountId,
       detail: expect.stringMatching(/^FROZEN_METHOD_INVALID/),
     }]);
+
+    // The owner's resume sets the account active again; the worker notices and sends.
+    lifted = true;
+    await asUser(w.sql, w.userId, (t) => t.query('select public.resume_campaign($1)', [id]));
+    expect((await account(w)).status).toBe('active');
+    await waitForState(w, id, 'completed', 15_000);
+    expect(await deliveryCounts(w, id)).toEqual({ sent: 5 });
+  });
+
+  it('an account found frozen at start-up is stopped the same way, and sends once the owner resumes', async () => {
+    const w = await createWorld({ ratePerMinute: 6000 });
+    const { ids } = await addChannels(w, 2);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    const id = await createCampaign(w, { channelIds: ids });
+    const frozenAtStart = answerFor(Api.updates.GetState, { code: 420, name: 'FROZEN_METHOD_INVALID' }, 1);
+    const { worker } = await startWorkerAnswering(w, sim, frozenAtStart);
+    expect((await waitForState(w, id, 'paused', 15_000)).pause_reason).toBe('account');
+    expect((await account(w)).status).toBe('frozen');
+    await waitFor('account stopped', async () => worker.accounts()[0]!.status === 'account_stopped', 5_000);
+    await asUser(w.sql, w.userId, (t) => t.query('select public.resume_campaign($1)', [id]));
+    await waitForState(w, id, 'completed', 15_000);
+    expect(await deliveryCounts(w, id)).toEqual({ sent: 2 });
   });
 
   it('FLOOD_PREMIUM_WAIT on uploads delays the upload only: text campaigns of the account go on', async () => {

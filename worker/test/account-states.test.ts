@@ -103,6 +103,8 @@ describe('account-level answers', () => {
       detail: expect.stringMatching(/^FROZEN_METHOD_INVALID/),
     }]);
 
+    const test = await asUser(w.sql, w.userId, (t) => t.query('select public.test_campaign($1)', [id])).catch((e: unknown) => e);
+    expect(test).toMatchObject({ code: 'PT409', message: expect.stringMatching(/the account is frozen/) });
     // The owner's resume sets the account active again; the worker notices and sends.
     lifted = true;
     await asUser(w.sql, w.userId, (t) => t.query('select public.resume_campaign($1)', [id]));

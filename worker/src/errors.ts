@@ -38,7 +38,7 @@ const REVOKED = new Set([
  * It stays so until Telegram lifts the freeze (appeal through the app): an account-level state.
  */
 const FROZEN = new Set(['FROZEN_METHOD_INVALID', 'FROZEN_PARTICIPANT_MISSING']);
-/** Answers saying the request was not carried out and may simply be sent again. */
+/** Answers a later try may not get: retried with the same random_id, failed after the last try. */
 const TRANSIENT = new Set([
   'INTERNAL',
   'TIMEOUT',
@@ -70,7 +70,7 @@ export function isStaleMedia(err: unknown): boolean {
   return typeof rpc === 'string' && (STALE_MEDIA.has(rpc) || rpc.startsWith('FILE_REFERENCE_'));
 }
 
-/** The waits Telegram names with their seconds (core.telegram.org/api/errors#420-flood). */
+/** The waits Telegram names with their seconds (core.telegram.org/api/errors, "420 FLOOD"). */
 const WAIT = /^(FLOOD_WAIT|FLOOD_TEST_PHONE_WAIT|FLOOD_PREMIUM_WAIT|SLOWMODE_WAIT)_(\d+)$/;
 
 function waitOf(rpc: string, message: string): Classified | null {

@@ -15,7 +15,7 @@ export const createAccountSchema = z.strictObject({
 });
 export const updateAccountSchema = patchSchema(accountFields);
 
-export const accountStatusSchema = z.enum(['active', 'flood_wait', 'peer_flood', 'revoked', 'disabled']);
+export const accountStatusSchema = z.enum(['active', 'flood_wait', 'peer_flood', 'revoked', 'frozen', 'disabled']);
 
 export const accountSchema = z.object({
   id: idSchema,

@@ -124,15 +124,13 @@ describe('worker/README.md on GramJS: what one SendMessage answered with an RPC 
     const message: OutgoingMessage = { peer, text: 'x', parseMode: 'plain', silent: false, linkPreview: false, randomId: '7' };
     return classify(await gateway.send(message).then(() => null, (e: unknown) => e));
   }
-  const unnamed = { kind: 'transient', code: 'NETWORK', message: 'Request was unsuccessful 1 time(s)', unknown: true };
-
   it.each(
     [
-      ['RPC_CALL_FAIL', 500, unnamed],
-      ['MSG_WAIT_FAILED', 400, unnamed],
-      ['FLOOD_WAIT_0', 420, unnamed],
+      ['RPC_CALL_FAIL', 500, { kind: 'transient', code: 'RPC_CALL_FAIL', unknown: true }],
+      ['MSG_WAIT_FAILED', 400, { kind: 'transient', code: 'MSG_WAIT_FAILED', unknown: false }],
+      ['FLOOD_WAIT_0', 420, { kind: 'flood_wait', code: 'FLOOD_WAIT_0', seconds: 1 }],
       ['INTERNAL', 500, { kind: 'transient', code: 'INTERNAL', unknown: false }],
-      ['CONNECTION_NOT_INITED', 400, { kind: 'permanent', code: 'CONNECTION_NOT_INITED' }],
+      ['CONNECTION_NOT_INITED', 400, { kind: 'transient', code: 'CONNECTION_NOT_INITED', unknown: false }],
       ['FLOOD_WAIT_5', 420, { kind: 'flood_wait', seconds: 5 }],
     ] as const,
   )('%s (%i)', async (error, code, expected) => {

@@ -5,7 +5,7 @@
 // reference rides on the campaign's next outcome into the database (worker_media_refs), so a
 // restarted worker reuses it from worker_take instead of uploading again.
 import type { ClaimRow } from './db.ts';
-import { withTimeout } from './errors.ts';
+import { classify, withTimeout } from './errors.ts';
 import type { MediaRef, TelegramGateway } from './gateway/types.ts';
 import type { MediaSource } from './media.ts';
 
@@ -60,9 +60,15 @@ export class AccountMedia {
     this.#uploads.set(row.campaign_id, entry);
     entry.promise.then((ref) => {
       entry.ref = ref;
-    }, () => {
-      // A failed fetch or upload is the sends' failure; the next send tries again.
-      if (this.#uploads.get(row.campaign_id) === entry) this.#uploads.delete(row.campaign_id);
+    }, (err: unknown) => {
+      // A failed fetch or upload is the sends' failure; the next send tries again, after
+      // FLOOD_PREMIUM_WAIT_X only once its X seconds have passed (until then sends get the same answer).
+      const drop = () => {
+        if (this.#uploads.get(row.campaign_id) === entry) this.#uploads.delete(row.campaign_id);
+      };
+      const c = classify(err);
+      if (c.kind === 'upload_wait') setTimeout(drop, c.seconds * 1000).unref();
+      else drop();
     });
     return entry.promise;
   }

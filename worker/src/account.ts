@@ -125,8 +125,15 @@ export class Account {
       await withTimeout(this.#gateway.start(), this.#deps.config.sendTimeoutMs, 'connect');
     } catch (err) {
       const c = classify(err);
-      if (c.kind === 'transient') return void this.#reach.lose(`${c.code}: ${c.message}`, () => this.#gateway!.start());
-      this.setStatus('session_lost', `${c.code}: ${c.message}`);
+      if (c.kind === 'transient' || c.kind === 'flood_wait') {
+        // Not a refused session: start again with the unreachable backoff, after any FLOOD_WAIT.
+        const until = Date.now() + (c.kind === 'flood_wait' ? c.seconds * 1000 : 0);
+        const again = () => Date.now() < until ? Promise.reject(new Error(c.code)) : this.#gateway!.start();
+        return void this.#reach.lose(`${c.code}: ${c.message}`, again);
+      }
+      // Stopped by Telegram (PEER_FLOOD, frozen) sends again on the owner's resume, as after a send.
+      const stopped = c.kind === 'account' && c.status !== 'revoked';
+      this.setStatus(stopped ? 'account_stopped' : 'session_lost', `${c.code}: ${c.message}`);
       this.#deps.log.error({ err, accountId: this.id }, 'Telegram session unusable: not sending for this account');
       if (c.kind === 'account') {
         this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });

@@ -55,6 +55,8 @@ export function healthReporter(o: HealthSources) {
     const accounts = o.accounts();
     for (const a of accounts) {
       if (a.status === 'session_lost') out.push({ condition: 'session_lost', subject: a.id, detail: a.statusReason ?? '' });
+      // Stopped by Telegram (PEER_FLOOD, a frozen account): nothing sends until the owner acts.
+      if (a.status === 'account_stopped') out.push({ condition: 'account_stopped', subject: a.id, detail: a.statusReason ?? '' });
       if (a.status === 'unreachable') {
         out.push({ condition: 'telegram_unreachable', subject: a.id, detail: a.statusReason ?? '' });
       }

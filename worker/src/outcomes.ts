@@ -27,6 +27,8 @@ export function outcomeOf(c: Classified, ctx: FailureContext): RowOutcome {
       // Not attempted: the account's campaigns pause (in the same commit) and resume sends it.
       return { outcome: 'deferred', ...error };
     case 'slowmode':
+    case 'upload_wait':
+      // Only this chat (slow mode), or only uploads (FLOOD_PREMIUM_WAIT), wait: no attempt spent.
       return { outcome: 'reschedule', retryAt: at(c.seconds * 1000), ...error };
     case 'in_flight':
       // Accepted and still in flight at Telegram: ask again later, never a failure.

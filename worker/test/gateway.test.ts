@@ -5,7 +5,6 @@ import { Api, errors } from 'telegram';
 import { classify, retryDelayMs } from '../src/errors.ts';
 import { formatMessage } from '../src/gateway/format.ts';
 import { GramJsGateway } from '../src/gateway/gramjs-gateway.ts';
-import { SessionNotAuthorizedError } from '../src/gateway/types.ts';
 import { AccountPacer } from '../src/pacing.ts';
 import { simulatedClient } from '../src/simulator/simulated-client.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
@@ -55,9 +54,8 @@ describe('GramJS gateway on the simulated sender', () => {
     ) => x);
     expect(classify(e)).toMatchObject({ kind: 'permanent', code: 'CHAT_WRITE_FORBIDDEN' });
     const sim3 = new TelegramSimulator({ revokedAccounts: ['acct'] });
-    await expect(new GramJsGateway(simulatedClient(sim3, 'acct'), { connect: false }).start()).rejects.toBeInstanceOf(
-      SessionNotAuthorizedError,
-    );
+    const refused = await new GramJsGateway(simulatedClient(sim3, 'acct'), { connect: false }).start().catch((x: unknown) => x);
+    expect(classify(refused)).toMatchObject({ kind: 'account', status: 'revoked', code: 'AUTH_KEY_UNREGISTERED' });
   });
 });
 

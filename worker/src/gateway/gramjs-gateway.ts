@@ -1,20 +1,46 @@
 // The GramJS adapter: messages.SendMessage (or messages.SendMedia with an uploaded file) with the
 // delivery's random_id (client.sendMessage/sendFile cannot take one), entities from
 // gateway/format.ts, peers resolved once by the caller.
-import { Api, TelegramClient, utils } from 'telegram';
+import { Api, errors, TelegramClient, utils } from 'telegram';
 import { generateRandomLong, returnBigInt } from 'telegram/Helpers.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
+import { telegramName } from '../errors.ts';
 import { formatMessage } from './format.ts';
 import {
   type MediaFile,
   type MediaRef,
   type OutgoingMessage,
   type ResolvedPeer,
-  SessionNotAuthorizedError,
   type TelegramGateway,
   UPLOAD_LIMIT_BYTES,
 } from './types.ts';
+
+/**
+ * What Telegram answered each request, by request object. GramJS's MTProtoSender turns every
+ * rpc_error into an error with RPCMessageToError (errors/index.js), which keeps only a class for
+ * some answers (FLOOD_PREMIUM_WAIT_X becomes a FloodWaitError like FLOOD_WAIT_X, MSG_WAIT_X a
+ * MsgWaitError), and TelegramClient.invoke (client/users.js) swallows others after acting on them
+ * (RPC_CALL_FAIL, RPC_MCGET_FAIL and 5xx: sleeps 2 s; USER_MIGRATE_X: switches DC; MSG_WAIT_X:
+ * waits), throwing "Request was unsuccessful 1 time(s)". Recording the answer where GramJS reads
+ * it lets the adapter hand on Telegram's own error name and code.
+ */
+const answers = new WeakMap<object, { code: number; name: string }>();
+const gramjsErrors = errors as unknown as { RPCMessageToError: (e: Api.RpcError, request: Api.AnyRequest) => Error };
+const toError = gramjsErrors.RPCMessageToError;
+gramjsErrors.RPCMessageToError = (e, request) => {
+  answers.set(request, { code: e.errorCode, name: e.errorMessage });
+  return toError(e, request);
+};
+
+/** What invoke threw for `request`, as Telegram answered it (an RPCError with its name and code). */
+export function telegramAnswer(request: Api.AnyRequest, err: unknown): unknown {
+  const answer = answers.get(request);
+  answers.delete(request);
+  if (!answer) return err; // no answer from Telegram: a dropped connection, a timeout
+  if (telegramName(err) === answer.name) return err; // GramJS's class kept the name
+  return new errors.RPCError(answer.name, request, answer.code);
+}
 
 export interface GramJsSession {
   session: string;
@@ -122,6 +148,7 @@ function mediaRefOf(kind: MediaFile['kind'], media: Api.TypeMessageMedia): Media
 export class GramJsGateway implements TelegramGateway {
   readonly client: TelegramClient;
   readonly #connect: boolean;
+  #reconnecting: Promise<void> | null = null;
 
   /** connect=false for a client whose transport is already in place (the simulator's). */
   constructor(client: TelegramClient, opts: { connect?: boolean } = {}) {
@@ -129,22 +156,55 @@ export class GramJsGateway implements TelegramGateway {
     this.#connect = opts.connect ?? true;
   }
 
+  /**
+   * Never client.start() (it would prompt for a phone number), nor client.checkAuthorization(): that
+   * answers false on any error (client/auth.js), a FLOOD_WAIT or a dropped connection included. The
+   * same call (updates.getState) is made here and its error thrown as Telegram answered it: only a
+   * 401 (AUTH_KEY_UNREGISTERED, SESSION_REVOKED, …) or a ban means the session is gone.
+   */
   async start(): Promise<void> {
     if (this.#connect) await this.client.connect();
-    // Never client.start(): that would prompt for a phone number. No session, no worker.
-    if (!(await this.client.checkAuthorization())) throw new SessionNotAuthorizedError();
+    await this.#invoke(new Api.updates.GetState());
+  }
+
+  /** client.invoke, its error as Telegram answered it (telegramAnswer). */
+  async #invoke<R extends Api.AnyRequest>(request: R): Promise<R['__response']> {
+    try {
+      return await this.client.invoke(request);
+    } catch (err) {
+      const answer = telegramAnswer(request, err);
+      if ((answer as errors.RPCError).errorMessage === 'CONNECTION_NOT_INITED') await this.#reconnect();
+      throw answer;
+    }
+  }
+
+  /**
+   * What GramJS's invoke means to do on CONNECTION_NOT_INITED (its branch compares the error's
+   * message, which for an RPC error reads "400: CONNECTION_NOT_INITED (caused by …)", so never
+   * runs): connect again, which sends initConnection first (client/TelegramClient.js connect).
+   */
+  #reconnect(): Promise<void> {
+    if (!this.#connect) return Promise.resolve();
+    // Once for all the calls in flight that got the answer.
+    this.#reconnecting ??= (async () => {
+      await this.client.disconnect().catch(() => {});
+      await this.client.connect().catch(() => {});
+    })().finally(() => {
+      this.#reconnecting = null;
+    });
+    return this.#reconnecting;
   }
 
   async resolvePeer(peer: string): Promise<ResolvedPeer> {
     if (peer.startsWith('@')) {
-      const r = await this.client.invoke(new Api.contacts.ResolveUsername({ username: peer.slice(1) }));
+      const r = await this.#invoke(new Api.contacts.ResolveUsername({ username: peer.slice(1) }));
       const id = utils.getPeerId(r.peer);
       const entity = [...r.chats, ...r.users].find((e) => utils.getPeerId(e) === id);
       if (!entity) throw new Error(`ResolveUsername(${peer}) returned no entity`);
       return markedId(entity);
     }
     if (peer.startsWith('+')) {
-      const r = await this.client.invoke(new Api.messages.CheckChatInvite({ hash: peer.slice(1) }));
+      const r = await this.#invoke(new Api.messages.CheckChatInvite({ hash: peer.slice(1) }));
       if (r instanceof Api.ChatInviteAlready || r instanceof Api.ChatInvitePeek) return markedId(r.chat);
       // An invite we have not joined: sending needs membership, and joining is the operator's call.
       throw Object.assign(new Error(`not a member of ${peer}: join the chat with this account first`), {
@@ -154,7 +214,7 @@ export class GramJsGateway implements TelegramGateway {
     }
     const [id, type] = utils.resolveId(returnBigInt(peer));
     if (type === Api.PeerChannel) {
-      const r = await this.client.invoke(
+      const r = await this.#invoke(
         new Api.channels.GetChannels({ id: [new Api.InputChannel({ channelId: id, accessHash: returnBigInt(0) })] }),
       );
       const chat = r.chats[0];
@@ -175,7 +235,7 @@ export class GramJsGateway implements TelegramGateway {
       randomId: returnBigInt(m.randomId),
       silent: m.silent || undefined,
     };
-    const result = await this.client.invoke(
+    const result = await this.#invoke(
       m.media
         ? new Api.messages.SendMedia({ ...common, media: inputMedia(m.media) })
         : new Api.messages.SendMessage({ ...common, noWebpage: !m.linkPreview || undefined }),
@@ -195,7 +255,7 @@ export class GramJsGateway implements TelegramGateway {
     const big = file.bytes.length > BIG_FILE_BYTES;
     for (let i = 0; i < parts; i++) {
       const bytes = Buffer.from(file.bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
-      await this.client.invoke(
+      await this.#invoke(
         big
           ? new Api.upload.SaveBigFilePart({ fileId, filePart: i, fileTotalParts: parts, bytes })
           : new Api.upload.SaveFilePart({ fileId, filePart: i, bytes }),
@@ -204,14 +264,14 @@ export class GramJsGateway implements TelegramGateway {
     const input = big
       ? new Api.InputFileBig({ id: fileId, parts, name: file.name })
       : new Api.InputFile({ id: fileId, parts, name: file.name, md5Checksum: '' });
-    const media = await this.client.invoke(
+    const media = await this.#invoke(
       new Api.messages.UploadMedia({ peer: new Api.InputPeerSelf(), media: uploadedMedia(file, input) }),
     );
     return mediaRefOf(file.kind, media);
   }
 
   async probe(): Promise<void> {
-    await this.client.invoke(new Api.help.GetNearestDc());
+    await this.#invoke(new Api.help.GetNearestDc());
   }
 
   async stop(): Promise<void> {

@@ -51,7 +51,10 @@ export interface OutgoingMessage {
 }
 
 export interface TelegramGateway {
-  /** Connects and checks the session is authorized; rejects (fails closed) otherwise. */
+  /**
+   * Connects and checks the session is authorized; rejects (fails closed) otherwise, with Telegram's
+   * answer (a 401 for a session that is gone; anything else is not a verdict on the session).
+   */
   start(): Promise<void>;
   /** Looks a peer up once ("@name", "+invite", "-100…"); the caller stores the answer. */
   resolvePeer(peer: string): Promise<ResolvedPeer>;
@@ -61,12 +64,4 @@ export interface TelegramGateway {
   /** A cheap request that succeeds only while Telegram answers this session (help.getNearestDc). */
   probe(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The session is not (or no longer) authorized; thrown by start(). */
-export class SessionNotAuthorizedError extends Error {
-  readonly errorMessage = 'AUTH_KEY_UNREGISTERED';
-  constructor(message = 'Telegram session is not authorized (revoked or logged out): run `npm run login`') {
-    super(message);
-  }
 }

@@ -74,6 +74,8 @@ export class Account {
   #timer: NodeJS.Timeout | null = null;
   #timerAt = 0;
   #floodUntil = 0;
+  /** When the status of the last stop Telegram caused was committed (null: not yet). */
+  #stopRecordedAt: number | null = null;
   readonly #resolving = new Map<string, Promise<void>>();
   readonly media: AccountMedia;
   /** The queue ran dry since the last send: the next one starts the pace afresh. */
@@ -135,22 +137,40 @@ export class Account {
       const stopped = c.kind === 'account' && c.status !== 'revoked';
       this.setStatus(stopped ? 'account_stopped' : 'session_lost', `${c.code}: ${c.message}`);
       this.#deps.log.error({ err, accountId: this.id }, 'Telegram session unusable: not sending for this account');
-      if (c.kind === 'account') {
-        this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });
-      }
+      if (c.kind === 'account') this.#recordStop(c);
       return;
     }
     this.setStatus('running');
     this.#deps.wake(this.id);
   }
 
-  /** The account's row as the database has it (pace, flood, an owner's resume after PEER_FLOOD). */
-  refresh(row: db.AccountRow): void {
+  /**
+   * Records the status Telegram's answer gave the account (revoked, peer_flood, frozen). Until it
+   * is committed, a row read earlier still says 'active': that is not the owner's resume.
+   */
+  #recordStop(c: Extract<Classified, { kind: 'account' }>): void {
+    this.#stopRecordedAt = null;
+    const committed = () => void (this.#stopRecordedAt = clock());
+    this.#deps.recorder.event({
+      kind: 'status',
+      accountId: this.id,
+      status: c.status,
+      reason: `${c.code}: ${c.message}`,
+      committed,
+    });
+  }
+
+  /**
+   * The account's row as the database has it (pace, flood, an owner's resume after PEER_FLOOD),
+   * read by a query that started at `readAt` (the pacer's clock).
+   */
+  refresh(row: db.AccountRow, readAt: number): void {
     this.pacer.setRate(row.rate_per_minute);
     const until = row.flood_wait_until ? new Date(row.flood_wait_until).getTime() : 0;
     if (until > this.#floodUntil) this.#flood(until);
     this.#floodOver();
-    if (this.status === 'account_stopped' && row.status === 'active') {
+    const resumed = this.#stopRecordedAt !== null && readAt > this.#stopRecordedAt && row.status === 'active';
+    if (this.status === 'account_stopped' && resumed) {
       this.pacer.unblock();
       this.setStatus('running');
       this.#deps.log.info({ accountId: this.id }, 'account active again (campaign resumed by its owner): sending');
@@ -411,7 +431,7 @@ export class Account {
     this.#queue.settle(row.campaign_id, o.outcome === 'failed');
     if (c.kind === 'flood_wait') this.#flood(Date.now() + c.seconds * 1000, c.seconds);
     if (c.kind === 'account' && this.status !== 'account_stopped') {
-      this.#deps.recorder.event({ kind: 'status', accountId: this.id, status: c.status, reason: `${c.code}: ${c.message}` });
+      this.#recordStop(c);
       this.pacer.block(Number.POSITIVE_INFINITY);
       this.setStatus(c.status === 'revoked' ? 'session_lost' : 'account_stopped', `${c.code}: ${c.message}`);
       this.#deps.log.error({ accountId: this.id, status: c.status }, 'account stopped by Telegram; campaigns paused');

@@ -9,6 +9,7 @@ import type { WorkerConfig } from './config.ts';
 import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { clock } from './pacing.ts';
 
 /** An account's waiting_lock reason when another process holds its lock (and serves it). */
 export const HELD_ELSEWHERE = 'another worker holds this account';
@@ -94,6 +95,7 @@ export class Fleet {
   async #refresh(): Promise<void> {
     const config = this.#config;
     const listed = config.accounts?.map((a) => a.accountId) ?? null;
+    const readAt = clock();
     const rows = await db.readAccounts(this.#pool, listed, config.simulatorMaxAccounts);
     const seen = new Set(rows.map((r) => r.id));
     for (const [id, a] of this.accounts) {
@@ -107,7 +109,7 @@ export class Fleet {
     for (const r of rows) {
       let a = this.accounts.get(r.id);
       if (!a) this.accounts.set(r.id, a = new Account(r.id, this.#deps));
-      a.refresh(r);
+      a.refresh(r, readAt);
     }
     for (const id of listed ?? []) {
       if (!seen.has(id)) this.#log.error({ accountId: id }, 'account not found in telegram_accounts: create it first');

@@ -11,7 +11,8 @@ import type { Metrics } from './metrics.ts';
 
 export type AccountEvent =
   | { kind: 'flood'; accountId: string; seconds: number }
-  | { kind: 'status'; accountId: string; status: db.AccountStatus; reason: string }
+  /** committed: called once the status is in the database (a read started later sees it). */
+  | { kind: 'status'; accountId: string; status: db.AccountStatus; reason: string; committed?: () => void }
   | { kind: 'reachable'; accountId: string; unreachableReason: string | null };
 
 export interface RecorderHooks {
@@ -119,6 +120,7 @@ export class Recorder {
       this.#metrics.recordDuration.observe((performance.now() - t0) / 1000);
       this.#metrics.recordSize.observe(outcomes.length);
       for (const f of floods) this.#hooks.flooded(f.accountId, f.resumeAt);
+      for (const e of events) if (e.kind === 'status') e.committed?.();
       this.#hooks.committed(outcomes, campaigns);
       return true;
     } catch (err) {

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { Api } from 'telegram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
+import type { WorkerConfigInput } from '../src/config.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import {
   addChannels,
@@ -39,9 +40,14 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => storage.close(() => r())));
 
 /** A worker whose account talks to `sim`, with `answer` injected below invoke. */
-async function startWorkerAnswering(w: World, sim: TelegramSimulator, answer: Answering) {
+async function startWorkerAnswering(
+  w: World,
+  sim: TelegramSimulator,
+  answer: Answering,
+  config: Partial<WorkerConfigInput> = {},
+) {
   const senders: ReturnType<typeof answeringGateway>['sender'][] = [];
-  const worker = await startTestWorker(testConfig(w, { supabaseUrl: storageUrl, serviceRoleKey: KEY }), {
+  const worker = await startTestWorker(testConfig(w, { supabaseUrl: storageUrl, serviceRoleKey: KEY, ...config }), {
     logger: testLogger(),
     createGateway: (id) => {
       const { gateway, sender } = answeringGateway(answer, sim, id);
@@ -111,6 +117,24 @@ describe('account-level answers', () => {
     expect((await account(w)).status).toBe('active');
     await waitForState(w, id, 'completed', 15_000);
     expect(await deliveryCounts(w, id)).toEqual({ sent: 5 });
+  });
+
+  it("a row read before the stop was committed is not the owner's resume: the account stays stopped", async () => {
+    const w = await createWorld({ ratePerMinute: 6000 });
+    const { ids } = await addChannels(w, 3);
+    const sim = new TelegramSimulator({ accountPerSecond: 10_000 });
+    const frozen: Answering = (r) =>
+      r instanceof Api.messages.SendMessage ? { code: 420, name: 'FROZEN_METHOD_INVALID' } : undefined;
+    // Commits once a second, the account's row read every 100 ms: reads between the stop and its
+    // commit still say 'active'.
+    const { worker, calls } = await startWorkerAnswering(w, sim, frozen, { flushMs: 1000, accountRefreshMs: 100 });
+    const id = await createCampaign(w, { channelIds: ids });
+    expect((await waitForState(w, id, 'paused', 15_000)).pause_reason).toBe('account');
+    const sends = calls(Api.messages.SendMessage);
+    await waitFor('reads after the commit', async () => (await account(w)).status === 'frozen', 5_000);
+    await new Promise((r) => setTimeout(r, 500)); // five reads of the committed row
+    expect(worker.accounts()[0]!.status).toBe('account_stopped');
+    expect(calls(Api.messages.SendMessage)).toBe(sends);
   });
 
   it('an account found frozen at start-up is stopped the same way, and sends once the owner resumes', async () => {

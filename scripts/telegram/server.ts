@@ -1,11 +1,11 @@
-// `node scripts/telegram/server.ts`: starts the Telegram stand-in on loopback and prints what a
+// `npm run telegram`: starts the Telegram stand-in on loopback and prints what a
 // GramJS client needs to reach it (the future stack.json `telegram` entry) as one JSON line.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkFlags } from '../lib/cli.ts';
 import { startStandIn } from './mtproto/server.ts';
 
-const COMMAND = 'node scripts/telegram/server.ts';
+const COMMAND = 'npm run telegram';
 const USAGE = `Usage: ${COMMAND} [options]
 
 Starts the Telegram stand-in (a model of Telegram reached over MTProto 2.0 on TCP; see

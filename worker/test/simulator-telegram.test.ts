@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Api, errors, type TelegramClient } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 import { simulatedClient } from '../src/simulator/simulated-client.ts';
+import { MemoryMessageStore } from '../src/simulator/store.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { sleep } from '../../contracts/time.ts';
 import { ManualClock } from './clock.ts';
@@ -206,5 +207,26 @@ describe('probe, latency and cost', () => {
     // GramJS builds and serialises each request (as in production) and the simulator builds the
     // answer; a send costing over 0.25 ms would take half a core at 2,000/s in the bench.
     expect(msPerSend).toBeLessThan(0.25);
+  });
+});
+
+describe('limits count the sends they admit', () => {
+  /** A store that answers a few milliseconds later, as the Postgres store does. */
+  class SlowStore extends MemoryMessageStore {
+    override async post(...args: Parameters<MemoryMessageStore['post']>) {
+      await sleep(5);
+      return await super.post(...args);
+    }
+  }
+
+  it('PEER_FLOOD after 10 sends lets exactly 10 of 20 concurrent sends through', async () => {
+    const sim = new TelegramSimulator({ latencyMs: [0, 0], peerFloodAfter: 10, accountPerSecond: 10_000 }, new SlowStore());
+    const client = simulatedClient(sim, 'acct');
+    const peer = await inputPeer(client, 'busy_room');
+    const answers = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => send(client, peer, String(1000 + i))));
+    expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(10);
+    expect(answers.filter((a) => a.status === 'rejected').map((a) => (a as PromiseRejectedResult).reason.errorMessage))
+      .toEqual(Array(10).fill('PEER_FLOOD'));
+    expect((await sim.countsByPeer()).get('@busy_room')).toBe(10);
   });
 });

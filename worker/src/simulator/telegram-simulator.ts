@@ -283,11 +283,24 @@ export class TelegramSimulator {
     }
     if (posts.length >= this.options.chatPerMinute) fail(420, `FLOOD_WAIT_${Math.ceil((posts[0]! + 60_000 - now) / 1000)}`);
 
-    const posted = await this.store.post(accountId, chatId, randomId, peer, media, acceptedAt);
-    if (!posted.duplicate) {
-      acct.sends += 1;
-      acct.window.push(now);
-      posts.push(now);
+    // Counted on admission, before the store answers: sends admitted at the same moment see each
+    // other, so a limit lets exactly its number through. A repeat (duplicate) gives its place back.
+    acct.sends += 1;
+    acct.window.push(now);
+    posts.push(now);
+    const unadmit = () => {
+      acct.sends -= 1;
+      for (const times of [acct.window, posts]) {
+        const i = times.lastIndexOf(now); // gone if it already left its window
+        if (i >= 0) times.splice(i, 1);
+      }
+    };
+    const posted = await this.store.post(accountId, chatId, randomId, peer, media, acceptedAt).catch((err: unknown) => {
+      unadmit();
+      throw err;
+    });
+    if (posted.duplicate) unadmit();
+    else {
       this.#posted += 1;
       this.#maybeGoOffline();
     }

@@ -1,0 +1,79 @@
+// Peers are per account: every account resolves a channel itself, once, and sends with the access
+// hash Telegram gave it (the simulator refuses another account's hash with CHANNEL_INVALID).
+import { Api } from 'telegram';
+import { describe, expect, it } from 'vitest';
+import { asUser } from '../../scripts/test/db.ts';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+import {
+  addAccount,
+  addChannels,
+  campaign,
+  createCampaign,
+  createWorld,
+  deliveryCounts,
+  startTestWorker,
+  testConfig,
+  testLogger,
+  waitForState,
+} from './fixtures.ts';
+
+/** A simulator that counts contacts.resolveUsername calls per account. */
+class CountingSimulator extends TelegramSimulator {
+  readonly resolutions = new Map<string, number>();
+  override handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
+    if (request instanceof Api.contacts.ResolveUsername) {
+      this.resolutions.set(accountId, (this.resolutions.get(accountId) ?? 0) + 1);
+    }
+    return super.handle(accountId, request);
+  }
+}
+
+describe('peers per account', () => {
+  it('two accounts of one owner post to the same 30 channels: 60 of 60 sent, each channel resolved once per account', async () => {
+    const world = await createWorld({ ratePerMinute: 60_000 });
+    const second = await addAccount(world.sql, world.userId, 60_000);
+    const { ids, peers } = await addChannels(world, 30);
+    const sim = new CountingSimulator({ accountPerSecond: 10_000 });
+    const config = testConfig(world, { accounts: [{ accountId: world.accountId }, { accountId: second }] });
+    const worker = await startTestWorker(config, { logger: testLogger(), simulator: sim });
+
+    // The first account resolves every channel; the second then posts to the same channels.
+    const first = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, first, 'completed', 30_000);
+    const next = await createCampaign(world, { channelIds: ids, accountId: second });
+    await waitForState(world, next, 'completed', 30_000);
+
+    for (const id of [first, next]) {
+      expect(await campaign(world, id)).toMatchObject({ sent_count: 30, failed_count: 0 });
+      expect(await deliveryCounts(world, id)).toEqual({ sent: 30 });
+    }
+    const counts = await sim.countsByPeer();
+    expect(peers.map((p) => counts.get(p))).toEqual(peers.map(() => 2));
+    expect(Object.fromEntries(sim.resolutions)).toEqual({ [world.accountId]: 30, [second]: 30 });
+    const cached = await world.sql.query(
+      `select account_id, count(*)::int as n, count(distinct access_hash)::int as hashes
+       from private.account_peers group by account_id order by account_id`,
+    );
+    expect(cached.rows).toEqual(
+      [world.accountId, second].sort().map((account_id) => ({ account_id, n: 30, hashes: 30 })),
+    );
+
+    // Kept: a new process sends with the cached peers and resolves none of them again.
+    await worker.stop();
+    sim.resolutions.clear();
+    await startTestWorker(config, { logger: testLogger(), simulator: sim });
+    const again = await createCampaign(world, { channelIds: ids, accountId: second });
+    await waitForState(world, again, 'completed', 30_000);
+    expect(await deliveryCounts(world, again)).toEqual({ sent: 30 });
+    expect(sim.resolutions.size).toBe(0);
+  });
+
+  it('keeps access hashes out of the owner’s reach', async () => {
+    const world = await createWorld();
+    await addChannels(world, 1);
+    const read = (q: string) =>
+      asUser(world.sql, world.userId, (t) => t.query(q)).then(() => 'read', (e: { code?: string }) => e.code);
+    expect(await read('select * from private.account_peers')).toBe('42501');
+    expect(await read('select access_hash from public.channels')).toBe('42703');
+  });
+});

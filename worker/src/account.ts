@@ -390,10 +390,8 @@ export class Account {
    * One without a hash (not yet resolved by this account) is resolved first, never sent with 0.
    */
   #knownPeer(row: db.ClaimRow): ResolvedPeer | undefined {
-    const p = row.telegram_id
-      ? { telegramId: row.telegram_id, accessHash: row.access_hash }
-      : this.#peers.get(row.channel_id ?? row.peer);
-    return p && usable(p) ? p : undefined;
+    const cached = row.telegram_id ? { telegramId: row.telegram_id, accessHash: row.access_hash } : undefined;
+    return cached && usable(cached) ? cached : this.#peers.get(row.channel_id ?? row.peer);
   }
 
   /** Looks the peer up once per account and has the recorder keep it in the account's cache. */

@@ -1,6 +1,6 @@
 // Peers are per account: every account resolves a channel itself, once, and sends with the access
 // hash Telegram gave it (the simulator refuses another account's hash with CHANNEL_INVALID).
-import { Api } from 'telegram';
+import { Api, errors } from 'telegram';
 import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
@@ -17,14 +17,29 @@ import {
   waitForState,
 } from './fixtures.ts';
 
-/** A simulator that counts contacts.resolveUsername calls per account. */
+/**
+ * A simulator that counts contacts.resolveUsername calls per account and, once `floodSeconds` is
+ * set, answers the next one with FLOOD_WAIT_<floodSeconds> and every other until it ends, as
+ * Telegram answers a burst of resolutions.
+ */
 class CountingSimulator extends TelegramSimulator {
   readonly resolutions = new Map<string, number>();
+  floodSeconds = 0;
+  floodUntil = 0;
+  flooded = 0;
+  /** Resolutions that reached the simulator once the FLOOD_WAIT was answered and before it ended. */
+  duringFlood = 0;
   override handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
-    if (request instanceof Api.contacts.ResolveUsername) {
-      this.resolutions.set(accountId, (this.resolutions.get(accountId) ?? 0) + 1);
-    }
-    return super.handle(accountId, request);
+    if (!(request instanceof Api.contacts.ResolveUsername)) return super.handle(accountId, request);
+    this.resolutions.set(accountId, (this.resolutions.get(accountId) ?? 0) + 1);
+    const now = Date.now();
+    if (this.floodSeconds && !this.floodUntil) this.floodUntil = now + this.floodSeconds * 1000;
+    else if (now >= this.floodUntil) return super.handle(accountId, request);
+    else this.duringFlood++;
+    this.flooded++;
+    const seconds = Math.ceil((this.floodUntil - now) / 1000);
+    const rpc = new Api.RpcError({ errorCode: 420, errorMessage: `FLOOD_WAIT_${seconds}` });
+    return Promise.reject(errors.RPCMessageToError(rpc, request));
   }
 }
 
@@ -66,6 +81,48 @@ describe('peers per account', () => {
     await waitForState(world, again, 'completed', 30_000);
     expect(await deliveryCounts(world, again)).toEqual({ sent: 30 });
     expect(sim.resolutions.size).toBe(0);
+  });
+
+  it('a FLOOD_WAIT answered to a resolution pauses the account and spends no attempt', async () => {
+    const world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids } = await addChannels(world, 30);
+    const sim = new CountingSimulator({ accountPerSecond: 10_000 });
+    sim.floodSeconds = 2;
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    expect((await waitForState(world, id, 'paused', 10_000)).pause_reason).toBe('flood_wait');
+    await waitForState(world, id, 'completed', 30_000);
+    expect(await deliveryCounts(world, id)).toEqual({ sent: 30 });
+    const { rows } = await world.sql.query(
+      'select count(*)::int as n from public.deliveries where campaign_id = $1 and attempts = 1',
+      [id],
+    );
+    expect(rows[0].n).toBe(30);
+    // Only the lookups already under way when the answer came were flooded; none started during the wait.
+    expect(sim.flooded).toBeGreaterThan(0);
+    expect(sim.duringFlood).toBe(sim.flooded - 1);
+    expect(sim.flooded).toBeLessThanOrEqual(8);
+    expect(sim.resolutions.get(world.accountId)).toBe(30 + sim.flooded);
+  });
+
+  it('a peer known without an access hash is resolved, never sent with hash 0', async () => {
+    const world = await createWorld({ ratePerMinute: 60_000 });
+    const { ids, peers } = await addChannels(world, 3);
+    await world.sql.query(
+      `insert into private.account_peers (account_id, channel_id, telegram_id, access_hash)
+       select $1, c, t::bigint, null from unnest($2::uuid[], $3::text[]) as x (c, t)`,
+      [world.accountId, ids, peers.map((p) => TelegramSimulator.markedIdFor(p))],
+    );
+    const sim = new CountingSimulator({ accountPerSecond: 10_000 });
+    // The channels exist at Telegram (someone resolved them); this account has no hash for them.
+    for (const p of peers) await sim.handle('someone else', new Api.contacts.ResolveUsername({ username: p.slice(1) }));
+    await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const id = await createCampaign(world, { channelIds: ids });
+    await waitForState(world, id, 'completed', 20_000);
+    expect(await deliveryCounts(world, id)).toEqual({ sent: 3 });
+    expect(sim.resolutions.get(world.accountId)).toBe(3);
+    const { rows } = await world.sql.query('select count(*)::int as n from private.account_peers where access_hash is null');
+    expect(rows[0].n).toBe(0);
   });
 
   it('keeps access hashes out of the owner’s reach', async () => {

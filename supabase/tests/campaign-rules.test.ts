@@ -164,7 +164,7 @@ describe('channels', () => {
     const e = await sqlError(
       t.client,
       t.owner.userId,
-      (c) => c.query(`update public.channels set telegram_id = 777, access_hash = 888 where id = $1`, [t.owner.channelIds[0]]),
+      (c) => c.query(`update public.channels set telegram_id = 777, resolved_at = now() where id = $1`, [t.owner.channelIds[0]]),
     );
     expect(e.code).toBe('42501');
   });

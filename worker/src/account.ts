@@ -58,6 +58,14 @@ export function bufferTarget(ratePerMinute: number, lookaheadSeconds: number): {
   return { target, low: Math.ceil(target / 2) };
 }
 
+/**
+ * A peer a user account can send to: a channel or user needs the access hash this account was
+ * given (0 is valid for bots only); a basic group's marked id (-<id>, not -100<id>) needs none.
+ */
+function usable(p: ResolvedPeer): boolean {
+  return p.accessHash !== null || (p.telegramId.startsWith('-') && !p.telegramId.startsWith('-100'));
+}
+
 export class Account {
   readonly id: string;
   status: AccountStatus = 'waiting_lock';
@@ -403,20 +411,36 @@ export class Account {
     }
   }
 
+  /**
+   * The peer as this account resolved it: from its own cache (worker_take reads the account's,
+   * never another account's hash: core.telegram.org/api/peers, "Access hash") or this process's.
+   * One without a hash (not yet resolved by this account) is resolved first, never sent with 0.
+   */
   #knownPeer(row: db.ClaimRow): ResolvedPeer | undefined {
-    if (row.telegram_id) return { telegramId: row.telegram_id, accessHash: row.access_hash };
-    return this.#peers.get(row.channel_id ?? row.peer);
+    const cached = row.telegram_id ? { telegramId: row.telegram_id, accessHash: row.access_hash } : undefined;
+    return cached && usable(cached) ? cached : this.#peers.get(row.channel_id ?? row.peer);
   }
 
-  /** Looks the peer up once per process and has the recorder store it on the channel. */
+  /** Looks the peer up once per account and has the recorder keep it in the account's cache. */
   async #resolve(row: db.ClaimRow): Promise<ResolvedPeer> {
     const key = row.channel_id ?? row.peer;
     let p = this.#peers.get(key);
     if (!p) {
       p = await withTimeout(this.#gateway!.resolvePeer(row.peer), this.#deps.config.sendTimeoutMs, 'peer resolution');
+      if (!usable(p)) {
+        throw Object.assign(new Error(`${row.peer} resolved without an access hash: this account cannot send to it`), {
+          errorMessage: 'PEER_ID_INVALID',
+          code: 400,
+        });
+      }
       this.#peers.set(key, p);
       if (row.channel_id) {
-        this.#deps.recorder.peer({ channelId: row.channel_id, telegramId: p.telegramId, accessHash: p.accessHash });
+        this.#deps.recorder.peer({
+          accountId: this.id,
+          channelId: row.channel_id,
+          telegramId: p.telegramId,
+          accessHash: p.accessHash,
+        });
       }
     }
     return p;

@@ -164,7 +164,9 @@ export async function setUnreachable(db: SqlExecutor, accountId: string, reason:
   await db.query('select public.worker_account_reachable($1, $2)', [accountId, reason]);
 }
 
+/** A channel as one account resolved it: its access hash is valid for that account only. */
 export interface PeerUpdate {
+  accountId: string;
   channelId: string;
   telegramId: string;
   accessHash: string | null;

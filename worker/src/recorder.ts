@@ -60,7 +60,7 @@ export class Recorder {
   }
 
   peer(p: db.PeerUpdate): void {
-    this.#peers.set(p.channelId, p);
+    this.#peers.set(`${p.accountId}|${p.channelId}`, p);
   }
 
   /** Records everything added so far (graceful stop); gives up after `timeoutMs`. */
@@ -94,7 +94,7 @@ export class Recorder {
       if (!ok) {
         this.#outcomes = outcomes.concat(this.#outcomes);
         this.#events = events.concat(this.#events);
-        for (const p of peers) if (!this.#peers.has(p.channelId)) this.#peers.set(p.channelId, p);
+        for (const p of peers) if (!this.#peers.has(`${p.accountId}|${p.channelId}`)) this.peer(p);
       }
       if (this.backlog) this.#schedule(ok ? this.#flushMs : Math.min(5_000, 100 * 2 ** this.#failures));
     });

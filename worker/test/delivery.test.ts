@@ -33,9 +33,10 @@ describe('delivery', () => {
       [id],
     );
     expect(rows[0].n).toBe(30);
-    // peers were resolved once and stored on the channel
+    // peers were resolved once and kept in the account's peer cache
     const ch = await world.sql.query(
-      'select count(*)::int as n from public.channels where telegram_id is not null and access_hash is not null',
+      'select count(*)::int as n from private.account_peers where account_id = $1 and access_hash is not null',
+      [world.accountId],
     );
     expect(ch.rows[0].n).toBe(30);
   });

@@ -1,7 +1,8 @@
 // The Telegram simulator's answers that the worker's send path relies on, through a real GramJS
 // TelegramClient (invoke, request serialisation, RPC error classes) on the simulated sender:
-// RANDOM_ID_DUPLICATE while a first send is in flight, Telegram unreachable, the connection
-// probe (help.GetNearestDc), latency, and the simulator's own CPU cost per send.
+// access hashes per account, RANDOM_ID_DUPLICATE while a first send is in flight, Telegram
+// unreachable, the connection probe (help.GetNearestDc), latency, and the simulator's own CPU
+// cost per send.
 import { describe, expect, it } from 'vitest';
 import { Api, errors, type TelegramClient } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
@@ -32,6 +33,24 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?
   ]);
 }
 
+describe('access hashes (core.telegram.org/api/peers, "Access hash")', () => {
+  it('gives each account its own access hash and refuses another account’s, or 0, with CHANNEL_INVALID', async () => {
+    const sim = new TelegramSimulator();
+    const a = simulatedClient(sim, 'acct-a');
+    const b = simulatedClient(sim, 'acct-b');
+    const peerOfA = await inputPeer(a, 'hash_room');
+    const peerOfB = await inputPeer(b, 'hash_room');
+    expect(peerOfB.channelId.toString()).toBe(peerOfA.channelId.toString());
+    expect(peerOfB.accessHash.toString()).not.toBe(peerOfA.accessHash.toString());
+    const refused = (p: Promise<unknown>) => p.then(() => 'sent', (e: { errorMessage?: string }) => e.errorMessage);
+    expect(await refused(send(b, peerOfA, '1'))).toBe('CHANNEL_INVALID');
+    const zero = new Api.InputPeerChannel({ channelId: peerOfB.channelId, accessHash: returnBigInt(0) });
+    expect(await refused(send(b, zero, '2'))).toBe('CHANNEL_INVALID');
+    expect(await refused(send(b, peerOfB, '3'))).toBe('sent');
+    expect(await refused(send(a, peerOfA, '1'))).toBe('sent');
+  });
+});
+
 describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
   it("answers a resend during the first call's latency with 500 RANDOM_ID_DUPLICATE, later ones with the original message", async () => {
     const clock = new ManualClock();
@@ -58,7 +77,8 @@ describe('RANDOM_ID_DUPLICATE while the first send is in flight', () => {
     const a = simulatedClient(sim, 'acct-a');
     const b = simulatedClient(sim, 'acct-b');
     const peer = await inputPeer(a, 'shared_room');
-    const ids = await Promise.all([send(a, peer, '1'), send(a, peer, '2'), send(b, peer, '1')]);
+    const peerOfB = await inputPeer(b, 'shared_room');
+    const ids = await Promise.all([send(a, peer, '1'), send(a, peer, '2'), send(b, peerOfB, '1')]);
     expect(new Set(ids).size).toBe(3);
     expect((await sim.countsByPeer()).get('@shared_room')).toBe(3);
   });
@@ -118,7 +138,7 @@ describe('Telegram unreachable', () => {
     for (const p of hung) expect(await within(p, 50)).toBe('pending');
     expect(sim.isUnreachable('acct')).toBe(true);
     // Another account still reaches Telegram.
-    expect(await send(other, peer, '1')).toEqual(expect.any(Number));
+    expect(await send(other, await inputPeer(other, 'net_room'), '1')).toEqual(expect.any(Number));
     await clock.advance(1);
     expect(sim.isUnreachable('acct')).toBe(false);
     expect(await client.invoke(new Api.help.GetNearestDc())).toBeInstanceOf(Api.NearestDc);

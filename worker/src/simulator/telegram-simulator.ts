@@ -11,20 +11,35 @@ import { realClock, type SimulatorClock, SimulatorOptions, type SimulatorOptions
 
 const never = () => new Promise<never>(() => {});
 
-const channels = new Map<string, { id: bigint; accessHash: bigint; accessHashText: string }>();
+const channels = new Map<string, bigint>();
+const hashes = new Map<string, string>();
 
-/** Deterministic channel id and access hash for a username or invite, stable across processes. */
-function channelFor(peer: string): { id: bigint; accessHash: bigint; accessHashText: string } {
-  let c = channels.get(peer);
-  if (!c) {
-    // Cached: every send checks its access hash, and a bench sends thousands a second.
+/** Deterministic channel id for a username or invite, stable across processes. */
+function channelFor(peer: string): { id: bigint } {
+  let id = channels.get(peer);
+  if (id === undefined) {
     const h = createHash('sha256').update(peer.toLowerCase()).digest();
-    const accessHash = h.readBigInt64BE(8);
-    c = { id: 1_000_000_000n + (h.readBigUInt64BE(0) % 900_000_000_000n), accessHash, accessHashText: accessHash.toString() };
+    id = 1_000_000_000n + (h.readBigUInt64BE(0) % 900_000_000_000n);
     if (channels.size > 100_000) channels.clear();
-    channels.set(peer, c);
+    channels.set(peer, id);
   }
-  return c;
+  return { id };
+}
+
+/**
+ * The access hash an account is given for a peer: Telegram gives every account its own, and
+ * "access hashes may not be reused across different accounts" (core.telegram.org/api/peers,
+ * "Access hash"). Cached: every send checks it, and a bench sends thousands a second.
+ */
+function accessHashFor(accountId: string, peer: string): string {
+  const key = `${accountId}\n${peer.toLowerCase()}`;
+  let hash = hashes.get(key);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(key).digest().readBigInt64BE(8).toString();
+    if (hashes.size > 100_000) hashes.clear();
+    hashes.set(key, hash);
+  }
+  return hash;
 }
 
 interface AccountState {
@@ -156,18 +171,18 @@ export class TelegramSimulator {
     if (request instanceof Api.contacts.ResolveUsername) {
       const peer = `@${request.username.toLowerCase()}`;
       if (this.#targets.get(peer)?.missing) fail(400, 'USERNAME_NOT_OCCUPIED');
-      const chat = this.#channel(peer);
+      const chat = this.#channel(accountId, peer);
       return new Api.contacts.ResolvedPeer({ peer: new Api.PeerChannel({ channelId: chat.id }), chats: [chat], users: [] });
     }
     if (request instanceof Api.messages.CheckChatInvite) {
       const peer = `+${request.hash}`;
       if (this.#targets.get(peer)?.missing) fail(400, 'INVITE_HASH_EXPIRED');
-      return new Api.ChatInviteAlready({ chat: this.#channel(peer) });
+      return new Api.ChatInviteAlready({ chat: this.#channel(accountId, peer) });
     }
     if (request instanceof Api.channels.GetChannels) {
       const chats = request.id.map((c) => {
         const id = String((c as Api.InputChannel).channelId);
-        return this.#channel(this.#peerById.get(id) ?? `-100${id}`, id);
+        return this.#channel(accountId, this.#peerById.get(id) ?? `-100${id}`, id);
       });
       return new Api.messages.Chats({ chats });
     }
@@ -181,13 +196,14 @@ export class TelegramSimulator {
     return hi > 0 ? this.clock.sleep(lo + Math.random() * (hi - lo)) : undefined;
   }
 
-  #channel(peer: string, knownId?: string): Api.Channel {
-    const { id, accessHash } = channelFor(peer);
+  /** A channel as `accountId` sees it, with that account's access hash. */
+  #channel(accountId: string, peer: string, knownId?: string): Api.Channel {
+    const { id } = channelFor(peer);
     const channelId = knownId ?? String(id);
     this.#peerById.set(channelId, peer);
     return new Api.Channel({
       id: returnBigInt(channelId),
-      accessHash: returnBigInt(accessHash.toString()),
+      accessHash: returnBigInt(accessHashFor(accountId, peer)),
       title: peer,
       photo: new Api.ChatPhotoEmpty(),
       date: 0,
@@ -227,7 +243,8 @@ export class TelegramSimulator {
       const acceptedAt = new Date(this.clock.now());
       if (this.#revoked.has(accountId)) fail(401, 'AUTH_KEY_UNREGISTERED');
       if (!chatId) fail(400, 'PEER_ID_INVALID');
-      if (this.#peerById.has(chatId) && input.accessHash.toString() !== channelFor(peer).accessHashText) {
+      // A hash given to another account, or none (0), is refused as Telegram refuses it.
+      if (this.#peerById.has(chatId) && input.accessHash.toString() !== accessHashFor(accountId, peer)) {
         fail(400, 'CHANNEL_INVALID');
       }
       const media = req instanceof Api.messages.SendMedia ? this.media.check(accountId, req.media, fail) : undefined;

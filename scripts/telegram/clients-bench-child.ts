@@ -5,6 +5,7 @@
 // (their bytes are the same whichever library sends them) and teleproto is taught to read the
 // layer-198 constructors it lacks; everything below TL (sender, reconnects, pings, sockets) is the
 // library's own.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Api } from 'telegram';
@@ -123,6 +124,23 @@ async function postOnce(i: number, a: { channelId: string; accessHash: string; r
   }
 }
 
+/** CPU per AES-256-IGE encryption and decryption of a 96-byte message (every MTProto message is both). */
+function igeMicros(): number {
+  const { IGE } = load(`${lib}/crypto/IGE.js`);
+  const [key, iv, message] = [randomBytes(32), randomBytes(32), randomBytes(96)];
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const ige = new IGE(key, iv);
+      ige.decryptIge(ige.encryptIge(message));
+    }
+  };
+  run(500); // warm-up: the JIT, not the library, would be measured otherwise
+  const before = process.cpuUsage();
+  run(5_000);
+  const used = process.cpuUsage(before);
+  return Math.round((used.user + used.system) / 5_000 * 10) / 10;
+}
+
 function usage() {
   const status = readFileSync('/proc/self/status', 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -136,6 +154,7 @@ const ops: Record<string, (a: Args) => unknown> = {
   post: (a) => postOnce(a.i as number, a as { channelId: string; accessHash: string; randomId: string }),
   connects: (a) => connects[a.i as number] ?? [],
   usage: () => usage(),
+  igeMicros: () => igeMicros(),
   problems: () => ({ problems, consoleErrors }),
   gc: () => (globalThis as { gc?: () => void }).gc?.(),
   close: async () => {

@@ -298,7 +298,8 @@ async function faultScenarios(s: Setup, lib: LibName, o: Options, progress: (s: 
     const outage = await outageScenario(s, child, o.outageS);
     progress(o.halfOpen ? `${lib}: half-open connection` : `${lib}: half-open skipped`);
     const halfOpen = o.halfOpen ? await halfOpenScenario(s, child) : null;
-    return { drop, outage, halfOpen, ...await child.call<Problems>('problems') };
+    const igeMicrosPerMessage = await child.call<number>('igeMicros');
+    return { drop, outage, halfOpen, igeMicrosPerMessage, ...await child.call<Problems>('problems') };
   } finally {
     await closeChild(child);
   }
@@ -327,6 +328,7 @@ function table(results: LibResult[]): string {
     ['half-open: call answered after healed (ms)', (r) => r.halfOpen?.callAnsweredAfterHealedMs ?? '-'],
     ['unhandled rejections / exceptions', (r) => r.problems.length],
     ['console.error lines at LogLevel.NONE', (r) => r.consoleErrors],
+    ['AES-IGE CPU per 96-byte message, encrypted and decrypted (µs)', (r) => r.igeMicrosPerMessage],
     ...(results[0]?.idle ?? []).flatMap((p, k): [string, (r: LibResult) => unknown][] => [
       [`${p.clients} idle: CPU % of a core (stand-in)`, (r) => `${r.idle[k]?.cpuPctOfCore} (${r.idle[k]?.standInCpuPctOfCore})`],
       [`${p.clients} idle: RSS MB, KB per client`, (r) => `${r.idle[k]?.rssMb}, ${r.idle[k]?.rssPerClientKb}`],

@@ -6,7 +6,7 @@ import { Api } from 'telegram';
 import { standInClient } from './client.ts';
 import { startStandIn, type TelegramStandIn } from './mtproto/server.ts';
 
-const USAGE = `usage: node scripts/telegram/clients-bench.ts [flags]
+const USAGE = `usage: npm run bench:clients -- [flags]
   --lib <gramjs|teleproto|both>  libraries to measure (default both)
   --clients <list>               idle signed-in clients per point, e.g. 100,1000 (default 100,1000; 0 skips)
   --outage <s>                   length of the DC outage (default 5)

@@ -1,6 +1,7 @@
 // Worker configuration: parsed from the environment with zod (main.ts) or passed in directly
 // (startWorker), so scripts and tests can embed the worker with the same validated shape.
 import { z } from 'zod';
+import { TelegramServer } from './gateway/server.ts';
 import { SimulatorOptions } from './simulator/options.ts';
 
 const jsonFromString = <T extends z.ZodType>(schema: T, what: string) =>
@@ -28,6 +29,8 @@ export const WorkerConfig = z.object({
   accounts: z.array(AccountConfig).nullable(),
   apiId: z.number().int().positive().optional(),
   apiHash: z.string().min(1).optional(),
+  /** gramjs mode: Telegram's test DCs or a stand-in instead of Telegram's production DCs. */
+  server: TelegramServer.optional(),
   simulator: SimulatorOptions.prefault({}),
   /** The Supabase project URL and service role key: media campaigns read their files from Storage with them. Secret: never logged. */
   supabaseUrl: z.string().url().optional(),
@@ -94,6 +97,10 @@ const Env = z.object({
   ).optional(),
   TELEGRAM_API_ID: int.positive().optional(),
   TELEGRAM_API_HASH: z.string().min(1).optional(),
+  TELEGRAM_SERVER: jsonFromString(
+    TelegramServer,
+    'TELEGRAM_SERVER (e.g. {"dcs":[{"id":2,"host":"127.0.0.1","port":20443}],"publicKeyPem":"-----BEGIN RSA PUBLIC KEY-----…"})',
+  ).optional(),
   SIMULATOR_CONFIG: jsonFromString(SimulatorOptions, 'SIMULATOR_CONFIG').optional(),
   SIMULATOR_DATABASE_URL: z.string().min(1).optional(),
   SUPABASE_URL: z.string().url({ error: 'SUPABASE_URL must be the project URL, e.g. https://<ref>.supabase.co' }).optional(),
@@ -143,6 +150,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       accounts: e.TELEGRAM_ACCOUNTS ?? null,
       apiId: e.TELEGRAM_API_ID,
       apiHash: e.TELEGRAM_API_HASH,
+      server: e.TELEGRAM_SERVER,
       simulator: e.SIMULATOR_CONFIG,
       simulatorDatabaseUrl: e.SIMULATOR_DATABASE_URL,
       supabaseUrl: e.SUPABASE_URL,

@@ -76,7 +76,12 @@ function gatewayFactory(
   return {
     simulator: null,
     create: (id) =>
-      new GramJsGateway(createTelegramClient({ session: sessions.get(id)!, apiId: config.apiId!, apiHash: config.apiHash! })),
+      new GramJsGateway(createTelegramClient({
+        session: sessions.get(id)!,
+        apiId: config.apiId!,
+        apiHash: config.apiHash!,
+        server: config.server,
+      })),
   };
 }
 

@@ -7,6 +7,7 @@ import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { telegramName } from '../errors.ts';
 import { formatMessage } from './format.ts';
+import { serverConnection, TelegramServer, trustServerKey } from './server.ts';
 import {
   type MediaFile,
   type MediaRef,
@@ -46,11 +47,15 @@ export interface GramJsSession {
   session: string;
   apiId: number;
   apiHash: string;
+  /** Telegram's test DCs or a stand-in; unset: Telegram's production DCs. */
+  server?: TelegramServer;
 }
 
 /** A client for a real session: the worker decides about waits, so GramJS never sleeps itself. */
 export function createTelegramClient(s: GramJsSession): TelegramClient {
+  if (s.server) trustServerKey(s.server.publicKeyPem);
   return new TelegramClient(new StringSession(s.session), s.apiId, s.apiHash, {
+    ...(s.server ? { connection: serverConnection(s.server) } : {}),
     floodSleepThreshold: 0,
     // One try per invoke: retries are the worker's (same random_id, paced, recorded).
     requestRetries: 1,

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sleep } from '../../contracts/time.ts';
 import { withClient } from '../lib/database.ts';
 import type { AppDatabase, BenchCluster } from './cluster.ts';
@@ -106,7 +107,7 @@ async function realWorker(
   const file = join(tmpdir(), `tg-bench-accounts-${process.pid}-${randomBytes(4).toString('hex')}.json`);
   writeFileSync(file, JSON.stringify(accountIds.map((accountId, i) => ({ accountId, session: sessions[i] }))), { mode: 0o600 });
   return await fleetWorker(db, name, accountIds, {
-    entry: new URL('./real-worker.ts', import.meta.url).pathname,
+    entry: fileURLToPath(new URL('./real-worker.ts', import.meta.url)),
     servingMs,
     env: {
       TELEGRAM_MODE: 'gramjs',

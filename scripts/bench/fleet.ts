@@ -152,7 +152,7 @@ export async function fleetWorker(
   db: AppDatabase,
   name: string,
   accountIds: string[],
-  real: { entry: string; env: Record<string, string>; servingMs: number } | undefined = undefined,
+  real?: { entry: string; env: Record<string, string>; servingMs: number },
 ): Promise<WorkerProcess> {
   const w = await spawnWorker({
     name,

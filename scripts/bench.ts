@@ -1,6 +1,7 @@
 // `npm run bench [-- flags]`: pipeline ceiling, pacing accuracy and fairness, pickup latency,
 // progress latency, and the fleet benchmark (many accounts on one worker process), against the
-// real worker, the simulator and an embedded Postgres of its own. Writes
+// real worker, the simulator and an embedded Postgres of its own; and fleet points on real
+// clients (the worker's GramJS against the MTProto stand-in, bench/fleet-real.ts). Writes
 // .local/<dir: bench>/results.json and throughput.svg. `--help` lists the flags.
 import { startOwnCluster } from './bench/cluster.ts';
 import {
@@ -13,6 +14,16 @@ import {
   runFleet,
   SHORT_FLEET,
 } from './bench/fleet-run.ts';
+import {
+  FULL_REAL,
+  parseIdle,
+  type RealFleetRun,
+  type RealFleetSizes,
+  realFleetSummary,
+  realFleetTable,
+  runRealFleet,
+  SHORT_REAL,
+} from './bench/fleet-real.ts';
 import { writeResults } from './bench/report.ts';
 import type { BenchRun } from './bench/run.ts';
 
@@ -27,6 +38,10 @@ const USAGE = `usage: npm run bench [-- flags]
                      none: only the idle check; default: 1x1,1x1busy1,10x1,50x1,100x1,50x3,100x3
                      and 1,000 accounts at 60/min)
   --idle <accounts>  accounts of the idle-CPU check (0 skips it; default 1000, short 200)
+  --fleet-real <list>  fleet points on real clients: the worker's GramJS against the MTProto stand-in
+                     (scripts/telegram/) in a process of its own, same format as --fleet (default 10x1;
+                     short and none: no point)
+  --idle-real <list> idle points on real clients, in accounts (default 10,1000; short and 0: none)
   --help             this text`;
 
 function parseArgs(argv: string[]) {
@@ -38,6 +53,8 @@ function parseArgs(argv: string[]) {
     noFleet: false,
     fleet: undefined as string | undefined,
     idle: undefined as number | undefined,
+    fleetReal: undefined as string | undefined,
+    idleReal: undefined as string | undefined,
   };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
@@ -55,6 +72,8 @@ function parseArgs(argv: string[]) {
     else if (a === '--no-fleet') o.noFleet = true;
     else if (a === '--out') o.out = value(i++, a);
     else if (a === '--fleet') o.fleet = value(i++, a);
+    else if (a === '--fleet-real') o.fleetReal = value(i++, a);
+    else if (a === '--idle-real') o.idleReal = value(i++, a);
     else if (a === '--idle') {
       o.idle = Number(value(i++, a));
       if (!Number.isInteger(o.idle) || o.idle < 0) throw new Error('--idle must be a whole number of accounts');
@@ -66,12 +85,19 @@ function parseArgs(argv: string[]) {
 
 let opts: ReturnType<typeof parseArgs>;
 let fleetSizes: FleetSizes;
+let realSizes: RealFleetSizes;
 try {
   opts = parseArgs(process.argv.slice(2));
   const base = opts.short ? SHORT_FLEET : FULL_FLEET;
   fleetSizes = {
     points: opts.fleet !== undefined ? parsePoints(opts.fleet) : base.points,
     idle: { ...base.idle, accounts: opts.idle ?? base.idle.accounts },
+  };
+  const real = opts.short ? SHORT_REAL : FULL_REAL;
+  realSizes = {
+    ...real,
+    points: opts.fleetReal !== undefined ? parsePoints(opts.fleetReal) : real.points,
+    idle: opts.idleReal !== undefined ? parseIdle(opts.idleReal) : real.idle,
   };
 } catch (err) {
   console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
@@ -86,6 +112,7 @@ const cluster = await startOwnCluster({ log: (m) => say(`[bench] ${m}`) });
 try {
   let r: BenchRun | undefined;
   let fleet: FleetRun | undefined;
+  let fleetReal: RealFleetRun | undefined;
   // Loaded only when needed: these phases embed the worker in this process, the fleet does not.
   const phases = opts.fleetOnly ? undefined : await import('./bench/run.ts');
   if (phases) {
@@ -93,16 +120,22 @@ try {
     r = await phases.runBench(cluster, opts.short ? SHORT_SIZES : FULL_SIZES, (m) => say(`[bench] ${m}`));
   }
   if (!opts.noFleet) fleet = await runFleet(cluster, fleetSizes, (m) => say(`[bench] ${m}`));
+  if (!opts.noFleet) fleetReal = await runRealFleet(cluster, realSizes, (m) => say(`[bench] ${m}`));
   const files = await writeResults(opts.out, {
     'results.json': `${
-      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet }, null, 2)
+      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet, fleetReal }, null, 2)
     }\n`,
     ...(r && phases ? { 'throughput.svg': phases.benchChart(r) } : {}),
   });
   if (r && phases) say(`\n${phases.benchTable(r)}\n\nmachine: ${r.machine.cpus} × ${r.machine.model}, node ${r.machine.node}`);
-  if (fleet) say(`\n${fleetTable(fleet)}`);
+  if (fleet && (fleet.points.length || fleet.idle)) say(`\n${fleetTable(fleet)}`);
+  const realRan = !!fleetReal && (fleetReal.points.length > 0 || fleetReal.idle.length > 0);
+  if (realRan) say(`\n${realFleetTable(fleetReal!)}`);
   say(`${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${files.join(', ')}`);
-  if (opts.json) console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}) }));
+  if (opts.json) {
+    const real = realRan ? realFleetSummary(fleetReal!) : {};
+    console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}), ...real }));
+  }
 } finally {
   await cluster.stop();
 }

@@ -57,10 +57,10 @@ export interface FleetResult {
 /** Telegram as the fleet sees it: realistic round trips, its own limits above every pace. */
 const FLEET_SIMULATOR = { latencyMs: [50, 150], accountPerSecond: 100, chatPerMinute: 20 };
 
-/** /proc/<pid>/status VmHWM (peak resident set) in MB. */
-function peakRssMb(pid: number): number | null {
+/** /proc/<pid>/status VmHWM (peak resident set) in MB, or another of its sizes (VmRSS: now). */
+export function peakRssMb(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number | null {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? round(Number(m[1]) / 1024, 1) : null;
   } catch {
     return null;
@@ -144,8 +144,16 @@ async function waitFleet(db: AppDatabase, ids: string[], deadline: number): Prom
   }
 }
 
-/** A worker for the fleet's accounts (listed explicitly), ready when its /health answers 200. */
-async function fleetWorker(db: AppDatabase, name: string, accountIds: string[]): Promise<WorkerProcess> {
+/**
+ * A worker for the fleet's accounts (listed explicitly), ready when its /health answers 200;
+ * `real` runs another entry with other environment (the real-client points, fleet-real.ts).
+ */
+export async function fleetWorker(
+  db: AppDatabase,
+  name: string,
+  accountIds: string[],
+  real?: { entry: string; env: Record<string, string>; servingMs: number },
+): Promise<WorkerProcess> {
   const w = await spawnWorker({
     name,
     databaseUrl: db.url,
@@ -154,15 +162,16 @@ async function fleetWorker(db: AppDatabase, name: string, accountIds: string[]):
     simulatorStore: 'memory',
     logDir: 'bench/fleet',
     readyTimeoutMs: 60_000,
-    env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' },
+    entry: real?.entry,
+    env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...real?.env },
   });
   // Listening is not serving: give its accounts up to 30 s to leave 'starting' (or a lock wait).
-  const until = Date.now() + 30_000;
+  const until = Date.now() + (real?.servingMs ?? 30_000);
   while (Date.now() < until && !(await serving(w.port))) await sleep(250);
   return w;
 }
 
-async function serving(port: number): Promise<boolean> {
+export async function serving(port: number): Promise<boolean> {
   try {
     const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5000) });
     if (!r.ok) return false;
@@ -173,10 +182,10 @@ async function serving(port: number): Promise<boolean> {
   }
 }
 
-const load1 = () => round(loadavg()[0]!, 2);
+export const load1 = () => round(loadavg()[0]!, 2);
 
 /** Why the worker is gone (its exit and last log line), or undefined while it runs. */
-function watchExit(w: WorkerProcess): () => string | undefined {
+export function watchExit(w: WorkerProcess): () => string | undefined {
   let code: number | string | undefined;
   void w.service.exited.then((c) => {
     code = c;
@@ -246,7 +255,7 @@ export async function runFleetPoint(
   }
 }
 
-type Measured = Omit<
+export type Measured = Omit<
   FleetResult,
   | 'accounts'
   | 'campaignsPerAccount'
@@ -260,7 +269,7 @@ type Measured = Omit<
 >;
 
 /** Starts the fleet's campaigns and waits (bounded: 3× theoretical + 30 s) while sampling. */
-async function measure(
+export async function measure(
   cluster: BenchCluster,
   db: AppDatabase,
   fleet: Fleet,

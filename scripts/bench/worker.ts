@@ -29,6 +29,8 @@ export interface WorkerProcessOptions {
   simulatorStore?: 'postgres' | 'memory';
   /** How long to wait for /health (default 30 s). */
   readyTimeoutMs?: number;
+  /** The script to run instead of worker/src/main.ts (one that ends by importing it). */
+  entry?: string;
 }
 
 export interface WorkerProcess {
@@ -65,7 +67,7 @@ export async function spawnWorker(o: WorkerProcessOptions): Promise<WorkerProces
     name: o.name,
     // The pinned Node 24 (type stripping), whatever runs us (vitest may be on the system's Node).
     command: NODE,
-    args: [join(REPO_ROOT, 'worker/src/main.ts')],
+    args: [o.entry ?? join(REPO_ROOT, 'worker/src/main.ts')],
     cwd: REPO_ROOT,
     logFile: join(logs, `${o.name}.log`),
     env,

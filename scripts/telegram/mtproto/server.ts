@@ -2,6 +2,7 @@
 // one shared model. Socket-level faults are switched here: dropped connections, a DC that is down
 // (connections closed as they arrive), a half-open DC (bytes accepted, nothing answered), and
 // forgotten auth keys (clients get transport error 404 and create new keys).
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TelegramModel } from '../model/model.ts';
 import { Connection } from './connection.ts';
@@ -38,6 +39,12 @@ export interface TelegramStandIn extends StandInEntry {
   /** Half-open: nothing is answered while it lasts, and connections accepted meanwhile never answer. */
   setHalfOpen(dcId: number, halfOpen: boolean): void;
   forgetKeys(dcId?: number): void;
+  /**
+   * Stand-in only: makes a DC know `key` as if a key exchange had created it (a fresh server salt);
+   * returns its auth_key_id as hex. sessions.ts uses it to hand out signed-in sessions without the
+   * DH exchange's cost.
+   */
+  registerAuthKey(dcId: number, key: Buffer): string;
   /** Gives every key a new server salt: clients learn it from bad_server_salt and resend. */
   rotateSalts(dcId?: number): void;
   /** Open client connections of a DC. */
@@ -105,6 +112,7 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<TelegramS
     },
     setHalfOpen: (dcId, halfOpen) => void (dcOf(dcId).halfOpen = halfOpen),
     forgetKeys: (dcId) => pick(dcId).forEach((d) => d.keys.clear()),
+    registerAuthKey: (dcId, key) => dcOf(dcId).keys.add(key, randomBytes(8).readBigInt64LE(0)).id,
     connections: (dcId) => dcOf(dcId).sockets.size,
     rotateSalts: (dcId) => pick(dcId).forEach((d) => d.keys.rotateSalts()),
     async close() {

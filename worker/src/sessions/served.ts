@@ -62,7 +62,10 @@ export class ServedSessions {
     for (const id of this.#unopened.keys()) if (!listed.has(id)) this.#unopened.delete(id);
     const stale = [...listed].filter(([id, at]) => this.#held.get(id)?.sealedAt !== at && this.#unopened.get(id) !== at);
     const before = new Map(stale.map(([id]) => [id, this.#held.get(id)?.session]));
-    if (stale.length) this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
+    if (stale.length) {
+      this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
+      this.#log.debug({ accounts: stale.length }, 'stored sessions read again (new, re-sealed or replaced)');
+    }
     const replaced = [...before].filter(([id, s]) => s !== undefined && this.#held.get(id)?.session !== s).map(([id]) => id);
     return { usable: listing.map((l) => l.accountId).filter((id) => this.#held.has(id)), replaced };
   }

@@ -4,10 +4,12 @@
 // stored session refuses to start and changes nothing; no log line carries a session or a key.
 import { describe, expect, it } from 'vitest';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
-import { storeSession } from '../src/sessions/store.ts';
+import { Api } from 'telegram';
+import { standInClient } from '../../scripts/telegram/client.ts';
+import { readSealedSessions, storeSession } from '../src/sessions/store.ts';
 import { parseSessionKey } from '../src/sessions/vault.ts';
 import { startWorker } from '../src/worker.ts';
-import { createWorld, startTestWorker, waitFor, waitForState } from './fixtures.ts';
+import { campaign, createWorld, startTestWorker, waitFor, waitForState } from './fixtures.ts';
 import { campaignTo, capturedLogger, gramjsConfig, poster } from './stand-in-accounts.ts';
 
 const { standIn, track } = useStandIn();
@@ -69,5 +71,32 @@ describe('a gramjs worker without an account list', () => {
     // The same worker given the first key as an old one (a rotation under way) starts.
     const worker = await startTestWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT, { sessionKeysOld: [KEY_TEXT] }), { logger });
     await waitFor('the account served', async () => worker.accounts().some((a) => a.id === w.accountId), 10_000);
+  });
+
+  it('a session Telegram revokes is marked revoked and deleted, and a new sign-in is served with no restart', async () => {
+    const w = await createWorld();
+    const { session } = await poster(standIn(), track, 'revoked_target');
+    await storeSession(w.sql, KEY, w.accountId, session);
+    const worker = await startTestWorker(gramjsConfig(standIn(), w, KEY_TEXT), { logger: capturedLogger().logger });
+    await waitFor('the account running', async () => worker.accounts()[0]?.status === 'running', 15_000);
+    // The account's owner ends the session from another device: auth.logOut on the same auth key.
+    const elsewhere = track(standInClient(standIn(), { session }));
+    await elsewhere.connect();
+    await elsewhere.invoke(new Api.auth.LogOut());
+
+    const campaignId = await campaignTo(w, 'revoked_target', 'never sent');
+    await waitFor('the campaign paused', async () => (await campaign(w, campaignId)).pause_reason === 'account', 30_000);
+    const account = await w.sql.query('select status, status_reason from public.telegram_accounts where id = $1', [w.accountId]);
+    expect(account.rows[0]).toEqual({ status: 'revoked', status_reason: expect.stringMatching(/^AUTH_KEY_UNREGISTERED/) });
+    expect(await readSealedSessions(w.sql, [w.accountId])).toEqual([]);
+    await waitFor('the account dropped', async () => worker.accounts().length === 0, 10_000);
+
+    // A new sign-in stored: the account is active again and served by the same worker.
+    const again = await signedIn(standIn(), testPhone(3));
+    await storeSession(w.sql, KEY, w.accountId, again.session.save() as unknown as string);
+    await again.destroy();
+    expect((await w.sql.query('select status from public.telegram_accounts where id = $1', [w.accountId])).rows[0].status)
+      .toBe('active');
+    await waitFor('the account running again', async () => worker.accounts()[0]?.status === 'running', 15_000);
   });
 });

@@ -2,7 +2,10 @@
 // the database: a session stored after it started is picked up with no restart and sends
 // through the MTProto stand-in with its real GramJS network stack; a worker whose key opens no
 // stored session refuses to start and changes nothing; no log line carries a session or a key.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { Api } from 'telegram';
 import { standInClient } from '../../scripts/telegram/client.ts';
@@ -68,16 +71,39 @@ describe('a gramjs worker without an account list', () => {
     expect((await state()).rows[0]).toEqual(before);
     expect(lines.filter((l) => l.includes(session) || l.includes(OTHER_KEY_TEXT))).toEqual([]);
 
+    // As an operator starts it: `npm run worker` exits 1 with the reason on its log.
+    const s = standIn();
+    const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'worker/src/main.ts')], {
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: w.db.url,
+          TELEGRAM_MODE: 'gramjs',
+          WORKER_SESSION_KEY: OTHER_KEY_TEXT,
+          TELEGRAM_API_ID: String(s.apiId),
+          TELEGRAM_API_HASH: s.apiHash,
+          TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
+          WORKER_HTTP_PORT: '0',
+        },
+      }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, out: stdout + stderr }));
+    });
+    expect(run.code).toBe(1);
+    expect(run.out).toContain('worker failed to start');
+    expect(run.out).toContain(`none of the 1 stored sessions opens with this worker's keys`);
+    expect(run.out).not.toContain(OTHER_KEY_TEXT);
+    expect((await state()).rows[0]).toEqual(before);
+
     // The same worker given the first key as an old one (a rotation under way) starts.
     const worker = await startTestWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT, { sessionKeysOld: [KEY_TEXT] }), { logger });
     await waitFor('the account served', async () => worker.accounts().some((a) => a.id === w.accountId), 10_000);
   });
 
-  it('a session Telegram revokes is marked revoked and deleted, and a new sign-in is served with no restart', async () => {
+  it('a session Telegram revokes is marked revoked and deleted; a new sign-in is served with no restart, another one replaces it', async () => {
     const w = await createWorld();
     const { session } = await poster(standIn(), track, 'revoked_target');
     await storeSession(w.sql, KEY, w.accountId, session);
-    const worker = await startTestWorker(gramjsConfig(standIn(), w, KEY_TEXT), { logger: capturedLogger().logger });
+    const { logger, lines } = capturedLogger();
+    const worker = await startTestWorker(gramjsConfig(standIn(), w, KEY_TEXT), { logger });
     await waitFor('the account running', async () => worker.accounts()[0]?.status === 'running', 15_000);
     // The account's owner ends the session from another device: auth.logOut on the same auth key.
     const elsewhere = track(standInClient(standIn(), { session }));
@@ -98,5 +124,17 @@ describe('a gramjs worker without an account list', () => {
     expect((await w.sql.query('select status from public.telegram_accounts where id = $1', [w.accountId])).rows[0].status)
       .toBe('active');
     await waitFor('the account running again', async () => worker.accounts()[0]?.status === 'running', 15_000);
+
+    // Another session stored for the running account: it starts over with that one.
+    const first = worker.accounts()[0]!;
+    const third = await signedIn(standIn(), testPhone(3));
+    await storeSession(w.sql, KEY, w.accountId, third.session.save() as unknown as string);
+    await third.destroy();
+    await waitFor('the account running with the new session', async () => {
+      const a = worker.accounts()[0];
+      return a !== undefined && a !== first && a.status === 'running';
+    }, 15_000);
+    expect(first.status).toBe('stopped');
+    expect(lines.filter((l) => l.includes('account has a new session: restarting it'))).toHaveLength(1);
   });
 });

@@ -67,7 +67,10 @@ export class ServedSessions {
       this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
       this.#log.debug({ accounts: stale.length }, 'stored sessions read again (new, re-sealed or replaced)');
     }
-    const replaced = [...before].filter(([id, s]) => s !== undefined && this.#held.get(id)?.session !== s).map(([id]) => id);
+    const replaced = [...before].filter(([id, s]) => {
+      const now = this.#held.get(id)?.session;
+      return s !== undefined && now !== undefined && now !== s;
+    }).map(([id]) => id);
     return { usable: listing.map((l) => l.accountId).filter((id) => this.#held.has(id)), replaced };
   }
 

@@ -143,6 +143,17 @@ describe('assembling an upload (messages.uploadMedia, messages.sendMedia)', () =
     expect(await answer(client, uploadRequest(photoFile(file(1))))).toBe('400 FILE_PARTS_INVALID');
   });
 
+  it('an uploaded photo named without an image extension is PHOTO_EXT_INVALID; a document is not', async () => {
+    const client = await signIn();
+    const bytes = Buffer.alloc(KB, 9);
+    expect(await answer(client, uploadRequest(photoFile(await saveFile(client, bytes, { name: 'cover' })))))
+      .toBe('400 PHOTO_EXT_INVALID');
+    expect(await answer(client, uploadRequest(photoFile(await saveFile(client, bytes, { name: 'cover.PNG' }))))).toBe('ok');
+    const file = await saveFile(client, bytes, { name: 'cover' });
+    const doc = new Api.InputMediaUploadedDocument({ file, mimeType: 'application/octet-stream', attributes: [] });
+    expect(await answer(client, uploadRequest(doc))).toBe('ok');
+  });
+
   it('an md5_checksum that does not match the parts is MD5_CHECKSUM_INVALID; the right one is taken', async () => {
     const client = await signIn();
     const bytes = Buffer.alloc(KB, 8);
@@ -167,7 +178,7 @@ describe('assembling an upload (messages.uploadMedia, messages.sendMedia)', () =
     const bytes = Buffer.alloc(10 * 1024 * KB + 1, 4);
     const small = await saveFile(client, bytes);
     expect(await answer(client, uploadRequest(photoFile(small)))).toBe('400 FILE_PARTS_INVALID');
-    const big = await saveFile(client, bytes, { big: true, name: 'big.bin' });
+    const big = await saveFile(client, bytes, { big: true, name: 'big.jpg' });
     expect(await answer(client, uploadRequest(photoFile(big)))).toBe('400 PHOTO_SAVE_FILE_INVALID');
     const doc = new Api.InputMediaUploadedDocument({ file: big, mimeType: 'application/octet-stream', attributes: [] });
     const media = await client.invoke(uploadRequest(doc));

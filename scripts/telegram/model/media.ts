@@ -13,6 +13,14 @@ import type { Account } from './state.ts';
 
 export type MediaKind = 'photo' | 'document';
 
+/**
+ * An uploaded photo's file name must end in an image extension, else 400 PHOTO_EXT_INVALID ("The
+ * extension of the photo is invalid", method/messages.uploadMedia and /method/messages.sendMedia;
+ * Telethon's upload_file adds an extension because "Telegram complains with PHOTO_EXT_INVALID even
+ * if the uploaded image is indeed a photo"). Which extensions Telegram takes is not published.
+ */
+const PHOTO_EXT = /\.(jpe?g|png|webp|gif|bmp|heic|tiff?)$/i;
+
 export interface StoredFile {
   kind: MediaKind;
   id: bigint;
@@ -69,6 +77,7 @@ export class Media {
     const bytes = this.parts.assemble(account.id, input.file);
     // A photo over 10 MB: messages.sendMedia answered 400 PHOTO_SAVE_FILE_INVALID (zhukov/webogram#1011).
     if (input.as === 'photo' && bytes.length > this.config.photoMaxBytes) badRequest('PHOTO_SAVE_FILE_INVALID');
+    if (input.as === 'photo' && !PHOTO_EXT.test(input.file.name)) badRequest('PHOTO_EXT_INVALID');
     const issued = new Map<string, number>();
     const file: StoredFile = {
       kind: input.as,

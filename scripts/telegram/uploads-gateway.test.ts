@@ -115,6 +115,14 @@ describe('the worker gateway uploads and sends media on the stand-in', () => {
   });
 });
 
+describe('photo file names (PHOTO_EXT_INVALID)', () => {
+  it('a photo whose stored name has no image extension is uploaded under a name its MIME type gives it', async () => {
+    const { gateway } = await world();
+    const ref = await gateway.uploadMedia({ ...photo(2 * KB, 5), name: 'cover', mimeType: 'image/png' });
+    expect(ref.kind).toBe('photo');
+  });
+});
+
 describe('FLOOD_PREMIUM_WAIT_X and lost parts (core.telegram.org/api/files)', () => {
   it('a throttled upload is an upload wait, sends without media go on, and the next try repeats only the refused part', async () => {
     const { gateway, peer, login, channel } = await world();

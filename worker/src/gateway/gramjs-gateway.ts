@@ -123,6 +123,20 @@ const planOf = (file: MediaFile): PartPlan => ({
 const contentKey = (file: MediaFile) =>
   createHash('sha256').update(file.kind).update('\0').update(file.name).update('\0').update(file.bytes).digest('hex');
 
+/** The content types a photo campaign may have (check_media_kind), as file name extensions. */
+const PHOTO_EXTENSIONS: Record<string, string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp' };
+
+/**
+ * The name an upload is given. An uploaded photo whose name has no image extension is refused
+ * with PHOTO_EXT_INVALID (messages.uploadMedia's errors; Telethon adds one for this reason), and a
+ * Storage path need not have one: the photo's content type names it then.
+ */
+function uploadName(file: Pick<MediaFile, 'kind' | 'name' | 'mimeType'>): string {
+  const ext = PHOTO_EXTENSIONS[file.mimeType];
+  if (file.kind !== 'photo' || !ext || /\.(jpe?g|png|webp)$/i.test(file.name)) return file.name;
+  return file.name + ext;
+}
+
 /** "FILE_PART_X_MISSING: Part X of the file is missing from storage" (core.telegram.org/api/files). */
 const missingPart = (err: unknown) => /^FILE_PART_(\d+)_MISSING$/.exec(telegramName(err) ?? '')?.[1];
 
@@ -326,9 +340,10 @@ export class GramJsGateway implements TelegramGateway {
    * call to resave the part" (core.telegram.org/api/files), once per part at most.
    */
   async #assemble(file: MediaFile, fileId: Api.long, plan: PartPlan): Promise<Api.TypeMessageMedia> {
+    const name = uploadName(file);
     const input = plan.big
-      ? new Api.InputFileBig({ id: fileId, parts: plan.count, name: file.name })
-      : new Api.InputFile({ id: fileId, parts: plan.count, name: file.name, md5Checksum: '' });
+      ? new Api.InputFileBig({ id: fileId, parts: plan.count, name })
+      : new Api.InputFile({ id: fileId, parts: plan.count, name, md5Checksum: '' });
     for (let resaved = 0;; resaved++) {
       try {
         return await this.#invoke(

@@ -4,9 +4,8 @@
 // on uploads only, and parts Telegram no longer holds saved again. The model's clock is moved on
 // by the tests.
 import { describe, expect, it } from 'vitest';
-import { Api } from 'telegram';
+import { Api, type TelegramClient } from 'telegram';
 import { AccountMedia } from '../../worker/src/account-media.ts';
-import { configFromEnv } from '../../worker/src/config.ts';
 import type { ClaimRow } from '../../worker/src/db.ts';
 import { classify, isStaleMedia } from '../../worker/src/errors.ts';
 import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
@@ -21,25 +20,17 @@ const { standIn, track } = useStandIn({ model });
 
 /** An account signed in through MTProto, its channel, and the worker's gateway started from its saved session. */
 async function world(): Promise<
-  { gateway: GramJsGateway; peer: ResolvedPeer; channel: Api.Channel; login: Awaited<ReturnType<typeof signedIn>> }
+  { gateway: GramJsGateway; peer: ResolvedPeer; channel: Api.Channel; login: TelegramClient }
 > {
   const s = standIn();
   model.faults.clear();
   const login = track(await signedIn(s, testPhone(2)));
   const username = `media_${Math.random().toString(36).slice(2, 10)}`;
   const channel = await createChannel(login, { username });
-  const config = configFromEnv({
-    DATABASE_URL: 'postgres://unused',
-    TELEGRAM_MODE: 'gramjs',
-    TELEGRAM_ACCOUNTS: '[{"accountId":"00000000-0000-4000-8000-000000000001","session":"x"}]',
-    TELEGRAM_API_ID: String(s.apiId),
-    TELEGRAM_API_HASH: s.apiHash,
-    TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
-  });
   const session = login.session.save() as unknown as string;
-  const gateway = new GramJsGateway(
-    createTelegramClient({ session, apiId: config.apiId!, apiHash: config.apiHash!, server: config.server }),
-  );
+  // The worker's own client for a stored session on a server given as TELEGRAM_SERVER gives it.
+  const server = { dcs: s.dcs, publicKeyPem: s.publicKeyPem };
+  const gateway = new GramJsGateway(createTelegramClient({ session, apiId: s.apiId, apiHash: s.apiHash, server }));
   track(gateway.client);
   await gateway.start();
   return { gateway, peer: await gateway.resolvePeer(`@${username}`), channel, login };

@@ -105,7 +105,6 @@ const MAX_UNFINISHED = 100;
 interface Unfinished {
   fileId: Api.long;
   next: number;
-  busy: boolean;
 }
 
 interface PartPlan {
@@ -304,10 +303,9 @@ export class GramJsGateway implements TelegramGateway {
     const refused = tooLarge(file, file.bytes.length);
     if (refused) throw refused;
     const key = contentKey(file);
-    const kept = this.#unfinished.get(key);
-    const upload = kept && !kept.busy ? kept : { fileId: generateRandomLong(true), next: 0, busy: false };
+    // Taken out while in use: an upload of the same file meanwhile starts one of its own.
+    const upload = this.#unfinished.get(key) ?? { fileId: generateRandomLong(true), next: 0 };
     this.#unfinished.delete(key);
-    upload.busy = true;
     try {
       const plan = planOf(file);
       for (; upload.next < plan.count; upload.next++) await this.#savePart(upload.fileId, plan, upload.next);
@@ -315,8 +313,6 @@ export class GramJsGateway implements TelegramGateway {
     } catch (err) {
       if (classify(err).kind === 'upload_wait') this.#keep(key, upload);
       throw err;
-    } finally {
-      upload.busy = false;
     }
   }
 

@@ -2,6 +2,7 @@
 // below take those where they exist and say where they come from. Tests and the stack may
 // override any of them.
 import type { Window } from './limits.ts';
+import type { UploadConfig } from './media-config.ts';
 
 export interface ModelConfig {
   /** Messages one account may send in total (bots FAQ: "about 30 messages per second"). */
@@ -15,6 +16,8 @@ export interface ModelConfig {
   resolve: Window;
   /** Usernames: 5–32 characters a-z, 0-9 and _, starting with a letter (core.telegram.org/method/account.updateUsername). */
   usernamePattern: RegExp;
+  /** Uploads and media (./media-config.ts); only the fields given override its defaults. */
+  uploads: Partial<UploadConfig>;
 }
 
 export const DEFAULT_CONFIG: ModelConfig = {
@@ -22,4 +25,5 @@ export const DEFAULT_CONFIG: ModelConfig = {
   chatSend: { limit: 20, ms: 60_000 },
   resolve: { limit: 5, ms: 15_000 },
   usernamePattern: /^[a-zA-Z][a-zA-Z0-9_]{3,30}[a-zA-Z0-9]$/,
+  uploads: {},
 };

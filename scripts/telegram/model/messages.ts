@@ -3,6 +3,7 @@
 // kept per (account, peer) without expiry, a repeat answers the message the first call created,
 // and a repeat while the first is still being processed is 500 RANDOM_ID_DUPLICATE.
 import { fail } from './errors.ts';
+import type { StoredFile } from './media.ts';
 import type { Account, Channel, StoredMessage } from './state.ts';
 
 type Slot = StoredMessage | 'in-flight';
@@ -38,8 +39,8 @@ export class RandomIds {
 }
 
 /** Appends a message to the channel: ids grow by one per channel, and so does its pts. */
-export function appendMessage(ch: Channel, fromId: bigint, text: string, now: number): StoredMessage {
-  const message = { id: (ch.messages.at(-1)?.id ?? 0) + 1, fromId, date: Math.floor(now / 1000), text };
+export function appendMessage(ch: Channel, fromId: bigint, text: string, now: number, media?: StoredFile): StoredMessage {
+  const message = { id: (ch.messages.at(-1)?.id ?? 0) + 1, fromId, date: Math.floor(now / 1000), text, media };
   ch.messages.push(message);
   ch.pts += 1;
   ch.lastPostAt.set(fromId, now);

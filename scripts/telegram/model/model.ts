@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG, type ModelConfig } from './config.ts';
 import { badRequest, floodWait } from './errors.ts';
 import { Faults } from './faults.ts';
 import { RateLimits } from './limits.ts';
+import { Media, type MediaInput } from './media.ts';
 import { appendMessage, historyOf, RandomIds, type SendResult } from './messages.ts';
 import { AccessHashes, type PeerKind } from './peers.ts';
 import type { Account, AdminRights, Channel, StoredMessage } from './state.ts';
@@ -27,6 +28,8 @@ export class TelegramModel {
   readonly transfers = new Transfers();
   readonly config: ModelConfig;
   readonly now: () => number;
+  /** Uploads, photos and documents (./media.ts). */
+  readonly media: Media;
   private readonly hashes = new AccessHashes();
   private readonly limits = new RateLimits();
   private readonly randomIds = new RandomIds();
@@ -36,6 +39,7 @@ export class TelegramModel {
   constructor(opts: ModelOptions = {}) {
     this.config = { ...DEFAULT_CONFIG, ...opts.config };
     this.now = opts.now ?? Date.now;
+    this.media = new Media(this.config.uploads, this.now, this.faults);
   }
 
   accessHash(viewer: Account, kind: PeerKind, id: bigint): bigint {
@@ -150,18 +154,22 @@ export class TelegramModel {
     setSlowMode(ch, seconds);
   }
 
-  /** messages.sendMessage to a channel or supergroup; see messages.ts for random_id and channels.ts for rights. */
-  sendMessage(sender: Account, ch: Channel, text: string, randomId: bigint): Promise<SendResult> {
+  /**
+   * messages.sendMessage (or messages.sendMedia with `media`, `text` its caption) to a channel or
+   * supergroup; see messages.ts for random_id, channels.ts for rights and media.ts for files.
+   */
+  sendMessage(sender: Account, ch: Channel, text: string, randomId: bigint, media?: MediaInput, dcId = 0): Promise<SendResult> {
     assertVisible(ch, sender.id);
     return this.randomIds.once(sender, ch, randomId, async () => {
-      await this.faults.apply('messages.sendMessage', ch.username ?? String(ch.id));
-      if (!text.trim()) badRequest('MESSAGE_EMPTY');
+      await this.faults.apply(media ? 'messages.sendMedia' : 'messages.sendMessage', ch.username ?? String(ch.id));
+      if (!media && !text.trim()) badRequest('MESSAGE_EMPTY');
       assertMayPost(ch, sender.id);
       // core.telegram.org/api/errors: PEER_FLOOD, "the current account is spamreported".
       if (sender.peerFlood) badRequest('PEER_FLOOD');
       assertSlowMode(ch, sender.id, this.now());
+      const file = media && this.media.resolve(sender, media, dcId);
       this.takeSendLimits(sender, ch);
-      return appendMessage(ch, sender.id, text, this.now());
+      return appendMessage(ch, sender.id, text, this.now(), file);
     });
   }
 

@@ -1,4 +1,5 @@
 // What the model stores. Plain data: the MTProto layer turns it into TL objects per viewer.
+import type { StoredFile } from './media.ts';
 import type { PasswordRecord } from './srp.ts';
 
 export interface Account {
@@ -27,6 +28,8 @@ export interface StoredMessage {
   fromId: bigint;
   date: number;
   text: string;
+  /** A photo or document sent with messages.sendMedia; `text` is its caption. */
+  media?: StoredFile;
 }
 
 export interface Channel {

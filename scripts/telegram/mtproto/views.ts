@@ -4,6 +4,7 @@ import { Api } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 import type { TelegramModel } from '../model/model.ts';
 import type { Account, Channel, StoredMessage } from '../model/state.ts';
+import { mediaView } from './media-views.ts';
 
 export const big = (x: bigint) => returnBigInt(x.toString());
 export const native = (x: { toString(): string }) => BigInt(x.toString());
@@ -49,6 +50,7 @@ export function messageView(viewer: Account, ch: Channel, m: StoredMessage): Api
     fromId: ch.broadcast ? undefined : new Api.PeerUser({ userId: big(m.fromId) }),
     date: m.date,
     message: m.text,
+    media: m.media && mediaView(m.media),
   });
 }
 

@@ -5,7 +5,8 @@ import { Api, errors, TelegramClient, utils } from 'telegram';
 import { generateRandomLong, returnBigInt } from 'telegram/Helpers.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
-import { telegramName } from '../errors.ts';
+import { createHash } from 'node:crypto';
+import { classify, telegramName } from '../errors.ts';
 import { formatMessage } from './format.ts';
 import { serverConnection, TelegramServer, trustServerKey } from './server.ts';
 import {
@@ -97,6 +98,46 @@ export function sentMessageId(result: Api.TypeUpdates, randomId: string): number
 /** Parts of 512 KB, Telegram's largest; files over 10 MB go as "big" files (upload.saveBigFilePart). */
 const PART_BYTES = 512 * 1024;
 const BIG_FILE_BYTES = 10 * 1024 * 1024;
+/** Throttled uploads kept to resume (one per file a campaign is waiting to upload; the oldest go first). */
+const MAX_UNFINISHED = 100;
+
+/** An upload in progress: its file_id and the next part to save. */
+interface Unfinished {
+  fileId: Api.long;
+  next: number;
+}
+
+interface PartPlan {
+  bytes: Uint8Array;
+  count: number;
+  big: boolean;
+}
+
+const planOf = (file: MediaFile): PartPlan => ({
+  bytes: file.bytes,
+  count: Math.max(1, Math.ceil(file.bytes.length / PART_BYTES)),
+  big: file.bytes.length > BIG_FILE_BYTES,
+});
+
+const contentKey = (file: MediaFile) =>
+  createHash('sha256').update(file.kind).update('\0').update(file.name).update('\0').update(file.bytes).digest('hex');
+
+/** The content types a photo campaign may have (check_media_kind), as file name extensions. */
+const PHOTO_EXTENSIONS: Record<string, string> = { 'image/jpeg': '.jpg', 'image/png': '.png', 'image/webp': '.webp' };
+
+/**
+ * The name an upload is given. An uploaded photo whose name has no image extension is refused
+ * with PHOTO_EXT_INVALID (messages.uploadMedia's errors; Telethon adds one for this reason), and a
+ * Storage path need not have one: the photo's content type names it then.
+ */
+function uploadName(file: Pick<MediaFile, 'kind' | 'name' | 'mimeType'>): string {
+  const ext = PHOTO_EXTENSIONS[file.mimeType];
+  if (file.kind !== 'photo' || !ext || /\.(jpe?g|png|webp)$/i.test(file.name)) return file.name;
+  return file.name + ext;
+}
+
+/** "FILE_PART_X_MISSING: Part X of the file is missing from storage" (core.telegram.org/api/files). */
+const missingPart = (err: unknown) => /^FILE_PART_(\d+)_MISSING$/.exec(telegramName(err) ?? '')?.[1];
 
 /** A file too large for its kind: refused before a byte is uploaded (a permanent failure). */
 export function tooLarge(file: Pick<MediaFile, 'kind' | 'name'>, size: number): Error | null {
@@ -154,6 +195,8 @@ export class GramJsGateway implements TelegramGateway {
   readonly client: TelegramClient;
   readonly #connect: boolean;
   #reconnecting: Promise<void> | null = null;
+  /** Uploads refused with FLOOD_PREMIUM_WAIT_X, by content: the next try resumes them. */
+  readonly #unfinished = new Map<string, Unfinished>();
 
   /** connect=false for a client whose transport is already in place (the simulator's). */
   constructor(client: TelegramClient, opts: { connect?: boolean } = {}) {
@@ -251,28 +294,63 @@ export class GramJsGateway implements TelegramGateway {
   /**
    * The parts go through client.invoke one by one, not client.uploadFile: that opens a sender of
    * its own and retries by itself, out of reach of the worker's timeouts and error handling.
+   * FLOOD_PREMIUM_WAIT_X on a part means "the query must be automatically repeated by the client
+   * after X seconds" (core.telegram.org/api/files): the upload is kept, and the next try of the
+   * same file resumes at the refused part instead of starting over (which, under a byte allowance
+   * smaller than the file, would be refused at the same place every time).
    */
   async uploadMedia(file: MediaFile): Promise<MediaRef> {
     const refused = tooLarge(file, file.bytes.length);
     if (refused) throw refused;
-    const fileId = generateRandomLong(true);
-    const parts = Math.max(1, Math.ceil(file.bytes.length / PART_BYTES));
-    const big = file.bytes.length > BIG_FILE_BYTES;
-    for (let i = 0; i < parts; i++) {
-      const bytes = Buffer.from(file.bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
-      await this.#invoke(
-        big
-          ? new Api.upload.SaveBigFilePart({ fileId, filePart: i, fileTotalParts: parts, bytes })
-          : new Api.upload.SaveFilePart({ fileId, filePart: i, bytes }),
-      );
+    const key = contentKey(file);
+    // Taken out while in use: an upload of the same file meanwhile starts one of its own.
+    const upload = this.#unfinished.get(key) ?? { fileId: generateRandomLong(true), next: 0 };
+    this.#unfinished.delete(key);
+    try {
+      const plan = planOf(file);
+      for (; upload.next < plan.count; upload.next++) await this.#savePart(upload.fileId, plan, upload.next);
+      return mediaRefOf(file.kind, await this.#assemble(file, upload.fileId, plan));
+    } catch (err) {
+      if (classify(err).kind === 'upload_wait') this.#keep(key, upload);
+      throw err;
     }
-    const input = big
-      ? new Api.InputFileBig({ id: fileId, parts, name: file.name })
-      : new Api.InputFile({ id: fileId, parts, name: file.name, md5Checksum: '' });
-    const media = await this.#invoke(
-      new Api.messages.UploadMedia({ peer: new Api.InputPeerSelf(), media: uploadedMedia(file, input) }),
+  }
+
+  #keep(key: string, upload: Unfinished): void {
+    this.#unfinished.set(key, upload);
+    if (this.#unfinished.size > MAX_UNFINISHED) this.#unfinished.delete(this.#unfinished.keys().next().value!);
+  }
+
+  async #savePart(fileId: Api.long, plan: PartPlan, i: number): Promise<void> {
+    const bytes = Buffer.from(plan.bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
+    await this.#invoke(
+      plan.big
+        ? new Api.upload.SaveBigFilePart({ fileId, filePart: i, fileTotalParts: plan.count, bytes })
+        : new Api.upload.SaveFilePart({ fileId, filePart: i, bytes }),
     );
-    return mediaRefOf(file.kind, media);
+  }
+
+  /**
+   * messages.uploadMedia with the saved parts. A part Telegram no longer holds (its storage life is
+   * "between several minutes and several hours") is FILE_PART_X_MISSING: "Try repeating the method
+   * call to resave the part" (core.telegram.org/api/files), once per part at most.
+   */
+  async #assemble(file: MediaFile, fileId: Api.long, plan: PartPlan): Promise<Api.TypeMessageMedia> {
+    const name = uploadName(file);
+    const input = plan.big
+      ? new Api.InputFileBig({ id: fileId, parts: plan.count, name })
+      : new Api.InputFile({ id: fileId, parts: plan.count, name, md5Checksum: '' });
+    for (let resaved = 0;; resaved++) {
+      try {
+        return await this.#invoke(
+          new Api.messages.UploadMedia({ peer: new Api.InputPeerSelf(), media: uploadedMedia(file, input) }),
+        );
+      } catch (err) {
+        const part = missingPart(err);
+        if (part === undefined || resaved >= plan.count) throw err;
+        await this.#savePart(fileId, plan, Number(part));
+      }
+    }
   }
 
   async probe(): Promise<void> {

@@ -5,6 +5,7 @@ import { badRequest } from '../../model/errors.ts';
 import type { TelegramModel } from '../../model/model.ts';
 import type { Call } from '../connection.ts';
 import { chatMethods } from './chats.ts';
+import { mediaMethods } from './media.ts';
 import { type DcAddress, type MethodContext, Methods, type TlObject } from './registry.ts';
 import { passwordMethods } from './password.ts';
 import { sessionMethods } from './session.ts';
@@ -28,7 +29,7 @@ function unwrap(request: unknown): unknown {
 }
 
 export function dispatcher(opts: DispatchOptions): (call: Call) => Promise<TlObject> {
-  const methods = passwordMethods(chatMethods(sessionMethods(new Methods())));
+  const methods = mediaMethods(passwordMethods(chatMethods(sessionMethods(new Methods()))));
   return async (call) => {
     const req = unwrap(call.request);
     const handler = methods.handler(req);

@@ -109,3 +109,25 @@ export async function rpcError(call: Promise<unknown>): Promise<string> {
   }
   return 'no error';
 }
+
+/** A bot client signed in with its token (auth.importBotAuthorization), on DC 2. */
+export async function signedInBot(entry: StandInEntry, botAuthToken: string): Promise<TelegramClient> {
+  const client = standInClient(entry, { dcId: 2, params: { floodSleepThreshold: 0 } });
+  await client.start({ botAuthToken });
+  return client;
+}
+
+export const inputPeerUser = (u: Api.User) =>
+  new Api.InputPeerUser({ userId: u.id, accessHash: u.accessHash ?? returnBigInt(0) });
+
+/** messages.sendMessage to any InputPeer; answers the new message's id. */
+export async function sendTo(client: TelegramClient, peer: Api.TypeInputPeer, message: string): Promise<number> {
+  const res = await client.invoke(new Api.messages.SendMessage({ peer, message }));
+  const update = (res as Api.Updates).updates.find((u) => u instanceof Api.UpdateMessageID) as Api.UpdateMessageID;
+  return update.id;
+}
+
+export async function historyOf(client: TelegramClient, peer: Api.TypeInputPeer): Promise<Api.Message[]> {
+  const res = await client.invoke(new Api.messages.GetHistory({ peer, limit: 100 }));
+  return (res as Api.messages.Messages).messages as Api.Message[];
+}

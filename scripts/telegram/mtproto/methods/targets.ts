@@ -132,6 +132,7 @@ export function targetMethods(m: Methods): Methods {
     )
     .on(Api.channels.GetChannels, async (ctx, req) => {
       const me = ctx.account();
+      await ctx.model.faults.apply('channels.getChannels');
       return new Api.messages.Chats({ chats: req.id.map((c) => channelView(ctx.model, me, inputChannel(ctx, me, c))) });
     })
     .on(Api.auth.ImportBotAuthorization, async (ctx, req) => {

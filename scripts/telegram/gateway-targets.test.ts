@@ -1,0 +1,106 @@
+// The worker's real GramJS gateway (configured from the environment, TELEGRAM_SERVER) against the
+// stand-in: users and basic groups as targets, and numeric ids, which need an access hash of the
+// account's own unless the account is a bot (core.telegram.org/api/peers, "Access hash").
+import { describe, expect, it } from 'vitest';
+import { Api, type TelegramClient } from 'telegram';
+import { configFromEnv } from '../../worker/src/config.ts';
+import { classify } from '../../worker/src/errors.ts';
+import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
+import type { ResolvedPeer } from '../../worker/src/gateway/types.ts';
+import {
+  createChannel,
+  history,
+  historyOf,
+  inputChannel,
+  inputPeerUser,
+  resolveUser,
+  signedIn,
+  signedInBot,
+  testPhone,
+  useStandIn,
+} from './testing.ts';
+
+const { standIn, track } = useStandIn();
+
+/** A gateway on the session `login` saved, configured as the worker is (TELEGRAM_SERVER). */
+async function gatewayFor(login: TelegramClient): Promise<GramJsGateway> {
+  const s = standIn();
+  const config = configFromEnv({
+    DATABASE_URL: 'postgres://unused',
+    TELEGRAM_MODE: 'gramjs',
+    TELEGRAM_ACCOUNTS: '[{"accountId":"00000000-0000-4000-8000-000000000001","session":"x"}]',
+    TELEGRAM_API_ID: String(s.apiId),
+    TELEGRAM_API_HASH: s.apiHash,
+    TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
+  });
+  const session = login.session.save() as unknown as string;
+  await login.destroy();
+  const gateway = new GramJsGateway(
+    createTelegramClient({ session, apiId: config.apiId!, apiHash: config.apiHash!, server: config.server }),
+  );
+  track(gateway.client);
+  await gateway.start();
+  return gateway;
+}
+
+const send = (gateway: GramJsGateway, peer: ResolvedPeer, text: string) =>
+  gateway.send({ peer, text, parseMode: 'plain', silent: false, linkPreview: true, randomId: '11' });
+const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => classify(e));
+
+describe('the worker gateway: users, basic groups and numeric ids', () => {
+  it('posts to a user by @username and to a basic group by its id, each read back by its recipient', async () => {
+    const reader = track(await signedIn(standIn(), testPhone(2)));
+    await reader.invoke(new Api.account.UpdateUsername({ username: 'campaign_reader' }));
+    const login = await signedIn(standIn(), testPhone(2));
+    await login.invoke(new Api.account.UpdateUsername({ username: 'campaign_sender' }));
+    const res = await login.invoke(
+      new Api.messages.CreateChat({ users: [await resolveUser(login, 'campaign_reader')], title: 'Readers' }),
+    );
+    const chat = (res.updates as Api.Updates).chats[0] as Api.Chat;
+    const gateway = await gatewayFor(login);
+    await send(gateway, await gateway.resolvePeer('@campaign_reader'), 'to a user');
+    const group = await gateway.resolvePeer(`-${chat.id}`);
+    expect(group.accessHash).toBeNull();
+    await send(gateway, group, 'to a basic group');
+    const sender = inputPeerUser(await resolveUser(reader, 'campaign_sender'));
+    expect((await historyOf(reader, sender)).map((m) => m.message)).toEqual(['to a user']);
+    expect((await historyOf(reader, new Api.InputPeerChat({ chatId: chat.id }))).map((m) => m.message)).toEqual([
+      'to a basic group',
+    ]);
+  });
+
+  it('a user account refuses a numeric channel or user id it has no access hash for, with a permanent code and no call', async () => {
+    const owner = track(await signedIn(standIn(), testPhone(2)));
+    const ch = await createChannel(owner, { username: 'numeric_target' });
+    const other = track(await signedIn(standIn(), testPhone(2)));
+    const otherId = (await other.getMe()).id.toString();
+    const login = await signedIn(standIn(), testPhone(2));
+    const gateway = await gatewayFor(login);
+    let getChannelsCalls = 0;
+    standIn().model.faults.add({ method: 'channels.getChannels', onMatch: () => getChannelsCalls++ });
+    expect(await failure(gateway.resolvePeer(`-100${ch.id}`))).toMatchObject({ kind: 'permanent', code: 'CHANNEL_INVALID' });
+    expect(await failure(gateway.resolvePeer(otherId))).toMatchObject({ kind: 'permanent', code: 'PEER_ID_INVALID' });
+    // Telegram refuses a user's zero hash (core.telegram.org/api/peers): the gateway does not ask.
+    expect(getChannelsCalls).toBe(0);
+    standIn().model.faults.clear();
+  });
+
+  it('a bot resolves a numeric channel id with the zero access hash and posts to it', async () => {
+    const owner = track(await signedIn(standIn(), testPhone(2)));
+    const ch = await createChannel(owner, { username: 'bot_numeric' });
+    const { token } = standIn().model.accounts.createBot('numeric_bot');
+    await owner.invoke(
+      new Api.channels.EditAdmin({
+        channel: inputChannel(ch),
+        userId: await resolveUser(owner, 'numeric_bot'),
+        adminRights: new Api.ChatAdminRights({ postMessages: true }),
+        rank: '',
+      }),
+    );
+    const gateway = await gatewayFor(await signedInBot(standIn(), token));
+    const peer = await gateway.resolvePeer(`-100${ch.id}`);
+    expect(peer.accessHash).not.toBe('0');
+    await send(gateway, peer, 'from a bot');
+    expect((await history(owner, ch)).map((m) => m.message)).toEqual(['from a bot']);
+  });
+});

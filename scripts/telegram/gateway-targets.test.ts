@@ -3,9 +3,8 @@
 // account's own unless the account is a bot (core.telegram.org/api/peers, "Access hash").
 import { describe, expect, it } from 'vitest';
 import { Api, type TelegramClient } from 'telegram';
-import { configFromEnv } from '../../worker/src/config.ts';
 import { classify } from '../../worker/src/errors.ts';
-import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
+import type { GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
 import type { ResolvedPeer } from '../../worker/src/gateway/types.ts';
 import {
   createChannel,
@@ -18,30 +17,16 @@ import {
   signedInBot,
   testPhone,
   useStandIn,
+  workerGateway,
 } from './testing.ts';
 
 const { standIn, track } = useStandIn();
 
-/** A gateway on the session `login` saved, configured as the worker is (TELEGRAM_SERVER). */
-async function gatewayFor(login: TelegramClient): Promise<GramJsGateway> {
-  const s = standIn();
-  const config = configFromEnv({
-    DATABASE_URL: 'postgres://unused',
-    TELEGRAM_MODE: 'gramjs',
-    TELEGRAM_ACCOUNTS: '[{"accountId":"00000000-0000-4000-8000-000000000001","session":"x"}]',
-    TELEGRAM_API_ID: String(s.apiId),
-    TELEGRAM_API_HASH: s.apiHash,
-    TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
-  });
-  const session = login.session.save() as unknown as string;
-  await login.destroy();
-  const gateway = new GramJsGateway(
-    createTelegramClient({ session, apiId: config.apiId!, apiHash: config.apiHash!, server: config.server }),
-  );
+const gatewayFor = async (login: TelegramClient) => {
+  const gateway = await workerGateway(standIn(), login);
   track(gateway.client);
-  await gateway.start();
   return gateway;
-}
+};
 
 const send = (gateway: GramJsGateway, peer: ResolvedPeer, text: string) =>
   gateway.send({ peer, text, parseMode: 'plain', silent: false, linkPreview: true, randomId: '11' });

@@ -60,6 +60,39 @@ describe('users as targets (core.telegram.org/method/contacts.importContacts, /a
   });
 });
 
+describe('privacy (core.telegram.org/api/privacy)', () => {
+  it('a user who lets only contacts invite them is left out of chats and channels by others, answered as missing_invitees', async () => {
+    const [owner, friend, shy] = [await signIn(), await signIn(), await signIn()];
+    const only = [new Api.InputPrivacyValueAllowContacts()];
+    await shy.invoke(new Api.account.SetPrivacy({ key: new Api.InputPrivacyKeyChatInvite(), rules: only }));
+    const shyForOwner = await contact(owner, shy);
+    const friendForOwner = await contact(owner, friend);
+    const res = await owner.invoke(new Api.messages.CreateChat({ users: [shyForOwner, friendForOwner], title: 'Both' }));
+    expect(res.missingInvitees.map((m) => m.userId.toString())).toEqual([shyForOwner.id.toString()]);
+    expect(((res.updates as Api.Updates).chats[0] as Api.Chat).participantsCount).toBe(2);
+    const ch = await createChannel(owner);
+    const invited = await owner.invoke(new Api.channels.InviteToChannel({ channel: inputChannel(ch), users: [shyForOwner] }));
+    expect(invited.missingInvitees).toHaveLength(1);
+    // Once the shy user has the owner as a contact, the owner may invite them.
+    await contact(shy, owner);
+    const again = await owner.invoke(new Api.channels.InviteToChannel({ channel: inputChannel(ch), users: [shyForOwner] }));
+    expect(again.missingInvitees).toHaveLength(0);
+  });
+
+  it('a user who asks Premium of non-contacts refuses their messages with 403 PRIVACY_PREMIUM_REQUIRED', async () => {
+    const [stranger, picky] = [await signIn(), await signIn()];
+    await picky.invoke(
+      new Api.account.SetGlobalPrivacySettings({
+        settings: new Api.GlobalPrivacySettings({ newNoncontactPeersRequirePremium: true }),
+      }),
+    );
+    const pickyForStranger = await contact(stranger, picky);
+    expect(await rpcError(sendTo(stranger, inputPeerUser(pickyForStranger), 'hi'))).toBe('403 PRIVACY_PREMIUM_REQUIRED');
+    await contact(picky, stranger);
+    await sendTo(stranger, inputPeerUser(pickyForStranger), 'hi, contact');
+  });
+});
+
 /** The other account as `client` sees it, through contacts.importContacts. */
 const resolveOrImport = contact;
 

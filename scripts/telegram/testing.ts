@@ -3,6 +3,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { Api, type TelegramClient } from 'telegram';
 import type { TelegramClientParams } from 'telegram/client/telegramBaseClient.js';
 import { returnBigInt } from 'telegram/Helpers.js';
+import { configFromEnv } from '../../worker/src/config.ts';
+import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
 import { standInClient } from './client.ts';
 import { type StandInEntry, type StandInOptions, startStandIn, type TelegramStandIn } from './mtproto/server.ts';
 
@@ -130,4 +132,26 @@ export async function sendTo(client: TelegramClient, peer: Api.TypeInputPeer, me
 export async function historyOf(client: TelegramClient, peer: Api.TypeInputPeer): Promise<Api.Message[]> {
   const res = await client.invoke(new Api.messages.GetHistory({ peer, limit: 100 }));
   return (res as Api.messages.Messages).messages as Api.Message[];
+}
+
+/**
+ * The worker's gateway, configured from the environment as in production (TELEGRAM_SERVER), on the
+ * session `login` saved (as a terminal login hands it to TELEGRAM_ACCOUNTS); `login` is closed.
+ */
+export async function workerGateway(entry: StandInEntry, login: TelegramClient): Promise<GramJsGateway> {
+  const config = configFromEnv({
+    DATABASE_URL: 'postgres://unused',
+    TELEGRAM_MODE: 'gramjs',
+    TELEGRAM_ACCOUNTS: '[{"accountId":"00000000-0000-4000-8000-000000000001","session":"x"}]',
+    TELEGRAM_API_ID: String(entry.apiId),
+    TELEGRAM_API_HASH: entry.apiHash,
+    TELEGRAM_SERVER: JSON.stringify({ dcs: entry.dcs, publicKeyPem: entry.publicKeyPem }),
+  });
+  const session = login.session.save() as unknown as string;
+  await login.destroy();
+  const gateway = new GramJsGateway(
+    createTelegramClient({ session, apiId: config.apiId!, apiHash: config.apiHash!, server: config.server }),
+  );
+  await gateway.start();
+  return gateway;
 }

@@ -117,14 +117,19 @@ export class TelegramModel {
     } else ch.admins.delete(user.id);
   }
 
-  /** channels.inviteToChannel: needs invite_users (core.telegram.org/method/channels.inviteToChannel). */
-  async invite(caller: Account, ch: Channel, users: Account[]): Promise<void> {
+  /**
+   * channels.inviteToChannel: needs invite_users (core.telegram.org/method/channels.inviteToChannel);
+   * answers the users whose privacy keeps them out (targets.ts, privacy.ts).
+   */
+  async invite(caller: Account, ch: Channel, users: Account[]): Promise<Account[]> {
     await this.faults.apply('channels.inviteToChannel', String(ch.id));
     assertRight(ch, caller.id, 'inviteUsers');
+    const missing = users.filter((u) => !this.targets.privacy.mayInvite(caller, u));
     for (const u of users) {
       if (ch.banned.get(u.id) === 'kicked') badRequest('USER_KICKED');
-      ch.members.add(u.id);
+      if (!missing.includes(u)) ch.members.add(u.id);
     }
+    return missing;
   }
 
   /** channels.joinChannel: public chats only, unless invited (core.telegram.org/method/channels.joinChannel). */

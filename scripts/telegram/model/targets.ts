@@ -4,6 +4,7 @@
 import { type BoxEntry, Boxes, type BoxPeer } from './boxes.ts';
 import { badRequest, forbidden } from './errors.ts';
 import { RandomIds } from './messages.ts';
+import { Privacy } from './privacy.ts';
 import type { TelegramModel } from './model.ts';
 import type { Account } from './state.ts';
 
@@ -23,6 +24,7 @@ export interface BoxSend {
 
 export class Targets {
   readonly boxes = new Boxes();
+  readonly privacy = new Privacy();
   private readonly chats = new Map<bigint, BasicGroup>();
   /** blocker → the users it blocked (contacts.block). */
   private readonly blocked = new Map<bigint, Set<bigint>>();
@@ -47,7 +49,9 @@ export class Targets {
   async importContacts(viewer: Account, phones: string[]): Promise<Account[]> {
     await this.model.faults.apply('contacts.importContacts');
     const found = phones.map((p) => this.model.accounts.withPhone(p)).filter((a): a is Account => !!a);
-    return found.filter((a) => a.id !== viewer.id);
+    const others = found.filter((a) => a.id !== viewer.id);
+    this.privacy.addContacts(viewer, others);
+    return others;
   }
 
   /** contacts.block / contacts.unblock (core.telegram.org/api/block). */
@@ -61,17 +65,19 @@ export class Targets {
   /**
    * messages.createChat (core.telegram.org/method/messages.createChat): a basic group of the
    * creator and the given users; an empty title is CHAT_TITLE_EMPTY, no other user USERS_TOO_FEW.
+   * Users whose privacy forbids the creator to invite them are left out and answered as missing.
    */
-  async createChat(creator: Account, title: string, users: Account[]): Promise<BasicGroup> {
+  async createChat(creator: Account, title: string, users: Account[]): Promise<{ chat: BasicGroup; missing: Account[] }> {
     await this.model.faults.apply('messages.createChat');
     if (!title.trim()) badRequest('CHAT_TITLE_EMPTY');
     const others = users.filter((u) => u.id !== creator.id);
     if (!others.length) badRequest('USERS_TOO_FEW');
     const date = Math.floor(this.model.now() / 1000);
     const chat = { id: this.nextChatId++, title, creatorId: creator.id, date, members: new Set([creator.id]) };
-    for (const u of others) chat.members.add(u.id);
+    const missing = others.filter((u) => !this.privacy.mayInvite(creator, u));
+    for (const u of others) if (!missing.includes(u)) chat.members.add(u.id);
     this.chats.set(chat.id, chat);
-    return chat;
+    return { chat, missing };
   }
 
   /** An InputPeerChat's id: a chat the account never belonged to is PEER_ID_INVALID. */
@@ -126,6 +132,7 @@ export class Targets {
    * - a bot to a user who never wrote to it: bots "cannot initiate conversations with users"
    *   (core.telegram.org/bots/faq); the MTProto answer is 400 PEER_ID_INVALID (Bot API's "Forbidden:
    *   bot can't initiate conversation with a user"); a bot to a bot: 400 USER_IS_BOT;
+   * - a user who asks Premium of non-contacts: 403 PRIVACY_PREMIUM_REQUIRED (./privacy.ts);
    * - a basic group the sender is not (or no longer) in: 403 CHAT_WRITE_FORBIDDEN.
    */
   private assertMaySend(sender: Account, peer: BoxPeer): [bigint, BoxPeer][] {
@@ -140,6 +147,7 @@ export class Targets {
     if (this.blocked.get(sender.id)?.has(user.id)) badRequest('YOU_BLOCKED_USER');
     if (sender.bot && user.bot) badRequest('USER_IS_BOT');
     if (sender.bot && !this.started.get(sender.id)?.has(user.id)) badRequest('PEER_ID_INVALID');
+    this.privacy.assertMayMessage(sender, user);
     if (user.bot) this.started.set(user.id, (this.started.get(user.id) ?? new Set()).add(sender.id));
     return [[sender.id, peer], [user.id, { kind: 'user', id: sender.id }]];
   }

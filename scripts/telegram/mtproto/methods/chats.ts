@@ -5,7 +5,7 @@ import type { Account, AdminRights, Channel } from '../../model/state.ts';
 import { big, channelUpdates, channelView, messageView, native, userView } from '../views.ts';
 import { inputChannel, inputPeerChannel, inputUser } from './inputs.ts';
 import { type MethodContext, type Methods, tlBool } from './registry.ts';
-import { boxPeer, historyOfBox, sendToBox } from './targets.ts';
+import { boxPeer, historyOfBox, missingInvitees, sendToBox } from './targets.ts';
 
 const updateChannel = (id: bigint) => new Api.UpdateChannel({ channelId: big(id) });
 
@@ -70,8 +70,12 @@ export function chatMethods(m: Methods): Methods {
         ),
     )
     .on(Api.channels.InviteToChannel, async (ctx, req) => {
-      const invite = (me: Account, ch: Channel) => ctx.model.invite(me, ch, req.users.map((u) => inputUser(ctx, me, u)));
-      return new Api.messages.InvitedUsers({ updates: await onChannel(ctx, req.channel, invite), missingInvitees: [] });
+      let missing: Account[] = [];
+      const invite = async (me: Account, ch: Channel) => {
+        missing = await ctx.model.invite(me, ch, req.users.map((u) => inputUser(ctx, me, u)));
+      };
+      const updates = await onChannel(ctx, req.channel, invite);
+      return new Api.messages.InvitedUsers({ updates, missingInvitees: missingInvitees(missing) });
     })
     .on(Api.channels.JoinChannel, (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.join(me, ch)))
     .on(Api.channels.LeaveChannel, (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.leave(me, ch)))

@@ -4,6 +4,7 @@ import { Api } from 'telegram';
 import type { BoxEntry, BoxPeer } from '../../model/boxes.ts';
 import { badRequest } from '../../model/errors.ts';
 import type { Account } from '../../model/state.ts';
+import type { InviteRule } from '../../model/privacy.ts';
 import type { BasicGroup } from '../../model/targets.ts';
 import { big, channelView, native, userView } from '../views.ts';
 import { inputChannel, inputUser } from './inputs.ts';
@@ -92,12 +93,34 @@ async function importContacts(ctx: MethodContext, req: Api.contacts.ImportContac
   });
 }
 
+/** Users privacy kept out of a chat (core.telegram.org/constructor/missingInvitee). */
+export const missingInvitees = (users: Account[]) => users.map((u) => new Api.MissingInvitee({ userId: big(u.id) }));
+
 async function createChat(ctx: MethodContext, req: Api.messages.CreateChat) {
   const me = ctx.account();
-  const chat = await ctx.model.targets.createChat(me, req.title, req.users.map((u) => inputUser(ctx, me, u)));
+  const { chat, missing } = await ctx.model.targets.createChat(me, req.title, req.users.map((u) => inputUser(ctx, me, u)));
   const updates = boxUpdates(ctx, me, { kind: 'chat', id: chat.id }, []);
-  return new Api.messages.InvitedUsers({ updates, missingInvitees: [] });
+  return new Api.messages.InvitedUsers({ updates, missingInvitees: missingInvitees(missing) });
 }
+
+/** account.setPrivacy for inputPrivacyKeyChatInvite: allow all, contacts, or nobody (core.telegram.org/api/privacy). */
+function inviteRule(rules: Api.TypeInputPrivacyRule[]): InviteRule {
+  const first = rules.find((r) =>
+    r instanceof Api.InputPrivacyValueAllowAll || r instanceof Api.InputPrivacyValueAllowContacts ||
+    r instanceof Api.InputPrivacyValueDisallowAll
+  );
+  return first instanceof Api.InputPrivacyValueAllowAll
+    ? 'everybody'
+    : first instanceof Api.InputPrivacyValueAllowContacts
+    ? 'contacts'
+    : 'nobody';
+}
+
+const PRIVACY_RULE = {
+  everybody: () => new Api.PrivacyValueAllowAll(),
+  contacts: () => new Api.PrivacyValueAllowContacts(),
+  nobody: () => new Api.PrivacyValueDisallowAll(),
+};
 
 /** Runs an action on a basic group by id; the answer carries the group as the caller now sees it. */
 async function onChat(ctx: MethodContext, chatId: unknown, act: (me: Account, chat: BasicGroup) => Promise<void>) {
@@ -121,6 +144,18 @@ export function targetMethods(m: Methods): Methods {
       return tlBool(true);
     })
     .on(Api.messages.CreateChat, createChat)
+    .on(Api.account.SetPrivacy, async (ctx, req) => {
+      // Only who may invite the account to chats is modelled.
+      if (!(req.key instanceof Api.InputPrivacyKeyChatInvite)) badRequest('PRIVACY_KEY_INVALID');
+      const rule = inviteRule(req.rules);
+      ctx.model.targets.privacy.setInviteRule(ctx.account(), rule);
+      return new Api.account.PrivacyRules({ rules: [PRIVACY_RULE[rule]()], chats: [], users: [] });
+    })
+    .on(Api.account.SetGlobalPrivacySettings, async (ctx, req) => {
+      const on = !!req.settings.newNoncontactPeersRequirePremium;
+      ctx.model.targets.privacy.setPremiumFromStrangers(ctx.account(), on);
+      return new Api.GlobalPrivacySettings({ newNoncontactPeersRequirePremium: on || undefined });
+    })
     .on(Api.messages.AddChatUser, async (ctx, req) => {
       const add = (me: Account, chat: BasicGroup) => ctx.model.targets.addChatUser(me, chat, inputUser(ctx, me, req.userId));
       return new Api.messages.InvitedUsers({ updates: await onChat(ctx, req.chatId, add), missingInvitees: [] });

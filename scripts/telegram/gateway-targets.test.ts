@@ -28,8 +28,8 @@ const gatewayFor = async (login: TelegramClient) => {
   return gateway;
 };
 
-const send = (gateway: GramJsGateway, peer: ResolvedPeer, text: string) =>
-  gateway.send({ peer, text, parseMode: 'plain', silent: false, linkPreview: true, randomId: '11' });
+const send = (gateway: GramJsGateway, peer: ResolvedPeer, text: string, randomId = '11') =>
+  gateway.send({ peer, text, parseMode: 'plain', silent: false, linkPreview: true, randomId });
 const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => classify(e));
 
 describe('the worker gateway: users, basic groups and numeric ids', () => {
@@ -52,6 +52,15 @@ describe('the worker gateway: users, basic groups and numeric ids', () => {
     expect((await historyOf(reader, new Api.InputPeerChat({ chatId: chat.id }))).map((m) => m.message)).toEqual([
       'to a basic group',
     ]);
+    // Where Telegram refuses, a permanent failure with its code: removed from the group, blocked by the user.
+    await gateway.client.invoke(new Api.messages.DeleteChatUser({ chatId: chat.id, userId: new Api.InputUserSelf() }));
+    await reader.invoke(new Api.contacts.Block({ id: sender }));
+    expect(await failure(send(gateway, group, 'after leaving', '12'))).toMatchObject({
+      kind: 'permanent',
+      code: 'CHAT_WRITE_FORBIDDEN',
+    });
+    const user = await gateway.resolvePeer('@campaign_reader');
+    expect(await failure(send(gateway, user, 'after block', '13'))).toMatchObject({ kind: 'permanent', code: 'USER_IS_BLOCKED' });
   });
 
   it('a user account refuses a numeric channel or user id it has no access hash for, with a permanent code and no call', async () => {

@@ -76,6 +76,10 @@ describe('the worker gateway: users, basic groups and numeric ids', () => {
     expect(await failure(gateway.resolvePeer(otherId))).toMatchObject({ kind: 'permanent', code: 'PEER_ID_INVALID' });
     // Telegram refuses a user's zero hash (core.telegram.org/api/peers): the gateway does not ask.
     expect(getChannelsCalls).toBe(0);
+    // Once this client received the channel (here by its username), its numeric id resolves from that.
+    const byName = await gateway.resolvePeer('@numeric_target');
+    expect(await gateway.resolvePeer(`-100${ch.id}`)).toEqual(byName);
+    expect(getChannelsCalls).toBe(0);
     standIn().model.faults.clear();
   });
 

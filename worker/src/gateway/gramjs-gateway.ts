@@ -254,10 +254,14 @@ export class GramJsGateway implements TelegramGateway {
     return markedId(found);
   }
 
-  /** The peer with the hash this client received for it earlier (GramJS's entity cache), if any. */
+  /**
+   * The peer with the hash this client received for it earlier, if any: GramJS's entity cache,
+   * which client.invoke fills from every answer's users and chats (client/users.js), keyed by
+   * marked id. (session.getInputEntity would read a bare number as a phone or an unmarked id.)
+   */
   #cachedPeer(peer: string): ResolvedPeer | null {
     try {
-      const input = this.client.session.getInputEntity(returnBigInt(peer));
+      const input = this.client._entityCache.get(returnBigInt(peer));
       const accessHash = 'accessHash' in input && input.accessHash != null ? input.accessHash.toString() : null;
       return accessHash ? { telegramId: peer, accessHash } : null;
     } catch {

@@ -3,6 +3,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { Api, type TelegramClient } from 'telegram';
 import type { TelegramClientParams } from 'telegram/client/telegramBaseClient.js';
 import { returnBigInt } from 'telegram/Helpers.js';
+import { configFromEnv } from '../../worker/src/config.ts';
+import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
 import { standInClient } from './client.ts';
 import { type StandInEntry, type StandInOptions, startStandIn, type TelegramStandIn } from './mtproto/server.ts';
 
@@ -108,4 +110,48 @@ export async function rpcError(call: Promise<unknown>): Promise<string> {
     return e.seconds === undefined ? `${e.code} ${e.errorMessage}` : `${e.code} ${e.constructor.name}(${e.seconds})`;
   }
   return 'no error';
+}
+
+/** A bot client signed in with its token (auth.importBotAuthorization), on DC 2. */
+export async function signedInBot(entry: StandInEntry, botAuthToken: string): Promise<TelegramClient> {
+  const client = standInClient(entry, { dcId: 2, params: { floodSleepThreshold: 0 } });
+  await client.start({ botAuthToken });
+  return client;
+}
+
+export const inputPeerUser = (u: Api.User) =>
+  new Api.InputPeerUser({ userId: u.id, accessHash: u.accessHash ?? returnBigInt(0) });
+
+/** messages.sendMessage to any InputPeer; answers the new message's id. */
+export async function sendTo(client: TelegramClient, peer: Api.TypeInputPeer, message: string): Promise<number> {
+  const res = await client.invoke(new Api.messages.SendMessage({ peer, message }));
+  const update = (res as Api.Updates).updates.find((u) => u instanceof Api.UpdateMessageID) as Api.UpdateMessageID;
+  return update.id;
+}
+
+export async function historyOf(client: TelegramClient, peer: Api.TypeInputPeer): Promise<Api.Message[]> {
+  const res = await client.invoke(new Api.messages.GetHistory({ peer, limit: 100 }));
+  return (res as Api.messages.Messages).messages as Api.Message[];
+}
+
+/**
+ * The worker's gateway, configured from the environment as in production (TELEGRAM_SERVER), on the
+ * session `login` saved (as a terminal login hands it to TELEGRAM_ACCOUNTS); `login` is closed.
+ */
+export async function workerGateway(entry: StandInEntry, login: TelegramClient): Promise<GramJsGateway> {
+  const config = configFromEnv({
+    DATABASE_URL: 'postgres://unused',
+    TELEGRAM_MODE: 'gramjs',
+    TELEGRAM_ACCOUNTS: '[{"accountId":"00000000-0000-4000-8000-000000000001","session":"x"}]',
+    TELEGRAM_API_ID: String(entry.apiId),
+    TELEGRAM_API_HASH: entry.apiHash,
+    TELEGRAM_SERVER: JSON.stringify({ dcs: entry.dcs, publicKeyPem: entry.publicKeyPem }),
+  });
+  const session = login.session.save() as unknown as string;
+  await login.destroy();
+  const gateway = new GramJsGateway(
+    createTelegramClient({ session, apiId: config.apiId!, apiHash: config.apiHash!, server: config.server }),
+  );
+  await gateway.start();
+  return gateway;
 }

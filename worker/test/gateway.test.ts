@@ -36,6 +36,15 @@ describe('GramJS gateway on the simulated sender', () => {
     expect(invite.telegramId).toMatch(/^-100/);
   });
 
+  it('a user account refuses a numeric channel id it holds no access hash for (core.telegram.org/api/peers: zero hash is for bots)', async () => {
+    const gw = new GramJsGateway(simulatedClient(new TelegramSimulator(), 'acct'), { connect: false });
+    await gw.start();
+    const refused = await gw.resolvePeer('-1001234567890').catch((e: unknown) => e);
+    expect(classify(refused)).toMatchObject({ kind: 'permanent', code: 'CHANNEL_INVALID' });
+    // A basic group has no access hash: its id alone is the peer.
+    expect(await gw.resolvePeer('-4242')).toEqual({ telegramId: '-4242', accessHash: null });
+  });
+
   it('maps Telegram errors to GramJS classes through invoke, and fails closed on a revoked session', async () => {
     const sim = new TelegramSimulator({
       floodAfter: { sends: 0, seconds: 7 },

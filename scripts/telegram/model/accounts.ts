@@ -25,6 +25,8 @@ export class Accounts {
   /** Keys whose code was right for an account with 2FA: they may only prove the password. */
   private readonly awaitingPassword = new Map<string, bigint>();
   private nextId = 1_000_000n;
+  private readonly revokedKeys = new Set<string>();
+  private readonly botTokens = new Map<string, bigint>();
 
   /** auth.sendCode. Only test numbers exist here; others are PHONE_NUMBER_INVALID. */
   sendCode(phone: string, dcId: number): { phoneCodeHash: string } {
@@ -67,11 +69,56 @@ export class Accounts {
     return account;
   }
 
-  /** The account an auth key is signed in as; 401 AUTH_KEY_UNREGISTERED otherwise (core.telegram.org/api/errors#401-unauthorized). */
+  /**
+   * The account an auth key is signed in as (core.telegram.org/api/errors#401-unauthorized): a key
+   * not signed in is AUTH_KEY_UNREGISTERED, one whose session was terminated SESSION_REVOKED, and
+   * a banned account's USER_DEACTIVATED_BAN.
+   */
   forKey(keyId: string): Account {
+    if (this.revokedKeys.has(keyId)) fail(401, 'SESSION_REVOKED');
     const id = this.keys.get(keyId);
     const account = id === undefined ? undefined : this.byId.get(id);
+    if (account?.banned) fail(401, 'USER_DEACTIVATED_BAN');
     return account ?? fail(401, 'AUTH_KEY_UNREGISTERED');
+  }
+
+  /**
+   * Every session of the account terminated from elsewhere (account.resetAuthorization from another
+   * device, or Telegram's own doing): their keys then answer 401 SESSION_REVOKED. A stand-in hook.
+   */
+  revokeSessions(userId: bigint): void {
+    for (const [keyId, id] of this.keys) {
+      if (id !== userId) continue;
+      this.keys.delete(keyId);
+      this.revokedKeys.add(keyId);
+    }
+  }
+
+  /** A bot as @BotFather makes one (outside MTProto): its token is "<bot id>:<secret>". A stand-in hook. */
+  createBot(username: string): { bot: Account; token: string } {
+    const bot: Account = {
+      id: this.nextId++,
+      phone: '',
+      firstName: username,
+      lastName: '',
+      username,
+      homeDc: 2,
+      peerFlood: false,
+      bot: true,
+    };
+    const token = `${bot.id}:${randomBytes(24).toString('base64url')}`;
+    this.byId.set(bot.id, bot);
+    this.botTokens.set(token, bot.id);
+    return { bot, token };
+  }
+
+  /** auth.importBotAuthorization: an unknown token is 400 ACCESS_TOKEN_INVALID (core.telegram.org/method/auth.importBotAuthorization). */
+  importBot(keyId: string, token: string): Account {
+    const id = this.botTokens.get(token);
+    const bot = id === undefined ? undefined : this.byId.get(id);
+    if (!bot) return badRequest('ACCESS_TOKEN_INVALID');
+    this.keys.set(keyId, bot.id);
+    return bot;
   }
 
   /** The account whose password the key may prove: signed in, or past the code of a 2FA account. */
@@ -93,6 +140,10 @@ export class Accounts {
 
   byUserId(id: bigint): Account | undefined {
     return this.byId.get(id);
+  }
+
+  withPhone(phone: string): Account | undefined {
+    return this.byPhone.get(digits(phone));
   }
 
   byUsername(username: string): Account | undefined {

@@ -5,7 +5,15 @@
 import { badRequest, fail, forbidden } from './errors.ts';
 import type { AdminRights, Channel } from './state.ts';
 
-export const ALL_RIGHTS: AdminRights = { postMessages: true, addAdmins: true, inviteUsers: true, banUsers: true };
+export const ALL_RIGHTS: AdminRights = {
+  postMessages: true,
+  addAdmins: true,
+  inviteUsers: true,
+  banUsers: true,
+  editMessages: true,
+  deleteMessages: true,
+  pinMessages: true,
+};
 
 export function newChannel(id: bigint, creatorId: bigint, title: string, broadcast: boolean, date: number): Channel {
   if (!title.trim()) badRequest('CHAT_TITLE_EMPTY');

@@ -6,7 +6,7 @@ import { fail } from './errors.ts';
 import type { StoredFile } from './media.ts';
 import type { Account, Channel, StoredMessage } from './state.ts';
 
-type Slot = StoredMessage | 'in-flight';
+type Slot<T> = T | 'in-flight';
 
 export interface SendResult {
   message: StoredMessage;
@@ -14,14 +14,19 @@ export interface SendResult {
   repeated: boolean;
 }
 
-export class RandomIds {
-  private readonly slots = new Map<string, Slot>();
+export class RandomIds<T = StoredMessage> {
+  private readonly slots = new Map<string, Slot<T>>();
 
   /**
    * Runs `post` once per (account, peer, random_id): a finished repeat returns the first message,
    * a concurrent repeat fails, and a failed first call frees the id for a retry.
    */
-  async once(account: Account, ch: Channel, randomId: bigint, post: () => Promise<StoredMessage>): Promise<SendResult> {
+  async once(
+    account: Account,
+    ch: Pick<Channel, 'id'>,
+    randomId: bigint,
+    post: () => Promise<T>,
+  ): Promise<{ message: T; repeated: boolean }> {
     const key = `${account.id}:${ch.id}:${randomId}`;
     const slot = this.slots.get(key);
     if (slot === 'in-flight') return fail(500, 'RANDOM_ID_DUPLICATE');

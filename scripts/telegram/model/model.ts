@@ -1,6 +1,7 @@
 // The model of Telegram: every rule the stand-in enforces is here or in the modules it composes,
 // each citing its source. It knows nothing of MTProto; the server turns its data into TL objects.
 import { Accounts } from './accounts.ts';
+import { AfterSend } from './after-send.ts';
 import { assertMayPost, assertRight, assertSlowMode, assertVisible, newChannel, setSlowMode } from './channels.ts';
 import { DEFAULT_CONFIG, type ModelConfig } from './config.ts';
 import { badRequest, floodWait } from './errors.ts';
@@ -10,6 +11,7 @@ import { Media, type MediaInput } from './media.ts';
 import { appendMessage, historyOf, RandomIds, type SendResult } from './messages.ts';
 import { AccessHashes, type PeerKind } from './peers.ts';
 import type { Account, AdminRights, Channel, StoredMessage } from './state.ts';
+import { Targets } from './targets.ts';
 import { Transfers } from './transfers.ts';
 import { TwoFactor } from './two-factor.ts';
 
@@ -21,11 +23,20 @@ export interface ModelOptions {
 
 export type Resolved = { kind: 'user'; user: Account } | { kind: 'channel'; channel: Channel };
 
+/**
+ * core.telegram.org/api/peers, "Access hash": the zero access hash "must be used by bots when only
+ * a min access hash (or no access hash) is available locally"; a user with only an id "cannot
+ * interact with that peer".
+ */
+const zeroHashOfBot = (viewer: Account, accessHash: bigint) => !!viewer.bot && accessHash === 0n;
+
 export class TelegramModel {
   readonly accounts = new Accounts();
   readonly faults = new Faults();
   readonly twoFactor = new TwoFactor();
   readonly transfers = new Transfers();
+  readonly targets: Targets = new Targets(this);
+  readonly afterSend: AfterSend = new AfterSend(this);
   readonly config: ModelConfig;
   readonly now: () => number;
   /** Uploads, photos and documents (./media.ts). */
@@ -49,7 +60,7 @@ export class TelegramModel {
   /** A channel named by an InputChannel: unknown ids and another account's hash are CHANNEL_INVALID. */
   channel(viewer: Account, id: bigint, accessHash: bigint): Channel {
     const ch = this.channels.get(id) ?? badRequest('CHANNEL_INVALID');
-    this.hashes.check(viewer.id, 'channel', id, accessHash);
+    if (!zeroHashOfBot(viewer, accessHash)) this.hashes.check(viewer.id, 'channel', id, accessHash);
     return ch;
   }
 
@@ -57,7 +68,7 @@ export class TelegramModel {
   user(viewer: Account, id: bigint, accessHash: bigint): Account {
     if (id === viewer.id) return viewer;
     const user = this.accounts.byUserId(id) ?? badRequest('PEER_ID_INVALID');
-    this.hashes.check(viewer.id, 'user', id, accessHash);
+    if (!zeroHashOfBot(viewer, accessHash)) this.hashes.check(viewer.id, 'user', id, accessHash);
     return user;
   }
 
@@ -110,14 +121,19 @@ export class TelegramModel {
     } else ch.admins.delete(user.id);
   }
 
-  /** channels.inviteToChannel: needs invite_users (core.telegram.org/method/channels.inviteToChannel). */
-  async invite(caller: Account, ch: Channel, users: Account[]): Promise<void> {
+  /**
+   * channels.inviteToChannel: needs invite_users (core.telegram.org/method/channels.inviteToChannel);
+   * answers the users whose privacy keeps them out (targets.ts, privacy.ts).
+   */
+  async invite(caller: Account, ch: Channel, users: Account[]): Promise<Account[]> {
     await this.faults.apply('channels.inviteToChannel', String(ch.id));
     assertRight(ch, caller.id, 'inviteUsers');
+    const missing = users.filter((u) => !this.targets.privacy.mayInvite(caller, u));
     for (const u of users) {
       if (ch.banned.get(u.id) === 'kicked') badRequest('USER_KICKED');
-      ch.members.add(u.id);
+      if (!missing.includes(u)) ch.members.add(u.id);
     }
+    return missing;
   }
 
   /** channels.joinChannel: public chats only, unless invited (core.telegram.org/method/channels.joinChannel). */
@@ -186,9 +202,11 @@ export class TelegramModel {
     account.peerFlood = on;
   }
 
-  private takeSendLimits(sender: Account, ch: Channel): void {
+  /** The per-chat and per-account send limits; `chat` names the chat (a channel's id, or a user's or basic group's). */
+  takeSendLimits(sender: Account, chat: { id: bigint } | string): void {
+    const key = typeof chat === 'string' ? chat : String(chat.id);
     const wait = this.limits.take([
-      [`chat:${sender.id}:${ch.id}`, this.config.chatSend],
+      [`chat:${sender.id}:${key}`, this.config.chatSend],
       [`send:${sender.id}`, this.config.accountSend],
     ], this.now());
     if (wait > 0) floodWait(wait);

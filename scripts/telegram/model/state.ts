@@ -14,6 +14,12 @@ export interface Account {
   peerFlood: boolean;
   /** Two-step verification, when set (core.telegram.org/api/srp). */
   password?: PasswordRecord;
+  /** A bot, signed in with auth.importBotAuthorization (core.telegram.org/api/bots). */
+  bot?: boolean;
+  /** Banned by Telegram: every call answers 401 USER_DEACTIVATED_BAN (core.telegram.org/api/errors#401-unauthorized). */
+  banned?: boolean;
+  /** Frozen: most calls answer 420 FROZEN_METHOD_INVALID (core.telegram.org/api/auth#frozen-accounts). */
+  frozen?: boolean;
 }
 
 export interface AdminRights {
@@ -21,6 +27,10 @@ export interface AdminRights {
   addAdmins: boolean;
   inviteUsers: boolean;
   banUsers: boolean;
+  /** Edit others' posts (channels), delete others' messages, pin (core.telegram.org/constructor/chatAdminRights). */
+  editMessages?: boolean;
+  deleteMessages?: boolean;
+  pinMessages?: boolean;
 }
 
 export interface StoredMessage {
@@ -30,6 +40,12 @@ export interface StoredMessage {
   text: string;
   /** A photo or document sent with messages.sendMedia; `text` is its caption. */
   media?: StoredFile;
+  /** Set by messages.editMessage (message.edit_date). */
+  editDate?: number;
+  pinned?: boolean;
+  /** Channel posts only (message.views / forwards, core.telegram.org/constructor/message). */
+  views?: number;
+  forwards?: number;
 }
 
 export interface Channel {

@@ -19,6 +19,9 @@ export function userView(model: TelegramModel, viewer: Account, user: Account): 
     lastName: user.lastName || undefined,
     username: user.username,
     phone: self ? user.phone : undefined,
+    // bot and bot_info_version share flags.14 (core.telegram.org/constructor/user).
+    bot: user.bot || undefined,
+    botInfoVersion: user.bot ? 1 : undefined,
   });
 }
 
@@ -51,6 +54,11 @@ export function messageView(viewer: Account, ch: Channel, m: StoredMessage): Api
     date: m.date,
     message: m.text,
     media: m.media && mediaView(m.media),
+    editDate: m.editDate,
+    pinned: m.pinned || undefined,
+    // Channel posts carry views and forwards (core.telegram.org/constructor/message).
+    views: ch.broadcast ? m.views ?? 0 : undefined,
+    forwards: ch.broadcast ? m.forwards ?? 0 : undefined,
   });
 }
 

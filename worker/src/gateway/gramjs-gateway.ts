@@ -80,6 +80,14 @@ function inputPeer(p: ResolvedPeer): Api.TypeInputPeer {
   return new Api.InputPeerUser({ userId: id, accessHash });
 }
 
+/** A peer id Telegram would refuse: a permanent failure with Telegram's own code for it. */
+function peerInvalid(peer: string, channel: boolean, why: string): Error {
+  return Object.assign(new Error(`${peer}: ${why}`), {
+    errorMessage: channel ? 'CHANNEL_INVALID' : 'PEER_ID_INVALID',
+    code: 400,
+  });
+}
+
 /** The sent message's id from SendMessage's answer (Updates with UpdateMessageID, or a short form). */
 export function sentMessageId(result: Api.TypeUpdates, randomId: string): number {
   if (result instanceof Api.UpdateShortSentMessage) return result.id;
@@ -197,6 +205,7 @@ export class GramJsGateway implements TelegramGateway {
   #reconnecting: Promise<void> | null = null;
   /** Uploads refused with FLOOD_PREMIUM_WAIT_X, by content: the next try resumes them. */
   readonly #unfinished = new Map<string, Unfinished>();
+  #bot: Promise<boolean> | null = null;
 
   /** connect=false for a client whose transport is already in place (the simulator's). */
   constructor(client: TelegramClient, opts: { connect?: boolean } = {}) {
@@ -260,18 +269,58 @@ export class GramJsGateway implements TelegramGateway {
         code: 400,
       });
     }
+    return this.#resolveId(peer);
+  }
+
+  /**
+   * A numeric id ("-100…" channel, "-…" basic group, user id). Basic groups need no access hash;
+   * users and channels need one of this account's own (core.telegram.org/api/peers, "Access hash":
+   * with only an id "you cannot interact with that peer"), from the session's cache of what this
+   * client received, or, for a bot only, the zero hash. A user account without one is refused here,
+   * with the code Telegram would answer, rather than asking Telegram with a hash it must reject.
+   */
+  async #resolveId(peer: string): Promise<ResolvedPeer> {
     const [id, type] = utils.resolveId(returnBigInt(peer));
-    if (type === Api.PeerChannel) {
-      const r = await this.#invoke(
-        new Api.channels.GetChannels({ id: [new Api.InputChannel({ channelId: id, accessHash: returnBigInt(0) })] }),
-      );
-      const chat = r.chats[0];
-      if (!chat) throw Object.assign(new Error(`channel ${peer} not found`), { errorMessage: 'CHANNEL_INVALID', code: 400 });
-      return markedId(chat);
-    }
     if (type === Api.PeerChat) return { telegramId: peer, accessHash: null };
-    // A user id without an access hash can only come from the session's entity cache.
-    return markedId((await this.client.getEntity(returnBigInt(peer))) as Api.User);
+    const cached = this.#cachedPeer(peer);
+    if (cached) return cached;
+    const channel = type === Api.PeerChannel;
+    if (!(await this.#isBot())) {
+      throw peerInvalid(peer, channel, 'this account has no access hash for it; use its @username or an invite link');
+    }
+    const zero = returnBigInt(0);
+    const found = channel
+      ? (await this.#invoke(new Api.channels.GetChannels({ id: [new Api.InputChannel({ channelId: id, accessHash: zero })] })))
+        .chats[0]
+      : (await this.#invoke(new Api.users.GetUsers({ id: [new Api.InputUser({ userId: id, accessHash: zero })] })))[0];
+    if (!found || found instanceof Api.UserEmpty) throw peerInvalid(peer, channel, 'not found');
+    return markedId(found);
+  }
+
+  /**
+   * The peer with the hash this client received for it earlier, if any: GramJS's entity cache,
+   * which client.invoke fills from every answer's users and chats (client/users.js), keyed by
+   * marked id. (session.getInputEntity would read a bare number as a phone or an unmarked id.)
+   */
+  #cachedPeer(peer: string): ResolvedPeer | null {
+    try {
+      const input = this.client._entityCache.get(returnBigInt(peer));
+      const accessHash = 'accessHash' in input && input.accessHash != null ? input.accessHash.toString() : null;
+      return accessHash ? { telegramId: peer, accessHash } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether this session is a bot's (users.getUsers on self, once). */
+  async #isBot(): Promise<boolean> {
+    this.#bot ??= this.#invoke(new Api.users.GetUsers({ id: [new Api.InputUserSelf()] }))
+      .then((users) => users[0] instanceof Api.User && !!users[0].bot)
+      .catch((err: unknown) => {
+        this.#bot = null;
+        throw err;
+      });
+    return await this.#bot;
   }
 
   async send(m: OutgoingMessage): Promise<{ messageId: number }> {

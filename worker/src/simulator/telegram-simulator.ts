@@ -168,6 +168,10 @@ export class TelegramSimulator {
     if (request instanceof Api.updates.GetState) {
       return new Api.updates.State({ pts: 1, qts: 0, date: Math.floor(this.clock.now() / 1000), seq: 0, unreadCount: 0 });
     }
+    if (request instanceof Api.users.GetUsers && request.id.every((u) => u instanceof Api.InputUserSelf)) {
+      // The simulated accounts are users, not bots (the gateway asks before using a zero access hash).
+      return request.id.map(() => new Api.User({ id: returnBigInt(1), self: true, firstName: accountId }));
+    }
     if (request instanceof Api.contacts.ResolveUsername) {
       const peer = `@${request.username.toLowerCase()}`;
       if (this.#targets.get(peer)?.missing) fail(400, 'USERNAME_NOT_OCCUPIED');

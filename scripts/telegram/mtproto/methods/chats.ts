@@ -5,6 +5,7 @@ import type { Account, AdminRights, Channel } from '../../model/state.ts';
 import { big, channelUpdates, channelView, messageView, native, userView } from '../views.ts';
 import { inputChannel, inputPeerChannel, inputUser } from './inputs.ts';
 import { type MethodContext, type Methods, tlBool } from './registry.ts';
+import { boxPeer, historyOfBox, missingInvitees, sendToBox } from './targets.ts';
 
 const updateChannel = (id: bigint) => new Api.UpdateChannel({ channelId: big(id) });
 
@@ -15,8 +16,11 @@ function adminRights(r: Api.ChatAdminRights): AdminRights | undefined {
     addAdmins: !!r.addAdmins,
     inviteUsers: !!r.inviteUsers,
     banUsers: !!r.banUsers,
+    editMessages: !!r.editMessages,
+    deleteMessages: !!r.deleteMessages,
+    pinMessages: !!r.pinMessages,
   };
-  return Object.values(rights).some(Boolean) || r.changeInfo || r.deleteMessages ? rights : undefined;
+  return Object.values(rights).some(Boolean) || r.changeInfo ? rights : undefined;
 }
 
 /** chatBannedRights: view_messages kicks, send_messages restricts, none lifts the ban (core.telegram.org/api/rights). */
@@ -66,8 +70,12 @@ export function chatMethods(m: Methods): Methods {
         ),
     )
     .on(Api.channels.InviteToChannel, async (ctx, req) => {
-      const invite = (me: Account, ch: Channel) => ctx.model.invite(me, ch, req.users.map((u) => inputUser(ctx, me, u)));
-      return new Api.messages.InvitedUsers({ updates: await onChannel(ctx, req.channel, invite), missingInvitees: [] });
+      let missing: Account[] = [];
+      const invite = async (me: Account, ch: Channel) => {
+        missing = await ctx.model.invite(me, ch, req.users.map((u) => inputUser(ctx, me, u)));
+      };
+      const updates = await onChannel(ctx, req.channel, invite);
+      return new Api.messages.InvitedUsers({ updates, missingInvitees: missingInvitees(missing) });
     })
     .on(Api.channels.JoinChannel, (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.join(me, ch)))
     .on(Api.channels.LeaveChannel, (ctx, req) => onChannel(ctx, req.channel, (me, ch) => ctx.model.leave(me, ch)))
@@ -86,6 +94,8 @@ export function chatMethods(m: Methods): Methods {
     )
     .on(Api.messages.SendMessage, async (ctx, req) => {
       const me = ctx.account();
+      const box = boxPeer(ctx, me, req.peer);
+      if (box) return sendToBox(ctx, me, box, req);
       const ch = inputPeerChannel(ctx, me, req.peer);
       const randomId = req.randomId ?? badRequest('RANDOM_ID_INVALID');
       const { message } = await ctx.model.sendMessage(me, ch, req.message, native(randomId));
@@ -97,6 +107,8 @@ export function chatMethods(m: Methods): Methods {
     })
     .on(Api.messages.GetHistory, async (ctx, req) => {
       const me = ctx.account();
+      const box = boxPeer(ctx, me, req.peer);
+      if (box) return historyOfBox(ctx, me, box, req);
       const ch = inputPeerChannel(ctx, me, req.peer);
       const messages = await ctx.model.history(me, ch, req.offsetId, req.limit);
       return new Api.messages.ChannelMessages({

@@ -1,6 +1,7 @@
 // Dispatches a decrypted call: unwraps the invoke* wrappers clients put around the first calls
 // (invokeWithLayer, initConnection, invokeWithoutUpdates, invokeAfterMsg) and runs the method.
 import { Api } from 'telegram';
+import { assertMayCall, methodName } from '../../model/account-states.ts';
 import { badRequest } from '../../model/errors.ts';
 import type { TelegramModel } from '../../model/model.ts';
 import type { Call } from '../connection.ts';
@@ -9,8 +10,12 @@ import { mediaMethods } from './media.ts';
 import { type DcAddress, type MethodContext, Methods, type TlObject } from './registry.ts';
 import { passwordMethods } from './password.ts';
 import { sessionMethods } from './session.ts';
+import { targetMethods } from './targets.ts';
+import { afterSendMethods } from './after-send.ts';
 
 export type { DcAddress, TlObject };
+
+type TlRequest = { className?: string };
 
 export interface DispatchOptions {
   model: TelegramModel;
@@ -29,7 +34,7 @@ function unwrap(request: unknown): unknown {
 }
 
 export function dispatcher(opts: DispatchOptions): (call: Call) => Promise<TlObject> {
-  const methods = mediaMethods(passwordMethods(chatMethods(sessionMethods(new Methods()))));
+  const methods = mediaMethods(afterSendMethods(targetMethods(passwordMethods(chatMethods(sessionMethods(new Methods()))))));
   return async (call) => {
     const req = unwrap(call.request);
     const handler = methods.handler(req);
@@ -42,7 +47,7 @@ export function dispatcher(opts: DispatchOptions): (call: Call) => Promise<TlObj
       dcs: opts.dcs(),
       apiId: opts.apiId,
       apiHash: opts.apiHash,
-      account: () => opts.model.accounts.forKey(call.keyId),
+      account: () => assertMayCall(opts.model.accounts.forKey(call.keyId), methodName(String((req as TlRequest).className))),
     };
     return await handler(ctx, req);
   };

@@ -14,6 +14,9 @@ import { REPO_ROOT } from './lib/migrate.ts';
 import { apiFor } from './stack/api.ts';
 import type { StackInfo } from './stack/index.ts';
 import { NODE_BIN } from './stack/process.ts';
+import { standInClient } from './telegram/client.ts';
+import type { StandInEntry } from './telegram/mtproto/server.ts';
+import { createChannel, history, post, resolveChannel } from './telegram/testing.ts';
 
 interface Run {
   child: ChildProcess;
@@ -66,6 +69,30 @@ async function portOpen(url: string): Promise<boolean> {
   return await fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
 }
 
+/** A test number of DC 2 the stack does not hand out to its own accounts (those count up from 0001). */
+const OWN_PHONE = '9996629001';
+
+/**
+ * A plain GramJS client given only stack.json's `telegram` entry, as a user would make one: a
+ * new session signs in with a test number (the code is the DC's digit five times), a stored one
+ * just connects. Every FLOOD_WAIT is an error, never slept through.
+ */
+async function stackClient(entry: StandInEntry, session?: string) {
+  const client = standInClient(entry, { session, dcId: 2, params: { floodSleepThreshold: 0 } });
+  if (session) await client.connect();
+  else {
+    await client.start({
+      phoneNumber: OWN_PHONE,
+      phoneCode: async () => '22222',
+      firstAndLastNames: async () => ['Stack test', ''],
+      onError: async (err) => {
+        throw err;
+      },
+    });
+  }
+  return client;
+}
+
 describe('npm start / npm run demo', () => {
   let dir: string;
   beforeAll(async () => {
@@ -77,6 +104,7 @@ describe('npm start / npm run demo', () => {
 
   let first: StackInfo;
   let markerChannel: string;
+  let ownSession: string;
 
   it('starts, prints the status, writes stack.json, serves the API, stops on SIGTERM', async () => {
     const { r, info, seconds } = await startAndRead(dir, ['--fresh']);
@@ -127,6 +155,20 @@ describe('npm start / npm run demo', () => {
       expect((await api.call<{ items: unknown[] }>('GET', '/accounts')).items).toHaveLength(1);
       markerChannel = (await api.call<{ id: string }>('POST', '/channels', { peer: '@kept_across_restarts' })).id;
       expect(await portOpen(info.webUrl)).toBe(true);
+
+      // Telegram is the stand-in: stack.json's entry is all a GramJS client needs.
+      expect(r.out()).toMatch(/Telegram: stand-in over MTProto \(DC 1 127\.0\.0\.1:\d+/);
+      expect(info.telegram!.dcs.map((d) => d.id)).toEqual([1, 2, 3]);
+      for (const d of info.telegram!.dcs) expect(d.port).toBeLessThan(32768); // StringSession's signed 16-bit port
+      const client = await stackClient(info.telegram!);
+      try {
+        const channel = await createChannel(client, { username: 'made_by_a_client' });
+        await post(client, channel, 'posted before the restart');
+        expect((await history(client, channel)).map((m) => m.message)).toEqual(['posted before the restart']);
+        ownSession = client.session.save() as unknown as string;
+      } finally {
+        await client.destroy();
+      }
     } finally {
       expect(await stop(r), r.out()).toBe(0);
     }
@@ -148,6 +190,21 @@ describe('npm start / npm run demo', () => {
       expect(got.peer).toBe('@kept_across_restarts');
       // The old token still works (same secret).
       await apiFor({ ...info, demoToken: first.demoToken }).call('GET', '/campaigns?limit=1');
+
+      // The stand-in kept its key, its auth keys and its channels: the session of the first run
+      // connects without signing in again and finds its channel and post; it posts again.
+      expect(info.telegram!.publicKeyPem).toBe(first.telegram!.publicKeyPem);
+      const client = await stackClient(info.telegram!, ownSession);
+      try {
+        const channel = await resolveChannel(client, 'made_by_a_client');
+        await post(client, channel, 'posted after the restart');
+        expect((await history(client, channel)).map((m) => m.message)).toEqual([
+          'posted after the restart',
+          'posted before the restart',
+        ]);
+      } finally {
+        await client.destroy();
+      }
     } finally {
       expect(await stop(r), r.out()).toBe(0);
     }

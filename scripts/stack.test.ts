@@ -205,6 +205,19 @@ describe('npm start / npm run demo', () => {
       } finally {
         await client.destroy();
       }
+
+      // npm run login -- --stack signs a test number in to the stand-in and prints its session alone.
+      const login = run('scripts/login.ts', ['--stack', '--dir', dir, '--phone', '9996639002']);
+      expect(await login.exited, login.out()).toBe(0);
+      const printed = login.stdout().trim();
+      expect(printed.split('\n')).toHaveLength(1);
+      const loggedIn = standInClient(info.telegram!, { session: printed });
+      try {
+        await loggedIn.connect();
+        expect((await loggedIn.getMe()).phone).toBe('9996639002');
+      } finally {
+        await loggedIn.destroy();
+      }
     } finally {
       expect(await stop(r), r.out()).toBe(0);
     }

@@ -11,7 +11,7 @@ import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
 /** The flags `npm start` and `npm run demo` share, for their --help. */
 export const STACK_FLAGS_HELP = `  --fresh           delete the stack directory first: new database, JWT secret and demo user
   --dir <path>      the stack directory (default .local; or env STACK_DIR)
-  --ports auto      free ports instead of 54321-54323 and 9464 (or env STACK_PORTS=auto)
+  --ports auto      free ports instead of 54321-54323, 9464 and 21441-21443 (or env STACK_PORTS=auto)
   --quiet           service logs only to <dir>/logs/*.log, not to the terminal
   --no-worker       start no worker (run \`npm run worker\` yourself, e.g. in a debugger)
   --telegram <t>    stand-in: the Telegram stand-in over MTProto, the worker's GramJS against it

@@ -2,6 +2,7 @@
 // (startWorker), so scripts and tests can embed the worker with the same validated shape.
 import { z } from 'zod';
 import { TelegramServer } from './gateway/server.ts';
+import { parseSessionKey, type SessionKey } from './sessions/vault.ts';
 import { SimulatorOptions } from './simulator/options.ts';
 
 const jsonFromString = <T extends z.ZodType>(schema: T, what: string) =>
@@ -21,12 +22,28 @@ export const AccountConfig = z.object({
 });
 export type AccountConfig = z.infer<typeof AccountConfig>;
 
+/** A base64 32-byte key (secret: never logged); checked here, made a SessionKey where used. */
+const SessionKeyText = z.string().superRefine((text, ctx) => {
+  try {
+    parseSessionKey(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
 export const WorkerConfig = z.object({
   databaseUrl: z.string().min(1),
   /** gramjs: real Telegram; simulator: the in-process Telegram stand-in (demo, tests, benchmarks). */
   mode: z.enum(['gramjs', 'simulator']),
-  /** Accounts whose sessions this process holds; null = accounts of the database, up to simulatorMaxAccounts (simulator only). */
+  /**
+   * Accounts whose sessions this process holds; null = accounts of the database, up to
+   * maxAccounts: in gramjs mode those with a session stored sealed (opened with sessionKey).
+   */
   accounts: z.array(AccountConfig).nullable(),
+  /** Seals and opens the sessions stored in the database (AES-256-GCM). Secret: never logged. */
+  sessionKey: SessionKeyText.optional(),
+  /** Earlier keys, still opening rows not yet re-sealed during a rotation. Secret: never logged. */
+  sessionKeysOld: z.array(SessionKeyText).default([]),
   apiId: z.number().int().positive().optional(),
   apiHash: z.string().min(1).optional(),
   /** gramjs mode: Telegram's test DCs or a stand-in instead of Telegram's production DCs. */
@@ -73,8 +90,8 @@ export const WorkerConfig = z.object({
   accountLockRetryMs: z.number().int().positive().default(2_000),
   /** Re-read accounts' pace and state (and, in simulator mode without a list, find new ones) this often. */
   accountRefreshMs: z.number().int().positive().default(5_000),
-  /** Simulator mode without an account list: serve at most this many accounts of the database. */
-  simulatorMaxAccounts: z.number().int().positive().default(1_000),
+  /** Without an account list: serve at most this many accounts of the database. */
+  maxAccounts: z.number().int().positive().default(1_000),
   /** Database connections of the whole process, whatever the number of accounts (at least 4). */
   maxConnections: z.number().int().min(4).default(8),
 });
@@ -91,6 +108,9 @@ const Env = z.object({
     error:
       'TELEGRAM_MODE is required: gramjs (real Telegram: TELEGRAM_ACCOUNTS with sessions) or simulator (a stand-in, posts nothing)',
   }),
+  WORKER_SESSION_KEY: SessionKeyText.optional(),
+  WORKER_SESSION_KEYS_OLD: z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(SessionKeyText)).optional(),
   TELEGRAM_ACCOUNTS: jsonFromString(
     z.array(AccountConfig).min(1),
     'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])',
@@ -115,6 +135,8 @@ const Env = z.object({
   POLLING_SECONDS: num.min(0.5).optional(),
   SUPERVISE_SECONDS: int.min(1).optional(),
   FETCH_STALL_SECONDS: num.positive().optional(),
+  WORKER_MAX_ACCOUNTS: int.positive().optional(),
+  /** The name WORKER_MAX_ACCOUNTS had when only the simulator served the database's accounts. */
   SIMULATOR_MAX_ACCOUNTS: int.positive().optional(),
   WORKER_MAX_CONNECTIONS: int.min(4).optional(),
 });
@@ -135,7 +157,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
   const mode = e.TELEGRAM_MODE;
   const problems: string[] = [];
   if (mode === 'gramjs') {
-    if (!e.TELEGRAM_ACCOUNTS) problems.push('TELEGRAM_ACCOUNTS is required in gramjs mode');
+    if (!e.TELEGRAM_ACCOUNTS && !e.WORKER_SESSION_KEY) {
+      problems.push(
+        'gramjs mode needs WORKER_SESSION_KEY (to serve the sessions stored in the database) or TELEGRAM_ACCOUNTS (a list with sessions)',
+      );
+    }
     for (const a of e.TELEGRAM_ACCOUNTS ?? []) {
       if (!a.session) problems.push(`TELEGRAM_ACCOUNTS: account ${a.accountId} has no session (run \`npm run login\`)`);
     }
@@ -148,6 +174,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       databaseUrl: e.DATABASE_URL,
       mode,
       accounts: e.TELEGRAM_ACCOUNTS ?? null,
+      sessionKey: e.WORKER_SESSION_KEY,
+      sessionKeysOld: e.WORKER_SESSION_KEYS_OLD,
       apiId: e.TELEGRAM_API_ID,
       apiHash: e.TELEGRAM_API_HASH,
       server: e.TELEGRAM_SERVER,
@@ -165,8 +193,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       pollingSeconds: e.POLLING_SECONDS,
       superviseSeconds: e.SUPERVISE_SECONDS,
       fetchStallSeconds: e.FETCH_STALL_SECONDS,
-      simulatorMaxAccounts: e.SIMULATOR_MAX_ACCOUNTS,
+      maxAccounts: e.WORKER_MAX_ACCOUNTS ?? e.SIMULATOR_MAX_ACCOUNTS,
       maxConnections: e.WORKER_MAX_CONNECTIONS,
     } satisfies WorkerConfigInput,
   );
+}
+
+/** The keys that open stored sessions: the current one first, then those of a rotation. */
+export function sessionKeys(config: WorkerConfig): SessionKey[] {
+  return [config.sessionKey, ...config.sessionKeysOld].filter((k) => k !== undefined).map(parseSessionKey);
 }

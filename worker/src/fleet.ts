@@ -1,7 +1,8 @@
-// The accounts this process serves: the ones it has sessions for (or, in simulator mode
-// without a list, the database's accounts up to a bound). Every few seconds it re-reads their
-// rows (pace, FLOOD_WAIT, an owner's resume), drops accounts deleted since, and tries to lock
-// the accounts it does not hold yet, all in a handful of statements whatever their number.
+// The accounts this process serves: the ones of its list, or without a list the database's
+// accounts up to a bound (in gramjs mode, those with a stored session its keys open). Every few
+// seconds it re-reads their rows (pace, FLOOD_WAIT, an owner's resume), drops accounts deleted
+// since, and tries to lock the accounts it does not hold yet, all in a handful of statements
+// whatever their number. A session stored, replaced or deleted is seen at the next pass.
 import type pg from 'pg';
 import { Account, type AccountDeps } from './account.ts';
 import type { AccountLocks } from './account-locks.ts';
@@ -10,6 +11,8 @@ import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { clock } from './pacing.ts';
+import type { ServedSessions } from './sessions/served.ts';
+import { sessionAccounts } from './sessions/store.ts';
 
 /** An account's waiting_lock reason when another process holds its lock (and serves it). */
 export const HELD_ELSEWHERE = 'another worker holds this account';
@@ -21,17 +24,28 @@ export class Fleet {
   readonly #log: Logger;
   readonly #locks: AccountLocks;
   readonly #deps: AccountDeps;
+  readonly #sessions: ServedSessions | null;
   #timer: NodeJS.Timeout | null = null;
   #syncing: Promise<void> | null = null;
   #lastRefresh = 0;
   #stopped = false;
 
-  constructor(o: { pool: pg.Pool; config: WorkerConfig; log: Logger; locks: AccountLocks; deps: AccountDeps }) {
+  constructor(
+    o: {
+      pool: pg.Pool;
+      config: WorkerConfig;
+      log: Logger;
+      locks: AccountLocks;
+      deps: AccountDeps;
+      sessions?: ServedSessions | null;
+    },
+  ) {
     this.#pool = o.pool;
     this.#config = o.config;
     this.#log = o.log;
     this.#locks = o.locks;
     this.#deps = o.deps;
+    this.#sessions = o.sessions ?? null;
   }
 
   async start(): Promise<void> {
@@ -71,7 +85,8 @@ export class Fleet {
 
   async #pass(): Promise<void> {
     if (this.#stopped) return;
-    if (Date.now() - this.#lastRefresh >= this.#config.accountRefreshMs) {
+    const due = Date.now() - this.#lastRefresh >= this.#config.accountRefreshMs;
+    if (due || await this.#sessions?.moved(this.#pool)) {
       await this.#refresh();
       this.#lastRefresh = Date.now();
     }
@@ -95,16 +110,12 @@ export class Fleet {
   async #refresh(): Promise<void> {
     const config = this.#config;
     const listed = config.accounts?.map((a) => a.accountId) ?? null;
+    const served = await this.#served();
     const readAt = clock();
-    const rows = await db.readAccounts(this.#pool, listed, config.simulatorMaxAccounts);
+    const rows = await db.readAccounts(this.#pool, served ?? listed, config.maxAccounts);
     const seen = new Set(rows.map((r) => r.id));
     for (const [id, a] of this.accounts) {
-      if (seen.has(id)) continue;
-      // Deleted (or, without a list, no longer among the first simulatorMaxAccounts).
-      this.accounts.delete(id);
-      await a.stop();
-      await this.#locks.release(id);
-      this.#log.info({ accountId: id }, 'account no longer in the database: not serving it');
+      if (!seen.has(id)) await this.#drop(id, a, 'account no longer in the database (or its session is gone): not serving it');
     }
     for (const r of rows) {
       let a = this.accounts.get(r.id);
@@ -114,5 +125,26 @@ export class Fleet {
     for (const id of listed ?? []) {
       if (!seen.has(id)) this.#log.error({ accountId: id }, 'account not found in telegram_accounts: create it first');
     }
+  }
+
+  /** Serving stored sessions: the accounts whose session opened. An account signed in anew starts over with it. */
+  async #served(): Promise<string[] | null> {
+    if (!this.#sessions) return null;
+    const { usable, replaced } = await this.#sessions.update(
+      this.#pool,
+      await sessionAccounts(this.#pool, this.#config.maxAccounts),
+    );
+    for (const id of replaced) {
+      const a = this.accounts.get(id);
+      if (a) await this.#drop(id, a, 'account has a new session: restarting it');
+    }
+    return usable;
+  }
+
+  async #drop(id: string, a: Account, why: string): Promise<void> {
+    this.accounts.delete(id);
+    await a.stop();
+    await this.#locks.release(id);
+    this.#log.info({ accountId: id }, why);
   }
 }

@@ -23,6 +23,10 @@ export const REDACT_PATHS = [
   '*.connectionString',
   'serviceRoleKey',
   '*.serviceRoleKey',
+  'sessionKey',
+  '*.sessionKey',
+  'sessionKeysOld',
+  '*.sessionKeysOld',
 ];
 
 const PLAIN = new Set(['string', 'number', 'boolean', 'bigint']);

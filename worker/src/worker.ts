@@ -12,7 +12,7 @@ import { CAMPAIGN_RESUME_QUEUE, CampaignResumeJob } from '../../contracts/jobs.t
 import type { Account } from './account.ts';
 import { AccountLocks } from './account-locks.ts';
 import { SendClearance } from './clearance.ts';
-import { WorkerConfig, type WorkerConfigInput } from './config.ts';
+import { sessionKeys, WorkerConfig, type WorkerConfigInput } from './config.ts';
 import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
 import { FetchLoop } from './fetch-loop.ts';
@@ -23,6 +23,7 @@ import { type HealthReport, healthReporter, startHttp } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Recorder } from './recorder.ts';
+import { ServedSessions } from './sessions/served.ts';
 import { simulatedClient } from './simulator/simulated-client.ts';
 import { MemoryMessageStore, PostgresMessageStore } from './simulator/store.ts';
 import { TelegramSimulator } from './simulator/telegram-simulator.ts';
@@ -61,6 +62,7 @@ export const STOP_AFTER_SENDS_MS = 10_000;
 function gatewayFactory(
   config: WorkerConfig,
   deps: WorkerDeps,
+  sessions: ServedSessions | null,
 ): { simulator: TelegramSimulator | null; create(accountId: string): TelegramGateway } {
   if (deps.createGateway) return { simulator: null, create: deps.createGateway };
   if (config.mode === 'simulator') {
@@ -71,18 +73,32 @@ function gatewayFactory(
       );
     return { simulator, create: (id) => new GramJsGateway(simulatedClient(simulator, id), { connect: false }) };
   }
-  if (!config.accounts) throw new Error('gramjs mode serves only the accounts of TELEGRAM_ACCOUNTS (with their sessions)');
-  const sessions = new Map(config.accounts.map((a) => [a.accountId, a.session]));
+  // Listed accounts carry their sessions; otherwise the fleet serves only accounts whose stored session opened.
+  const listed = new Map(config.accounts?.map((a) => [a.accountId, a.session]));
+  const session = (id: string) => (sessions ? sessions.get(id) : listed.get(id)) ?? '';
   return {
     simulator: null,
     create: (id) =>
       new GramJsGateway(createTelegramClient({
-        session: sessions.get(id)!,
+        session: session(id),
         apiId: config.apiId!,
         apiHash: config.apiHash!,
         server: config.server,
       })),
   };
+}
+
+/** gramjs mode without a list: the stored sessions, opened with the worker's keys (or a refusal to start). */
+async function servedSessions(
+  config: WorkerConfig,
+  deps: WorkerDeps,
+  pool: pg.Pool,
+  log: Logger,
+): Promise<ServedSessions | null> {
+  if (config.mode !== 'gramjs' || config.accounts || deps.createGateway) return null;
+  const sessions = new ServedSessions(sessionKeys(config), log);
+  await sessions.load(pool, config.maxAccounts);
+  return sessions;
 }
 
 async function startBoss(config: WorkerConfig, log: Logger): Promise<PgBoss> {
@@ -127,7 +143,6 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const config = WorkerConfig.parse(input);
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics({ defaultMetrics: !options.logger });
-  const gateways = gatewayFactory(config, options);
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
     application_name: 'tg-worker',
@@ -136,6 +151,12 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
     connectionTimeoutMillis: 10_000,
   });
   pool.on('error', (err) => log.warn({ err }, 'idle database connection failed'));
+  // Before anything starts: a worker whose keys open no stored session changes nothing.
+  const sessions = await servedSessions(config, options, pool, log).catch(async (err: unknown) => {
+    await pool.end();
+    throw err;
+  });
+  const gateways = gatewayFactory(config, options, sessions);
   const boss = await startBoss(config, log);
   const wakeResume = await workResumeQueue(boss, pool, config, log);
 
@@ -161,7 +182,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const hungry = (id: string) => fetch.hungry(id);
   const uncleared = () => clearance.soon();
   const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry, uncleared };
-  fleet = new Fleet({ pool, config, log, locks, deps });
+  fleet = new Fleet({ pool, config, log, locks, deps, sessions });
   await fleet.start();
   fetch.start();
 

@@ -1,0 +1,92 @@
+// The opened sessions of a worker that serves the database's accounts with no list of its own:
+// which stored sessions its keys open, kept in step with the table (a new sign-in, a rotation,
+// a revoked session deleted) so the fleet can serve each account with its current session.
+import type { SqlExecutor } from '../db.ts';
+import type { Logger } from '../logger.ts';
+import { readSealedSessions, type SessionListing, sessionsVersion, type StoredSession } from './store.ts';
+import { openSealed, type SessionKey, SessionKeyError } from './vault.ts';
+
+interface Held {
+  sealedAt: number;
+  session: string;
+}
+
+export class ServedSessions {
+  readonly #keys: SessionKey[];
+  readonly #log: Logger;
+  readonly #held = new Map<string, Held>();
+  /** Rows that did not open, by account: their sealed_at, so each is reported once. */
+  readonly #unopened = new Map<string, number>();
+  #version: string | null = null;
+
+  constructor(keys: SessionKey[], log: Logger) {
+    if (!keys.length) throw new SessionKeyError('serving the database’s sessions needs WORKER_SESSION_KEY');
+    this.#keys = keys;
+    this.#log = log;
+  }
+
+  /**
+   * Opens the stored sessions (of the first `limit` accounts). Stored sessions of which none opens
+   * mean this worker has the wrong key: it throws, having changed nothing, rather than serve nothing.
+   */
+  async load(db: SqlExecutor, limit: number): Promise<void> {
+    this.#version = await sessionsVersion(db);
+    const stored = await readSealedSessions(db, null, limit);
+    this.#open(stored);
+    if (stored.length && !this.#held.size) {
+      const ids = [...new Set(stored.map((s) => s.session.keyId))].join(', ');
+      throw new SessionKeyError(
+        `none of the ${stored.length} stored sessions opens with this worker's keys (${
+          this.#keys.map((k) => k.id).join(', ')
+        }); they are sealed under ${ids}: set WORKER_SESSION_KEY (or WORKER_SESSION_KEYS_OLD during a rotation) to that key`,
+      );
+    }
+  }
+
+  /** True when sessions were stored, re-sealed or deleted since the last look. */
+  async moved(db: SqlExecutor): Promise<boolean> {
+    const v = await sessionsVersion(db);
+    const moved = v !== this.#version;
+    this.#version = v;
+    return moved;
+  }
+
+  /**
+   * Brings the held sessions in step with the listing (the accounts that have a stored session):
+   * opens the new and re-sealed ones, forgets the deleted. `usable`: accounts whose session this
+   * worker holds; `replaced`: accounts whose session is another one than before (a new sign-in).
+   */
+  async update(db: SqlExecutor, listing: SessionListing[]): Promise<{ usable: string[]; replaced: string[] }> {
+    const listed = new Map(listing.map((l) => [l.accountId, l.sealedAt.getTime()]));
+    for (const id of this.#held.keys()) if (!listed.has(id)) this.#held.delete(id);
+    for (const id of this.#unopened.keys()) if (!listed.has(id)) this.#unopened.delete(id);
+    const stale = [...listed].filter(([id, at]) => this.#held.get(id)?.sealedAt !== at && this.#unopened.get(id) !== at);
+    const before = new Map(stale.map(([id]) => [id, this.#held.get(id)?.session]));
+    if (stale.length) this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
+    const replaced = [...before].filter(([id, s]) => s !== undefined && this.#held.get(id)?.session !== s).map(([id]) => id);
+    return { usable: listing.map((l) => l.accountId).filter((id) => this.#held.has(id)), replaced };
+  }
+
+  /** The account's session: a secret, never logged. */
+  get(accountId: string): string | undefined {
+    return this.#held.get(accountId)?.session;
+  }
+
+  #open(stored: StoredSession[]): void {
+    for (const s of stored) {
+      const sealedAt = s.sealedAt.getTime();
+      try {
+        this.#held.set(s.accountId, { sealedAt, session: openSealed(this.#keys, s.session) });
+        this.#unopened.delete(s.accountId);
+      } catch (err) {
+        if (!(err instanceof SessionKeyError)) throw err;
+        this.#held.delete(s.accountId);
+        this.#unopened.set(s.accountId, sealedAt);
+        this.#log.error(
+          { accountId: s.accountId, keyId: s.session.keyId, reason: err.message },
+          'stored session does not open: not serving this account',
+        );
+      }
+    }
+  }
+}

@@ -21,7 +21,8 @@ import { testToSavedMessages, uploadDemoPicture } from './stack/demo-media.ts';
 import { attachRunningStack, type Stack, startStack } from './stack/index.ts';
 import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
 import { simulatorDuplicates } from './stack/simulator.ts';
-import { standInDuplicates } from './stack/telegram-accounts.ts';
+import { loadOrCreateSessionKey } from './stack/telegram.ts';
+import { standInPosts } from './stack/telegram-accounts.ts';
 import type { TelegramModel } from './telegram/model/model.ts';
 
 const TARGETS = 100;
@@ -171,16 +172,17 @@ async function demoStack(
 }
 
 /** Posts beyond one per target, from what Telegram (stand-in or simulator) holds. */
-function duplicatesOf(stack: Stack, peers: string[], channelIds: string[]): Promise<number> {
+async function duplicatesOf(stack: Stack, peers: string[], channelIds: string[]): Promise<number> {
   const { info } = stack;
   if (info.simulator) return simulatorDuplicates(info.dbUrl, peers);
-  return standInDuplicates({
+  const posts = await standInPosts({
     entry: info.telegram!,
-    telegramHome: join(stack.dir, 'telegram'),
+    key: (await loadOrCreateSessionKey(join(stack.dir, 'telegram'))).key,
     dbUrl: info.dbUrl,
     accountId: info.demoAccountId,
     channelIds,
   });
+  return posts.reduce((dups, inChannel) => dups + Math.max(0, inChannel.length - 1), 0);
 }
 
 async function main(): Promise<void> {

@@ -11,7 +11,11 @@ import { jwtVerify } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './lib/migrate.ts';
-import { apiFor } from './stack/api.ts';
+import type { Campaign } from '../contracts/api/campaigns.ts';
+import { apiFor, mapLimit } from './stack/api.ts';
+import { followCampaign } from './stack/campaign.ts';
+import { loadOrCreateSessionKey } from './stack/telegram.ts';
+import { standInPosts } from './stack/telegram-accounts.ts';
 import type { StackInfo } from './stack/index.ts';
 import { NODE_BIN } from './stack/process.ts';
 import { standInClient } from './telegram/client.ts';
@@ -64,6 +68,8 @@ async function stop(r: Run): Promise<number | null> {
   r.child.kill('SIGTERM');
   return await r.exited;
 }
+
+const seconds = (from: string, to: string | null) => to ? ((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1) : '-';
 
 async function portOpen(url: string): Promise<boolean> {
   return await fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
@@ -237,4 +243,72 @@ describe('npm start / npm run demo', () => {
     expect(summary.seconds).toBeLessThan(15);
     expect(existsSync(join(dir, 'stack.json'))).toBe(false); // the demo stopped its stack
   }, 150_000);
+
+  it(
+    'a second account of the same owner, made through the API while the stack runs, posts to the same 30 channels as the first: 60 of 60',
+    async () => {
+      const { r, info } = await startAndRead(dir);
+      try {
+        // Functions over HTTP with the demo user's JWT, as a client app calls them.
+        const api = apiFor(info);
+        const peers = Array.from({ length: 30 }, (_, i) => `@shared${randomUUID().slice(0, 8)}n${i}`);
+        const channelIds = (await mapLimit(peers, 8, (peer) => api.call<{ id: string }>('POST', '/channels', { peer })))
+          .map((c) => c.id);
+        const second = await api.call<{ id: string }>('POST', '/accounts', { label: 'Second account', ratePerMinute: 1200 });
+        const campaignOf = (accountId: string, text: string) =>
+          api.call<Campaign>('POST', '/campaigns', {
+            name: text,
+            message: { text, parseMode: 'plain' },
+            channelIds,
+            accountId,
+            ratePerMinute: 600,
+          });
+        const campaigns = [
+          await campaignOf(info.demoAccountId, 'from the first account'),
+          await campaignOf(second.id, 'from the second account'),
+        ];
+        for (const c of campaigns) await api.call('POST', `/campaigns/${c.id}/start`);
+        const done = await Promise.all(campaigns.map((c) => followCampaign(api, c.id, () => {}, { timeoutMs: 90_000 })));
+        console.log(
+          `[stack.test] second account: ${done.map((c) => c.counts.sent).join(' + ')} of 60 sent, the second campaign completed ${
+            seconds(campaigns[1]!.createdAt, done[1]!.completedAt)
+          } s after it was made`,
+        );
+        expect(done.map((c) => c.state)).toEqual(['completed', 'completed']);
+        expect(done.map((c) => [c.counts.sent, c.counts.failed])).toEqual([[30, 0], [30, 0]]);
+
+        // What Telegram holds, read back through MTProto by the first account: in each channel one
+        // post of its own and one of the second account, each posted with that account's own access hash.
+        const posts = await standInPosts({
+          entry: info.telegram!,
+          key: (await loadOrCreateSessionKey(join(dir, 'telegram'))).key,
+          dbUrl: info.dbUrl,
+          accountId: info.demoAccountId,
+          channelIds,
+        });
+        expect(posts).toHaveLength(30);
+        for (const inChannel of posts) {
+          expect(inChannel.map((m) => `${m.out ? 'own' : 'other'}: ${m.text}`).sort()).toEqual([
+            'other: from the second account',
+            'own: from the first account',
+          ]);
+        }
+        const hashes = new pg.Client({ connectionString: info.dbUrl });
+        await hashes.connect();
+        try {
+          const { rows } = await hashes.query<{ accounts: number; distinct_hashes: number }>(
+            `select count(distinct account_id)::int accounts, count(distinct (channel_id, access_hash))::int distinct_hashes
+             from private.account_peers where channel_id = any($1::uuid[])`,
+            [channelIds],
+          );
+          expect(rows[0]).toEqual({ accounts: 2, distinct_hashes: 60 });
+        } finally {
+          await hashes.end();
+        }
+      } finally {
+        expect(await stop(r), r.out()).toBe(0);
+      }
+    },
+    180_000,
+  );
 });

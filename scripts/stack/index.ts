@@ -15,7 +15,7 @@ import { loadOrCreateJwtSecret, mintApiKeys, mintUserToken } from './keys.ts';
 import { startApi, startFunctions, startWorker } from './services.ts';
 import { type DemoData, seedDemo } from './seed.ts';
 import { type StackTelegram, standInWorkerEnv, startStackTelegram } from './telegram.ts';
-import { signInStackAccounts } from './telegram-accounts.ts';
+import { autoSignIn } from './telegram-accounts.ts';
 import type { StandInEntry } from '../telegram/mtproto/server.ts';
 import { startWebServer } from './web-server.ts';
 
@@ -278,9 +278,10 @@ async function startApiServices(
 const telegramOf = (opts: StackOptions): TelegramChoice => opts.telegram ?? defaultTelegram();
 
 /**
- * The stand-in and, with autoSignIn, every account of the database signed in to it; their
- * sessions go to the worker. Without autoSignIn the worker serves TELEGRAM_ACCOUNTS of the
- * environment (sessions from `npm run login -- --stack`).
+ * The stand-in and, with autoSignIn, every account of the database signed in to it, now and as
+ * new ones appear; their sessions are stored sealed in the database, where the worker finds them.
+ * Without autoSignIn the worker serves TELEGRAM_ACCOUNTS of the environment when set (sessions
+ * from `npm run login -- --stack`), else what the database holds.
  */
 async function startTelegramService(
   c: ServiceContext,
@@ -294,32 +295,11 @@ async function startTelegramService(
   });
   c.stops.push(telegram.stop);
   c.step(`Telegram stand-in on ${telegram.entry.dcs.map((d) => d.port).join(', ')}`);
-  let accounts: Array<{ accountId: string; session: string }>;
-  if (c.opts.autoSignIn === false) {
-    accounts = process.env.TELEGRAM_ACCOUNTS ? JSON.parse(process.env.TELEGRAM_ACCOUNTS) as typeof accounts : [];
-  } else {
-    const signed = await signInStackAccounts(telegram, await allAccountIds(dbUrl));
-    accounts = signed.accounts;
-    c.step(`${accounts.length} account(s) signed in to the stand-in (${signed.newSessions} new session(s))`);
-  }
-  if (!accounts.length && c.opts.worker !== false) {
-    throw new Error(
-      'no account to send with: --no-auto-sign-in needs TELEGRAM_ACCOUNTS with sessions from `npm run login -- --stack`',
-    );
-  }
-  return { telegram, workerEnv: standInWorkerEnv(telegram.entry, accounts) };
-}
-
-async function allAccountIds(dbUrl: string): Promise<string[]> {
-  const c = new pg.Client({ connectionString: dbUrl });
-  await c.connect();
-  try {
-    return (await c.query<{ id: string }>('select id from public.telegram_accounts order by created_at, id')).rows.map((r) =>
-      r.id
-    );
-  } finally {
-    await c.end();
-  }
+  if (c.opts.autoSignIn === false) return { telegram, workerEnv: standInWorkerEnv(telegram, process.env.TELEGRAM_ACCOUNTS) };
+  const signIn = await autoSignIn(telegram, { dbUrl, key: telegram.sessionKey.key, log: telegram.log });
+  c.stops.push(signIn.stop);
+  c.step(`${signIn.accounts} account(s) signed in to the stand-in (${signIn.newSessions} new session(s))`);
+  return { telegram, workerEnv: standInWorkerEnv(telegram) };
 }
 
 /** The worker (unless --no-worker). */

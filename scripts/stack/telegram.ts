@@ -2,7 +2,7 @@
 // process like the Realtime and Storage stand-ins: the stack reaches its model directly for the
 // local conveniences and for saving its state, and stops it after the worker. Its RSA key and its
 // state (telegram-state.ts) live in <dir>/telegram/, so sessions and channels survive a restart.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import type { ModelConfig } from '../telegram/model/config.ts';
 import { TelegramModel } from '../telegram/model/model.ts';
 import { AuthKeys } from '../telegram/mtproto/keys.ts';
 import { type StandInEntry, startStandIn, type TelegramStandIn } from '../telegram/mtproto/server.ts';
+import { parseSessionKey, type SessionKey } from '../../worker/src/sessions/vault.ts';
 import { logSink } from './process.ts';
 import { restoreState, saveState } from './telegram-state.ts';
 
@@ -31,8 +32,12 @@ export interface StackTelegram {
   entry: StandInEntry;
   /** The auth keys of each DC, kept across restarts. */
   keys: Map<number, AuthKeys>;
-  /** <dir>/telegram: key, state, the stack accounts' sessions. */
+  /** <dir>/telegram: RSA key, state, the stack accounts' phone numbers, the session key. */
   home: string;
+  /** The worker's WORKER_SESSION_KEY: sessions are stored in the database sealed under it. */
+  sessionKey: { text: string; key: SessionKey };
+  /** A line to <dir>/logs/telegram.log. */
+  log(line: string): void;
   save(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -43,6 +48,14 @@ async function loadOrCreateKey(file: string): Promise<string> {
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   await writeFile(file, pem, { mode: 0o600 });
   return pem;
+}
+
+/** The stack's WORKER_SESSION_KEY (32 random bytes, base64), made once and kept like the JWT secret. */
+export async function loadOrCreateSessionKey(home: string): Promise<{ text: string; key: SessionKey }> {
+  const file = join(home, 'session-key');
+  if (!existsSync(file)) await writeFile(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const text = (await readFile(file, 'utf8')).trim();
+  return { text, key: parseSessionKey(text) };
 }
 
 function modelConfig(): Partial<ModelConfig> {
@@ -92,6 +105,8 @@ export async function startStackTelegram(
     entry: { dcs, publicKeyPem, apiId, apiHash },
     keys,
     home,
+    sessionKey: await loadOrCreateSessionKey(home),
+    log,
     save,
     async stop() {
       clearInterval(timer);
@@ -102,13 +117,18 @@ export async function startStackTelegram(
   };
 }
 
-/** The worker's environment for the stand-in: its real GramJS stack, aimed at the stand-in's DCs. */
-export function standInWorkerEnv(entry: StandInEntry, accounts: Array<{ accountId: string; session: string }>) {
+/**
+ * The worker's environment for the stand-in: its real GramJS stack, aimed at the stand-in's DCs,
+ * serving the sessions stored in the database (or the list given, e.g. TELEGRAM_ACCOUNTS of the
+ * environment with --no-auto-sign-in).
+ */
+export function standInWorkerEnv(t: StackTelegram, accounts?: string): Record<string, string> {
   return {
     TELEGRAM_MODE: 'gramjs',
-    TELEGRAM_API_ID: String(entry.apiId),
-    TELEGRAM_API_HASH: entry.apiHash,
-    TELEGRAM_SERVER: JSON.stringify({ dcs: entry.dcs, publicKeyPem: entry.publicKeyPem }),
-    TELEGRAM_ACCOUNTS: JSON.stringify(accounts),
+    TELEGRAM_API_ID: String(t.entry.apiId),
+    TELEGRAM_API_HASH: t.entry.apiHash,
+    TELEGRAM_SERVER: JSON.stringify({ dcs: t.entry.dcs, publicKeyPem: t.entry.publicKeyPem }),
+    WORKER_SESSION_KEY: t.sessionKey.text,
+    ...(accounts ? { TELEGRAM_ACCOUNTS: accounts } : {}),
   };
 }

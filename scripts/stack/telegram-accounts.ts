@@ -93,6 +93,9 @@ async function signIn(t: StackTelegram, db: pg.Client, key: SessionKey, accountI
     const session = await signInTestPhone(t, phones[accountId].phone, `Stack account ${phones[accountId].phone.slice(-5)}`);
     const user = await sessionUser(t, session);
     if (user !== undefined) t.standIn.model.administerAutoChannels(user);
+    // A session the stand-in no longer knows may mean its state was lost (new access hashes, maybe
+    // a new user): the access hashes the worker cached for the account are resolved again.
+    await db.query('delete from private.account_peers where account_id = $1', [accountId]);
     await storeSession(db, key, accountId, session);
   }
   await writeFile(phonesFile(t.home), `${JSON.stringify(phones, null, 2)}\n`, { mode: 0o600 });

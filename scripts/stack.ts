@@ -18,9 +18,12 @@ export const STACK_FLAGS_HELP = `  --fresh           delete the stack directory 
                     (default; see "Telegram stand-in" in the README); simulator: the worker's
                     in-process simulator; real: Telegram with TELEGRAM_SESSION (the default
                     when TELEGRAM_SESSION or TELEGRAM_ACCOUNTS is set). Or env STACK_TELEGRAM
-  --no-auto-sign-in stand-in: do not sign the stack's accounts in with test numbers; the worker
-                    serves TELEGRAM_ACCOUNTS (sessions from \`npm run login -- --stack\`)
-  --no-auto-channels stand-in: an unknown @username is USERNAME_NOT_OCCUPIED, as on Telegram,
+  --no-auto-sign-in
+                    stand-in: accounts are not signed in with test numbers; the worker serves
+                    TELEGRAM_ACCOUNTS (sessions from \`npm run login -- --stack\`) or the
+                    sessions already stored
+  --no-auto-channels
+                    stand-in: an unknown @username is USERNAME_NOT_OCCUPIED, as on Telegram,
                     instead of a new channel the stack's accounts may post to
   -h, --help        this help`;
 

@@ -101,6 +101,18 @@ export type WorkerConfigInput = z.input<typeof WorkerConfig>;
 const int = z.coerce.number().int();
 const num = z.coerce.number();
 
+/** The session keys of the environment (the worker's, and `npm run accounts`'). */
+export const SessionKeysEnv = z.object({
+  WORKER_SESSION_KEY: SessionKeyText.optional(),
+  WORKER_SESSION_KEYS_OLD: z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(SessionKeyText)).optional(),
+});
+
+export const TelegramAccountsText = jsonFromString(
+  z.array(AccountConfig).min(1),
+  'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])',
+);
+
 /** The environment the worker reads; every value is validated, none is logged verbatim. */
 const Env = z.object({
   DATABASE_URL: z.string({ error: 'DATABASE_URL is required (Supabase: the session pooler or direct connection string)' }).min(1),
@@ -108,13 +120,8 @@ const Env = z.object({
     error:
       'TELEGRAM_MODE is required: gramjs (real Telegram: TELEGRAM_ACCOUNTS with sessions) or simulator (a stand-in, posts nothing)',
   }),
-  WORKER_SESSION_KEY: SessionKeyText.optional(),
-  WORKER_SESSION_KEYS_OLD: z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
-    .pipe(z.array(SessionKeyText)).optional(),
-  TELEGRAM_ACCOUNTS: jsonFromString(
-    z.array(AccountConfig).min(1),
-    'TELEGRAM_ACCOUNTS (e.g. [{"accountId":"<uuid>","session":"<StringSession>"}])',
-  ).optional(),
+  ...SessionKeysEnv.shape,
+  TELEGRAM_ACCOUNTS: TelegramAccountsText.optional(),
   TELEGRAM_API_ID: int.positive().optional(),
   TELEGRAM_API_HASH: z.string().min(1).optional(),
   TELEGRAM_SERVER: jsonFromString(
@@ -143,17 +150,21 @@ const Env = z.object({
 
 export class ConfigError extends Error {}
 
-/** Reads and validates the environment; throws ConfigError with one line per problem. */
-export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const parsed = Env.safeParse(env);
+/** Validates an environment; throws ConfigError with one line per problem, naming the variable, never its value. */
+export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv, what: string): z.infer<T> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    // Issues name the variable, never its value (a session string must not reach a log).
-    throw new ConfigError(`invalid worker configuration:\n${
+    throw new ConfigError(`invalid ${what}:\n${
       parsed.error.issues
         .map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`).join('\n')
     }`);
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+/** Reads and validates the environment; throws ConfigError with one line per problem. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const e = parseEnv(Env, env, 'worker configuration');
   const mode = e.TELEGRAM_MODE;
   const problems: string[] = [];
   if (mode === 'gramjs') {

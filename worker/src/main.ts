@@ -9,7 +9,8 @@ import { startWorker, STOP_AFTER_SENDS_MS } from './worker.ts';
 const USAGE = `Usage: npm run worker
 
 The delivery worker, configured by its environment (worker/README.md, "Running it"): DATABASE_URL,
-TELEGRAM_MODE (gramjs | simulator), TELEGRAM_ACCOUNTS, TELEGRAM_API_ID, TELEGRAM_API_HASH, and
+TELEGRAM_MODE (gramjs | simulator), TELEGRAM_ACCOUNTS or WORKER_SESSION_KEY (sessions stored in the
+database), TELEGRAM_API_ID, TELEGRAM_API_HASH, and
 optionally SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, WORKER_HTTP_PORT, WORKER_HTTP_HOST,
 WORKER_MAX_CONNECTIONS, LOG_LEVEL and the tuning variables. It takes no flags.
 SIGTERM or SIGINT stops it gracefully. Invalid configuration exits with code 2.`;

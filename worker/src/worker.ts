@@ -75,7 +75,12 @@ function gatewayFactory(
   }
   // Listed accounts carry their sessions; otherwise the fleet serves only accounts whose stored session opened.
   const listed = new Map(config.accounts?.map((a) => [a.accountId, a.session]));
-  const session = (id: string) => (sessions ? sessions.get(id) : listed.get(id)) ?? '';
+  const session = (id: string) => {
+    const s = sessions ? sessions.get(id) : listed.get(id);
+    // Never an empty session: GramJS would start unauthorised and the account be taken for revoked.
+    if (!s) throw new Error(`no session held for account ${id}`);
+    return s;
+  };
   return {
     simulator: null,
     create: (id) =>

@@ -7,7 +7,8 @@ import { readSealedSessions, type SessionListing, sessionsVersion, type StoredSe
 import { openSealed, type SessionKey, SessionKeyError } from './vault.ts';
 
 interface Held {
-  sealedAt: number;
+  /** The row's sealed_at, to the microsecond. */
+  version: string;
   session: string;
 }
 
@@ -15,8 +16,8 @@ export class ServedSessions {
   readonly #keys: SessionKey[];
   readonly #log: Logger;
   readonly #held = new Map<string, Held>();
-  /** Rows that did not open, by account: their sealed_at, so each is reported once. */
-  readonly #unopened = new Map<string, number>();
+  /** Rows that did not open, by account: their version, so each is reported once. */
+  readonly #unopened = new Map<string, string>();
   #version: string | null = null;
 
   constructor(keys: SessionKey[], log: Logger) {
@@ -57,13 +58,19 @@ export class ServedSessions {
    * worker holds; `replaced`: accounts whose session is another one than before (a new sign-in).
    */
   async update(db: SqlExecutor, listing: SessionListing[]): Promise<{ usable: string[]; replaced: string[] }> {
-    const listed = new Map(listing.map((l) => [l.accountId, l.sealedAt.getTime()]));
+    const listed = new Map(listing.map((l) => [l.accountId, l.version]));
     for (const id of this.#held.keys()) if (!listed.has(id)) this.#held.delete(id);
     for (const id of this.#unopened.keys()) if (!listed.has(id)) this.#unopened.delete(id);
-    const stale = [...listed].filter(([id, at]) => this.#held.get(id)?.sealedAt !== at && this.#unopened.get(id) !== at);
+    const stale = [...listed].filter(([id, at]) => this.#held.get(id)?.version !== at && this.#unopened.get(id) !== at);
     const before = new Map(stale.map(([id]) => [id, this.#held.get(id)?.session]));
-    if (stale.length) this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
-    const replaced = [...before].filter(([id, s]) => s !== undefined && this.#held.get(id)?.session !== s).map(([id]) => id);
+    if (stale.length) {
+      this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
+      this.#log.debug({ accounts: stale.length }, 'stored sessions read again (new, re-sealed or replaced)');
+    }
+    const replaced = [...before].filter(([id, s]) => {
+      const now = this.#held.get(id)?.session;
+      return s !== undefined && now !== undefined && now !== s;
+    }).map(([id]) => id);
     return { usable: listing.map((l) => l.accountId).filter((id) => this.#held.has(id)), replaced };
   }
 
@@ -74,14 +81,13 @@ export class ServedSessions {
 
   #open(stored: StoredSession[]): void {
     for (const s of stored) {
-      const sealedAt = s.sealedAt.getTime();
       try {
-        this.#held.set(s.accountId, { sealedAt, session: openSealed(this.#keys, s.session) });
+        this.#held.set(s.accountId, { version: s.version, session: openSealed(this.#keys, s.session) });
         this.#unopened.delete(s.accountId);
       } catch (err) {
         if (!(err instanceof SessionKeyError)) throw err;
         this.#held.delete(s.accountId);
-        this.#unopened.set(s.accountId, sealedAt);
+        this.#unopened.set(s.accountId, s.version);
         this.#log.error(
           { accountId: s.accountId, keyId: s.session.keyId, reason: err.message },
           'stored session does not open: not serving this account',

@@ -9,6 +9,8 @@ export interface StoredSession {
   /** The account's proxy, sealed the same way, when it has one. */
   proxy: SealedSession | null;
   sealedAt: Date;
+  /** sealed_at to the microsecond: changes with every write of the row. */
+  version: string;
 }
 
 /** Seals `session` under `key` and stores it as the account's (replacing any it had). */
@@ -26,12 +28,16 @@ export async function readSealedSessions(
   accountIds: string[] | null,
   limit = 100_000,
 ): Promise<StoredSession[]> {
-  const { rows } = await db.query('select * from public.worker_sealed_sessions($1::uuid[], $2)', [accountIds, limit]);
+  const { rows } = await db.query('select *, sealed_at::text as version from public.worker_sealed_sessions($1::uuid[], $2)', [
+    accountIds,
+    limit,
+  ]);
   return rows.map((r) => ({
     accountId: r.account_id,
     session: sealedOf(r.key_id, r.nonce, r.ciphertext)!,
     proxy: sealedOf(r.proxy_key_id, r.proxy_nonce, r.proxy_ciphertext),
     sealedAt: r.sealed_at,
+    version: r.version,
   }));
 }
 
@@ -39,12 +45,13 @@ export interface SessionListing {
   accountId: string;
   keyId: string;
   sealedAt: Date;
+  version: string;
 }
 
 /** The accounts that have a stored session, oldest first, at most `limit`: no ciphertext. */
 export async function sessionAccounts(db: SqlExecutor, limit: number): Promise<SessionListing[]> {
-  const { rows } = await db.query('select * from public.worker_session_accounts($1)', [limit]);
-  return rows.map((r) => ({ accountId: r.account_id, keyId: r.key_id, sealedAt: r.sealed_at }));
+  const { rows } = await db.query('select *, sealed_at::text as version from public.worker_session_accounts($1)', [limit]);
+  return rows.map((r) => ({ accountId: r.account_id, keyId: r.key_id, sealedAt: r.sealed_at, version: r.version }));
 }
 
 /** Moves whenever a session is stored, re-sealed or deleted. */

@@ -311,8 +311,11 @@ async function startWorkerService(
 ): Promise<void> {
   if (c.opts.worker === false) return;
   const mode = telegramOf(c.opts);
+  const workerEnv = { ...process.env, ...env, ...telegramEnv, ...c.opts.workerEnv };
+  // The stand-in's worker serves the sessions stored in the database unless a list was chosen for it.
+  if (mode === 'stand-in' && !telegramEnv.TELEGRAM_ACCOUNTS) delete workerEnv.TELEGRAM_ACCOUNTS;
   const worker = await startWorker({
-    env: { ...process.env, ...env, ...telegramEnv, ...c.opts.workerEnv },
+    env: workerEnv,
     mode,
     logsDir: join(c.dir, 'logs'),
     echo: !!c.opts.echoLogs,

@@ -3,9 +3,13 @@
 // theoretical minimum, and a clean exit (the stack stops; its data is kept). If `npm start`
 // already runs from the same directory, the demo uses that stack and leaves it running.
 // With --json the last stdout line is { targets, sent, failed, duplicates, seconds, theoreticalSeconds }.
-// --flood: simulated Telegram answers FLOOD_WAIT_3 after 40 sends, to show the pause and resume.
+// Telegram is the stand-in (scripts/telegram/), reached by the worker's GramJS over MTProto; the
+// duplicates are counted from what the stand-in holds, read back through MTProto.
+// --flood: Telegram answers FLOOD_WAIT_3 after 40 sends, to show the pause and resume.
 // --media: a picture uploaded with supabase-js Storage goes with the message, and a test send to
-// the account's Saved Messages comes first (found again in what the simulator posted).
+// the account's Saved Messages comes first (found again in what the simulator posted): on the
+// worker's in-process simulator, as the stand-in has no uploads yet.
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Campaign } from '../contracts/api/campaigns.ts';
@@ -14,9 +18,12 @@ import { parseStackArgs, STACK_FLAGS_HELP } from './stack.ts';
 import { apiFor } from './stack/api.ts';
 import { createDemoCampaign, followCampaign } from './stack/campaign.ts';
 import { testToSavedMessages, uploadDemoPicture } from './stack/demo-media.ts';
-import { attachRunningStack, startStack } from './stack/index.ts';
+import { attachRunningStack, type Stack, startStack } from './stack/index.ts';
 import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
 import { simulatorDuplicates } from './stack/simulator.ts';
+import { loadOrCreateSessionKey } from './stack/telegram.ts';
+import { standInPosts } from './stack/telegram-accounts.ts';
+import type { TelegramModel } from './telegram/model/model.ts';
 
 const TARGETS = 100;
 /** 20 messages/s: a realistic paced rate for one account, and a demo of about 5 seconds. */
@@ -113,19 +120,70 @@ const USAGE = `Usage: npm run demo [-- <options>]
 
 A ${TARGETS}-target campaign created and started through the function URLs, with a live progress
 bar and a summary against the theoretical minimum. Uses the stack \`npm start\` runs from the
-same directory, or starts one (simulated Telegram only) and stops it at the end.
+same directory, or starts one and stops it at the end; never real Telegram (made-up channels):
+the Telegram stand-in by default, or --telegram simulator.
 
 Options:
   --json            end with one JSON line on stdout: { targets, sent, failed, duplicates,
                     seconds, theoreticalSeconds }
-  --flood           a stack of its own whose simulator answers FLOOD_WAIT_${FLOOD.seconds} after ${FLOOD.sends} sends,
+  --flood           a stack of its own whose Telegram answers FLOOD_WAIT_${FLOOD.seconds} after ${FLOOD.sends} sends,
                     to show the pause and the automatic resume
   --media           a photo post: a picture uploaded with supabase-js Storage, a test send to
-                    the account's Saved Messages first, then the campaign
+                    the account's Saved Messages first, then the campaign (a stack of its own
+                    on the simulator: the stand-in has no uploads yet)
 ${STACK_FLAGS_HELP}`;
 
 const parseDemoArgs = (argv: string[]) =>
   parseStackArgs(argv, { json: { type: 'boolean' }, flood: { type: 'boolean' }, media: { type: 'boolean' } });
+
+/** The stand-in answers FLOOD_WAIT once, after FLOOD.sends sends (the first rule lets them through, then goes). */
+function floodAfterSends(model: TelegramModel): void {
+  model.faults.add({ method: 'messages.sendMessage', times: FLOOD.sends });
+  model.faults.add({ method: 'messages.sendMessage', error: { code: 420, type: `FLOOD_WAIT_${FLOOD.seconds}` }, times: 1 });
+}
+
+/** The running stack of the same directory, or a new one; never real Telegram: made-up channels must not reach an account. */
+async function demoStack(
+  args: ReturnType<typeof parseDemoArgs>['stack'],
+  o: { flood: boolean; media: boolean; say: (s: string) => void },
+): Promise<{ stack: Stack; attached: boolean }> {
+  if (args.telegram === 'real') throw new Error('the demo posts to 100 made-up channels: it never runs on real Telegram');
+  const attached = args.fresh || o.flood || o.media ? undefined : await attachRunningStack(args.dir);
+  if (attached && attached.info.telegramMode === 'real') {
+    throw new Error(
+      'the running stack sends through a real Telegram account; the demo posts to 100 made-up channels, so it runs only on the stand-in or the simulator (stop `npm start`, or use --dir/--ports auto for a separate demo stack)',
+    );
+  }
+  if (attached) {
+    o.say(`Using the stack that is already running from ${attached.dir} (npm start).`);
+    return { stack: attached, attached: true };
+  }
+  o.say('Starting the local stack (Postgres, migrations, functions, Telegram stand-in, worker)…');
+  const telegram = o.media ? 'simulator' : args.telegram ?? 'stand-in';
+  const stack = await startStack({
+    ...args,
+    telegram,
+    echoLogs: false,
+    log: (s) => o.say(`  ${s}`),
+    workerEnv: o.flood && telegram === 'simulator' ? { SIMULATOR_CONFIG: JSON.stringify({ floodAfter: FLOOD }) } : {},
+  });
+  if (o.flood && stack.telegram) floodAfterSends(stack.telegram.standIn.model);
+  return { stack, attached: false };
+}
+
+/** Posts beyond one per target, from what Telegram (stand-in or simulator) holds. */
+async function duplicatesOf(stack: Stack, peers: string[], channelIds: string[]): Promise<number> {
+  const { info } = stack;
+  if (info.simulator) return simulatorDuplicates(info.dbUrl, peers);
+  const posts = await standInPosts({
+    entry: info.telegram!,
+    key: (await loadOrCreateSessionKey(join(stack.dir, 'telegram'))).key,
+    dbUrl: info.dbUrl,
+    accountId: info.demoAccountId,
+    channelIds,
+  });
+  return posts.reduce((dups, inChannel) => dups + Math.max(0, inChannel.length - 1), 0);
+}
 
 async function main(): Promise<void> {
   const { values, stack: args } = parseDemoArgs(process.argv.slice(2));
@@ -134,26 +192,7 @@ async function main(): Promise<void> {
   const say = (s: string) => console.error(s);
   const signals = handleSignals(say);
   void signals.stopped.then(() => process.exit(130)); // interrupted: the stack is down, stop here
-  let stack = args.fresh || flood ? undefined : await attachRunningStack(args.dir);
-  if (stack && !stack.info.simulator) {
-    throw new Error(
-      'the running stack sends through a real Telegram account; the demo posts to 100 made-up channels, so it runs only on simulated Telegram (stop `npm start`, or use --dir/--ports auto for a separate demo stack)',
-    );
-  }
-  const attached = stack !== undefined;
-  if (stack) {
-    say(`Using the stack that is already running from ${stack.dir} (npm start).`);
-  } else {
-    say('Starting the local stack (Postgres, migrations, functions, worker)…');
-    // Always simulated Telegram: made-up channels must never reach a real account.
-    for (const k of ['TELEGRAM_SESSION', 'TELEGRAM_ACCOUNTS']) delete process.env[k];
-    stack = await startStack({
-      ...args,
-      echoLogs: false,
-      log: (s) => say(`  ${s}`),
-      workerEnv: { TELEGRAM_MODE: 'simulator', ...(flood ? { SIMULATOR_CONFIG: JSON.stringify({ floodAfter: FLOOD }) } : {}) },
-    });
-  }
+  const { stack, attached } = await demoStack(args, { flood, media: values.media === true, say });
   signals.attach(stack);
   let summary: DemoSummary;
   try {
@@ -187,7 +226,7 @@ async function main(): Promise<void> {
     } finally {
       view.stop();
     }
-    const duplicates = stack.info.simulator ? await simulatorDuplicates(stack.info.dbUrl, demo.peers) : 0;
+    const duplicates = await duplicatesOf(stack, demo.peers, demo.channelIds);
     summary = {
       targets: TARGETS,
       sent: final.counts.sent,

@@ -1,6 +1,10 @@
 // `npm run login`: logs a Telegram account in with GramJS (phone + code + 2FA password, or a
 // bot token) and prints its StringSession. Store it as a secret (TELEGRAM_ACCOUNTS); it is the
 // account's full access. This is the only interactive Telegram step; the worker never prompts.
+// With --stack it signs in to the local stack's Telegram stand-in instead (stack.json's
+// `telegram`), with a test number whose code it knows, so it needs no terminal then.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { stdin, stdout } from 'node:process';
 import { parseArgs } from 'node:util';
@@ -8,8 +12,10 @@ import { TelegramClient } from 'telegram';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { checkFlags } from './lib/cli.ts';
+import { DEFAULT_DIR, type StackInfo } from './stack/index.ts';
+import { standInClient } from './telegram/client.ts';
 
-const USAGE = `Usage: npm run login
+const USAGE = `Usage: npm run login [-- --stack [--dir <path>] [--phone <number>]]
 
 Logs a Telegram account in (phone number, the code Telegram sends, the 2FA password; or a bot
 token) and prints its StringSession on stdout, the only line there:
@@ -19,59 +25,114 @@ environment answer the first two questions. The session is the account's full ac
 secret.
 
 Options:
+  --stack           sign in to the Telegram stand-in of the running local stack (its stack.json),
+                    not Telegram: a test number 99966XYYYY (X = DC 1-3), whose code (X five
+                    times) is entered for you; a new number is signed up. Or env LOGIN_STACK=1
+  --dir <path>      the stack directory with --stack (default .local; or env STACK_DIR)
+  --phone <number>  the phone number, instead of asking (with --stack: no terminal needed)
   -h, --help        this help`;
 
-if (!checkFlags('npm run login', USAGE, process.argv.slice(2), (args) => parseArgs({ args, options: {}, strict: true }))) {
-  process.exit();
-}
-if (!stdin.isTTY) {
-  console.error(
-    'npm run login needs a terminal: it asks for your phone number, the code Telegram sends you and your 2FA password. Run it in an interactive shell (not in CI or with stdin redirected).',
-  );
-  process.exit(2);
-}
+const options = { stack: { type: 'boolean' }, dir: { type: 'string' }, phone: { type: 'string' } } as const;
+const argv = process.argv.slice(2);
+if (!checkFlags('npm run login', USAGE, argv, (args) => parseArgs({ args, options, strict: true }))) process.exit();
+const { values } = parseArgs({ args: argv, options, strict: true });
+const toStack = values.stack === true || process.env.LOGIN_STACK === '1';
 
-const rl = createInterface({ input: stdin, output: stdout });
-rl.on('SIGINT', () => {
+const rl = stdin.isTTY ? createInterface({ input: stdin, output: stdout }) : undefined;
+rl?.on('SIGINT', () => {
   console.error('\ncancelled: no session was made');
   process.exit(130);
 });
-const ask = async (q: string, fallback?: string) => (fallback ?? (await rl.question(q))).trim();
-
-const apiId = Number(await ask('API id (https://my.telegram.org → API development tools): ', process.env.TELEGRAM_API_ID));
-const apiHash = await ask('API hash: ', process.env.TELEGRAM_API_HASH);
-if (!Number.isInteger(apiId) || apiId <= 0 || !apiHash) {
-  console.error('A numeric API id and an API hash are required.');
-  process.exit(2);
-}
-const client = new TelegramClient(new StringSession(''), apiId, apiHash, {
-  connectionRetries: 3,
-  floodSleepThreshold: 0,
-  baseLogger: new Logger(LogLevel.ERROR),
-});
-const kind = (await ask('Log in as a [u]ser or a [b]ot? ')).toLowerCase();
-try {
-  if (kind.startsWith('b')) {
-    const botAuthToken = await ask('Bot token (from @BotFather): ');
-    await client.start({ botAuthToken });
-  } else {
-    await client.start({
-      phoneNumber: () => ask('Phone number (international format, e.g. +4915112345678): '),
-      phoneCode: () => ask('Code Telegram sent you: '),
-      password: () => ask('2FA password (empty if none): '),
-      onError: (err) => {
-        console.error(`Telegram: ${err.message}`);
-      },
-    });
+/** The answer given up front, or the terminal's; without a terminal a missing answer is an error. */
+async function ask(q: string, given?: string): Promise<string> {
+  if (given !== undefined) return given.trim();
+  if (!rl) {
+    console.error(
+      `npm run login needs a terminal to ask "${q.trim()}": run it in an interactive shell (not in CI or with stdin redirected)${
+        toStack ? ', or give --phone' : ''
+      }.`,
+    );
+    process.exit(2);
   }
+  return (await rl.question(q)).trim();
+}
+
+/** A client for Telegram itself, with the app's API id and hash. */
+async function telegramClient(): Promise<TelegramClient> {
+  const apiId = Number(await ask('API id (https://my.telegram.org → API development tools): ', process.env.TELEGRAM_API_ID));
+  const apiHash = await ask('API hash: ', process.env.TELEGRAM_API_HASH);
+  if (!Number.isInteger(apiId) || apiId <= 0 || !apiHash) {
+    console.error('A numeric API id and an API hash are required.');
+    process.exit(2);
+  }
+  return new TelegramClient(new StringSession(''), apiId, apiHash, {
+    connectionRetries: 3,
+    floodSleepThreshold: 0,
+    baseLogger: new Logger(LogLevel.ERROR),
+  });
+}
+
+/** Signs in to the stand-in of the stack in `dir` with a test number: the code is its DC digit five times. */
+async function standInLogin(dir: string): Promise<TelegramClient> {
+  const file = join(dir, 'stack.json');
+  let info: StackInfo;
+  try {
+    info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
+  } catch {
+    console.error(`no ${file}: start the stack first (npm start), or give its --dir`);
+    process.exit(2);
+  }
+  if (!info.telegram) {
+    console.error(`the stack in ${dir} does not run the Telegram stand-in (Telegram: ${info.telegramMode ?? 'simulator'})`);
+    process.exit(2);
+  }
+  const phone = (await ask('Test phone number (99966XYYYY, X = DC 1-3): ', values.phone)).replace(/\D/g, '');
+  const dc = Number(phone[5]);
+  const client = standInClient(info.telegram, { dcId: dc, params: { floodSleepThreshold: 0 } });
+  await client.start({
+    phoneNumber: phone,
+    phoneCode: async () => String(dc).repeat(5),
+    firstAndLastNames: async () => ['Test user', ''],
+    password: () => ask('2FA password: '),
+    onError: async (err) => {
+      throw err;
+    },
+  });
+  return client;
+}
+
+async function telegramLogin(): Promise<TelegramClient> {
+  const client = await telegramClient();
+  const kind = (await ask('Log in as a [u]ser or a [b]ot? ')).toLowerCase();
+  if (kind.startsWith('b')) {
+    await client.start({ botAuthToken: await ask('Bot token (from @BotFather): ') });
+    return client;
+  }
+  await client.start({
+    phoneNumber: () => ask('Phone number (international format, e.g. +4915112345678): ', values.phone),
+    phoneCode: () => ask('Code Telegram sent you: '),
+    password: () => ask('2FA password (empty if none): '),
+    onError: (err) => {
+      console.error(`Telegram: ${err.message}`);
+    },
+  });
+  return client;
+}
+
+let client: TelegramClient | undefined;
+try {
+  client = toStack ? await standInLogin(resolve(values.dir ?? process.env.STACK_DIR ?? DEFAULT_DIR)) : await telegramLogin();
   const me = await client.getMe();
   console.error(`\nLogged in as ${'username' in me && me.username ? `@${me.username}` : me.id.toString()}.`);
   console.error('Keep the session below secret. Put it into TELEGRAM_ACCOUNTS as');
   console.error('  [{"accountId":"<telegram_accounts.id>","session":"<this string>"}]\n');
   // The only line on stdout, so `npm run -s login > session.txt` captures just the session.
   console.log(client.session.save());
+} catch (err) {
+  console.error(`login failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
 } finally {
-  rl.close();
-  await client.disconnect().catch(() => {});
+  rl?.close();
+  await client?.destroy().catch(() => {});
 }
-process.exit(0);
+process.exit();

@@ -11,9 +11,16 @@ import { jwtVerify } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './lib/migrate.ts';
-import { apiFor } from './stack/api.ts';
+import type { Campaign } from '../contracts/api/campaigns.ts';
+import { apiFor, mapLimit } from './stack/api.ts';
+import { followCampaign } from './stack/campaign.ts';
+import { loadOrCreateSessionKey } from './stack/telegram.ts';
+import { standInPosts } from './stack/telegram-accounts.ts';
 import type { StackInfo } from './stack/index.ts';
 import { NODE_BIN } from './stack/process.ts';
+import { standInClient } from './telegram/client.ts';
+import type { StandInEntry } from './telegram/mtproto/server.ts';
+import { createChannel, history, post, resolveChannel } from './telegram/testing.ts';
 
 interface Run {
   child: ChildProcess;
@@ -62,8 +69,34 @@ async function stop(r: Run): Promise<number | null> {
   return await r.exited;
 }
 
+const seconds = (from: string, to: string | null) => to ? ((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1) : '-';
+
 async function portOpen(url: string): Promise<boolean> {
   return await fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
+}
+
+/** A test number of DC 2 the stack does not hand out to its own accounts (those count up from 0001). */
+const OWN_PHONE = '9996629001';
+
+/**
+ * A plain GramJS client given only stack.json's `telegram` entry, as a user would make one: a
+ * new session signs in with a test number (the code is the DC's digit five times), a stored one
+ * just connects. Every FLOOD_WAIT is an error, never slept through.
+ */
+async function stackClient(entry: StandInEntry, session?: string) {
+  const client = standInClient(entry, { session, dcId: 2, params: { floodSleepThreshold: 0 } });
+  if (session) await client.connect();
+  else {
+    await client.start({
+      phoneNumber: OWN_PHONE,
+      phoneCode: async () => '22222',
+      firstAndLastNames: async () => ['Stack test', ''],
+      onError: async (err) => {
+        throw err;
+      },
+    });
+  }
+  return client;
 }
 
 describe('npm start / npm run demo', () => {
@@ -77,6 +110,7 @@ describe('npm start / npm run demo', () => {
 
   let first: StackInfo;
   let markerChannel: string;
+  let ownSession: string;
 
   it('starts, prints the status, writes stack.json, serves the API, stops on SIGTERM', async () => {
     const { r, info, seconds } = await startAndRead(dir, ['--fresh']);
@@ -127,6 +161,20 @@ describe('npm start / npm run demo', () => {
       expect((await api.call<{ items: unknown[] }>('GET', '/accounts')).items).toHaveLength(1);
       markerChannel = (await api.call<{ id: string }>('POST', '/channels', { peer: '@kept_across_restarts' })).id;
       expect(await portOpen(info.webUrl)).toBe(true);
+
+      // Telegram is the stand-in: stack.json's entry is all a GramJS client needs.
+      expect(r.out()).toMatch(/Telegram: stand-in over MTProto \(DC 1 127\.0\.0\.1:\d+/);
+      expect(info.telegram!.dcs.map((d) => d.id)).toEqual([1, 2, 3]);
+      for (const d of info.telegram!.dcs) expect(d.port).toBeLessThan(32768); // StringSession's signed 16-bit port
+      const client = await stackClient(info.telegram!);
+      try {
+        const channel = await createChannel(client, { username: 'made_by_a_client' });
+        await post(client, channel, 'posted before the restart');
+        expect((await history(client, channel)).map((m) => m.message)).toEqual(['posted before the restart']);
+        ownSession = client.session.save() as unknown as string;
+      } finally {
+        await client.destroy();
+      }
     } finally {
       expect(await stop(r), r.out()).toBe(0);
     }
@@ -148,6 +196,34 @@ describe('npm start / npm run demo', () => {
       expect(got.peer).toBe('@kept_across_restarts');
       // The old token still works (same secret).
       await apiFor({ ...info, demoToken: first.demoToken }).call('GET', '/campaigns?limit=1');
+
+      // The stand-in kept its key, its auth keys and its channels: the session of the first run
+      // connects without signing in again and finds its channel and post; it posts again.
+      expect(info.telegram!.publicKeyPem).toBe(first.telegram!.publicKeyPem);
+      const client = await stackClient(info.telegram!, ownSession);
+      try {
+        const channel = await resolveChannel(client, 'made_by_a_client');
+        await post(client, channel, 'posted after the restart');
+        expect((await history(client, channel)).map((m) => m.message)).toEqual([
+          'posted after the restart',
+          'posted before the restart',
+        ]);
+      } finally {
+        await client.destroy();
+      }
+
+      // npm run login -- --stack signs a test number in to the stand-in and prints its session alone.
+      const login = run('scripts/login.ts', ['--stack', '--dir', dir, '--phone', '9996639002']);
+      expect(await login.exited, login.out()).toBe(0);
+      const printed = login.stdout().trim();
+      expect(printed.split('\n')).toHaveLength(1);
+      const loggedIn = standInClient(info.telegram!, { session: printed });
+      try {
+        await loggedIn.connect();
+        expect((await loggedIn.getMe()).phone).toBe('9996639002');
+      } finally {
+        await loggedIn.destroy();
+      }
     } finally {
       expect(await stop(r), r.out()).toBe(0);
     }
@@ -167,4 +243,72 @@ describe('npm start / npm run demo', () => {
     expect(summary.seconds).toBeLessThan(15);
     expect(existsSync(join(dir, 'stack.json'))).toBe(false); // the demo stopped its stack
   }, 150_000);
+
+  it(
+    'a second account of the same owner, made through the API while the stack runs, posts to the same 30 channels as the first: 60 of 60',
+    async () => {
+      const { r, info } = await startAndRead(dir);
+      try {
+        // Functions over HTTP with the demo user's JWT, as a client app calls them.
+        const api = apiFor(info);
+        const peers = Array.from({ length: 30 }, (_, i) => `@shared${randomUUID().slice(0, 8)}n${i}`);
+        const channelIds = (await mapLimit(peers, 8, (peer) => api.call<{ id: string }>('POST', '/channels', { peer })))
+          .map((c) => c.id);
+        const second = await api.call<{ id: string }>('POST', '/accounts', { label: 'Second account', ratePerMinute: 1200 });
+        const campaignOf = (accountId: string, text: string) =>
+          api.call<Campaign>('POST', '/campaigns', {
+            name: text,
+            message: { text, parseMode: 'plain' },
+            channelIds,
+            accountId,
+            ratePerMinute: 600,
+          });
+        const campaigns = [
+          await campaignOf(info.demoAccountId, 'from the first account'),
+          await campaignOf(second.id, 'from the second account'),
+        ];
+        for (const c of campaigns) await api.call('POST', `/campaigns/${c.id}/start`);
+        const done = await Promise.all(campaigns.map((c) => followCampaign(api, c.id, () => {}, { timeoutMs: 90_000 })));
+        console.log(
+          `[stack.test] second account: ${done.map((c) => c.counts.sent).join(' + ')} of 60 sent, the second campaign completed ${
+            seconds(campaigns[1]!.createdAt, done[1]!.completedAt)
+          } s after it was made`,
+        );
+        expect(done.map((c) => c.state)).toEqual(['completed', 'completed']);
+        expect(done.map((c) => [c.counts.sent, c.counts.failed])).toEqual([[30, 0], [30, 0]]);
+
+        // What Telegram holds, read back through MTProto by the first account: in each channel one
+        // post of its own and one of the second account, each posted with that account's own access hash.
+        const posts = await standInPosts({
+          entry: info.telegram!,
+          key: (await loadOrCreateSessionKey(join(dir, 'telegram'))).key,
+          dbUrl: info.dbUrl,
+          accountId: info.demoAccountId,
+          channelIds,
+        });
+        expect(posts).toHaveLength(30);
+        for (const inChannel of posts) {
+          expect(inChannel.map((m) => `${m.out ? 'own' : 'other'}: ${m.text}`).sort()).toEqual([
+            'other: from the second account',
+            'own: from the first account',
+          ]);
+        }
+        const hashes = new pg.Client({ connectionString: info.dbUrl });
+        await hashes.connect();
+        try {
+          const { rows } = await hashes.query<{ accounts: number; distinct_hashes: number }>(
+            `select count(distinct account_id)::int accounts, count(distinct (channel_id, access_hash))::int distinct_hashes
+             from private.account_peers where channel_id = any($1::uuid[])`,
+            [channelIds],
+          );
+          expect(rows[0]).toEqual({ accounts: 2, distinct_hashes: 60 });
+        } finally {
+          await hashes.end();
+        }
+      } finally {
+        expect(await stop(r), r.out()).toBe(0);
+      }
+    },
+    180_000,
+  );
 });

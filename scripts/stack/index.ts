@@ -1,7 +1,8 @@
 // The whole product on one machine (docs/architecture.md, the local stack), shared by `npm start`, `npm run demo` and the
 // tests: embedded Postgres (persistent) → baseline → `supabase db push` → demo user → functions
-// router → worker (simulated Telegram unless a session is configured) → watch page. Resolves
-// once everything answers, then writes <dir>/stack.json.
+// router → the Telegram stand-in and the stack's accounts signed in to it → worker (its GramJS
+// stack against the stand-in; or the in-process simulator, or real Telegram) → watch page.
+// Resolves once everything answers, then writes <dir>/stack.json.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -13,17 +14,32 @@ import { applyBaseline, asPostgresRole, pushMigrations, REPO_ROOT, withDatabase 
 import { loadOrCreateJwtSecret, mintApiKeys, mintUserToken } from './keys.ts';
 import { startApi, startFunctions, startWorker } from './services.ts';
 import { type DemoData, seedDemo } from './seed.ts';
+import { type StackTelegram, standInWorkerEnv, startStackTelegram } from './telegram.ts';
+import { autoSignIn } from './telegram-accounts.ts';
+import type { StandInEntry } from '../telegram/mtproto/server.ts';
 import { startWebServer } from './web-server.ts';
 
 export const DEFAULT_DIR = join(REPO_ROOT, '.local');
 /**
  * Supabase's local ports: API (functions) 54321, DB 54322, Studio 54323 (our watch page);
- * the worker's health/metrics on its own default, 9464.
+ * the worker's health/metrics on its own default, 9464; the Telegram stand-in's DCs 1–3 on
+ * 21441–21443 (below 32768: GramJS's StringSession keeps the port as a signed 16-bit number).
  */
-export const DEFAULT_PORTS = { functions: 54321, db: 54322, web: 54323, worker: 9464 } as const;
+export const DEFAULT_PORTS = { functions: 54321, db: 54322, web: 54323, worker: 9464, telegram: 21441 } as const;
 export type StackPorts = { [K in keyof typeof DEFAULT_PORTS]: number };
 /** Supabase's database name; migrations and services connect to it as role postgres. */
 const DB_NAME = 'postgres';
+
+/**
+ * stand-in: the MTProto stand-in of scripts/telegram/ (default); simulator: the worker's
+ * in-process simulator; real: Telegram itself, with TELEGRAM_SESSION (the default when it is set).
+ */
+export const TELEGRAM_CHOICES = ['stand-in', 'simulator', 'real'] as const;
+export type TelegramChoice = (typeof TELEGRAM_CHOICES)[number];
+
+export function defaultTelegram(env: NodeJS.ProcessEnv = process.env): TelegramChoice {
+  return env.TELEGRAM_SESSION || env.TELEGRAM_ACCOUNTS ? 'real' : 'stand-in';
+}
 
 export interface StackOptions {
   /** Data, secrets, logs and stack.json live here (default .local/). */
@@ -34,8 +50,14 @@ export interface StackOptions {
   ports?: StackPorts | 'auto';
   /** false: no worker (e.g. one runs in another terminal or on another host). Default true. */
   worker?: boolean;
-  /** Extra environment for the worker only (e.g. SIMULATOR_CONFIG for the demo's --flood). */
+  /** Extra environment for the worker only (e.g. SIMULATOR_CONFIG). */
   workerEnv?: Record<string, string>;
+  /** Which Telegram the worker talks to (default: defaultTelegram()). */
+  telegram?: TelegramChoice;
+  /** Stand-in: sign the stack's accounts in with test numbers and give their sessions to the worker. Default true. */
+  autoSignIn?: boolean;
+  /** Stand-in: a username nobody has taken becomes a channel the stack's accounts may post to. Default true. */
+  autoChannels?: boolean;
   /** Echo service logs to the terminal (they always go to <dir>/logs/). */
   echoLogs?: boolean;
   /** Progress lines ("postgres up in 1.2 s"). */
@@ -58,8 +80,12 @@ export interface StackInfo {
   demoAccountId: string;
   /** Worker health and metrics; null with --no-worker. */
   workerUrl: string | null;
-  /** True when Telegram is simulated (its sent messages are in the database, for the demo's checks). */
+  /** Which Telegram the worker talks to. */
+  telegramMode: TelegramChoice;
+  /** True with the in-process simulator (its sent messages are in the database, for the demo's checks). */
   simulator: boolean;
+  /** The stand-in, as a GramJS client reaches it (scripts/telegram/client.ts standInClient); null otherwise. */
+  telegram: StandInEntry | null;
 }
 
 export interface Stack {
@@ -67,6 +93,8 @@ export interface Stack {
   dir: string;
   /** Seconds per step, for the report and the tests. */
   timings: Record<string, number>;
+  /** The stand-in, when this process runs it (not for a stack attached to). */
+  telegram?: StackTelegram;
   stop(): Promise<void>;
 }
 
@@ -91,7 +119,8 @@ async function assertPortFree(port: number, what: string): Promise<void> {
 
 async function resolvePorts(p: StackOptions['ports']): Promise<StackPorts> {
   if (p === 'auto') {
-    return { functions: await freePort(), db: await freePort(), web: await freePort(), worker: await freePort() };
+    // Telegram 0: the stand-in picks free ports below 32768 itself.
+    return { functions: await freePort(), db: await freePort(), web: await freePort(), worker: await freePort(), telegram: 0 };
   }
   return p ?? { ...DEFAULT_PORTS };
 }
@@ -155,6 +184,12 @@ async function prepare(dir: string, opts: StackOptions): Promise<StackPorts> {
   for (const [what, port] of Object.entries(ports)) {
     if (what === 'db' && process.env.DATABASE_URL) continue; // an external cluster is used instead
     if (what === 'worker' && opts.worker === false) continue;
+    if (what === 'telegram') {
+      if (port && telegramOf(opts) === 'stand-in') {
+        for (const i of [0, 1, 2]) await assertPortFree(port + i, `Telegram DC ${i + 1}`);
+      }
+      continue;
+    }
     await assertPortFree(port, what);
   }
   return ports;
@@ -240,20 +275,62 @@ async function startApiServices(
   return api;
 }
 
-/** The worker (unless --no-worker); true when Telegram is simulated. */
-async function startWorkerService(c: ServiceContext, env: NodeJS.ProcessEnv, accountId: string): Promise<boolean> {
-  if (c.opts.worker === false) return false;
+const telegramOf = (opts: StackOptions): TelegramChoice => opts.telegram ?? defaultTelegram();
+
+/**
+ * The stand-in and, with autoSignIn, every account of the database signed in to it, now and as
+ * new ones appear; their sessions are stored sealed in the database, where the worker finds them.
+ * Without autoSignIn the worker serves TELEGRAM_ACCOUNTS of the environment when set (sessions
+ * from `npm run login -- --stack`), else what the database holds.
+ */
+async function startTelegramService(
+  c: ServiceContext,
+  dbUrl: string,
+): Promise<{ telegram: StackTelegram; workerEnv: Record<string, string> }> {
+  const telegram = await startStackTelegram({
+    dir: c.dir,
+    port: c.ports.telegram,
+    autoChannels: c.opts.autoChannels !== false,
+    echo: !!c.opts.echoLogs,
+  });
+  c.stops.push(telegram.stop);
+  c.step(`Telegram stand-in on ${telegram.entry.dcs.map((d) => d.port).join(', ')}`);
+  if (c.opts.autoSignIn === false) return { telegram, workerEnv: standInWorkerEnv(telegram, process.env.TELEGRAM_ACCOUNTS) };
+  const signIn = await autoSignIn(telegram, { dbUrl, key: telegram.sessionKey.key, log: telegram.log });
+  c.stops.push(signIn.stop);
+  c.step(`${signIn.accounts} account(s) signed in to the stand-in (${signIn.newSessions} new session(s))`);
+  return { telegram, workerEnv: standInWorkerEnv(telegram) };
+}
+
+/** The worker (unless --no-worker). */
+async function startWorkerService(
+  c: ServiceContext,
+  env: NodeJS.ProcessEnv,
+  accountId: string,
+  telegramEnv: Record<string, string>,
+): Promise<void> {
+  if (c.opts.worker === false) return;
+  const mode = telegramOf(c.opts);
+  const workerEnv = { ...process.env, ...env, ...telegramEnv, ...c.opts.workerEnv };
+  // The stand-in's worker serves the sessions stored in the database unless a list was chosen for it.
+  if (mode === 'stand-in' && !telegramEnv.TELEGRAM_ACCOUNTS) delete workerEnv.TELEGRAM_ACCOUNTS;
   const worker = await startWorker({
-    env: { ...process.env, ...env, ...c.opts.workerEnv },
+    env: workerEnv,
+    mode,
     logsDir: join(c.dir, 'logs'),
     echo: !!c.opts.echoLogs,
     accountId,
     httpPort: c.ports.worker,
   });
   c.stops.push(worker.stop);
-  c.step(`worker (${worker.simulator ? 'simulated Telegram' : 'GramJS session'})`);
-  return worker.simulator;
+  c.step(`worker (${TELEGRAM_LABELS[mode]})`);
 }
+
+const TELEGRAM_LABELS: Record<TelegramChoice, string> = {
+  'stand-in': 'GramJS against the Telegram stand-in',
+  simulator: 'in-process simulated Telegram',
+  real: 'GramJS, real Telegram account',
+};
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = resolve(opts.dir ?? DEFAULT_DIR);
@@ -277,7 +354,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const ctx: ServiceContext = { dir, ports, opts, stops, step };
     const env = serviceEnvironment(dbUrl, jwtSecret, keys, ports.functions);
     const api = await startApiServices(ctx, dbUrl, jwtSecret, env);
-    const simulator = await startWorkerService(ctx, env, demo.accountId);
+    const mode = telegramOf(opts);
+    const standIn = mode === 'stand-in' ? await startTelegramService(ctx, dbUrl) : undefined;
+    await startWorkerService(ctx, env, demo.accountId, standIn?.workerEnv ?? {});
     const web = await startWebServer({
       port: ports.web,
       functionsOrigin: api.apiUrl,
@@ -297,11 +376,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       demoEmail: demo.email,
       demoAccountId: demo.accountId,
       workerUrl: opts.worker !== false ? `http://127.0.0.1:${ports.worker}` : null,
-      simulator,
+      telegramMode: mode,
+      simulator: mode === 'simulator',
+      telegram: standIn?.telegram.entry ?? null,
     };
     await writeFile(join(dir, 'stack.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
     total();
-    return { info, dir, timings, stop: stopAll };
+    return { info, dir, timings, telegram: standIn?.telegram, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
@@ -337,11 +418,17 @@ export function formatStatus(info: StackInfo): string {
     ['service_role key', info.serviceRoleKey],
     ['Demo user', `${info.demoUserId} (${info.demoEmail})`],
     ['Demo token', info.demoToken],
-    [
-      'Telegram',
-      !info.workerUrl ? '-' : info.simulator ? 'simulated (set TELEGRAM_SESSION for a real account)' : 'real account (GramJS)',
-    ],
+    ['Telegram', telegramStatus(info)],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padStart(w)}: ${v}`).join('\n');
+}
+
+function telegramStatus(info: StackInfo): string {
+  if (info.telegram) {
+    const dcs = info.telegram.dcs.map((d) => `DC ${d.id} ${d.host}:${d.port}`).join(', ');
+    return `stand-in over MTProto (${dcs}; stack.json "telegram"), not Telegram`;
+  }
+  if (info.telegramMode === 'simulator') return 'simulated in the worker (--telegram simulator)';
+  return 'real account (GramJS, TELEGRAM_SESSION)';
 }

@@ -1,6 +1,7 @@
 // The long-running services of the stack: the functions router (Deno under
 // scripts/functions-server.ts) and the worker (worker/src/main.ts), each its own process like in
-// production, and the API gateway with the Realtime stand-in (in this process).
+// production, and the API gateway with the Realtime stand-in (in this process). The Telegram
+// stand-in is telegram.ts.
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startFunctionsServer } from '../functions-server.ts';
@@ -72,25 +73,26 @@ export async function startApi(
 }
 
 export interface WorkerOptions extends ServiceOptions {
-  /** The demo account; with TELEGRAM_SESSION set, the worker sends for it through GramJS. */
+  /** Which Telegram: the stand-in's env (TELEGRAM_SERVER, …) is already in `env`. */
+  mode: 'stand-in' | 'simulator' | 'real';
+  /** The demo account; with real Telegram and TELEGRAM_SESSION, the worker sends for it through GramJS. */
   accountId: string;
   httpPort: number;
 }
 
 /**
- * Simulator unless TELEGRAM_SESSION (with TELEGRAM_API_ID/TELEGRAM_API_HASH) is in the env,
- * or TELEGRAM_ACCOUNTS is set explicitly. The simulator keeps its sent messages in the stack's
- * database (SIMULATOR_DATABASE_URL) so the demo can count duplicates per peer.
+ * The worker in its own process. simulator: it keeps its sent messages in the stack's database
+ * (SIMULATOR_DATABASE_URL) so the demo can count duplicates per peer. real: TELEGRAM_SESSION
+ * (with TELEGRAM_API_ID/TELEGRAM_API_HASH) becomes the demo account's, unless TELEGRAM_ACCOUNTS is set.
  */
-export async function startWorker(o: WorkerOptions): Promise<RunningService & { simulator: boolean }> {
+export async function startWorker(o: WorkerOptions): Promise<RunningService> {
   const env: NodeJS.ProcessEnv = { ...o.env, WORKER_HTTP_PORT: String(o.httpPort), WORKER_HTTP_HOST: '127.0.0.1' };
   const session = o.env.TELEGRAM_SESSION;
-  if (session && !o.env.TELEGRAM_ACCOUNTS) {
+  if (o.mode === 'real' && session && !o.env.TELEGRAM_ACCOUNTS) {
     env.TELEGRAM_ACCOUNTS = JSON.stringify([{ accountId: o.accountId, session }]);
   }
-  const simulator = !(env.TELEGRAM_ACCOUNTS ?? '').includes('"session"') && env.TELEGRAM_MODE !== 'gramjs';
-  if (simulator) env.SIMULATOR_DATABASE_URL ??= o.env.DATABASE_URL;
-  env.TELEGRAM_MODE = simulator ? 'simulator' : 'gramjs'; // the worker requires the mode to be explicit
+  if (o.mode === 'simulator') env.SIMULATOR_DATABASE_URL ??= o.env.DATABASE_URL;
+  env.TELEGRAM_MODE = o.mode === 'simulator' ? 'simulator' : 'gramjs'; // the worker requires the mode to be explicit
   delete env.TELEGRAM_SESSION; // the worker reads TELEGRAM_ACCOUNTS; one copy of a secret is enough
   const service = startService({
     name: 'worker',
@@ -102,5 +104,5 @@ export async function startWorker(o: WorkerOptions): Promise<RunningService & { 
     echo: o.echo,
   });
   await waitForHttp(`http://127.0.0.1:${o.httpPort}/health`, service, READY_TIMEOUT_MS);
-  return { simulator, stop: () => service.stop(15_000) };
+  return { stop: () => service.stop(15_000) };
 }

@@ -19,6 +19,12 @@ export interface ModelOptions {
   config?: Partial<ModelConfig>;
   /** Milliseconds since the epoch; tests drive time through it. */
   now?: () => number;
+  /**
+   * The local stack's convenience, not Telegram's behaviour (off by default): a username nobody has
+   * taken is created on its first resolution as a public broadcast channel that the accounts given
+   * to administerAutoChannels() may post to. Channels created through MTProto never get it.
+   */
+  autoChannels?: boolean;
 }
 
 export type Resolved = { kind: 'user'; user: Account } | { kind: 'channel'; channel: Channel };
@@ -46,11 +52,21 @@ export class TelegramModel {
   private readonly randomIds = new RandomIds();
   private readonly channels = new Map<bigint, Channel>();
   private nextChannelId = 2_000_000n;
+  readonly autoChannels: boolean;
+  private readonly autoAdmins = new Set<bigint>();
+  private readonly autoChannelIds = new Set<bigint>();
 
   constructor(opts: ModelOptions = {}) {
     this.config = { ...DEFAULT_CONFIG, ...opts.config };
     this.now = opts.now ?? Date.now;
     this.media = new Media(this.config.uploads, this.now, this.faults);
+    this.autoChannels = opts.autoChannels ?? false;
+  }
+
+  /** The account may post to every channel created on resolution (autoChannels), present and future. */
+  administerAutoChannels(userId: bigint): void {
+    this.autoAdmins.add(userId);
+    for (const id of this.autoChannelIds) grantPosting(this.channels.get(id)!, userId);
   }
 
   accessHash(viewer: Account, kind: PeerKind, id: bigint): bigint {
@@ -81,7 +97,7 @@ export class TelegramModel {
     if (!this.config.usernamePattern.test(name)) badRequest('USERNAME_INVALID');
     const user = this.accounts.byUsername(name);
     if (user) return { kind: 'user', user };
-    const channel = this.channelByUsername(name) ?? badRequest('USERNAME_NOT_OCCUPIED');
+    const channel = this.channelByUsername(name) ?? this.autoChannel(viewer, name) ?? badRequest('USERNAME_NOT_OCCUPIED');
     return { kind: 'channel', channel };
   }
 
@@ -219,8 +235,27 @@ export class TelegramModel {
     if (this.accounts.byUsername(username) || this.channelByUsername(username)) badRequest('USERNAME_OCCUPIED');
   }
 
+  /** With autoChannels: a new public channel named `username`, administered by the auto admins. */
+  private autoChannel(viewer: Account, username: string): Channel | undefined {
+    if (!this.autoChannels) return undefined;
+    const creator = this.autoAdmins.values().next().value ?? viewer.id;
+    const ch = newChannel(this.nextChannelId++, creator, username, true, Math.floor(this.now() / 1000));
+    ch.username = username;
+    this.channels.set(ch.id, ch);
+    this.autoChannelIds.add(ch.id);
+    for (const id of this.autoAdmins) grantPosting(ch, id);
+    return ch;
+  }
+
   private channelByUsername(username: string): Channel | undefined {
     const lower = username.toLowerCase();
     return [...this.channels.values()].find((c) => c.username?.toLowerCase() === lower);
   }
+}
+
+/** Makes the account an admin who may post and nothing else, as channels.editAdmin with only post_messages does. */
+function grantPosting(ch: Channel, userId: bigint): void {
+  if (ch.creatorId === userId) return;
+  ch.admins.set(userId, { postMessages: true, addAdmins: false, inviteUsers: false, banUsers: false });
+  ch.members.add(userId);
 }

@@ -19,6 +19,8 @@ export interface StandInOptions {
   ports?: number[];
   /** A PEM RSA private key; a new 2048-bit key is generated when absent. */
   privateKeyPem?: string;
+  /** The auth keys each DC knows (default: none); a caller that keeps them across restarts keeps sessions valid. */
+  authKeys?: (dcId: number) => AuthKeys;
   apiId?: number;
   apiHash?: string;
   log?: (line: string) => void;
@@ -75,7 +77,7 @@ export async function startStandIn(opts: StandInOptions = {}): Promise<TelegramS
       address: { id, host, port: 0 },
       server: createServer(),
       sockets: new Set(),
-      keys: new AuthKeys(),
+      keys: opts.authKeys?.(id) ?? new AuthKeys(),
       down: false,
       halfOpen: false,
     };

@@ -21,11 +21,12 @@ type Tree = Record<string, unknown>;
 const isInstance = (v: unknown): v is object =>
   typeof v === 'object' && v !== null && !PLAIN.includes(Object.getPrototypeOf(v) as object);
 
-function fieldsOf(obj: object): Tree {
+/** `parents`: the instances above `obj`; a field pointing back at one (a part's `model`) is a link, not state. */
+function fieldsOf(obj: object, parents: object[] = []): Tree {
   const out: Tree = {};
   for (const [k, v] of Object.entries(obj)) {
-    if (NOT_STATE.has(k) || typeof v === 'function') continue;
-    out[k] = isInstance(v) ? { [FIELDS]: fieldsOf(v) } : v;
+    if (NOT_STATE.has(k) || typeof v === 'function' || parents.includes(v as object)) continue;
+    out[k] = isInstance(v) ? { [FIELDS]: fieldsOf(v, [...parents, obj]) } : v;
   }
   return out;
 }

@@ -128,6 +128,16 @@ describe('webhooks function', () => {
     }
   });
 
+  it('test events: at most 5 waiting per endpoint, then 429 naming the quota', async () => {
+    await allowPrivate(true);
+    const a = await api.newUser();
+    const hook = (await a.call('POST', '/webhooks', { url: 'http://127.0.0.1:9/h', events: ['campaign.completed'] })).body;
+    for (let i = 0; i < 5; i++) expect((await a.call('POST', `/webhooks/${hook.id}/test`)).status).toBe(202);
+    const over = await a.call('POST', `/webhooks/${hook.id}/test`);
+    expectErrorShape(over, 429, 'quota_exceeded');
+    expect(over.body.error.details).toEqual({ quota: 'webhook_pending_tests', limit: 5 });
+  });
+
   it("the database's ranges are the worker's, and both classify addresses alike", async () => {
     const sql = await api.db.connect();
     const { rows: [r] } = await sql.query(`select private.non_public_ranges() = $1::inet[] as same`, [[...NON_PUBLIC_RANGES]]);

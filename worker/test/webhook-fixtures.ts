@@ -72,17 +72,19 @@ export interface WebhookWorld extends World {
  * The functions on a fresh database, a user with an account, loopback targets allowed at
  * registration, and a retry schedule of seconds: 1 to 2 s between attempts.
  */
-export async function createWebhookWorld(o: { expireSeconds?: number } = {}): Promise<WebhookWorld> {
+export async function createWebhookWorld(o: { expireSeconds?: number; productionRetries?: boolean } = {}): Promise<WebhookWorld> {
   const api = await startApi();
   onTestFinished(() => api.stop());
   const user = await api.newUser();
   const sql = await api.db.connect();
   const admin = await api.db.connectAdmin();
   await admin.query('update private.webhook_settings set allow_private_targets = true');
-  await admin.query(
-    `update pgboss.queue set retry_delay = 1, retry_delay_max = 2, expire_seconds = $1 where name = 'webhooks'`,
-    [o.expireSeconds ?? 60],
-  );
+  if (!o.productionRetries) {
+    await admin.query(
+      `update pgboss.queue set retry_delay = 1, retry_delay_max = 2, expire_seconds = $1 where name = 'webhooks'`,
+      [o.expireSeconds ?? 60],
+    );
+  }
   const accountId = await addAccount(sql, user.id, 6000);
   return { api, user, db: api.db, sql, userId: user.id, accountId };
 }

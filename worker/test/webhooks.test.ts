@@ -166,6 +166,58 @@ describe('webhooks', () => {
     expect(rx.arrivals).toHaveLength(30);
   });
 
+  it("the queue's own schedule, observed: 30 retries over 24 to 25 hours, then the delivery fails (each wait skipped, not slept)", async () => {
+    const w = await createWebhookWorld({ productionRetries: true });
+    const rx = await startReceiver(Array(40).fill('fail'));
+    const hook = await register(w, rx.url, ['account.limited']);
+    await worker(w);
+    await w.user.call('POST', `/webhooks/${hook.id}/test`);
+    const waits: number[] = [];
+    for (let n = 1; n <= 31; n++) {
+      // After attempt n fails, pg-boss has set when the job runs again: that wait is observed,
+      // then the job is made due now and the worker woken, as if the wait had passed.
+      const job = await waitFor(
+        `attempt ${n} settled`,
+        async () => {
+          const { rows: [j] } = await w.sql.query(
+            `select j.id, j.state::text, extract(epoch from j.start_after - a.finished_at) as wait
+           from pgboss.job j join public.webhook_attempts a on a.delivery_id = j.id and a.attempt = $1
+           where j.name = 'webhooks' and a.finished_at is not null and j.retry_count = $1 - 1`,
+            [n],
+          );
+          return j && (j.state === 'retry' || j.state === 'failed') && j;
+        },
+        20_000,
+        20,
+      );
+      if (job.state === 'failed') break;
+      waits.push(Number(job.wait));
+      await w.sql.query(`update pgboss.job set start_after = now() where name = 'webhooks' and id = $1`, [job.id]);
+      await w.sql.query(`select pg_notify(private.pgboss_notify_channel(), 'webhooks')`);
+    }
+    const total = waits.reduce((a, b) => a + b, 0);
+    console.log(
+      `[webhooks] production schedule observed: ${
+        waits.map((s) => (s < 3600 ? `${Math.round(s)}s` : `${(s / 3600).toFixed(2)}h`)).join(', ')
+      }; ` +
+        `last attempt ${(total / 3600).toFixed(2)} h after the first`,
+    );
+    expect(waits).toHaveLength(30);
+    // retry n+1 waits 30 s × 2^n × [1, 2), at most an hour (a few ms of recording aside)
+    waits.forEach((s, n) => {
+      expect(s).toBeGreaterThanOrEqual(Math.min(3600, 30 * 2 ** n) - 1);
+      expect(s).toBeLessThanOrEqual(Math.min(3600, 30 * 2 ** (n + 1)) + 1);
+    });
+    expect(total / 3600).toBeGreaterThan(24);
+    expect(total / 3600).toBeLessThan(25.2);
+    const attempts = await log(w, hook.id);
+    expect(attempts).toHaveLength(31);
+    expect(attempts.every((a) => a.statusCode === 500 && !a.delivered)).toBe(true);
+    const { rows: [d] } = await w.sql.query(`select state from public.webhook_deliveries where endpoint_id = $1`, [hook.id]);
+    expect(d.state).toBe('failed');
+    expect(rx.arrivals).toHaveLength(31);
+  });
+
   it('a worker SIGKILLed after the receiver got the call, before recording it: sent again with the same event id, then never', async () => {
     const w = await createWebhookWorld({ expireSeconds: 3 });
     const rx = await startReceiver(['hold']);

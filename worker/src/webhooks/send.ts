@@ -29,7 +29,7 @@ export async function sendAttempt(a: Attempt): Promise<AttemptResult> {
   const url = new URL(a.url);
   const signal = AbortSignal.timeout(a.timeoutMs);
   try {
-    const target = await resolveTarget(url.hostname, a.allowPrivate);
+    const target = await Promise.race([resolveTarget(url.hostname, a.allowPrivate), abortion(signal)]);
     const { status, prefix } = await post(url, target, a, signal);
     return done({ status, error: status >= 200 && status < 300 ? null : `HTTP ${status}`, responsePrefix: prefix });
   } catch (err) {
@@ -41,6 +41,10 @@ export async function sendAttempt(a: Attempt): Promise<AttemptResult> {
     return done({ status: null, error, responsePrefix: null });
   }
 }
+
+/** The resolver is bounded by the attempt's timeout too. */
+const abortion = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
 
 function post(
   url: URL,

@@ -2,7 +2,7 @@
 // naming `url`, nothing written), the quota, and tenant isolation through the API and through
 // SQL as `authenticated` (another user's endpoints, log and every secret stay out of reach).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NON_PUBLIC_RANGES } from '../../contracts/webhooks.ts';
+import { NON_PUBLIC_RANGES, WEBHOOK_EVENT_TYPES } from '../../contracts/webhooks.ts';
 import { isPublicAddress } from '../../worker/src/webhooks/address.ts';
 import { asUser } from '../../scripts/test/db.ts';
 import { type ApiFixture, expectErrorShape, startApi } from './functions-fixture.ts';
@@ -40,6 +40,9 @@ describe('webhooks function', () => {
       expect(JSON.stringify(r.body)).not.toContain(created.body.secret.slice(10));
     }
     expect(listed.body.items.map((w: { id: string }) => w.id)).toEqual([created.body.id]);
+    // every event type of the contract is one the database takes
+    const all = await a.call('PATCH', `/webhooks/${created.body.id}`, { events: [...WEBHOOK_EVENT_TYPES] });
+    expect(all.body.events).toEqual([...WEBHOOK_EVENT_TYPES]);
     expect((await a.call('DELETE', `/webhooks/${created.body.id}`)).status).toBe(204);
     expect((await a.call('GET', `/webhooks/${created.body.id}`)).status).toBe(404);
   });

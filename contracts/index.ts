@@ -4,3 +4,4 @@ export * from './api/index.ts';
 export * from './client.ts';
 export * from './jobs.ts';
 export * from './realtime.ts';
+export * from './webhooks.ts';

@@ -5,5 +5,6 @@ export * from './batches.ts';
 export * from './templates.ts';
 export * from './campaigns.ts';
 export * from './accounts.ts';
+export * from './webhooks.ts';
 export * from './routes.ts';
 export { buildOpenApiDocument } from './openapi.ts';

@@ -9,6 +9,7 @@ import * as channels from './channels.ts';
 import { errorBodySchema } from './common.ts';
 import { type OperationId, routes, type RouteSpec } from './routes.ts';
 import * as templates from './templates.ts';
+import * as webhooks from './webhooks.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -29,6 +30,11 @@ const components: Record<string, z.ZodType> = {
   TestSend: campaigns.testSendSchema,
   Account: accounts.accountSchema,
   AccountPage: accounts.accountPageSchema,
+  Webhook: webhooks.webhookSchema,
+  WebhookPage: webhooks.webhookPageSchema,
+  CreatedWebhook: webhooks.createdWebhookSchema,
+  WebhookAttemptPage: webhooks.webhookAttemptPageSchema,
+  WebhookTestResult: webhooks.webhookTestResultSchema,
   ErrorBody: errorBodySchema,
 };
 

@@ -8,8 +8,9 @@ import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { idParamsSchema } from './common.ts';
 import * as templates from './templates.ts';
+import * as webhooks from './webhooks.ts';
 
-export const FUNCTION_NAMES = ['channels', 'batches', 'templates', 'campaigns', 'accounts'] as const;
+export const FUNCTION_NAMES = ['channels', 'batches', 'templates', 'campaigns', 'accounts', 'webhooks'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -23,7 +24,7 @@ export interface RouteSpec {
   query?: z.ZodType;
   body?: z.ZodType;
   /** Success status; 204 has no response body. */
-  status: 200 | 201 | 204;
+  status: 200 | 201 | 202 | 204;
   response?: z.ZodType;
 }
 
@@ -313,6 +314,71 @@ export const routes = {
     summary: 'Delete an account no campaign uses',
     params: id,
     status: 204,
+  },
+
+  listWebhooks: {
+    fn: 'webhooks',
+    method: 'GET',
+    path: '/',
+    summary: 'List webhook endpoints, newest first (secrets show as their prefix)',
+    query: webhooks.webhookListQuerySchema,
+    status: 200,
+    response: webhooks.webhookPageSchema,
+  },
+  createWebhook: {
+    fn: 'webhooks',
+    method: 'POST',
+    path: '/',
+    summary: 'Register an https endpoint for events; the answer holds its signing secret, shown this once',
+    body: webhooks.createWebhookSchema,
+    status: 201,
+    response: webhooks.createdWebhookSchema,
+  },
+  getWebhook: {
+    fn: 'webhooks',
+    method: 'GET',
+    path: '/{id}',
+    summary: 'Get a webhook endpoint',
+    params: id,
+    status: 200,
+    response: webhooks.webhookSchema,
+  },
+  updateWebhook: {
+    fn: 'webhooks',
+    method: 'PATCH',
+    path: '/{id}',
+    summary: "Change an endpoint's url, events, description or enabled",
+    params: id,
+    body: webhooks.updateWebhookSchema,
+    status: 200,
+    response: webhooks.webhookSchema,
+  },
+  deleteWebhook: {
+    fn: 'webhooks',
+    method: 'DELETE',
+    path: '/{id}',
+    summary: 'Delete an endpoint, its deliveries and their log',
+    params: id,
+    status: 204,
+  },
+  listWebhookDeliveries: {
+    fn: 'webhooks',
+    method: 'GET',
+    path: '/{id}/deliveries',
+    summary: "The endpoint's delivery log, newest attempt first: event, attempt, status code, error, duration, times",
+    params: id,
+    query: webhooks.webhookListQuerySchema,
+    status: 200,
+    response: webhooks.webhookAttemptPageSchema,
+  },
+  testWebhook: {
+    fn: 'webhooks',
+    method: 'POST',
+    path: '/{id}/test',
+    summary: 'Send a webhook.test event to this endpoint (subscribed or not)',
+    params: id,
+    status: 202,
+    response: webhooks.webhookTestResultSchema,
   },
 } as const satisfies Record<string, RouteSpec>;
 

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { startManagementApi, type Upload } from './management-api.ts';
 
-export const FUNCTIONS = ['channels', 'batches', 'templates', 'campaigns', 'accounts'];
+export const FUNCTIONS = ['channels', 'batches', 'templates', 'campaigns', 'accounts', 'webhooks'];
 const BIN = join(REPO_ROOT, 'node_modules/.bin');
 const PROJECT_REF = 'abcdefghijklmnopqrst'; // 20 lowercase letters, like a real ref
 const INTENDED_IMPORT_MAP = 'deno.json';

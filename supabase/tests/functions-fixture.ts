@@ -17,6 +17,11 @@ export const APP_TABLES = [
   'public.campaigns',
   'public.deliveries',
   'public.audit_log',
+  'public.webhook_endpoints',
+  'public.webhook_deliveries',
+  'public.webhook_attempts',
+  'private.webhook_secrets',
+  'private.webhook_events',
   'pgboss.job',
   'pgboss.queue',
 ];

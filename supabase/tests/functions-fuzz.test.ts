@@ -48,6 +48,8 @@ const VALID: Record<string, Record<string, unknown>> = {
   createAccount: { label: 'l', ratePerMinute: 5 },
   updateAccount: { label: 'l2' },
   testCampaign: { channelId: '00000000-0000-4000-8000-000000000000' },
+  createWebhook: { url: 'https://8.8.8.8/fuzz', events: ['campaign.completed'] },
+  updateWebhook: { description: 'x' },
 };
 
 const BAD_VALUES: unknown[] = [

@@ -218,6 +218,8 @@ describe('quotas', () => {
       pending_tests_per_account: 3,
       storage_objects: 1000,
       storage_bytes: 1073741824,
+      webhook_endpoints: 10,
+      webhook_pending_tests: 5,
     });
   });
 

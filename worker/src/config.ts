@@ -92,6 +92,11 @@ export const WorkerConfig = z.object({
   accountRefreshMs: z.number().int().positive().default(5_000),
   /** Without an account list: serve at most this many accounts of the database. */
   maxAccounts: z.number().int().positive().default(1_000),
+  /** Each webhook attempt is abandoned (and retried) after this long. */
+  webhookTimeoutMs: z.number().int().min(100).max(30_000).default(10_000),
+  /** Local development and tests only: webhooks may go to loopback and private addresses. */
+  webhookAllowPrivateTargets: z.boolean().default(false),
+  webhookConcurrency: z.number().int().min(1).max(64).default(4),
   /** Database connections of the whole process, whatever the number of accounts (at least 4). */
   maxConnections: z.number().int().min(4).default(8),
 });
@@ -146,6 +151,8 @@ const Env = z.object({
   /** The name WORKER_MAX_ACCOUNTS had when only the simulator served the database's accounts. */
   SIMULATOR_MAX_ACCOUNTS: int.positive().optional(),
   WORKER_MAX_CONNECTIONS: int.min(4).optional(),
+  WEBHOOK_TIMEOUT_MS: int.min(100).max(30_000).optional(),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).optional(),
 });
 
 export class ConfigError extends Error {}
@@ -206,6 +213,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       fetchStallSeconds: e.FETCH_STALL_SECONDS,
       maxAccounts: e.WORKER_MAX_ACCOUNTS ?? e.SIMULATOR_MAX_ACCOUNTS,
       maxConnections: e.WORKER_MAX_CONNECTIONS,
+      webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      webhookAllowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
     } satisfies WorkerConfigInput,
   );
 }

@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Recorder } from './recorder.ts';
 import { ServedSessions } from './sessions/served.ts';
 import { simulatedClient } from './simulator/simulated-client.ts';
+import { workWebhooks } from './webhooks/queue.ts';
 import { MemoryMessageStore, PostgresMessageStore } from './simulator/store.ts';
 import { TelegramSimulator } from './simulator/telegram-simulator.ts';
 
@@ -164,10 +165,11 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const gateways = gatewayFactory(config, options, sessions);
   const boss = await startBoss(config, log);
   const wakeResume = await workResumeQueue(boss, pool, config, log);
+  const webhooks = await workWebhooks({ boss, pool, config, log });
 
   let fleet: Fleet | null = null;
   const clearance = new SendClearance({ pool, log, accounts: () => fleet?.accounts.values() ?? [] });
-  const onNotify = (q: string) => clearance.notified(q) || fetch.notified(q);
+  const onNotify = (q: string) => clearance.notified(q) || webhooks.notified(q) || fetch.notified(q);
   const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify });
   const recorder = new Recorder(pool, {
     flushMs: config.flushMs,
@@ -227,6 +229,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       fetch.stop();
       await fleet!.stop();
       clearance.stop();
+      webhooks.stop();
       // Bounded from here on (STOP_AFTER_SENDS_MS): the database may not answer.
       await recorder.drain(5_000);
       await Promise.all([

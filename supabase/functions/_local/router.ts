@@ -7,6 +7,7 @@ import batches from '../batches/index.ts';
 import campaigns from '../campaigns/index.ts';
 import channels from '../channels/index.ts';
 import templates from '../templates/index.ts';
+import webhooks from '../webhooks/index.ts';
 import { closeDb } from '../_shared/db.ts';
 import { preflight } from '../_shared/cors.ts';
 import { errorResponse } from '../_shared/errors.ts';
@@ -15,7 +16,7 @@ import type { EdgeFunction } from '../_shared/app.ts';
 
 // A Map, not an object literal: '/functions/v1/constructor' must be "no such function", not a
 // method of Object.prototype called as a function.
-const functions = new Map<string, EdgeFunction>(Object.entries({ accounts, batches, campaigns, channels, templates }));
+const functions = new Map<string, EdgeFunction>(Object.entries({ accounts, batches, campaigns, channels, templates, webhooks }));
 
 const port = Number(Deno.env.get('FUNCTIONS_PORT') ?? 54321);
 // Loopback only: this router has no gateway in front of it.

@@ -13,13 +13,13 @@ const specs = scenarios(SHORT, 'faults-test/logs', { canRestart: !process.env.DA
 describe('fault scenarios (short)', () => {
   let clusters: FaultClusters;
   beforeAll(async () => {
-    const [app, telegram] = await Promise.all([startOwnCluster({ fast: true }), startTelegramStore()]);
-    clusters = { app, telegram };
+    const [app, simulatorStore] = await Promise.all([startOwnCluster({ fast: true }), startTelegramStore()]);
+    clusters = { app, simulatorStore };
   }, 60_000);
   afterAll(async () => {
     // A scenario that failed by timing out may still have workers running: none outlives us.
     await reapWorkers();
-    await clusters?.telegram.stop();
+    await clusters?.simulatorStore.stop();
     await clusters?.app.stop();
   });
 

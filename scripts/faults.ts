@@ -45,7 +45,7 @@ const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write
 const started: Partial<FaultClusters> = {};
 const stopAll = async () => {
   await reapWorkers();
-  await started.telegram?.stop().catch(() => {});
+  await started.simulatorStore?.stop().catch(() => {});
   await started.app?.stop().catch(() => {});
 };
 // Interrupted (Ctrl-C, a supervisor's SIGTERM): every worker and both Postgres clusters stop
@@ -59,8 +59,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 const t0 = Date.now();
 started.app = await startOwnCluster({ log: (m) => say(`[faults] ${m}`) });
-started.telegram = await startTelegramStore();
-const clusters: FaultClusters = { app: started.app, telegram: started.telegram };
+started.simulatorStore = await startTelegramStore();
+const clusters: FaultClusters = { app: started.app, simulatorStore: started.simulatorStore };
 let code = 1;
 try {
   const results: ScenarioResult[] = [];

@@ -1,7 +1,8 @@
-// `npm run faults [-- flags]`: the fault scenarios against the real worker (child processes),
-// the simulator and an embedded Postgres of its own (the simulator's store in a second one that
-// no scenario disturbs). Exit code 1 when any run of any scenario lost, duplicated or miscounted
-// a message. `--help` lists the flags.
+// `npm run faults [-- flags]`: the fault scenarios against the real worker (child processes
+// running their GramJS network stack), a Telegram stand-in per scenario in this process, and an
+// embedded Postgres of its own (the photo scenario's simulator store in a second one that no
+// scenario disturbs). Exit code 1 when any run of any scenario lost, duplicated or miscounted a
+// message. `--help` lists the flags.
 import { parseArgs } from 'node:util';
 import { startOwnCluster } from './bench/cluster.ts';
 import { checkFlags } from './lib/cli.ts';

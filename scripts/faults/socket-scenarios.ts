@@ -12,9 +12,13 @@ import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
 export interface SocketSizes {
   /** dropConnections() `drops` times during the campaign, sends answered after `inFlightMs`. */
   drops: ScenarioSize & { drops: number; inFlightMs: number };
-  /** Every DC half-open for outageMs once afterShare of the messages was sent. */
+  /**
+   * Every DC half-open for outageMs once afterShare of the messages was sent. Longer than the
+   * worker's probe timeout (5 s) and send timeout together, or the probe outlives the fault and
+   * the sends it follows count as attempts, as a blip should.
+   */
   unreachable: ScenarioSize & { outageMs: number; afterShare: number };
-  /** Every DC down for downMs (longer than the worker's send timeout) once afterShare was sent. */
+  /** Every DC down for downMs (longer than the worker's send and probe timeouts) once afterShare was sent. */
   down: ScenarioSize & { downMs: number; afterShare: number };
   /** slowShare of the targets answered after slowMs (some beyond the send timeout), the rest after fastMs. */
   slow: ScenarioSize & { slowShare: number; slowMs: number; fastMs: number };

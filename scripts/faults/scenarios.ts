@@ -60,8 +60,8 @@ export const SHORT: FaultSizes = {
   postgresCrash: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000, heartbeatSeconds: 2 },
   socket: {
     drops: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, drops: 5, inFlightMs: 50 },
-    unreachable: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, outageMs: 8_000, afterShare: 0.3 },
-    down: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, downMs: 8_000, afterShare: 0.3 },
+    unreachable: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
+    down: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, downMs: 10_000, afterShare: 0.3 },
     slow: { accounts: 1, targets: 40, ratePerSecond: 20, settleTimeoutMs: 60_000, slowShare: 0.2, slowMs: 2500, fastMs: 100 },
   },
   lockOnlyRestart: { accounts: 2, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000 },

@@ -7,18 +7,14 @@
 import { sleep } from '../../contracts/time.ts';
 import { withClient } from '../lib/database.ts';
 import type { TelegramStandIn } from '../telegram/mtproto/server.ts';
-import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
+import { FAULT_WORKER_ENV, type ScenarioContext, type ScenarioSize, type ScenarioSpec } from './harness.ts';
 
 export interface SocketSizes {
   /** dropConnections() `drops` times during the campaign, sends answered after `inFlightMs`. */
   drops: ScenarioSize & { drops: number; inFlightMs: number };
-  /**
-   * Every DC half-open for outageMs once afterShare of the messages was sent. Longer than the
-   * worker's probe timeout (5 s) and send timeout together, or the probe outlives the fault and
-   * the sends it follows count as attempts, as a blip should.
-   */
+  /** Every DC half-open for outageMs (longer than NOTICE_MS) once afterShare of the messages was sent. */
   unreachable: ScenarioSize & { outageMs: number; afterShare: number };
-  /** Every DC down for downMs (longer than the worker's send and probe timeouts) once afterShare was sent. */
+  /** Every DC down for downMs (longer than NOTICE_MS) once afterShare of the messages was sent. */
   down: ScenarioSize & { downMs: number; afterShare: number };
   /** slowShare of the targets answered after slowMs (some beyond the send timeout), the rest after fastMs. */
   slow: ScenarioSize & { slowShare: number; slowMs: number; fastMs: number };
@@ -26,21 +22,27 @@ export interface SocketSizes {
 
 const dcIds = (t: TelegramStandIn) => t.dcs.map((d) => d.id);
 
-/** At most this share of the deliveries may spend a second attempt: only the sends in flight when the fault began. */
-async function attempts(ctx: ScenarioContext, maxRetriedShare: number): Promise<void> {
-  const { rows: [att] } = await withClient(ctx.db.url, (c) =>
-    c.query<{ max: number; retried: number; total: number }>(
-      `select coalesce(max(attempts), 0)::int as max, count(*) filter (where attempts > 1)::int as retried, count(*)::int as total
-       from public.deliveries where campaign_id = any($1::uuid[])`,
+/** Attempts spent so far by the scenario's deliveries. */
+async function spentAttempts(ctx: ScenarioContext): Promise<number> {
+  const { rows: [r] } = await withClient(ctx.db.url, (c) =>
+    c.query<{ n: number }>(
+      'select coalesce(sum(attempts), 0)::int as n from public.deliveries where campaign_id = any($1::uuid[])',
       [ctx.campaignIds],
     ));
-  ctx.notes.push(`attempts: at most ${att!.max} per delivery, ${att!.retried} of ${att!.total} deliveries with more than one`);
-  if (att!.retried > att!.total * maxRetriedShare) {
-    ctx.violations.push(`${att!.retried} of ${att!.total} deliveries spent attempts during the fault`);
-  }
+  return r!.n;
 }
 
-/** Waits for `share` of the messages, then holds the fault for `ms` and notes when sending resumed. */
+/**
+ * When the worker has had time to see that Telegram does not answer: a send timeout, then its
+ * probe's timeout (5 s), with a second to spare.
+ */
+const NOTICE_MS = Number(FAULT_WORKER_ENV.SEND_TIMEOUT_MS) + 5_000 + 1_000;
+
+/**
+ * Waits for `share` of the messages, holds the fault for `ms` and notes when sending resumed.
+ * The sends in flight when the fault began (and any the loaded machine timed out just before)
+ * may spend an attempt; once the worker has noticed (NOTICE_MS), none may: deliveries wait.
+ */
 async function outage(
   ctx: ScenarioContext,
   name: string,
@@ -53,16 +55,24 @@ async function outage(
   await ctx.start();
   if (!(await ctx.waitSent(Math.floor(total * share), 30_000))) throw new Error('the campaign never reached the fault');
   const at = await ctx.sent();
+  const before = await spentAttempts(ctx);
   on(false);
-  await sleep(ms);
+  await sleep(NOTICE_MS);
+  const noticed = await spentAttempts(ctx);
+  await sleep(ms - NOTICE_MS);
+  const after = await spentAttempts(ctx);
   const during = (await ctx.sent()) - at;
   on(true);
   const back = Date.now();
   const resumed = await ctx.waitSent(Math.min(total, (await ctx.sent()) + 1), ctx.size.settleTimeoutMs);
   ctx.notes.push(
     `fault at ${at}/${total} sent for ${ms} ms; ${during} recorded sent meanwhile (answers in flight); ` +
+      `attempts spent: ${noticed - before} in its first ${NOTICE_MS} ms, ${after - noticed} after; ` +
       `first send after it ${resumed ? `${Date.now() - back} ms later` : 'never'}`,
   );
+  if (after > noticed) {
+    ctx.violations.push(`${after - noticed} attempts spent after the worker could know Telegram was unreachable`);
+  }
 }
 
 /** Connections of every DC dropped `drops` times while sends are in flight (each answered after inFlightMs). */
@@ -100,8 +110,6 @@ export function unreachableScenario(size: SocketSizes['unreachable'], logDir: st
         { share: size.afterShare, ms: size.outageMs },
         (up) => dcIds(ctx.telegram!).forEach((id) => ctx.telegram!.setHalfOpen(id, !up)),
       ),
-    // Only sends in flight when Telegram went silent may be tried again; the rest wait unspent.
-    after: (ctx) => attempts(ctx, 0.1),
   };
 }
 
@@ -118,7 +126,6 @@ export function dcDownScenario(size: SocketSizes['down'], logDir: string): Scena
         { share: size.afterShare, ms: size.downMs },
         (up) => dcIds(ctx.telegram!).forEach((id) => ctx.telegram!.setDown(id, !up)),
       ),
-    after: (ctx) => attempts(ctx, 0.1),
   };
 }
 

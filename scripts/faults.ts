@@ -13,12 +13,12 @@ import { faultTable, runFaultSuite } from './faults/suite.ts';
 import { startTelegramStore } from './faults/telegram-store.ts';
 
 const USAGE = `usage: npm run faults [-- flags]
-  --short          small sizes, scenarios side by side (about a minute; what npm test runs)
+  --short          small sizes, scenarios side by side (one to two minutes; what npm test runs)
   --only <text>    only the scenarios whose name contains <text>, e.g. --only "postgres SIGKILL"
   --repeat <n>     run the chosen scenarios n times (default 1); a summary of every run at the end
   --json           progress on stderr, the summary as JSON on the last stdout line
   --help           this text
-Full suite: about five minutes. Results in .local/faults/results.json, worker logs in .local/faults/logs/.`;
+Full suite: about ten minutes. Results in .local/faults/results.json, worker logs in .local/faults/logs/.`;
 
 function parseFaultArgs(argv: string[]) {
   const { values } = parseArgs({

@@ -42,7 +42,7 @@ export const FULL: FaultSizes = {
   socket: {
     drops: { accounts: 3, targets: 100, ratePerSecond: 10, settleTimeoutMs: 120_000, drops: 20, inFlightMs: 50 },
     unreachable: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 60_000, afterShare: 0.3 },
-    down: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, downMs: 30_000, afterShare: 0.3 },
+    down: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 30_000, afterShare: 0.3 },
     slow: { accounts: 2, targets: 150, ratePerSecond: 10, settleTimeoutMs: 120_000, slowShare: 0.2, slowMs: 2500, fastMs: 200 },
   },
   lockOnlyRestart: { accounts: 2, targets: 50, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
@@ -61,7 +61,7 @@ export const SHORT: FaultSizes = {
   socket: {
     drops: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, drops: 5, inFlightMs: 50 },
     unreachable: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
-    down: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, downMs: 10_000, afterShare: 0.3 },
+    down: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
     slow: { accounts: 1, targets: 40, ratePerSecond: 20, settleTimeoutMs: 60_000, slowShare: 0.2, slowMs: 2500, fastMs: 100 },
   },
   lockOnlyRestart: { accounts: 2, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000 },

@@ -15,7 +15,7 @@ export interface SocketSizes {
   /** Every DC half-open for outageMs (longer than NOTICE_MS) once afterShare of the messages was sent. */
   unreachable: ScenarioSize & { outageMs: number; afterShare: number };
   /** Every DC down for downMs (longer than NOTICE_MS) once afterShare of the messages was sent. */
-  down: ScenarioSize & { downMs: number; afterShare: number };
+  down: ScenarioSize & { outageMs: number; afterShare: number };
   /** slowShare of the targets answered after slowMs (some beyond the send timeout), the rest after fastMs. */
   slow: ScenarioSize & { slowShare: number; slowMs: number; fastMs: number };
 }
@@ -97,34 +97,34 @@ export function droppedConnectionsScenario(size: SocketSizes['drops'], logDir: s
   };
 }
 
-/** Every DC half-open (Telegram unreachable: nothing answered, nothing refused) for outageMs. */
-export function unreachableScenario(size: SocketSizes['unreachable'], logDir: string): ScenarioSpec {
-  return {
-    name: `telegram unreachable (half-open) ${size.outageMs / 1000} s`,
-    size,
-    logDir,
-    run: (ctx) =>
-      outage(
-        ctx,
-        'half-open-dcs',
-        { share: size.afterShare, ms: size.outageMs },
-        (up) => dcIds(ctx.telegram!).forEach((id) => ctx.telegram!.setHalfOpen(id, !up)),
-      ),
-  };
-}
+/**
+ * The outages of every DC: half-open (Telegram unreachable: nothing answered, nothing refused),
+ * or down (connections refused and closed).
+ */
+const OUTAGES = {
+  'half-open': {
+    name: (seconds: number) => `telegram unreachable (half-open) ${seconds} s`,
+    set: (t: TelegramStandIn, dc: number, on: boolean) => t.setHalfOpen(dc, on),
+  },
+  down: {
+    name: (seconds: number) => `DCs down ${seconds} s`,
+    set: (t: TelegramStandIn, dc: number, on: boolean) => t.setDown(dc, on),
+  },
+};
 
-/** Every DC down (connections refused and closed) for longer than the send timeout. */
-export function dcDownScenario(size: SocketSizes['down'], logDir: string): ScenarioSpec {
+/** Every DC half-open or down for outageMs, longer than the worker's send and probe timeouts. */
+export function outageScenario(kind: keyof typeof OUTAGES, size: SocketSizes['down'], logDir: string): ScenarioSpec {
+  const o = OUTAGES[kind];
   return {
-    name: `DCs down ${size.downMs / 1000} s`,
+    name: o.name(size.outageMs / 1000),
     size,
     logDir,
     run: (ctx) =>
       outage(
         ctx,
-        'dcs-down',
-        { share: size.afterShare, ms: size.downMs },
-        (up) => dcIds(ctx.telegram!).forEach((id) => ctx.telegram!.setDown(id, !up)),
+        `dcs-${kind}`,
+        { share: size.afterShare, ms: size.outageMs },
+        (up) => dcIds(ctx.telegram!).forEach((id) => o.set(ctx.telegram!, id, !up)),
       ),
   };
 }
@@ -153,8 +153,8 @@ export function slowAnswersScenario(size: SocketSizes['slow'], logDir: string): 
 export function socketScenarios(sizes: SocketSizes, logDir: string): ScenarioSpec[] {
   return [
     droppedConnectionsScenario(sizes.drops, logDir),
-    unreachableScenario(sizes.unreachable, logDir),
-    dcDownScenario(sizes.down, logDir),
+    outageScenario('half-open', sizes.unreachable, logDir),
+    outageScenario('down', sizes.down, logDir),
     slowAnswersScenario(sizes.slow, logDir),
   ];
 }

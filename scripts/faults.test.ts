@@ -5,7 +5,14 @@
 // end with no lost and no duplicated message and counters equal to the delivery rows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOwnCluster } from './bench/cluster.ts';
-import { type FaultClusters, reapWorkers, runScenario, type ScenarioResult, type ScenarioSpec } from './faults/harness.ts';
+import {
+  barrier,
+  type FaultClusters,
+  reapWorkers,
+  runScenario,
+  type ScenarioResult,
+  type ScenarioSpec,
+} from './faults/harness.ts';
 import { scenarios, SHORT } from './faults/scenarios.ts';
 import { startTelegramStore } from './faults/telegram-store.ts';
 
@@ -36,7 +43,8 @@ describe('fault scenarios (short)', () => {
   // The Postgres restart and crash alone first (they cut every connection of the cluster), then
   // the rest side by side: each has its own database, accounts, stand-in and worker processes,
   // and mostly waits on timeouts. They all start together when the first of them is reached
-  // (vitest runs at most 5 concurrent tests at once; these are more). A scenario's verdict
+  // (vitest runs at most 5 concurrent tests at once; these are more), and start their workers
+  // once every one has its Telegram set up (barrier). A scenario's verdict
   // comes from its own bounds (pickup, notice, settle within settleTimeoutMs); the test's
   // timeout only catches a harness that hangs, so it leaves room for a loaded machine's slow
   // worker starts, sign-ups and WAL recovery on top of those bounds.
@@ -51,9 +59,12 @@ describe('fault scenarios (short)', () => {
   const sideBySide = specs.filter((s) => !s.exclusive);
   let running: Map<ScenarioSpec, Promise<ScenarioResult>> | undefined;
   const result = (spec: ScenarioSpec) => {
-    // Awaited by their own tests; a rejection meanwhile is theirs to report, not an unhandled one.
-    running ??= new Map(sideBySide.map((s) => [s, runScenario(clusters, s)]));
-    for (const p of running.values()) p.catch(() => {});
+    if (!running) {
+      const setUpDone = barrier(sideBySide.length);
+      running = new Map(sideBySide.map((s) => [s, runScenario(clusters, s, setUpDone)]));
+      // Awaited by their own tests; a rejection meanwhile is theirs to report, not an unhandled one.
+      for (const p of running.values()) p.catch(() => {});
+    }
     return running.get(spec)!;
   };
   for (const spec of sideBySide) it(spec.name, check(() => result(spec), spec), timeoutMs(spec));

@@ -128,8 +128,30 @@ export async function reapWorkers(): Promise<void> {
   await Promise.all([...running].map((w) => w.kill().catch(() => {})));
 }
 
-export async function runScenario(clusters: FaultClusters, spec: ScenarioSpec): Promise<ScenarioResult> {
+/**
+ * A meeting point for `n` scenarios run side by side: each arrives once its Telegram is set up,
+ * and all start their workers together, so no scenario's faults and timeouts run while the
+ * others sign their accounts up (CPU of this process, which also serves every stand-in).
+ */
+export function barrier(n: number): () => Promise<void> {
+  let left = n;
+  let open = () => {};
+  const all = new Promise<void>((resolve) => (open = resolve));
+  return () => {
+    if (--left <= 0) open();
+    return all;
+  };
+}
+
+/** `setUpDone` (a barrier's arrival) is awaited once the scenario's database and Telegram are ready. */
+export async function runScenario(
+  clusters: FaultClusters,
+  spec: ScenarioSpec,
+  setUpDone: () => Promise<void> = async () => {},
+): Promise<ScenarioResult> {
   const t0 = now();
+  let arrived = false;
+  const arrive = () => arrived ? Promise.resolve() : (arrived = true, setUpDone());
   const db = await clusters.app.createDatabase('tg_fault');
   const workers: WorkerProcess[] = [];
   const closers: Array<() => Promise<void>> = [];
@@ -154,6 +176,7 @@ export async function runScenario(clusters: FaultClusters, spec: ScenarioSpec): 
       : await startScenarioTelegram(db.url, fleet.campaignIds, spec.size.ratePerSecond);
     closers.push(() => telegram.close());
     const ctx = scenarioContext(clusters.app, db, fleet, owner, telegram, spec, workers, closers);
+    await arrive();
     ctx.notes.push(
       spec.onSimulator
         ? `on the simulator: ${spec.onSimulator}`
@@ -173,6 +196,7 @@ export async function runScenario(clusters: FaultClusters, spec: ScenarioSpec): 
     telegram.heal();
     return { ...(await auditScenario(ctx, spec, settled, telegram)), failedBeforeRetry, seconds: (now() - t0) / 1000 };
   } finally {
+    void arrive(); // a scenario that failed before its workers keeps no other waiting
     await Promise.all(workers.map((w) => w.kill().catch(() => {})));
     await Promise.all(closers.map((f) => f().catch(() => {})));
     await db.drop().catch(() => {});

@@ -57,6 +57,7 @@ async function outage(
   const at = await ctx.sent();
   const before = await spentAttempts(ctx);
   on(false);
+  const from = Date.now();
   await sleep(NOTICE_MS);
   const noticed = await spentAttempts(ctx);
   await sleep(ms - NOTICE_MS);
@@ -64,9 +65,12 @@ async function outage(
   const during = (await ctx.sent()) - at;
   on(true);
   const back = Date.now();
+  // Telegram dates posts in whole seconds: a post dated a second that lies wholly within the fault was stored during it.
+  const inside = (await ctx.posts()).filter((p) => p.at >= from + 1000 && p.at + 1000 <= back).length;
+  if (inside) ctx.violations.push(`${inside} posts stored while every DC was unreachable`);
   const resumed = await ctx.waitSent(Math.min(total, (await ctx.sent()) + 1), ctx.size.settleTimeoutMs);
   ctx.notes.push(
-    `fault at ${at}/${total} sent for ${ms} ms; ${during} recorded sent meanwhile (answers in flight); ` +
+    `fault at ${at}/${total} sent for ${ms} ms; ${during} recorded sent meanwhile (answered before it, recorded late); ${inside} posts stored during it; ` +
       `attempts spent: ${noticed - before} in its first ${NOTICE_MS} ms, ${after - noticed} after; ` +
       `first send after it ${resumed ? `${Date.now() - back} ms later` : 'never'}`,
   );

@@ -1,7 +1,8 @@
-// `npm run faults [-- flags]`: the fault scenarios against the real worker (child processes),
-// the simulator and an embedded Postgres of its own (the simulator's store in a second one that
-// no scenario disturbs). Exit code 1 when any run of any scenario lost, duplicated or miscounted
-// a message. `--help` lists the flags.
+// `npm run faults [-- flags]`: the fault scenarios against the real worker (child processes
+// running their GramJS network stack), a Telegram stand-in per scenario in this process, and an
+// embedded Postgres of its own (the photo scenario's simulator store in a second one that no
+// scenario disturbs). Exit code 1 when any run of any scenario lost, duplicated or miscounted a
+// message. `--help` lists the flags.
 import { parseArgs } from 'node:util';
 import { startOwnCluster } from './bench/cluster.ts';
 import { checkFlags } from './lib/cli.ts';
@@ -12,12 +13,12 @@ import { faultTable, runFaultSuite } from './faults/suite.ts';
 import { startTelegramStore } from './faults/telegram-store.ts';
 
 const USAGE = `usage: npm run faults [-- flags]
-  --short          small sizes, scenarios side by side (about a minute; what npm test runs)
+  --short          small sizes, scenarios side by side (one to two minutes; what npm test runs)
   --only <text>    only the scenarios whose name contains <text>, e.g. --only "postgres SIGKILL"
   --repeat <n>     run the chosen scenarios n times (default 1); a summary of every run at the end
   --json           progress on stderr, the summary as JSON on the last stdout line
   --help           this text
-Full suite: about five minutes. Results in .local/faults/results.json, worker logs in .local/faults/logs/.`;
+Full suite: about ten minutes. Results in .local/faults/results.json, worker logs in .local/faults/logs/.`;
 
 function parseFaultArgs(argv: string[]) {
   const { values } = parseArgs({
@@ -45,7 +46,7 @@ const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write
 const started: Partial<FaultClusters> = {};
 const stopAll = async () => {
   await reapWorkers();
-  await started.telegram?.stop().catch(() => {});
+  await started.simulatorStore?.stop().catch(() => {});
   await started.app?.stop().catch(() => {});
 };
 // Interrupted (Ctrl-C, a supervisor's SIGTERM): every worker and both Postgres clusters stop
@@ -59,8 +60,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 const t0 = Date.now();
 started.app = await startOwnCluster({ log: (m) => say(`[faults] ${m}`) });
-started.telegram = await startTelegramStore();
-const clusters: FaultClusters = { app: started.app, telegram: started.telegram };
+started.simulatorStore = await startTelegramStore();
+const clusters: FaultClusters = { app: started.app, simulatorStore: started.simulatorStore };
 let code = 1;
 try {
   const results: ScenarioResult[] = [];

@@ -1,9 +1,10 @@
 // One fault scenario's life: a fresh database cloned from the migrated template, an owner with
-// its own account and channels, a campaign, real worker processes, the fault, then the audit
-// (messages per target in the simulator's store vs delivery rows vs counters). The simulator's
-// store is a database of the stand-in's own cluster (telegram-store.ts), never the one under test.
-import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
-import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
+// its own accounts and channels, a campaign per account, "Telegram" (the MTProto stand-in, in this
+// process, with the same accounts and channels made through MTProto: stand-in.ts), real worker
+// processes running their GramJS network stack against it, the fault, then the audit (posts per
+// target as Telegram's history shows them vs delivery rows vs counters). A scenario that needs
+// what the stand-in does not model yet runs on the worker's in-process simulator instead, its
+// store in a cluster of its own (telegram-store.ts), never the one under test.
 import { type Audit, audit, clean } from '../bench/checks.ts';
 import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
 import { type Fleet, seedFleet, startFleet } from '../bench/fleet-seed.ts';
@@ -11,12 +12,15 @@ import { campaignAction, type CampaignRow, now, type Owner, pollingClient, waitS
 import { spawnWorker, type WorkerProcess, type WorkerProcessOptions } from '../bench/worker.ts';
 import { sleep } from '../../contracts/time.ts';
 import { withClient } from '../lib/database.ts';
-import type { TelegramStoreCluster } from './telegram-store.ts';
+import type { TelegramStandIn } from '../telegram/mtproto/server.ts';
+import type { Post } from '../telegram/world.ts';
+import { startScenarioTelegram, type TelegramSide } from './stand-in.ts';
+import { simulatorSide, type TelegramStoreCluster } from './telegram-store.ts';
 
-/** The database cluster under test and the stand-in Telegram's own. */
+/** The database cluster under test, and the simulator's store for the scenarios left on it. */
 export interface FaultClusters {
   app: BenchCluster;
-  telegram: TelegramStoreCluster;
+  simulatorStore: TelegramStoreCluster;
 }
 
 export interface ScenarioSize {
@@ -62,8 +66,12 @@ export const FAULT_WORKER_ENV: Record<string, string> = {
 export interface ScenarioContext {
   cluster: BenchCluster;
   db: AppDatabase;
-  /** The simulator's store (SIMULATOR_DATABASE_URL): outside the cluster under test. */
-  telegramUrl: string;
+  /** The scenario's Telegram stand-in (its socket faults, its model's fault hooks); absent on the simulator. */
+  telegram?: TelegramStandIn;
+  /** The simulator's store (SIMULATOR_DATABASE_URL), outside the cluster under test; simulator scenarios only. */
+  telegramUrl?: string;
+  /** What Telegram stored so far (peer and time of each post). */
+  posts(): Promise<Array<Pick<Post, 'peer' | 'at'>>>;
   /** The first account's owner, account and channels; peers lists every account's. */
   owner: Owner;
   campaignId: string;
@@ -74,7 +82,7 @@ export interface ScenarioContext {
   notes: string[];
   /** Broken guarantees found while running; any makes the scenario fail. */
   violations: string[];
-  /** Starts a worker for the scenario's accounts (simulator config merged in). */
+  /** Starts a worker for the scenario's accounts (its sessions and the stand-in's address, or the simulator's config). */
   worker(name: string, extra?: Partial<WorkerProcessOptions>): Promise<WorkerProcess>;
   /** Starts the campaigns as their owners (one transaction); returns the commit time. */
   start(): Promise<number>;
@@ -89,8 +97,15 @@ export interface ScenarioContext {
 export interface ScenarioSpec {
   name: string;
   size: ScenarioSize;
-  /** SIMULATOR_CONFIG for every worker of the scenario. */
+  /**
+   * Why this scenario runs on the worker's in-process simulator instead of the stand-in (what the
+   * stand-in does not model yet); absent: the stand-in, with the real GramJS client.
+   */
+  onSimulator?: string;
+  /** SIMULATOR_CONFIG for every worker of a simulator scenario. */
   simulator?: (owner: Owner) => Record<string, unknown>;
+  /** Before the workers start, the stand-in's Telegram is ready: model fault hooks go here. */
+  setUp?(ctx: ScenarioContext): void | Promise<void>;
   /** Runs the fault; must leave a worker running (or stopped ones restarted) to finish. */
   run(ctx: ScenarioContext): Promise<void>;
   /** Extra checks once the campaign settled (before the workers stop). */
@@ -113,15 +128,33 @@ export async function reapWorkers(): Promise<void> {
   await Promise.all([...running].map((w) => w.kill().catch(() => {})));
 }
 
-export async function runScenario(clusters: FaultClusters, spec: ScenarioSpec): Promise<ScenarioResult> {
+/**
+ * A meeting point for `n` scenarios run side by side: each arrives once its Telegram is set up,
+ * and all start their workers together, so no scenario's faults and timeouts run while the
+ * others sign their accounts up (CPU of this process, which also serves every stand-in).
+ */
+export function barrier(n: number): () => Promise<void> {
+  let left = n;
+  let open = () => {};
+  const all = new Promise<void>((resolve) => (open = resolve));
+  return () => {
+    if (--left <= 0) open();
+    return all;
+  };
+}
+
+/** `setUpDone` (a barrier's arrival) is awaited once the scenario's database and Telegram are ready. */
+export async function runScenario(
+  clusters: FaultClusters,
+  spec: ScenarioSpec,
+  setUpDone: () => Promise<void> = async () => {},
+): Promise<ScenarioResult> {
   const t0 = now();
-  const cluster = clusters.app;
-  const db = await cluster.createDatabase('tg_fault');
-  const telegram = await clusters.telegram.createDatabase();
+  let arrived = false;
+  const arrive = () => arrived ? Promise.resolve() : (arrived = true, setUpDone());
+  const db = await clusters.app.createDatabase('tg_fault');
   const workers: WorkerProcess[] = [];
-  const notes: string[] = [];
-  const violations: string[] = [];
-  const closers: Array<() => Promise<void>> = [() => telegram.drop()];
+  const closers: Array<() => Promise<void>> = [];
   try {
     const fleet = await seedFleet(db, {
       accounts: spec.size.accounts ?? 1,
@@ -137,73 +170,105 @@ export async function runScenario(clusters: FaultClusters, spec: ScenarioSpec): 
           c.query(`update pgboss.queue set heartbeat_seconds = $1 where name like 'delivery%'`, [spec.size.heartbeatSeconds]),
       );
     }
-    const { campaignIds, accountIds } = fleet;
-    const simulator = {
-      // Telegram's own limit sits above our pace: the pacing is the worker's job.
-      accountPerSecond: Math.max(100, spec.size.ratePerSecond * 3),
-      ...spec.simulator?.(owner),
-    };
-    const poll = pollingClient(db.url);
-    closers.push(() => poll.end());
-    const sent = async () => {
-      const rows = await poll.query<{ n: number }>(
-        'select coalesce(sum(sent_count), 0)::int as n from public.campaigns where id = any($1::uuid[])',
-        [campaignIds],
-      ).catch(() => []);
-      return rows[0]?.n ?? 0;
-    };
-    const ctx: ScenarioContext = {
-      cluster,
-      db,
-      telegramUrl: telegram.url,
-      owner,
-      campaignId: campaignIds[0]!,
-      campaignIds,
-      accountIds,
-      size: spec.size,
-      notes,
-      violations,
-      async worker(name, extra = {}) {
-        const w = await spawnWorker({
-          name,
-          databaseUrl: db.url,
-          accountIds,
-          simulator,
-          logDir: spec.logDir,
-          ...extra,
-          env: { ...FAULT_WORKER_ENV, SIMULATOR_DATABASE_URL: telegram.url, ...extra.env },
-        });
-        workers.push(w);
-        running.add(w);
-        void w.service.exited.then(() => running.delete(w));
-        return w;
-      },
-      start: () => startFleet(db, fleet),
-      cleanup: (fn) => void closers.push(fn),
-      sent,
-      async waitSent(n, timeoutMs) {
-        const deadline = Date.now() + timeoutMs;
-        while (Date.now() < deadline) {
-          if ((await sent()) >= n) return true;
-          await sleep(25);
-        }
-        return false;
-      },
-    };
+    const setUpAt = now();
+    const telegram = spec.onSimulator
+      ? await simulatorSide(clusters.simulatorStore)
+      : await startScenarioTelegram(db.url, fleet.campaignIds, spec.size.ratePerSecond);
+    closers.push(() => telegram.close());
+    const ctx = scenarioContext(clusters.app, db, fleet, owner, telegram, spec, workers, closers);
+    await arrive();
+    ctx.notes.push(
+      spec.onSimulator
+        ? `on the simulator: ${spec.onSimulator}`
+        : `stand-in: ${fleet.accountIds.length} accounts signed up and their channels created over MTProto in ${
+          ((now() - setUpAt) / 1000).toFixed(1)
+        } s`,
+    );
     try {
+      await spec.setUp?.(ctx);
       await spec.run(ctx);
     } catch (err) {
-      violations.push(`scenario aborted: ${(err as Error).message.split('\n')[0]}`);
+      ctx.violations.push(`scenario aborted: ${(err as Error).message.split('\n')[0]}`);
     }
-    const { settled, failedBeforeRetry } = await settle(ctx, fleet, spec);
+    const { settled, failedBeforeRetry } = await settle(ctx, fleet, spec, telegram);
     await spec.after?.(ctx);
     await Promise.all(workers.map((w) => w.stop()));
-    return { ...(await auditScenario(ctx, spec, settled)), failedBeforeRetry, seconds: (now() - t0) / 1000 };
+    telegram.heal();
+    return { ...(await auditScenario(ctx, spec, settled, telegram)), failedBeforeRetry, seconds: (now() - t0) / 1000 };
   } finally {
+    void arrive(); // a scenario that failed before its workers keeps no other waiting
     await Promise.all(workers.map((w) => w.kill().catch(() => {})));
     await Promise.all(closers.map((f) => f().catch(() => {})));
     await db.drop().catch(() => {});
   }
+}
+
+/** What a scenario's fault and checks work with. */
+function scenarioContext(
+  cluster: BenchCluster,
+  db: AppDatabase,
+  fleet: Fleet,
+  owner: Owner,
+  telegram: TelegramSide,
+  spec: ScenarioSpec,
+  workers: WorkerProcess[],
+  closers: Array<() => Promise<void>>,
+): ScenarioContext {
+  const { campaignIds, accountIds } = fleet;
+  const simulator = {
+    // Telegram's own limit sits above our pace: the pacing is the worker's job.
+    accountPerSecond: Math.max(100, spec.size.ratePerSecond * 3),
+    ...spec.simulator?.(owner),
+  };
+  const poll = pollingClient(db.url);
+  closers.push(() => poll.end());
+  const sent = async () => {
+    const rows = await poll.query<{ n: number }>(
+      'select coalesce(sum(sent_count), 0)::int as n from public.campaigns where id = any($1::uuid[])',
+      [campaignIds],
+    ).catch(() => []);
+    return rows[0]?.n ?? 0;
+  };
+  return {
+    cluster,
+    db,
+    telegram: telegram.standIn,
+    telegramUrl: telegram.storeUrl,
+    posts: () => telegram.posts(),
+    owner,
+    campaignId: campaignIds[0]!,
+    campaignIds,
+    accountIds,
+    size: spec.size,
+    notes: [],
+    violations: [],
+    async worker(name, extra = {}) {
+      const w = await spawnWorker({
+        name,
+        databaseUrl: db.url,
+        accountIds,
+        simulator,
+        logDir: spec.logDir,
+        ...extra,
+        env: { ...FAULT_WORKER_ENV, ...telegram.workerEnv, ...extra.env },
+      });
+      workers.push(w);
+      running.add(w);
+      void w.service.exited.then(() => running.delete(w));
+      return w;
+    },
+    start: () => startFleet(db, fleet),
+    cleanup: (fn) => void closers.push(fn),
+    sent,
+    async waitSent(n, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if ((await sent()) >= n) return true;
+        await sleep(25);
+      }
+      return false;
+    },
+  };
 }
 
 /** The first account's owner as an Owner; peers are every account's (faulty targets are picked among them). */
@@ -230,11 +295,19 @@ async function settle(
   ctx: ScenarioContext,
   fleet: Fleet,
   spec: ScenarioSpec,
+  telegram: TelegramSide,
 ): Promise<{ settled: boolean; failedBeforeRetry: number }> {
   // After an aborted run nothing may be working the queue: look once instead of waiting.
   const settleMs = ctx.violations.length ? 0 : spec.size.settleTimeoutMs;
   let { settled, rows } = await waitSettled(ctx.db.url, ctx.campaignIds, settleMs);
   const failedBeforeRetry = failed(rows);
+  const sum = (k: 'sent_count' | 'failed_count') => rows.reduce((a, r) => a + r[k], 0);
+  ctx.notes.push(
+    `settled ${settled ? '' : 'NOT '}as ${sum('sent_count')} sent, ${failedBeforeRetry - sum('failed_count')} unknown outcome, ${
+      sum('failed_count')
+    } failed (before retry-failed)`,
+  );
+  if (failedBeforeRetry > 0) await failedThoughStored(ctx, telegram);
   if (spec.noFailures && failedBeforeRetry > 0) {
     ctx.violations.push(`${failedBeforeRetry} deliveries recorded failed or unconfirmed`);
   }
@@ -258,26 +331,36 @@ async function settle(
   return { settled, failedBeforeRetry };
 }
 
-/** Messages per target in the simulator's store against delivery rows and counters. */
+/**
+ * A delivery recorded failed whose post Telegram stored is a lie to the user: an outcome the
+ * worker could not know must be reported unknown (unconfirmed), never failed. Checked before
+ * retry-failed resends (and turns) them.
+ */
+async function failedThoughStored(ctx: ScenarioContext, telegram: TelegramSide): Promise<void> {
+  const count = await telegram.counts();
+  const { rows } = await withClient(ctx.db.url, (c) =>
+    c.query<{ peer: string; error_code: string | null }>(
+      `select peer, error_code from public.deliveries where campaign_id = any($1::uuid[]) and state = 'failed'`,
+      [ctx.campaignIds],
+    ));
+  const stored = rows.filter((r) => count(r.peer) > 0);
+  if (stored.length) {
+    ctx.violations.push(
+      `${stored.length} deliveries recorded failed though Telegram stored their post (e.g. ${stored[0]!.peer}: ${
+        stored[0]!.error_code
+      })`,
+    );
+  }
+}
+
+/** Posts per target in Telegram (the stand-in's history, or the simulator's store) against delivery rows and counters. */
 async function auditScenario(
   ctx: ScenarioContext,
   spec: ScenarioSpec,
   settled: boolean,
+  telegram: TelegramSide,
 ): Promise<Omit<ScenarioResult, 'seconds' | 'failedBeforeRetry'>> {
-  const store = new PostgresMessageStore(ctx.telegramUrl);
-  let counts: Map<string, number>;
-  try {
-    counts = await store.countsByPeer();
-  } finally {
-    await store.close();
-  }
-  // A chat known to the simulator only by id (a restarted worker sent to a peer it resolved
-  // before the restart, so this process's simulator never saw the name) is labelled -100<id>.
-  const a = await audit(
-    ctx.db.url,
-    ctx.campaignIds,
-    (peer) => counts.get(peer) ?? counts.get(TelegramSimulator.markedIdFor(peer)) ?? 0,
-  );
+  const a = await audit(ctx.db.url, ctx.campaignIds, await telegram.counts());
   ctx.notes.push(...a.examples, ...ctx.violations.map((v) => `VIOLATION: ${v}`));
   const ok = ctx.violations.length === 0 && settled && clean(a);
   return {

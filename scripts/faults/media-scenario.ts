@@ -5,8 +5,7 @@
 // suite's (one message per target, counters equal to rows); `after` adds that every posted
 // message carries the photo. The file comes from a small HTTP server answering the Storage API's
 // object route, which is all the worker uses of Storage.
-// Register it in scripts/faults/scenarios.ts: `mediaKillScenario(sizes.kill, logDir)` in the
-// list of scenarios (FULL and SHORT sizes of `kill` fit it).
+// It runs on the worker's in-process simulator (onSimulator says why).
 import { createServer, type Server } from 'node:http';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { withClient } from '../lib/database.ts';
@@ -46,6 +45,7 @@ export function mediaKillScenario(size: ScenarioSize & { kills: number }, logDir
     name: 'media campaign, worker SIGKILL',
     size,
     logDir,
+    onSimulator: 'the stand-in does not model uploads (upload.saveFilePart, messages.uploadMedia) nor file references yet',
     async run(ctx) {
       files = await fileServer(picture);
       await makePhotoCampaigns(ctx, picture.length);
@@ -61,7 +61,7 @@ export function mediaKillScenario(size: ScenarioSize & { kills: number }, logDir
       }
     },
     async after(ctx) {
-      const store = new PostgresMessageStore(ctx.telegramUrl);
+      const store = new PostgresMessageStore(ctx.telegramUrl!);
       try {
         const plain = (await store.messages()).filter((m) => m.media !== 'photo');
         if (plain.length) ctx.violations.push(`${plain.length} messages posted without the photo`);

@@ -3,12 +3,13 @@
 import pg from 'pg';
 import { maxInWindow } from '../bench/stats.ts';
 import { asUser, withClient } from '../lib/database.ts';
-import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { type CampaignAction, campaignAction } from '../bench/seed.ts';
-import type { ScenarioSize, ScenarioSpec } from './harness.ts';
+import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
 import { mediaKillScenario } from './media-scenario.ts';
 import { halfOpenLockScenario, lockOnlyRestartScenario } from './connection-scenarios.ts';
+import { socketScenarios, type SocketSizes } from './socket-scenarios.ts';
 import { sleep } from '../../contracts/time.ts';
+import type { TelegramModel } from '../telegram/model/model.ts';
 
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
@@ -22,8 +23,8 @@ export interface FaultSizes {
   killBusy: ScenarioSize & { kills: number };
   /** Postgres SIGKILLed (recovers from its WAL), down for downMs. */
   postgresCrash: ScenarioSize & { downMs: number };
-  /** Telegram unreachable for outageMs once this share of the messages was posted. */
-  unreachable: ScenarioSize & { outageMs: number; afterShare: number };
+  /** Faults at the socket between the worker's GramJS client and the stand-in. */
+  socket: SocketSizes;
   /** Postgres restarted (down downMs) while the idle worker's pools have closed: the lock session alone sees it. */
   lockOnlyRestart: ScenarioSize & { downMs: number };
   /** The lock/LISTEN connection goes half-open mid-campaign: noticed and replaced within noticeMs. */
@@ -38,7 +39,12 @@ export const FULL: FaultSizes = {
   burst: { targets: 300, ratePerSecond: 50, settleTimeoutMs: 120_000, calls: 50 },
   killBusy: { accounts: 25, targets: 20, ratePerSecond: 4, settleTimeoutMs: 120_000, kills: 5 },
   postgresCrash: { accounts: 4, targets: 100, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
-  unreachable: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 60_000, afterShare: 0.3 },
+  socket: {
+    drops: { accounts: 3, targets: 100, ratePerSecond: 10, settleTimeoutMs: 120_000, drops: 20, inFlightMs: 50 },
+    unreachable: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 60_000, afterShare: 0.3 },
+    down: { accounts: 3, targets: 100, ratePerSecond: 5, settleTimeoutMs: 180_000, outageMs: 30_000, afterShare: 0.3 },
+    slow: { accounts: 2, targets: 150, ratePerSecond: 10, settleTimeoutMs: 120_000, slowShare: 0.2, slowMs: 2500, fastMs: 200 },
+  },
   lockOnlyRestart: { accounts: 2, targets: 50, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
   halfOpenLock: { accounts: 2, targets: 150, ratePerSecond: 5, settleTimeoutMs: 120_000, noticeMs: 30_000 },
 };
@@ -50,9 +56,14 @@ export const SHORT: FaultSizes = {
   telegram: { targets: 60, ratePerSecond: 60, settleTimeoutMs: 60_000, faultyShare: 0.3 },
   twoWorkers: { targets: 60, ratePerSecond: 30, settleTimeoutMs: 60_000 },
   burst: { targets: 60, ratePerSecond: 40, settleTimeoutMs: 60_000, calls: 50 },
-  killBusy: { accounts: 20, targets: 10, ratePerSecond: 4, settleTimeoutMs: 60_000, kills: 3, heartbeatSeconds: 2 },
-  postgresCrash: { accounts: 3, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000, heartbeatSeconds: 2 },
-  unreachable: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
+  killBusy: { accounts: 8, targets: 10, ratePerSecond: 4, settleTimeoutMs: 60_000, kills: 3, heartbeatSeconds: 2 },
+  postgresCrash: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000, heartbeatSeconds: 2 },
+  socket: {
+    drops: { accounts: 2, targets: 30, ratePerSecond: 10, settleTimeoutMs: 60_000, drops: 5, inFlightMs: 50 },
+    unreachable: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
+    down: { accounts: 2, targets: 20, ratePerSecond: 5, settleTimeoutMs: 60_000, outageMs: 10_000, afterShare: 0.3 },
+    slow: { accounts: 1, targets: 40, ratePerSecond: 20, settleTimeoutMs: 60_000, slowShare: 0.2, slowMs: 2500, fastMs: 100 },
+  },
   lockOnlyRestart: { accounts: 2, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000 },
   halfOpenLock: { accounts: 2, targets: 60, ratePerSecond: 3, settleTimeoutMs: 60_000, noticeMs: 30_000 },
 };
@@ -93,8 +104,8 @@ function killBusyScenario(size: FaultSizes['killBusy'], logDir: string): Scenari
     name: `worker SIGKILL, ${size.accounts} accounts busy`,
     size,
     logDir,
-    // Round trips of 20–60 ms: a kill finds several sends of several accounts in flight.
-    simulator: () => ({ latencyMs: [20, 60] }),
+    // Answers after 40 ms: a kill finds several sends of several accounts in flight.
+    setUp: (ctx) => void ctx.telegram!.model.faults.add({ method: 'messages.sendMessage', delayMs: 40 }),
     async run(ctx) {
       let w = await ctx.worker('busy-0');
       await ctx.start();
@@ -135,62 +146,6 @@ function postgresCrashScenario(size: FaultSizes['postgresCrash'], logDir: string
   };
 }
 
-/**
- * Telegram unreachable (every request unanswered, as with no network) for outageMs mid-campaign:
- * the deliveries must wait without spending attempts (0 failed, at most the sends in flight at
- * the start tried twice), all be sent once Telegram is back, none twice.
- */
-function unreachableScenario(size: FaultSizes['unreachable'], logDir: string): ScenarioSpec {
-  const total = size.targets * (size.accounts ?? 1);
-  const afterSends = Math.floor(total * size.afterShare);
-  return {
-    name: `telegram unreachable ${size.outageMs / 1000} s`,
-    size,
-    logDir,
-    noFailures: true,
-    simulator: () => ({ latencyMs: [20, 60], unreachable: { afterSends, forMs: size.outageMs } }),
-    async run(ctx) {
-      await ctx.worker('unreachable');
-      await ctx.start();
-    },
-    async after(ctx) {
-      const store = new PostgresMessageStore(ctx.telegramUrl);
-      try {
-        const times = (await store.messages()).map((m) => new Date(m.at).getTime()).sort((a, b) => a - b);
-        const [outage] = await store.outages();
-        if (!outage) return void ctx.violations.push(`only ${times.length} messages posted, the outage never began`);
-        const down = outage.from.getTime();
-        const up = outage.until.getTime();
-        // A message's time is when Telegram accepted it (not when the stand-in stored it), so a
-        // send accepted just before the outage began counts before it, however slow its storing.
-        const during = times.filter((t) => t > down && t < up).length;
-        if (during) ctx.violations.push(`${during} messages accepted while Telegram was unreachable`);
-        const before = times.filter((t) => t <= down).length;
-        if (before < afterSends) ctx.violations.push(`the outage began after ${before} messages, not ${afterSends}`);
-        const next = times.find((t) => t >= up);
-        const { rows: [att] } = await withClient(ctx.db.url, (c) =>
-          c.query<{ max: number; retried: number }>(
-            `select coalesce(max(attempts), 0)::int as max, count(*) filter (where attempts > 1)::int as retried
-             from public.deliveries where campaign_id = any($1::uuid[])`,
-            [ctx.campaignIds],
-          ));
-        ctx.notes.push(
-          `outage after ${afterSends} messages for ${size.outageMs} ms; ${times.filter((t) => t >= up).length} sent after it, ` +
-            `the first ${next === undefined ? 'never' : `${next - up} ms after Telegram came back`}; ` +
-            `attempts: at most ${att!.max} per delivery, ${att!.retried} deliveries with more than one`,
-        );
-        // Only sends in flight when Telegram went away may time out and be tried again; the
-        // rest must wait without spending attempts (a worker retrying into the outage: most).
-        if (att!.retried > total * 0.1) {
-          ctx.violations.push(`${att!.retried} of ${total} deliveries spent attempts during the outage`);
-        }
-      } finally {
-        await store.close();
-      }
-    },
-  };
-}
-
 /** Postgres stopped and started again mid-campaign; the worker must reconnect on its own. */
 function postgresScenario(size: FaultSizes['postgres'], logDir: string): ScenarioSpec {
   return {
@@ -210,34 +165,52 @@ function postgresScenario(size: FaultSizes['postgres'], logDir: string): Scenari
   };
 }
 
-/** Random targets hang (before or after posting), drop the call, or answer 5xx, once or twice. */
+/**
+ * Posts to these channels are stored at once and answered holdMs later, the first time: the
+ * answer arrives after the worker's send timeout, so its retry must find the original message.
+ */
+function answerLateAfterPosting(model: TelegramModel, usernames: Set<string>, holdMs: number): void {
+  const send = model.sendMessage.bind(model);
+  model.sendMessage = async (...args) => {
+    const result = await send(...args);
+    if (usernames.delete(args[1].username ?? '')) await sleep(holdMs);
+    return result;
+  };
+}
+
+/**
+ * Random targets hang (before or after posting, beyond the send timeout), answer -503 Timeout,
+ * 5xx, or FLOOD_WAIT, once or twice; through the model's fault hooks, over MTProto.
+ */
 function telegramScenario(size: FaultSizes['telegram'], logDir: string): ScenarioSpec {
   const kinds = [
-    { hang: 'before', times: 1 },
-    { hang: 'after', times: 1 }, // posted, but the answer never comes: the retry must dedup
-    { error: 'Timeout', code: -503, times: 1 }, // what Telegram answers when its side drops the call
-    { error: 'INTERNAL', code: 500, times: 1 },
-    { error: 'RPC_CALL_FAIL', code: 500, times: 2 },
+    { kind: 'hang-before', delayMs: 3000 },
+    { kind: 'hang-after' }, // posted, the answer too late: the retry must dedup
+    { kind: '-503 Timeout', error: { code: -503, type: 'Timeout' }, times: 1 }, // "may or may not have been executed"
+    { kind: '500 INTERNAL', error: { code: 500, type: 'INTERNAL' }, times: 1 },
+    { kind: '500 RPC_CALL_FAIL×2', error: { code: 500, type: 'RPC_CALL_FAIL' }, times: 2 },
+    { kind: '420 FLOOD_WAIT_2', error: { code: 420, type: 'FLOOD_WAIT_2' }, times: 1 },
   ] as const;
-  const chosen = new Map<string, string>();
   return {
-    name: 'telegram hangs/disconnects/5xx',
+    name: 'telegram hangs/5xx/-503/FLOOD_WAIT',
     size,
     logDir,
-    simulator(owner) {
-      const targets: Record<string, unknown> = {};
-      for (const peer of owner.peers) {
+    setUp(ctx) {
+      const model = ctx.telegram!.model;
+      const late = new Set<string>();
+      const byKind = new Map<string, number>();
+      for (const peer of ctx.owner.peers) {
         if (Math.random() >= size.faultyShare) continue;
         const k = pick(kinds);
-        targets[peer] = k;
-        chosen.set(peer, 'hang' in k ? `hang-${k.hang}` : `${k.code} ${k.error}×${k.times}`);
+        byKind.set(k.kind, (byKind.get(k.kind) ?? 0) + 1);
+        const target = peer.slice(1);
+        if (k.kind === 'hang-after') late.add(target);
+        else model.faults.add({ method: 'messages.sendMessage', target, times: 1, ...k });
       }
-      return { targets, latencyMs: [0, 5] };
+      answerLateAfterPosting(model, late, 3000);
+      ctx.notes.push(`faulty targets: ${[...byKind].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
     },
     async run(ctx) {
-      const byKind = new Map<string, number>();
-      for (const k of chosen.values()) byKind.set(k, (byKind.get(k) ?? 0) + 1);
-      ctx.notes.push(`faulty targets: ${[...byKind].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
       await ctx.worker('telegram-faults');
       await ctx.start();
     },
@@ -293,26 +266,20 @@ function twoWorkersScenario(size: FaultSizes['twoWorkers'], logDir: string): Sce
       if (bExited !== undefined) await ctx.worker('two-c'); // B refused: someone must finish
     },
     async after(ctx) {
-      const v = await paceViolations(ctx.telegramUrl, size.ratePerSecond);
+      const v = await paceViolations(ctx, size.ratePerSecond);
       if (v) ctx.violations.push(v);
     },
   };
 }
 
 /**
- * After the run: the account's messages in any 1 s window stay within its pace (two sessions
- * sending in parallel would double it). Called by the suite once the campaign settled.
+ * After the run: the account's posts in any 1 s window stay within its pace (two sessions sending
+ * in parallel would double it). Telegram dates posts in whole seconds, so the windows are its seconds.
  */
-async function paceViolations(url: string, ratePerSecond: number): Promise<string | undefined> {
-  const store = new PostgresMessageStore(url);
-  try {
-    const times = (await store.messages()).map((m) => new Date(m.at).getTime());
-    const worst = maxInWindow(times, 1000);
-    // Allow the token bucket's burst and timer slop; parallel senders would reach ~2× the pace.
-    return worst > ratePerSecond * 1.5 + 2 ? `${worst} messages within 1 s at a pace of ${ratePerSecond}/s` : undefined;
-  } finally {
-    await store.close();
-  }
+async function paceViolations(ctx: ScenarioContext, ratePerSecond: number): Promise<string | undefined> {
+  const worst = maxInWindow((await ctx.posts()).map((p) => p.at), 1000);
+  // Allow the token bucket's burst and timer slop; parallel senders would reach ~2× the pace.
+  return worst > ratePerSecond * 1.5 + 2 ? `${worst} messages within 1 s at a pace of ${ratePerSecond}/s` : undefined;
 }
 
 /** 50 concurrent start/pause/resume calls on one running campaign, as its owner. */
@@ -375,7 +342,7 @@ export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart:
     halfOpenLockScenario(sizes.halfOpenLock, logDir),
     killBusyScenario(sizes.killBusy, logDir),
     mediaKillScenario(sizes.kill, logDir),
-    unreachableScenario(sizes.unreachable, logDir),
+    ...socketScenarios(sizes.socket, logDir),
     telegramScenario(sizes.telegram, logDir),
     twoWorkersScenario(sizes.twoWorkers, logDir),
     burstScenario(sizes.burst, logDir),

@@ -2,7 +2,7 @@
 // Those that restart Postgres run alone first (they would disturb any other); the rest one after
 // another, or side by side with `parallel` (each has its own database, accounts and workers).
 import { type Row, table } from '../bench/report.ts';
-import { type FaultClusters, runScenario, type ScenarioResult, type ScenarioSpec } from './harness.ts';
+import { barrier, type FaultClusters, runScenario, type ScenarioResult, type ScenarioSpec } from './harness.ts';
 import { type FaultSizes, scenarios } from './scenarios.ts';
 
 export interface FaultSummary {
@@ -27,16 +27,17 @@ export async function runFaultSuite(
   const specs = scenarios(sizes, opts.logDir, { canRestart: clusters.app.canRestart })
     .filter((s) => !opts.only || s.name.includes(opts.only));
   if (!clusters.app.canRestart) log('postgres restart scenarios skipped: this cluster cannot be restarted');
-  const run = async (spec: ScenarioSpec) => {
+  const run = async (spec: ScenarioSpec, setUpDone?: () => Promise<void>) => {
     log(`${spec.name}: ${spec.size.accounts ?? 1} account(s) × ${spec.size.targets} targets at ${spec.size.ratePerSecond}/s`);
-    const r = await runScenario(clusters, spec);
+    const r = await runScenario(clusters, spec, setUpDone);
     log(`${spec.name}: ${r.ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(1)} s — ${r.notes.join('; ')}`);
     return r;
   };
   const results: ScenarioResult[] = [];
   for (const spec of specs.filter((s) => s.exclusive)) results.push(await run(spec));
   const rest = specs.filter((s) => !s.exclusive);
-  if (opts.parallel) results.push(...await Promise.all(rest.map(run)));
+  const setUpDone = barrier(rest.length);
+  if (opts.parallel) results.push(...await Promise.all(rest.map((spec) => run(spec, setUpDone))));
   else for (const spec of rest) results.push(await run(spec));
   const sum = (k: 'deliveries' | 'lost' | 'duplicated') => results.reduce((a, r) => a + r[k], 0);
   return {

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../lib/embedded-postgres.ts';
 import { withClient } from '../lib/database.ts';
+import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
+import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
+import type { TelegramSide } from './stand-in.ts';
 
 export interface TelegramStoreCluster {
   /** A fresh database for one scenario's simulator (SIMULATOR_DATABASE_URL). */
@@ -34,5 +37,34 @@ export async function startTelegramStore(): Promise<TelegramStoreCluster> {
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+async function withStore<T>(url: string, fn: (s: PostgresMessageStore) => Promise<T>): Promise<T> {
+  const store = new PostgresMessageStore(url);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A simulator scenario's Telegram: a fresh database of the store's cluster for its workers' simulators. */
+export async function simulatorSide(cluster: TelegramStoreCluster): Promise<TelegramSide> {
+  const db = await cluster.createDatabase();
+  return {
+    storeUrl: db.url,
+    workerEnv: { SIMULATOR_DATABASE_URL: db.url },
+    posts: () =>
+      withStore(db.url, async (s) => (await s.messages()).map((m) => ({ peer: m.peer, at: new Date(m.at).getTime() }))),
+    counts: () =>
+      withStore(db.url, async (s) => {
+        const counts = await s.countsByPeer();
+        // A chat known to the simulator only by id (a restarted worker sent to a peer it resolved
+        // before the restart, so this process's simulator never saw the name) is labelled -100<id>.
+        return (peer) => counts.get(peer) ?? counts.get(TelegramSimulator.markedIdFor(peer)) ?? 0;
+      }),
+    heal() {},
+    close: () => db.drop(),
   };
 }

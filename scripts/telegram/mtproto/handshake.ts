@@ -22,13 +22,22 @@ const sha1 = (b: Buffer) => createHash('sha1').update(b).digest();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
 const xor = (a: Buffer, b: Buffer) => Buffer.from(a.map((x, i) => x ^ (b[i] ?? 0)));
 
+/**
+ * One DiffieHellman for Telegram's group, made once: making one checks the prime (hundreds of
+ * milliseconds of CPU), every key exchange would pay it. Each exchange sets its own private key
+ * right before using it, synchronously.
+ */
+let group: DiffieHellman | undefined;
+const dhGroup = () => (group ??= createDiffieHellman(DH_PRIME, DH_G));
+
 export class Handshake {
   private nonce?: Nonce;
   private serverNonce?: Nonce;
   private newNonce?: Nonce;
   private p = 0n;
   private q = 0n;
-  private dh?: DiffieHellman;
+  /** a, this exchange's secret exponent (2048 bits). */
+  private dhPrivate?: Buffer;
 
   private readonly rsa: ServerKey;
 
@@ -68,8 +77,9 @@ export class Handshake {
     const inner = this.decryptInnerData(req.encryptedData);
     if (!(inner instanceof Api.PQInnerData || inner instanceof Api.PQInnerDataDc)) throw new Error('no p_q_inner_data');
     this.newNonce = inner.newNonce;
-    this.dh = createDiffieHellman(DH_PRIME, DH_G);
-    const gA = this.dh.generateKeys();
+    this.dhPrivate = randomBytes(256);
+    dhGroup().setPrivateKey(this.dhPrivate);
+    const gA = dhGroup().generateKeys();
     const answer = new Api.ServerDHInnerData({
       nonce: req.nonce,
       serverNonce: req.serverNonce,
@@ -106,12 +116,13 @@ export class Handshake {
 
   private async dhGen(req: Api.SetClientDHParams): Promise<{ reply: Api.DhGenOk; key: NewAuthKey }> {
     this.checkNonces(req);
-    if (!this.dh || !this.newNonce) throw new Error('set_client_DH_params before req_DH_params');
+    if (!this.dhPrivate || !this.newNonce) throw new Error('set_client_DH_params before req_DH_params');
     const { key, iv } = await generateKeyDataFromNonce(req.serverNonce, this.newNonce);
     const plain = new IGE(key, iv).decryptIge(req.encryptedData);
     const inner = new BinaryReader(plain.subarray(20)).tgReadObject();
     if (!(inner instanceof Api.ClientDHInnerData)) throw new Error('no client_DH_inner_data');
-    const authKey = this.dh.computeSecret(inner.gB);
+    dhGroup().setPrivateKey(this.dhPrivate);
+    const authKey = dhGroup().computeSecret(inner.gB);
     const gramKey = new AuthKey();
     await gramKey.setKey(authKey);
     const newNonceHash1 = await gramKey.calcNewNonceHash(this.newNonce, 1);

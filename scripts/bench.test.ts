@@ -96,6 +96,8 @@ describe('npm run bench (short)', () => {
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     expect(results.summary).toEqual(summary);
     expect(results.ceiling.counterMismatches).toEqual([]);
+    // Each channel resolved once by the account (first campaign), never again (second).
+    expect([results.ceiling.cold.resolutions, results.ceiling.resolutions]).toEqual([300, 0]);
     expect(results.pacing.counterMismatches).toEqual([]);
     expect(results.pickup.latenciesMs).toHaveLength(5);
     expect(results.fleet.points.map((p: { delivered: number; failed: number }) => [p.delivered, p.failed])).toEqual([[200, 0], [

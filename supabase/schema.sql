@@ -2652,11 +2652,17 @@ CREATE OR REPLACE FUNCTION public.worker_set_channel_peers(p_peers jsonb)
  SET search_path TO ''
 AS $function$
   with p as (
+    -- Kept for channels of the account's own owner only.
     select p."accountId" as account_id, p."channelId" as channel_id, p."telegramId" as telegram_id,
       p."accessHash" as access_hash
     from jsonb_to_recordset(p_peers) as p ("accountId" uuid, "channelId" uuid, "telegramId" bigint, "accessHash" bigint)
-    join public.telegram_accounts a on a.id = p."accountId"
-    join public.channels c on c.id = p."channelId" and c.owner_id = a.owner_id
+    cross join lateral (
+      -- a lookup by key per peer (limit 1 keeps it one: no join planned on a guessed batch size)
+      select from public.telegram_accounts a
+      join public.channels c on c.id = p."channelId" and c.owner_id = a.owner_id
+      where a.id = p."accountId"
+      limit 1
+    ) owned
   ), cached as (
     insert into private.account_peers (account_id, channel_id, telegram_id, access_hash)
     select account_id, channel_id, telegram_id, access_hash from p
@@ -2664,7 +2670,9 @@ AS $function$
       set telegram_id = excluded.telegram_id, access_hash = excluded.access_hash, resolved_at = now()
   )
   update public.channels c set telegram_id = p.telegram_id, resolved_at = now()
-  from p where c.id = p.channel_id
+  from p
+  where c.id = any(array(select channel_id from p)) -- by key, never a scan of every channel
+    and c.id = p.channel_id and c.telegram_id is distinct from p.telegram_id
 $function$;
 
 CREATE OR REPLACE FUNCTION public.worker_store_session(p_account_id uuid, p_key_id text, p_nonce bytea, p_ciphertext bytea)

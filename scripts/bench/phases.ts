@@ -1,6 +1,7 @@
 // The four measurements of `npm run bench`, each on its own cloned database with its own
 // account, against the real worker and the simulator (zero latency unless stated).
 import pg from 'pg';
+import { Api } from 'telegram';
 import { createLogger } from '../../worker/src/logger.ts';
 import { MemoryMessageStore } from '../../worker/src/simulator/store.ts';
 import { TelegramSimulator } from '../../worker/src/simulator/telegram-simulator.ts';
@@ -44,11 +45,20 @@ interface Posted {
   at: number;
 }
 
+/** The simulator, counting the peer resolutions it answers (each costs Telegram a call, the worker a write). */
+class CountingSimulator extends TelegramSimulator {
+  resolutions = 0;
+  override handle(accountId: string, request: Api.AnyRequest): Promise<unknown> {
+    if (request instanceof Api.contacts.ResolveUsername || request instanceof Api.messages.CheckChatInvite) this.resolutions++;
+    return super.handle(accountId, request);
+  }
+}
+
 interface Bench {
   db: AppDatabase;
   owner: Owner;
   worker: RunningWorker;
-  simulator: TelegramSimulator;
+  simulator: CountingSimulator;
   /** Messages Telegram posted (first sends; dedup answers excluded), in order. */
   posted(): Posted[];
   done(): Promise<void>;
@@ -62,7 +72,7 @@ interface Bench {
 async function setUp(cluster: BenchCluster, name: string, channels: number, perMinute: number): Promise<Bench> {
   const db = await cluster.createDatabase(`tg_bench_${name}`);
   const owner = await withClient(db.url, (c) => seedOwner(db, c, { channels, ratePerMinute: perMinute, tag: name }));
-  const simulator = new TelegramSimulator(UNLIMITED_SIM, new MemoryMessageStore());
+  const simulator = new CountingSimulator(UNLIMITED_SIM, new MemoryMessageStore());
   // BENCH_LOG_LEVEL=debug shows the worker's per-batch lines (on stderr: stdout is the report).
   const level = process.env.BENCH_LOG_LEVEL ?? 'warn';
   const worker = await startWorker({
@@ -99,6 +109,8 @@ export interface CeilingRun {
   perSecond: number;
   workerCpuMsPerDelivery: number;
   postgresCpuMsPerDelivery: number | null;
+  /** Peers the account resolved during the run: every channel once when cold, none when warm. */
+  resolutions: number;
   series: Array<[number, number]>;
 }
 
@@ -123,6 +135,7 @@ export async function ceiling(cluster: BenchCluster, n: number): Promise<Ceiling
       const id = await withClient(b.db.url, (c) => createCampaign(c, b.owner.userId, { channelIds: b.owner.channelIds, name }));
       ids.push(id);
       const before = b.posted().length;
+      const r0 = b.simulator.resolutions;
       const w0 = selfCpuMs();
       const p0 = pgPid ? postgresCpuMs(pgPid) : undefined;
       const t0 = await withClient(b.db.url, (c) => campaignAction(c, b.owner.userId, 'start', id));
@@ -137,6 +150,7 @@ export async function ceiling(cluster: BenchCluster, n: number): Promise<Ceiling
         perSecond: n / seconds,
         workerCpuMsPerDelivery: (w1 - w0) / n,
         postgresCpuMsPerDelivery: p0 !== undefined && p1 !== undefined ? (p1 - p0) / n : null,
+        resolutions: b.simulator.resolutions - r0,
         series: ratePerSecond(b.posted().slice(before).map((s) => s.at), t0, 250),
       };
     };

@@ -92,6 +92,12 @@ export function benchTable(r: BenchRun): string {
       ok: r.ceiling.perSecond >= 1000,
     },
     { metric: 'ceiling, first campaign (peers resolved)', value: `${f(r.ceiling.cold.perSecond)} /s` },
+    {
+      metric: 'peer resolutions: first campaign / second',
+      value: `${r.ceiling.cold.resolutions} / ${r.ceiling.resolutions}`,
+      target: `${r.ceiling.deliveries} / 0`,
+      ok: r.ceiling.cold.resolutions === r.ceiling.deliveries && r.ceiling.resolutions === 0,
+    },
     { metric: 'CPU per delivery: worker', value: `${f(r.ceiling.workerCpuMsPerDelivery, 3)} ms` },
     { metric: 'CPU per delivery: postgres', value: `${f(r.ceiling.postgresCpuMsPerDelivery, 3)} ms` },
     {

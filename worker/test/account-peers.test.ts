@@ -3,6 +3,7 @@
 import { Api, errors } from 'telegram';
 import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
+import { setChannelPeers } from '../src/db.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import {
   addAccount,
@@ -123,6 +124,63 @@ describe('peers per account', () => {
     expect(sim.resolutions.get(world.accountId)).toBe(3);
     const { rows } = await world.sql.query('select count(*)::int as n from private.account_peers where access_hash is null');
     expect(rows[0].n).toBe(0);
+  });
+
+  it('recording resolved peers reads their accounts and channels by key and rewrites a channel once', async () => {
+    // An owner with 50 accounts and 2,000 channels: what the recorder's write reads must grow
+    // with the peers it records, never with the owner's accounts or channels (counted rows, not
+    // time: the same on a loaded machine).
+    const world = await createWorld();
+    const accounts = [world.accountId];
+    while (accounts.length < 50) accounts.push(await addAccount(world.sql, world.userId, 6000));
+    const { ids, peers } = await addChannels(world, 2000);
+    await world.sql.query('analyze public.channels, public.telegram_accounts');
+    const k = 10;
+    // Rows read and updated by this connection (pending statistics, read before and after).
+    const counted = async () => {
+      const { rows } = await world.sql.query(
+        `select relname, (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as read, n_tup_upd::int as updated
+         from pg_stat_xact_all_tables where relid in ('public.channels'::regclass, 'public.telegram_accounts'::regclass)`,
+      );
+      return new Map(rows.map((r) => [r.relname as string, { read: r.read as number, updated: r.updated as number }]));
+    };
+    const record = async (accountId: string) => {
+      await world.sql.query('begin');
+      try {
+        const before = await counted();
+        await setChannelPeers(
+          world.sql,
+          ids.slice(0, k).map((channelId, i) => ({
+            accountId,
+            channelId,
+            telegramId: TelegramSimulator.markedIdFor(peers[i]!),
+            accessHash: String(1000 + i),
+          })),
+        );
+        const after = await counted();
+        const delta = (t: string) => ({
+          read: after.get(t)!.read - before.get(t)!.read,
+          updated: after.get(t)!.updated - before.get(t)!.updated,
+        });
+        return { channels: delta('channels'), accounts: delta('telegram_accounts') };
+      } finally {
+        await world.sql.query('commit');
+      }
+    };
+    const first = await record(accounts[0]!);
+    // A few rows per peer (its account and channel looked up, the foreign keys checked, the
+    // channel updated), not the owner's 2,000 channels or 50 accounts.
+    expect(first.channels.read).toBeLessThanOrEqual(8 * k);
+    expect(first.accounts.read).toBeLessThanOrEqual(8 * k);
+    expect(first.channels.updated).toBe(k);
+    // Another account of the owner resolves the same channels: its own hashes are kept, and the
+    // channels (whose Telegram id is the same for every account) are not written again.
+    const second = await record(accounts[1]!);
+    expect(second.channels.read).toBeLessThanOrEqual(8 * k);
+    expect(second.accounts.read).toBeLessThanOrEqual(8 * k);
+    expect(second.channels.updated).toBe(0);
+    const { rows } = await world.sql.query('select count(*)::int as n from private.account_peers');
+    expect(rows[0].n).toBe(2 * k);
   });
 
   it('keeps access hashes out of the owner’s reach', async () => {

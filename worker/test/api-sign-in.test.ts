@@ -1,0 +1,271 @@
+// Signing accounts in through the API, end to end: the real functions over HTTP with a user's
+// JWT, the real worker in gramjs mode with its GramJS network stack against the MTProto stand-in
+// (TELEGRAM_SERVER), secrets sealed for the workers in between. A test number with two-step
+// verification signs in with its code and password and its running campaign is sent; a bot
+// signs in with its token; each of Telegram's refusals is a 4xx naming it; wrong codes past the
+// limit are refused before Telegram is asked; no log line and no readable row holds a secret.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from 'telegram';
+import {
+  createChannel,
+  history,
+  inputChannel,
+  resolveUser,
+  signedIn,
+  testPhone,
+  useStandIn,
+} from '../../scripts/telegram/testing.ts';
+import { TelegramModel } from '../../scripts/telegram/model/model.ts';
+import { asUser } from '../../scripts/test/db.ts';
+import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
+import { readSealedSessions } from '../src/sessions/store.ts';
+import { type RunningWorker, startWorker } from '../src/worker.ts';
+import { waitFor } from './fixtures.ts';
+import { capturedLogger } from './stand-in-accounts.ts';
+
+const KEY_TEXT = Buffer.alloc(32, 9).toString('base64');
+/** The stand-in's clock: tests move it past a code's lifetime. */
+let clockShiftMs = 0;
+const model = new TelegramModel({
+  now: () => Date.now() + clockShiftMs,
+  config: { signIn: { codeLifetimeMs: 5 * 60_000, sendCode: { limit: 2, ms: 3_600_000 } } },
+});
+const { standIn, track } = useStandIn({ model });
+const PASSWORD = 'correct horse battery';
+const secrets: string[] = [PASSWORD, KEY_TEXT];
+
+let api: ApiFixture;
+let worker: RunningWorker;
+let lines: string[];
+let user: User;
+
+beforeAll(async () => {
+  api = await startApi();
+  const captured = capturedLogger();
+  lines = captured.lines;
+  const s = standIn();
+  worker = await startWorker({
+    databaseUrl: api.db.url,
+    mode: 'gramjs',
+    accounts: null,
+    sessionKey: KEY_TEXT,
+    apiId: s.apiId,
+    apiHash: s.apiHash,
+    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
+    httpPort: null,
+    pollingSeconds: 1,
+    accountLockRetryMs: 500,
+    sendTimeoutMs: 10_000,
+  }, { logger: captured.logger });
+  user = await api.newUser();
+}, 120_000);
+afterAll(async () => {
+  await worker?.stop();
+  await api?.stop();
+});
+
+async function newAccount(label: string): Promise<string> {
+  const r = await user.call('POST', '/accounts', { label, ratePerMinute: 600 });
+  expect(r.status).toBe(201);
+  return r.body.id;
+}
+
+const login = (id: string, step: '' | '/code' | '/password', body: unknown) =>
+  user.call('POST', `/accounts/${id}/login${step}`, body);
+
+/** A test number with an account, a password, and admin rights in @<channel>, made through MTProto. */
+async function numberWithPassword(channel: string): Promise<{ phone: string; posted: () => Promise<string[]> }> {
+  const creator = track(await signedIn(standIn(), testPhone(2)));
+  const ch = await createChannel(creator, { username: channel });
+  const phone = testPhone(1);
+  const owner = await signedIn(standIn(), phone);
+  await owner.invoke(new Api.account.UpdateUsername({ username: `${channel}_owner` }));
+  await owner.updateTwoFaSettings({ newPassword: PASSWORD, hint: 'the horse' });
+  await owner.destroy();
+  await creator.invoke(
+    new Api.channels.EditAdmin({
+      channel: inputChannel(ch),
+      userId: await resolveUser(creator, `${channel}_owner`),
+      adminRights: new Api.ChatAdminRights({ postMessages: true }),
+      rank: '',
+    }),
+  );
+  secrets.push(phone);
+  return { phone, posted: async () => (await history(creator, ch)).map((m) => m.message) };
+}
+
+describe('sign-in through the API', () => {
+  it('signs a number with 2FA in (code, then password) and its waiting campaign is sent', async () => {
+    const { phone, posted } = await numberWithPassword('api_login_target');
+    const accountId = await newAccount('main');
+    const channel = await user.call('POST', '/channels', { peer: '@api_login_target' });
+    const campaign = await user.call('POST', '/campaigns', {
+      name: 'after sign-in',
+      message: { text: 'signed in through the API' },
+      channelIds: [channel.body.id],
+      accountId,
+    });
+    expect((await user.call('POST', `/campaigns/${campaign.body.id}/start`)).status).toBe(200);
+
+    const sent = await login(accountId, '', { phone: `+${phone}` });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect(sent.body).toMatchObject({ state: 'code_sent', method: 'phone', codeType: 'app', codeLength: 5 });
+    expect(sent.body.identity).toBe(`+${'•'.repeat(phone.length - 2)}${phone.slice(-2)}`);
+
+    const wrong = await login(accountId, '/code', { code: '22222' });
+    expect([wrong.status, wrong.body.error.code, wrong.body.error.details]).toEqual([422, 'login_refused', {
+      telegramError: 'PHONE_CODE_INVALID',
+      seconds: null,
+    }]);
+    expect(wrong.body.error.issues).toEqual([{ path: ['code'], message: 'PHONE_CODE_INVALID' }]);
+    expect((await user.call('GET', `/accounts/${accountId}`)).body.login).toMatchObject({
+      state: 'code_sent',
+      error: { code: 'PHONE_CODE_INVALID', seconds: null },
+    });
+
+    const code = await login(accountId, '/code', { code: '11111' });
+    expect(code.body).toMatchObject({ state: 'password_needed', hint: 'the horse', error: null });
+    const badPassword = await login(accountId, '/password', { password: 'wrong horse' });
+    expect([badPassword.status, badPassword.body.error.details.telegramError]).toEqual([422, 'PASSWORD_HASH_INVALID']);
+
+    const done = await login(accountId, '/password', { password: PASSWORD });
+    expect(done.body).toMatchObject({ state: 'signed_in', error: null, expiresAt: null });
+    const signedInAt = Date.now();
+    await waitFor('the account served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
+    console.log(`[api-sign-in] account served ${Date.now() - signedInAt} ms after signed_in`);
+    await waitFor(
+      'the campaign completed',
+      async () => (await user.call('GET', `/campaigns/${campaign.body.id}`)).body.state === 'completed',
+      30_000,
+      100,
+    );
+    expect(await posted()).toEqual(['signed in through the API']);
+    expect((await user.call('GET', `/accounts/${accountId}`)).body.login).toMatchObject({ state: 'signed_in', method: 'phone' });
+    // Realtime: each change was broadcast on the account's private topic, in order.
+    const c = await api.db.connect();
+    try {
+      const { rows } = await c.query(
+        `select payload -> 'login' ->> 'state' s from realtime.messages where topic = $1 and event = 'login' order by id`,
+        [`account:${accountId}`],
+      );
+      expect(rows.map((r) => r.s)).toEqual([
+        'pending',
+        'code_sent',
+        'code_sent',
+        'password_needed',
+        'password_needed',
+        'signed_in',
+      ]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('signs a bot in with its token, and refuses an unknown token naming it', async () => {
+    const { token } = standIn().model.accounts.createBot('api_login_bot');
+    secrets.push(token);
+    const accountId = await newAccount('bot');
+    const r = await login(accountId, '', { botToken: token });
+    expect(r.body).toMatchObject({ state: 'signed_in', method: 'bot', identity: `bot ${token.split(':')[0]}` });
+    await waitFor('the bot served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
+    const bad = await login(await newAccount('bad bot'), '', { botToken: `${token.split(':')[0]}:${'x'.repeat(32)}` });
+    expect([bad.status, bad.body.error.details.telegramError, bad.body.error.issues[0].path]).toEqual([
+      422,
+      'ACCESS_TOKEN_INVALID',
+      ['botToken'],
+    ]);
+  });
+
+  it('names PHONE_NUMBER_INVALID, PHONE_CODE_EXPIRED and FLOOD_WAIT with its seconds', async () => {
+    const accountId = await newAccount('errors');
+    for (const body of [{}, { phone: '+99966', botToken: '1:abc' }, { phone: 'call me' }, { code: '1' }]) {
+      const r = await login(accountId, '', body);
+      expect([r.status, r.body.error.code], JSON.stringify(body)).toEqual([422, 'validation_failed']);
+    }
+    expect((await login(accountId, '/code', { code: '12345' })).status).toBe(409); // no sign-in waits for a code
+    const invalid = await login(accountId, '', { phone: '+1 202 555 0123' });
+    expect([invalid.status, invalid.body.error.details.telegramError, invalid.body.error.issues[0].path]).toEqual([
+      422,
+      'PHONE_NUMBER_INVALID',
+      ['phone'],
+    ]);
+    expect((await user.call('GET', `/accounts/${accountId}`)).body.login).toMatchObject({ state: 'failed' });
+
+    const phone = testPhone(3);
+    secrets.push(phone);
+    expect((await login(accountId, '', { phone })).body.state).toBe('code_sent');
+    clockShiftMs += 6 * 60_000; // past the stand-in's 5-minute code lifetime
+    const expired = await login(accountId, '/code', { code: '33333' });
+    expect([expired.status, expired.body.error.details.telegramError]).toEqual([409, 'PHONE_CODE_EXPIRED']);
+
+    expect((await login(accountId, '', { phone })).body.state).toBe('code_sent');
+    const flood = await login(accountId, '', { phone }); // the stand-in allows 2 codes per number per hour
+    expect([flood.status, flood.body.error.code, flood.body.error.details.telegramError]).toEqual([
+      429,
+      'login_refused',
+      'FLOOD_WAIT',
+    ]);
+    expect(flood.body.error.details.seconds).toBeGreaterThan(0);
+    expect(flood.headers.get('retry-after')).toBe(String(flood.body.error.details.seconds));
+  });
+
+  it('refuses codes past 5 wrong ones per account before Telegram is asked', async () => {
+    const accountId = await newAccount('guessed');
+    const phone = testPhone(2);
+    secrets.push(phone);
+    expect((await login(accountId, '', { phone })).body.state).toBe('code_sent');
+    for (let i = 0; i < 5; i++) expect((await login(accountId, '/code', { code: '99999' })).status).toBe(422);
+    // The right code: Telegram would accept it, so the refusal is ours.
+    const refused = await login(accountId, '/code', { code: '22222' });
+    expect([refused.status, refused.body.error.code, refused.body.error.details]).toEqual([429, 'quota_exceeded', {
+      quota: 'login_failures_per_account',
+      limit: 5,
+    }]);
+    expect((await user.call('GET', `/accounts/${accountId}`)).body.login.state).toBe('code_sent');
+  });
+
+  it("counts a user's wrong codes over all their accounts (here a quota of 1)", async () => {
+    const other = await api.newUser();
+    const c = await api.db.connect();
+    await c.query(`insert into private.quota_overrides (owner_id, name, value) values ($1, 'login_failures', 1)`, [other.id]);
+    await c.end();
+    const first = (await other.call('POST', '/accounts', { label: 'first' })).body.id;
+    const second = (await other.call('POST', '/accounts', { label: 'second' })).body.id;
+    const phone = testPhone(1);
+    secrets.push(phone);
+    expect((await other.call('POST', `/accounts/${first}/login`, { phone })).body.state).toBe('code_sent');
+    expect((await other.call('POST', `/accounts/${first}/login/code`, { code: '99999' })).status).toBe(422);
+    expect((await other.call('POST', `/accounts/${second}/login`, { phone: testPhone(1) })).body.state).toBe('code_sent');
+    const refused = await other.call('POST', `/accounts/${second}/login/code`, { code: '11111' });
+    expect([refused.status, refused.body.error.details]).toEqual([429, { quota: 'login_failures', limit: 1 }]);
+  });
+
+  it('keeps every secret out of the logs, the answers and what client roles can read', async () => {
+    for (const secret of secrets) expect(lines.filter((l) => l.includes(secret)), secret).toEqual([]);
+    const c = await api.db.connect();
+    try {
+      // Used steps are gone; nothing left holds a secret in any form a client role can read.
+      expect((await c.query('select count(*)::int n from private.login_steps where sealed is not null')).rows[0].n).toBe(0);
+      for (
+        const q of [
+          'select * from private.login_steps',
+          'select * from private.account_logins',
+          'select * from private.login_keys',
+        ]
+      ) {
+        await expect(asUser(c, user.id, (u) => u.query(q)), q).rejects.toMatchObject({ code: '42501' });
+      }
+      const take = `select * from public.worker_take_login_steps('${user.id}', '{}')`;
+      await expect(asUser(c, user.id, (u) => u.query(take))).rejects.toMatchObject({ code: '42501' });
+      const rows = await asUser(c, user.id, (u) => u.query('select t::text r from public.telegram_accounts t'));
+      const broadcasts = await c.query('select m::text r from realtime.messages m');
+      for (const secret of secrets) {
+        expect(rows.rows.filter((r) => r.r.includes(secret))).toEqual([]);
+        expect(broadcasts.rows.filter((r) => r.r.includes(secret))).toEqual([]);
+      }
+      expect((await readSealedSessions(c, null)).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await c.end();
+    }
+  });
+});

@@ -6,7 +6,7 @@ import { AfterCommit } from '../_shared/app.ts';
 import type { UserClaims } from '../_shared/auth.ts';
 import { iso } from '../_shared/crud.ts';
 import { asUser, type Row, type Tx } from '../_shared/db.ts';
-import { ApiError } from '../_shared/errors.ts';
+import { ApiError, notFound } from '../_shared/errors.ts';
 import { sealForWorkers } from '../_shared/seal.ts';
 
 export type StepKind = 'phone' | 'bot' | 'code' | 'password';
@@ -48,6 +48,8 @@ export async function requestStep(
   secret: string,
   identity?: string,
 ) {
+  // Not the caller's (or no such) account: 404 before anything else is said.
+  if (!(await tx`select 1 from public.telegram_accounts where id = ${accountId}`).length) throw notFound('account');
   const [key] = await tx`select key_id, public_key from public.login_public_key()`;
   if (!key) {
     throw new ApiError(

@@ -3,7 +3,10 @@
 // (TELEGRAM_SERVER), secrets sealed for the workers in between. A test number with two-step
 // verification signs in with its code and password and its running campaign is sent; a bot
 // signs in with its token; each of Telegram's refusals is a 4xx naming it; wrong codes past the
-// limit are refused before Telegram is asked; no log line and no readable row holds a secret.
+// limit are refused before Telegram is asked; `npm run login -- --api` does the same at a
+// terminal; no log line and no readable row holds a secret.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from 'telegram';
 import {
@@ -15,6 +18,7 @@ import {
   testPhone,
   useStandIn,
 } from '../../scripts/telegram/testing.ts';
+import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
 import { asUser } from '../../scripts/test/db.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
@@ -238,6 +242,40 @@ describe('sign-in through the API', () => {
     expect((await other.call('POST', `/accounts/${second}/login`, { phone: testPhone(1) })).body.state).toBe('code_sent');
     const refused = await other.call('POST', `/accounts/${second}/login/code`, { code: '11111' });
     expect([refused.status, refused.body.error.details]).toEqual([429, { quota: 'login_failures', limit: 1 }]);
+  });
+
+  it('npm run login -- --api signs a number in at a terminal (a pseudo-terminal here)', async () => {
+    const accountId = await newAccount('cli');
+    const phone = testPhone(2);
+    const cmd = [
+      process.execPath,
+      join(REPO_ROOT, 'scripts/login.ts'),
+      '--api',
+      api.url,
+      '--account',
+      accountId,
+      '--phone',
+      phone,
+    ];
+    const child = spawn('script', ['-qfec', cmd.join(' '), '/dev/null'], {
+      env: { ...process.env, LOGIN_ACCESS_TOKEN: user.token },
+    });
+    let out = '';
+    let typed = false;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      // Typed when asked: what is typed ahead reaches the CLI's terminal reader before its question.
+      if (!typed && out.includes('Code Telegram sent (app):')) typed = child.stdin.write('22222\n') || true;
+    });
+    try {
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect(code, out).toBe(0);
+    } finally {
+      child.kill();
+    }
+    expect(out).toContain(`Signed in as +${'•'.repeat(phone.length - 2)}${phone.slice(-2)}`);
+    expect((await user.call('GET', `/accounts/${accountId}`)).body.login.state).toBe('signed_in');
+    await waitFor('the account served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
   });
 
   it('keeps every secret out of the logs, the answers and what client roles can read', async () => {

@@ -20,7 +20,7 @@ import {
 } from '../../scripts/telegram/testing.ts';
 import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
-import { asUser } from '../../scripts/test/db.ts';
+import { asAnon, asUser } from '../../scripts/test/db.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
 import { readSealedSessions } from '../src/sessions/store.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
@@ -136,12 +136,15 @@ describe('sign-in through the API', () => {
     expect(done.body).toMatchObject({ state: 'signed_in', error: null, expiresAt: null });
     const signedInAt = Date.now();
     await waitFor('the account served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
-    console.log(`[api-sign-in] account served ${Date.now() - signedInAt} ms after signed_in`);
+    const servedMs = Date.now() - signedInAt;
     await waitFor(
       'the campaign completed',
       async () => (await user.call('GET', `/campaigns/${campaign.body.id}`)).body.state === 'completed',
       30_000,
       100,
+    );
+    console.log(
+      `[api-sign-in] after signed_in: account served in ${servedMs} ms, campaign sent in ${Date.now() - signedInAt} ms`,
     );
     expect(await posted()).toEqual(['signed in through the API']);
     expect((await user.call('GET', `/accounts/${accountId}`)).body.login).toMatchObject({ state: 'signed_in', method: 'phone' });
@@ -284,17 +287,29 @@ describe('sign-in through the API', () => {
     try {
       // Used steps are gone; nothing left holds a secret in any form a client role can read.
       expect((await c.query('select count(*)::int n from private.login_steps where sealed is not null')).rows[0].n).toBe(0);
-      for (
-        const q of [
-          'select * from private.login_steps',
-          'select * from private.account_logins',
-          'select * from private.login_keys',
-        ]
-      ) {
+      const refused = [
+        'select * from private.login_steps',
+        'select * from private.account_logins',
+        'select * from private.login_keys',
+        'select * from private.login_failures',
+        `select * from public.worker_take_login_steps('${user.id}', '{}')`,
+        `select public.worker_answer_login_step('${user.id}', '{}', false, false)`,
+      ];
+      for (const q of refused) {
         await expect(asUser(c, user.id, (u) => u.query(q)), q).rejects.toMatchObject({ code: '42501' });
+        await expect(asAnon(c, (u) => u.query(q)), q).rejects.toMatchObject({ code: '42501' });
       }
-      const take = `select * from public.worker_take_login_steps('${user.id}', '{}')`;
-      await expect(asUser(c, user.id, (u) => u.query(take))).rejects.toMatchObject({ code: '42501' });
+      // Realtime lets only the owner join an account's topic.
+      const accountId =
+        (await c.query(`select id from public.telegram_accounts where owner_id = $1 and label = 'main'`, [user.id]))
+          .rows[0].id;
+      const join = (who: string) =>
+        asUser(c, who, async (u) => {
+          await u.query(`select set_config('realtime.topic', $1, true)`, [`account:${accountId}`]);
+          return (await u.query('select count(*)::int n from realtime.messages where topic = realtime.topic()')).rows[0].n;
+        });
+      expect(await join(user.id)).toBeGreaterThan(0);
+      expect(await join((await api.newUser()).id)).toBe(0);
       const rows = await asUser(c, user.id, (u) => u.query('select t::text r from public.telegram_accounts t'));
       const broadcasts = await c.query('select m::text r from realtime.messages m');
       for (const secret of secrets) {

@@ -247,6 +247,43 @@ describe('sign-in through the API', () => {
     expect([refused.status, refused.body.error.details]).toEqual([429, { quota: 'login_failures', limit: 1 }]);
   });
 
+  it('drops a sign-in after its 10 minutes, and a step no worker took with its sealed secret', async () => {
+    const accountId = await newAccount('slow');
+    const phone = testPhone(1);
+    secrets.push(phone);
+    expect((await login(accountId, '', { phone })).body.state).toBe('code_sent');
+    const c = await api.db.connect();
+    try {
+      // Ten minutes later, as the database sees it; the worker's next look marks the sign-in expired.
+      await c.query(`update private.account_logins set expires_at = now() - interval '1 second' where account_id = $1`, [
+        accountId,
+      ]);
+      await waitFor(
+        'the sign-in expired',
+        async () => (await user.call('GET', `/accounts/${accountId}`)).body.login.state === 'expired',
+        10_000,
+        100,
+      );
+      const late = await login(accountId, '/code', { code: '11111' });
+      expect([late.status, late.body.error.code]).toEqual([409, 'conflict']);
+      // A step sealed for a key no worker holds waits untaken; after 10 minutes it is deleted with its secret.
+      await c.query(
+        `insert into private.login_steps (account_id, owner_id, kind, key_id, sealed, created_at)
+         values ($1, $2, 'phone', '0123456789abcdef', $3, now() - interval '10 minutes')`,
+        [accountId, user.id, Buffer.alloc(64, 1)],
+      );
+      await waitFor(
+        'the old step deleted',
+        async () =>
+          (await c.query('select count(*)::int n from private.login_steps where account_id = $1', [accountId])).rows[0].n === 0,
+        10_000,
+        100,
+      );
+    } finally {
+      await c.end();
+    }
+  });
+
   it('npm run login -- --api signs a number in at a terminal (a pseudo-terminal here)', async () => {
     const accountId = await newAccount('cli');
     const phone = testPhone(2);

@@ -20,6 +20,7 @@ import { standInClient } from './telegram/client.ts';
 
 const USAGE = `Usage: npm run login [-- --stack [--dir <path>] [--phone <number>]]
        npm run login -- --api <functions URL> --account <id> [--phone <number>]
+       npm run login -- --stack --account <id> [--dir <path>] [--phone <number>]
 
 Logs a Telegram account in (phone number, the code Telegram sends, the 2FA password; or a bot
 token) and prints its StringSession on stdout, the only line there:
@@ -37,7 +38,9 @@ Options:
   --api <url>       sign in through the API instead (e.g. https://<ref>.supabase.co/functions/v1):
                     the workers sign the account in and store its session sealed; nothing is
                     printed on stdout. The user's access token in env LOGIN_ACCESS_TOKEN
-  --account <id>    with --api: the account (POST /accounts makes one)
+  --account <id>    with --api: the account (POST /accounts makes one). With --stack: sign it in
+                    through the stack's API as its demo user (the stack's worker performs it;
+                    a test number's code is entered for you)
   -h, --help        this help`;
 
 const options = {
@@ -86,8 +89,8 @@ async function telegramClient(): Promise<TelegramClient> {
   });
 }
 
-/** Signs in to the stand-in of the stack in `dir` with a test number: the code is its DC digit five times. */
-async function standInLogin(dir: string): Promise<TelegramClient> {
+/** The running stack's stack.json, when it runs the Telegram stand-in (else an exit with the reason). */
+function stackInfo(dir: string): StackInfo & { telegram: NonNullable<StackInfo['telegram']> } {
   const file = join(dir, 'stack.json');
   let info: StackInfo;
   try {
@@ -100,12 +103,21 @@ async function standInLogin(dir: string): Promise<TelegramClient> {
     console.error(`the stack in ${dir} does not run the Telegram stand-in (Telegram: ${info.telegramMode ?? 'simulator'})`);
     process.exit(2);
   }
+  return info as StackInfo & { telegram: NonNullable<StackInfo['telegram']> };
+}
+
+/** The code of a stand-in test number 99966XYYYY: its DC digit X five times. */
+const testCode = (phone: string) => phone.replace(/\D/g, '')[5]!.repeat(5);
+
+/** Signs in to the stand-in of the stack in `dir` with a test number. */
+async function standInLogin(dir: string): Promise<TelegramClient> {
+  const info = stackInfo(dir);
   const phone = (await ask('Test phone number (99966XYYYY, X = DC 1-3): ', values.phone)).replace(/\D/g, '');
   const dc = Number(phone[5]);
   const client = standInClient(info.telegram, { dcId: dc, params: { floodSleepThreshold: 0 } });
   await client.start({
     phoneNumber: phone,
-    phoneCode: async () => String(dc).repeat(5),
+    phoneCode: async () => testCode(phone),
     firstAndLastNames: async () => ['Test user', ''],
     password: () => ask('2FA password: '),
     onError: async (err) => {
@@ -134,8 +146,8 @@ async function telegramLogin(): Promise<TelegramClient> {
 }
 
 /** Each step through the API: the account's login state, or Telegram's refusal (asked again when it is a wrong code or password). */
-async function apiLogin(url: string, accountId: string | undefined): Promise<void> {
-  const token = process.env.LOGIN_ACCESS_TOKEN;
+async function apiLogin(url: string, accountId: string | undefined, stack?: StackInfo): Promise<void> {
+  const token = process.env.LOGIN_ACCESS_TOKEN ?? stack?.demoToken;
   if (!token || !accountId) {
     console.error('--api needs --account <id> and the user’s access token in env LOGIN_ACCESS_TOKEN');
     process.exit(2);
@@ -159,7 +171,8 @@ async function apiLogin(url: string, accountId: string | undefined): Promise<voi
     : await step('', { phone: await ask('Phone number (international format, e.g. +4915112345678): ', values.phone) });
   while (login.state !== 'signed_in') {
     if (login.state === 'code_sent') {
-      login = await step('/code', { code: await ask(`Code Telegram sent (${login.codeType ?? 'code'}): `) });
+      const asked = `Code Telegram sent (${login.codeType ?? 'code'}): `;
+      login = await step('/code', { code: await ask(asked, stack && values.phone ? testCode(values.phone) : undefined) });
     } else if (login.state === 'password_needed') {
       login = await step('/password', { password: await ask(`2FA password${login.hint ? ` (hint: ${login.hint})` : ''}: `) });
     } else throw new Error(`the sign-in is ${login.state}${login.error ? ` (${login.error.code})` : ''}`);
@@ -167,8 +180,11 @@ async function apiLogin(url: string, accountId: string | undefined): Promise<voi
   console.error(`Signed in as ${login.identity}: the workers serve the account within seconds; no session was printed.`);
 }
 
-if (values.api) {
-  await apiLogin(values.api, values.account).catch((err: unknown) => {
+// The API of the stack too: --stack with --account signs that account in through the stack's functions and worker.
+const viaStack = toStack && values.account !== undefined && !values.api;
+if (values.api || viaStack) {
+  const stack = viaStack ? stackInfo(resolve(values.dir ?? process.env.STACK_DIR ?? DEFAULT_DIR)) : undefined;
+  await apiLogin(values.api ?? stack!.functionsUrl, values.account, stack).catch((err: unknown) => {
     console.error(`login failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   });

@@ -5,7 +5,9 @@
 // signs in with its token; each of Telegram's refusals is a 4xx naming it; wrong codes past the
 // limit are refused before Telegram is asked; `npm run login -- --api` does the same at a
 // terminal; no log line and no readable row holds a secret.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from 'telegram';
@@ -316,6 +318,31 @@ describe('sign-in through the API', () => {
     expect(out).toContain(`Signed in as +${'•'.repeat(phone.length - 2)}${phone.slice(-2)}`);
     expect((await user.call('GET', `/accounts/${accountId}`)).body.login.state).toBe('signed_in');
     await waitFor('the account served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
+  });
+
+  it('npm run login -- --stack --account signs in through the stack’s API, with no terminal', async () => {
+    const accountId = await newAccount('stack');
+    const phone = testPhone(3);
+    const dir = await mkdtemp(join(tmpdir(), 'tg-login-stack-'));
+    const s = standIn();
+    const telegram = { dcs: s.dcs, publicKeyPem: s.publicKeyPem, apiId: s.apiId, apiHash: s.apiHash };
+    await writeFile(join(dir, 'stack.json'), JSON.stringify({ functionsUrl: api.url, demoToken: user.token, telegram }));
+    try {
+      const run = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const args = [join(REPO_ROOT, 'scripts/login.ts'), '--stack', '--dir', dir, '--account', accountId, '--phone', phone];
+        execFile(
+          process.execPath,
+          args,
+          { env: { PATH: process.env.PATH } },
+          (e, _out, err) => resolve({ code: e ? (e.code as number) : 0, err }),
+        );
+      });
+      expect(run.code, run.err).toBe(0);
+      expect(run.err).toContain('Signed in as +');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect((await user.call('GET', `/accounts/${accountId}`)).body.login.state).toBe('signed_in');
   });
 
   it('keeps every secret out of the logs, the answers and what client roles can read', async () => {

@@ -9,7 +9,9 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCOUNT_LOGIN_EVENT, accountTopic } from '../../contracts/realtime.ts';
 import { Api } from 'telegram';
 import {
   createChannel,
@@ -21,6 +23,8 @@ import {
   useStandIn,
 } from '../../scripts/telegram/testing.ts';
 import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
+import { type Gateway, startGateway } from '../../scripts/stack/gateway.ts';
+import { mintApiKeys } from '../../scripts/stack/keys.ts';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
 import { asAnon, asUser } from '../../scripts/test/db.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
@@ -41,6 +45,8 @@ const PASSWORD = 'correct horse battery';
 const secrets: string[] = [PASSWORD, KEY_TEXT];
 
 let api: ApiFixture;
+let gateway: Gateway;
+let anonKey: string;
 let worker: RunningWorker;
 let lines: string[];
 let user: User;
@@ -64,8 +70,15 @@ beforeAll(async () => {
     sendTimeoutMs: 10_000,
   }, { logger: captured.logger });
   user = await api.newUser();
+  gateway = await startGateway({
+    port: 0,
+    functionsOrigin: api.server.baseUrl,
+    realtime: { dbUrl: api.db.url, jwtSecret: api.secret },
+  });
+  anonKey = (await mintApiKeys(api.secret)).anonKey;
 }, 120_000);
 afterAll(async () => {
+  await gateway?.stop();
   await worker?.stop();
   await api?.stop();
 });
@@ -170,12 +183,25 @@ describe('sign-in through the API', () => {
     }
   });
 
-  it('signs a bot in with its token, and refuses an unknown token naming it', async () => {
+  it('signs a bot in with its token (a supabase-js client sees it on Realtime), and refuses an unknown token naming it', async () => {
     const { token } = standIn().model.accounts.createBot('api_login_bot');
     secrets.push(token);
     const accountId = await newAccount('bot');
+    const supabase = createClient(gateway.apiUrl, anonKey, { accessToken: async () => user.token });
+    await supabase.realtime.setAuth(); // the user's token for the join, as Supabase's Realtime Authorization guide does
+    const seen: string[] = [];
+    const channel = supabase.channel(accountTopic(accountId), { config: { private: true } })
+      .on('broadcast', { event: ACCOUNT_LOGIN_EVENT }, (m) => seen.push(m.payload.login.state));
+    await new Promise<void>((resolve, reject) =>
+      channel.subscribe((status, err) =>
+        status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status))
+      )
+    );
     const r = await login(accountId, '', { botToken: token });
     expect(r.body).toMatchObject({ state: 'signed_in', method: 'bot', identity: `bot ${token.split(':')[0]}` });
+    await waitFor('the broadcasts', async () => seen.length >= 2, 10_000, 20);
+    expect(seen).toEqual(['pending', 'signed_in']);
+    await supabase.removeAllChannels();
     await waitFor('the bot served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
     const bad = await login(await newAccount('bad bot'), '', { botToken: `${token.split(':')[0]}:${'x'.repeat(32)}` });
     expect([bad.status, bad.body.error.details.telegramError, bad.body.error.issues[0].path]).toEqual([

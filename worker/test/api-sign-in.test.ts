@@ -275,6 +275,20 @@ describe('sign-in through the API', () => {
     expect([refused.status, refused.body.error.details]).toEqual([429, { quota: 'login_failures', limit: 1 }]);
   });
 
+  it('refuses sign-ins started past the user’s hourly allowance before the workers are asked (here 1)', async () => {
+    const other = await api.newUser();
+    const c = await api.db.connect();
+    await c.query(`insert into private.quota_overrides (owner_id, name, value) values ($1, 'login_starts', 1)`, [other.id]);
+    await c.end();
+    const accountId = (await other.call('POST', '/accounts', { label: 'starts' })).body.id;
+    const phone = testPhone(1);
+    secrets.push(phone);
+    expect((await other.call('POST', `/accounts/${accountId}/login`, { phone })).body.state).toBe('code_sent');
+    const again = await other.call('POST', `/accounts/${accountId}/login`, { phone });
+    expect([again.status, again.body.error.details]).toEqual([429, { quota: 'login_starts', limit: 1 }]);
+    expect((await other.call('GET', `/accounts/${accountId}`)).body.login.state).toBe('code_sent');
+  });
+
   it('drops a sign-in after its 10 minutes, and a step no worker took with its sealed secret', async () => {
     const accountId = await newAccount('slow');
     const phone = testPhone(1);

@@ -32,6 +32,12 @@ export function campaignTopic(campaignId: string): string {
   return `campaign:${campaignId}`;
 }
 
+/** An account's sign-in changes: event `login` on the private topic `account:<id>`, payload `{ accountId, login }`. */
+export const ACCOUNT_LOGIN_EVENT = 'login';
+export function accountTopic(accountId: string): string {
+  return `account:${accountId}`;
+}
+
 /** Terminal states: no more events will follow. */
 export function isFinished(e: { state: string }): boolean {
   return e.state === 'completed' || e.state === 'cancelled';

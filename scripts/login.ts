@@ -3,6 +3,8 @@
 // account's full access. This is the only interactive Telegram step; the worker never prompts.
 // With --stack it signs in to the local stack's Telegram stand-in instead (stack.json's
 // `telegram`), with a test number whose code it knows, so it needs no terminal then.
+// With --api it is a client of the API instead (POST /accounts/{id}/login...): the workers sign
+// the account in and keep its session sealed, and nothing secret is printed.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -11,11 +13,14 @@ import { parseArgs } from 'node:util';
 import { TelegramClient } from 'telegram';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
+import type { Login } from '../contracts/api/login.ts';
 import { checkFlags } from './lib/cli.ts';
 import { DEFAULT_DIR, type StackInfo } from './stack/index.ts';
 import { standInClient } from './telegram/client.ts';
 
 const USAGE = `Usage: npm run login [-- --stack [--dir <path>] [--phone <number>]]
+       npm run login -- --api <functions URL> --account <id> [--phone <number>]
+       npm run login -- --stack --account <id> [--dir <path>] [--phone <number>]
 
 Logs a Telegram account in (phone number, the code Telegram sends, the 2FA password; or a bot
 token) and prints its StringSession on stdout, the only line there:
@@ -30,9 +35,21 @@ Options:
                     times) is entered for you; a new number is signed up. Or env LOGIN_STACK=1
   --dir <path>      the stack directory with --stack (default .local; or env STACK_DIR)
   --phone <number>  the phone number, instead of asking (with --stack: no terminal needed)
+  --api <url>       sign in through the API instead (e.g. https://<ref>.supabase.co/functions/v1):
+                    the workers sign the account in and store its session sealed; nothing is
+                    printed on stdout. The user's access token in env LOGIN_ACCESS_TOKEN
+  --account <id>    with --api: the account (POST /accounts makes one). With --stack: sign it in
+                    through the stack's API as its demo user (the stack's worker performs it;
+                    a test number's code is entered for you)
   -h, --help        this help`;
 
-const options = { stack: { type: 'boolean' }, dir: { type: 'string' }, phone: { type: 'string' } } as const;
+const options = {
+  stack: { type: 'boolean' },
+  dir: { type: 'string' },
+  phone: { type: 'string' },
+  api: { type: 'string' },
+  account: { type: 'string' },
+} as const;
 const argv = process.argv.slice(2);
 if (!checkFlags('npm run login', USAGE, argv, (args) => parseArgs({ args, options, strict: true }))) process.exit();
 const { values } = parseArgs({ args: argv, options, strict: true });
@@ -72,8 +89,8 @@ async function telegramClient(): Promise<TelegramClient> {
   });
 }
 
-/** Signs in to the stand-in of the stack in `dir` with a test number: the code is its DC digit five times. */
-async function standInLogin(dir: string): Promise<TelegramClient> {
+/** The running stack's stack.json, when it runs the Telegram stand-in (else an exit with the reason). */
+function stackInfo(dir: string): StackInfo & { telegram: NonNullable<StackInfo['telegram']> } {
   const file = join(dir, 'stack.json');
   let info: StackInfo;
   try {
@@ -86,12 +103,21 @@ async function standInLogin(dir: string): Promise<TelegramClient> {
     console.error(`the stack in ${dir} does not run the Telegram stand-in (Telegram: ${info.telegramMode ?? 'simulator'})`);
     process.exit(2);
   }
+  return info as StackInfo & { telegram: NonNullable<StackInfo['telegram']> };
+}
+
+/** The code of a stand-in test number 99966XYYYY: its DC digit X five times. */
+const testCode = (phone: string) => phone.replace(/\D/g, '')[5]!.repeat(5);
+
+/** Signs in to the stand-in of the stack in `dir` with a test number. */
+async function standInLogin(dir: string): Promise<TelegramClient> {
+  const info = stackInfo(dir);
   const phone = (await ask('Test phone number (99966XYYYY, X = DC 1-3): ', values.phone)).replace(/\D/g, '');
   const dc = Number(phone[5]);
   const client = standInClient(info.telegram, { dcId: dc, params: { floodSleepThreshold: 0 } });
   await client.start({
     phoneNumber: phone,
-    phoneCode: async () => String(dc).repeat(5),
+    phoneCode: async () => testCode(phone),
     firstAndLastNames: async () => ['Test user', ''],
     password: () => ask('2FA password: '),
     onError: async (err) => {
@@ -117,6 +143,53 @@ async function telegramLogin(): Promise<TelegramClient> {
     },
   });
   return client;
+}
+
+/** Each step through the API: the account's login state, or Telegram's refusal (asked again when it is a wrong code or password). */
+async function apiLogin(url: string, accountId: string | undefined, stack?: StackInfo): Promise<void> {
+  const token = process.env.LOGIN_ACCESS_TOKEN ?? stack?.demoToken;
+  if (!token || !accountId) {
+    console.error('--api needs --account <id> and the user’s access token in env LOGIN_ACCESS_TOKEN');
+    process.exit(2);
+  }
+  const step = async (path: string, body: Record<string, string>): Promise<Login> => {
+    const res = await fetch(`${url.replace(/\/$/, '')}/accounts/${accountId}/login${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const answer = (await res.json()) as Login & { error?: { message?: string; details?: { telegramError?: string } } };
+    if (res.ok) return answer as Login;
+    const again = ['PHONE_CODE_INVALID', 'PASSWORD_HASH_INVALID'].includes(answer.error?.details?.telegramError ?? '');
+    console.error(`${res.status}: ${answer.error?.message ?? 'request failed'}`);
+    if (!again) process.exit(1);
+    return { state: path === '/code' ? 'code_sent' : 'password_needed' } as Login;
+  };
+  const bot = !values.phone && (await ask('Log in as a [u]ser or a [b]ot? ')).toLowerCase().startsWith('b');
+  let login = bot
+    ? await step('', { botToken: await ask('Bot token (from @BotFather): ') })
+    : await step('', { phone: await ask('Phone number (international format, e.g. +4915112345678): ', values.phone) });
+  while (login.state !== 'signed_in') {
+    if (login.state === 'code_sent') {
+      const asked = `Code Telegram sent (${login.codeType ?? 'code'}): `;
+      login = await step('/code', { code: await ask(asked, stack && values.phone ? testCode(values.phone) : undefined) });
+    } else if (login.state === 'password_needed') {
+      login = await step('/password', { password: await ask(`2FA password${login.hint ? ` (hint: ${login.hint})` : ''}: `) });
+    } else throw new Error(`the sign-in is ${login.state}${login.error ? ` (${login.error.code})` : ''}`);
+  }
+  console.error(`Signed in as ${login.identity}: the workers serve the account within seconds; no session was printed.`);
+}
+
+// The API of the stack too: --stack with --account signs that account in through the stack's functions and worker.
+const viaStack = toStack && values.account !== undefined && !values.api;
+if (values.api || viaStack) {
+  const stack = viaStack ? stackInfo(resolve(values.dir ?? process.env.STACK_DIR ?? DEFAULT_DIR)) : undefined;
+  await apiLogin(values.api ?? stack!.functionsUrl, values.account, stack).catch((err: unknown) => {
+    console.error(`login failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
+  rl?.close();
+  process.exit();
 }
 
 let client: TelegramClient | undefined;

@@ -2,6 +2,7 @@
 // by the account id: the API neither accepts nor returns it (strict bodies refuse `session`).
 import { z } from 'zod';
 import { idSchema, pageQuerySchema, pageSchema, patchSchema, text, timestampSchema } from './common.ts';
+import { loginSchema } from './login.ts';
 
 const accountFields = {
   label: text(1, 100),
@@ -28,6 +29,8 @@ export const accountSchema = z.object({
   unreachableSince: timestampSchema.nullable(),
   unreachableReason: z.string().nullable(),
   ratePerMinute: z.number().int(),
+  /** The last sign-in through the API (POST /accounts/{id}/login), or null. */
+  login: loginSchema.nullable(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,
 });

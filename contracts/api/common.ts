@@ -36,6 +36,7 @@ export const errorCodeSchema = z.enum([
   'payload_too_large', // 413
   'validation_failed', // 422
   'quota_exceeded', // 422: a per-user limit (details name the quota and its limit)
+  'login_refused', // 4xx: Telegram refused a sign-in step (details name its error, and FLOOD_WAIT's seconds)
   'unavailable', // 503: database unreachable or busy; retry
   'internal', // 500: a bug; details are in the server log, never in the answer
 ]);
@@ -56,10 +57,12 @@ export const errorBodySchema = z.object({
     /**
      * For illegal_transition: the campaign's current state (`from`), the wanted one and the action.
      * For quota_exceeded: the quota's name and the caller's limit.
+     * For login_refused: Telegram's error (PHONE_CODE_INVALID...) and, for FLOOD_WAIT, the seconds to wait.
      */
     details: z.union([
       z.object({ from: z.string(), to: z.string(), action: z.string() }),
       z.object({ quota: z.string(), limit: z.number().int() }),
+      z.object({ telegramError: z.string(), seconds: z.number().int().nullable() }),
     ]).optional(),
   }),
 });

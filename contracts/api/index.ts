@@ -5,6 +5,7 @@ export * from './batches.ts';
 export * from './templates.ts';
 export * from './campaigns.ts';
 export * from './accounts.ts';
+export * from './login.ts';
 export * from './webhooks.ts';
 export * from './routes.ts';
 export { buildOpenApiDocument } from './openapi.ts';

@@ -7,6 +7,7 @@ import * as batches from './batches.ts';
 import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { errorBodySchema } from './common.ts';
+import * as login from './login.ts';
 import { type OperationId, routes, type RouteSpec } from './routes.ts';
 import * as templates from './templates.ts';
 import * as webhooks from './webhooks.ts';
@@ -30,6 +31,7 @@ const components: Record<string, z.ZodType> = {
   TestSend: campaigns.testSendSchema,
   Account: accounts.accountSchema,
   AccountPage: accounts.accountPageSchema,
+  Login: login.loginSchema,
   Webhook: webhooks.webhookSchema,
   WebhookPage: webhooks.webhookPageSchema,
   CreatedWebhook: webhooks.createdWebhookSchema,

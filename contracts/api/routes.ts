@@ -7,6 +7,7 @@ import * as batches from './batches.ts';
 import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { idParamsSchema } from './common.ts';
+import * as login from './login.ts';
 import * as templates from './templates.ts';
 import * as webhooks from './webhooks.ts';
 
@@ -314,6 +315,37 @@ export const routes = {
     summary: 'Delete an account no campaign uses',
     params: id,
     status: 204,
+  },
+  startLogin: {
+    fn: 'accounts',
+    method: 'POST',
+    path: '/{id}/login',
+    summary:
+      "Sign the account in to Telegram with a phone number (answers code_sent) or a bot token (signed_in); 4xx names Telegram's error",
+    params: id,
+    body: login.startLoginSchema,
+    status: 200,
+    response: login.loginSchema,
+  },
+  submitLoginCode: {
+    fn: 'accounts',
+    method: 'POST',
+    path: '/{id}/login/code',
+    summary: 'The code Telegram sent: answers signed_in, or password_needed with the hint; 429 after too many wrong codes',
+    params: id,
+    body: login.loginCodeSchema,
+    status: 200,
+    response: login.loginSchema,
+  },
+  submitLoginPassword: {
+    fn: 'accounts',
+    method: 'POST',
+    path: '/{id}/login/password',
+    summary: "The account's two-step verification password: answers signed_in; 429 after too many wrong passwords",
+    params: id,
+    body: login.loginPasswordSchema,
+    status: 200,
+    response: login.loginSchema,
   },
 
   listWebhooks: {

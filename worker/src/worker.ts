@@ -21,6 +21,7 @@ import { createTelegramClient, GramJsGateway } from './gateway/gramjs-gateway.ts
 import type { TelegramGateway } from './gateway/types.ts';
 import { type HealthReport, healthReporter, startHttp } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { LoginService } from './login/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Recorder } from './recorder.ts';
 import { ServedSessions } from './sessions/served.ts';
@@ -107,6 +108,21 @@ async function servedSessions(
   return sessions;
 }
 
+/** Sign-in through the API: a gramjs worker holding the session key (it stores what it signs in). */
+async function loginService(config: WorkerConfig, pool: pg.Pool, log: Logger): Promise<LoginService | null> {
+  if (config.mode !== 'gramjs' || !config.sessionKey || !config.apiId || !config.apiHash) return null;
+  const service = new LoginService({
+    pool,
+    log,
+    sessionKeys: sessionKeys(config),
+    app: { apiId: config.apiId, apiHash: config.apiHash },
+    server: config.server,
+    pollMs: config.pollingSeconds * 1000,
+  });
+  await service.start();
+  return service;
+}
+
 async function startBoss(config: WorkerConfig, log: Logger): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString: config.databaseUrl,
@@ -166,10 +182,11 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const boss = await startBoss(config, log);
   const wakeResume = await workResumeQueue(boss, pool, config, log);
   const webhooks = await workWebhooks({ boss, pool, config, log });
+  const logins = await loginService(config, pool, log);
 
   let fleet: Fleet | null = null;
   const clearance = new SendClearance({ pool, log, accounts: () => fleet?.accounts.values() ?? [] });
-  const onNotify = (q: string) => clearance.notified(q) || webhooks.notified(q) || fetch.notified(q);
+  const onNotify = (q: string) => clearance.notified(q) || webhooks.notified(q) || logins?.notified(q) || fetch.notified(q);
   const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify });
   const recorder = new Recorder(pool, {
     flushMs: config.flushMs,
@@ -230,6 +247,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       await fleet!.stop();
       clearance.stop();
       webhooks.stop();
+      await logins?.stop();
       // Bounded from here on (STOP_AFTER_SENDS_MS): the database may not answer.
       await recorder.drain(5_000);
       await Promise.all([

@@ -3,6 +3,7 @@
 // override any of them.
 import type { Window } from './limits.ts';
 import type { UploadConfig } from './media-config.ts';
+import type { SignInConfig } from './sign-in-limits.ts';
 
 export interface ModelConfig {
   /** Messages one account may send in total (bots FAQ: "about 30 messages per second"). */
@@ -18,6 +19,8 @@ export interface ModelConfig {
   usernamePattern: RegExp;
   /** Uploads and media (./media-config.ts); only the fields given override its defaults. */
   uploads: Partial<UploadConfig>;
+  /** Code lifetime and auth.sendCode allowance (./sign-in-limits.ts; Telegram publishes neither: ours). */
+  signIn: SignInConfig;
 }
 
 export const DEFAULT_CONFIG: ModelConfig = {
@@ -26,4 +29,5 @@ export const DEFAULT_CONFIG: ModelConfig = {
   resolve: { limit: 5, ms: 15_000 },
   usernamePattern: /^[a-zA-Z][a-zA-Z0-9_]{3,30}[a-zA-Z0-9]$/,
   uploads: {},
+  signIn: { codeLifetimeMs: 5 * 60_000, sendCode: { limit: 20, ms: 60 * 60_000 } },
 };

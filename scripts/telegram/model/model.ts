@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG, type ModelConfig } from './config.ts';
 import { badRequest, floodWait } from './errors.ts';
 import { Faults } from './faults.ts';
 import { RateLimits } from './limits.ts';
+import { SignInLimits } from './sign-in-limits.ts';
 import { Media, type MediaInput } from './media.ts';
 import { appendMessage, historyOf, RandomIds, type SendResult } from './messages.ts';
 import { AccessHashes, type PeerKind } from './peers.ts';
@@ -47,6 +48,8 @@ export class TelegramModel {
   readonly now: () => number;
   /** Uploads, photos and documents (./media.ts). */
   readonly media: Media;
+  /** Code lifetime and auth.sendCode floods (./sign-in-limits.ts). */
+  readonly signIn: SignInLimits;
   private readonly hashes = new AccessHashes();
   private readonly limits = new RateLimits();
   private readonly randomIds = new RandomIds();
@@ -60,6 +63,7 @@ export class TelegramModel {
     this.config = { ...DEFAULT_CONFIG, ...opts.config };
     this.now = opts.now ?? Date.now;
     this.media = new Media(this.config.uploads, this.now, this.faults);
+    this.signIn = new SignInLimits(() => this.config.signIn, this.now);
     this.autoChannels = opts.autoChannels ?? false;
   }
 

@@ -1,14 +1,16 @@
 // Function `accounts`: the Telegram accounts campaigns send with. Status and flood wait are the
-// worker's to write; users set a label and the pace. Sessions never pass through here.
+// worker's to write; users set a label and the pace, and sign the account in (login.ts). Sessions
+// never pass through here; phone numbers, codes and passwords pass only sealed for the workers.
 import type { Account } from '../../../contracts/api/accounts.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
+import { identityOf, loginDto, requestStep } from './login.ts';
 
 export const accountResource: OwnedResource<Account> = {
   table: 'telegram_accounts',
   noun: 'account',
   select: `t.id, t.label, t.status, t.status_reason, t.flood_wait_until, t.unreachable_since, t.unreachable_reason,
-    t.rate_per_minute, t.created_at, t.updated_at`,
+    t.rate_per_minute, t.login, t.created_at, t.updated_at`,
   columns: { label: 'label', ratePerMinute: 'rate_per_minute' },
   toDto: (r) => ({
     id: r.id,
@@ -19,6 +21,7 @@ export const accountResource: OwnedResource<Account> = {
     unreachableSince: iso(r.unreachable_since),
     unreachableReason: r.unreachable_reason,
     ratePerMinute: r.rate_per_minute,
+    login: loginDto(r.login),
     createdAt: isoNN(r.created_at),
     updatedAt: isoNN(r.updated_at),
   }),
@@ -31,6 +34,12 @@ const accounts = defineFunction('accounts', {
   updateAccount: ({ tx, params, body }) => updateOne(tx, accountResource, params.id, body),
   // A campaign still referring to the account makes this a 409 (foreign key), not a cascade.
   deleteAccount: ({ tx, params }) => deleteOne(tx, accountResource, params.id),
+  startLogin: ({ tx, claims, params, body }) =>
+    body.botToken !== undefined
+      ? requestStep(tx, claims, params.id, 'bot', body.botToken, identityOf(body))
+      : requestStep(tx, claims, params.id, 'phone', body.phone!, identityOf(body)),
+  submitLoginCode: ({ tx, claims, params, body }) => requestStep(tx, claims, params.id, 'code', body.code),
+  submitLoginPassword: ({ tx, claims, params, body }) => requestStep(tx, claims, params.id, 'password', body.password),
 });
 
 export default accounts;

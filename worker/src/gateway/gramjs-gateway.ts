@@ -3,6 +3,7 @@
 // gateway/format.ts, peers resolved once by the caller.
 import { Api, errors, TelegramClient, utils } from 'telegram';
 import { generateRandomLong, returnBigInt } from 'telegram/Helpers.js';
+import type { TelegramClientParams } from 'telegram/client/telegramBaseClient.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { createHash } from 'node:crypto';
@@ -52,8 +53,11 @@ export interface GramJsSession {
   server?: TelegramServer;
 }
 
-/** A client for a real session: the worker decides about waits, so GramJS never sleeps itself. */
-export function createTelegramClient(s: GramJsSession): TelegramClient {
+/**
+ * A client for a real session: the worker decides about waits, so GramJS never sleeps itself.
+ * `overrides`: e.g. a sign-in's client retries once more, after a PHONE_MIGRATE's DC switch.
+ */
+export function createTelegramClient(s: GramJsSession, overrides: Partial<TelegramClientParams> = {}): TelegramClient {
   if (s.server) trustServerKey(s.server.publicKeyPem);
   return new TelegramClient(new StringSession(s.session), s.apiId, s.apiHash, {
     ...(s.server ? { connection: serverConnection(s.server) } : {}),
@@ -63,6 +67,7 @@ export function createTelegramClient(s: GramJsSession): TelegramClient {
     connectionRetries: 5,
     autoReconnect: true,
     baseLogger: new Logger(LogLevel.ERROR),
+    ...overrides,
   });
 }
 

@@ -1,5 +1,6 @@
 // Methods a client calls around its session: configuration, sign-in, state, self.
 import { Api } from 'telegram';
+import { homeDcOf } from '../../model/accounts.ts';
 import { badRequest } from '../../model/errors.ts';
 import { big, native, userView } from '../views.ts';
 import { inputUser } from './inputs.ts';
@@ -54,15 +55,20 @@ export function sessionMethods(m: Methods): Methods {
     .on(Api.help.GetNearestDc, async (ctx) => new Api.NearestDc({ country: 'XX', thisDc: ctx.dcId, nearestDc: ctx.dcId }))
     .on(Api.auth.SendCode, async (ctx, req) => {
       checkApp(ctx, req.apiId, req.apiHash);
+      // Counted on the number's own DC: a PHONE_MIGRATE_X answer sends no code.
+      if (homeDcOf(req.phoneNumber) === ctx.dcId) ctx.model.signIn.beforeSendCode(req.phoneNumber);
       const { phoneCodeHash } = ctx.model.accounts.sendCode(req.phoneNumber, ctx.dcId);
+      ctx.model.signIn.issued(phoneCodeHash);
       return new Api.auth.SentCode({ type: new Api.auth.SentCodeTypeApp({ length: 5 }), phoneCodeHash });
     })
     .on(Api.auth.SignIn, async (ctx, req) => {
+      ctx.model.signIn.assertFresh(req.phoneCodeHash);
       const signed = ctx.model.accounts.signIn(ctx.keyId, req.phoneNumber, req.phoneCodeHash, req.phoneCode ?? '');
       if (signed === 'sign-up') return new Api.auth.AuthorizationSignUpRequired({});
       return new Api.auth.Authorization({ user: userView(ctx.model, signed, signed) });
     })
     .on(Api.auth.SignUp, async (ctx, req) => {
+      ctx.model.signIn.assertFresh(req.phoneCodeHash);
       const account = ctx.model.accounts.signUp(ctx.keyId, req.phoneNumber, req.phoneCodeHash, req.firstName, req.lastName);
       return new Api.auth.Authorization({ user: userView(ctx.model, account, account) });
     })

@@ -7,8 +7,7 @@
 // duplicates are counted from what the stand-in holds, read back through MTProto.
 // --flood: Telegram answers FLOOD_WAIT_3 after 40 sends, to show the pause and resume.
 // --media: a picture uploaded with supabase-js Storage goes with the message, and a test send to
-// the account's Saved Messages comes first (found again in what the simulator posted): on the
-// worker's in-process simulator, as the stand-in has no uploads yet.
+// the account's Saved Messages comes first (found again in what Telegram holds).
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -17,12 +16,12 @@ import { checkFlags } from './lib/cli.ts';
 import { parseStackArgs, STACK_FLAGS_HELP } from './stack.ts';
 import { apiFor } from './stack/api.ts';
 import { createDemoCampaign, followCampaign } from './stack/campaign.ts';
-import { testToSavedMessages, uploadDemoPicture } from './stack/demo-media.ts';
+import { simulatorSaved, standInSaved, testToSavedMessages, uploadDemoPicture } from './stack/demo-media.ts';
 import { attachRunningStack, type Stack, startStack } from './stack/index.ts';
 import { handleSignals, runInOwnProcessGroup } from './stack/signals.ts';
 import { simulatorDuplicates } from './stack/simulator.ts';
 import { loadOrCreateSessionKey } from './stack/telegram.ts';
-import { standInPosts } from './stack/telegram-accounts.ts';
+import { standInPosts, type StoredAccount } from './stack/telegram-accounts.ts';
 import type { TelegramModel } from './telegram/model/model.ts';
 
 const TARGETS = 100;
@@ -129,8 +128,7 @@ Options:
   --flood           a stack of its own whose Telegram answers FLOOD_WAIT_${FLOOD.seconds} after ${FLOOD.sends} sends,
                     to show the pause and the automatic resume
   --media           a photo post: a picture uploaded with supabase-js Storage, a test send to
-                    the account's Saved Messages first, then the campaign (a stack of its own
-                    on the simulator: the stand-in has no uploads yet)
+                    the account's Saved Messages first, then the campaign
 ${STACK_FLAGS_HELP}`;
 
 const parseDemoArgs = (argv: string[]) =>
@@ -145,10 +143,10 @@ function floodAfterSends(model: TelegramModel): void {
 /** The running stack of the same directory, or a new one; never real Telegram: made-up channels must not reach an account. */
 async function demoStack(
   args: ReturnType<typeof parseDemoArgs>['stack'],
-  o: { flood: boolean; media: boolean; say: (s: string) => void },
+  o: { flood: boolean; say: (s: string) => void },
 ): Promise<{ stack: Stack; attached: boolean }> {
   if (args.telegram === 'real') throw new Error('the demo posts to 100 made-up channels: it never runs on real Telegram');
-  const attached = args.fresh || o.flood || o.media ? undefined : await attachRunningStack(args.dir);
+  const attached = args.fresh || o.flood ? undefined : await attachRunningStack(args.dir);
   if (attached && attached.info.telegramMode === 'real') {
     throw new Error(
       'the running stack sends through a real Telegram account; the demo posts to 100 made-up channels, so it runs only on the stand-in or the simulator (stop `npm start`, or use --dir/--ports auto for a separate demo stack)',
@@ -159,7 +157,7 @@ async function demoStack(
     return { stack: attached, attached: true };
   }
   o.say('Starting the local stack (Postgres, migrations, functions, Telegram stand-in, worker)…');
-  const telegram = o.media ? 'simulator' : args.telegram ?? 'stand-in';
+  const telegram = args.telegram ?? 'stand-in';
   const stack = await startStack({
     ...args,
     telegram,
@@ -171,17 +169,18 @@ async function demoStack(
   return { stack, attached: false };
 }
 
+/** The demo account on the stack's stand-in, with the key its session is sealed with. */
+async function demoAccount(stack: Stack): Promise<StoredAccount> {
+  const { info } = stack;
+  const { key } = await loadOrCreateSessionKey(join(stack.dir, 'telegram'));
+  return { entry: info.telegram!, key, dbUrl: info.dbUrl, accountId: info.demoAccountId };
+}
+
 /** Posts beyond one per target, from what Telegram (stand-in or simulator) holds. */
 async function duplicatesOf(stack: Stack, peers: string[], channelIds: string[]): Promise<number> {
   const { info } = stack;
   if (info.simulator) return simulatorDuplicates(info.dbUrl, peers);
-  const posts = await standInPosts({
-    entry: info.telegram!,
-    key: (await loadOrCreateSessionKey(join(stack.dir, 'telegram'))).key,
-    dbUrl: info.dbUrl,
-    accountId: info.demoAccountId,
-    channelIds,
-  });
+  const posts = await standInPosts({ ...(await demoAccount(stack)), channelIds });
   return posts.reduce((dups, inChannel) => dups + Math.max(0, inChannel.length - 1), 0);
 }
 
@@ -192,7 +191,7 @@ async function main(): Promise<void> {
   const say = (s: string) => console.error(s);
   const signals = handleSignals(say);
   void signals.stopped.then(() => process.exit(130)); // interrupted: the stack is down, stop here
-  const { stack, attached } = await demoStack(args, { flood, media: values.media === true, say });
+  const { stack, attached } = await demoStack(args, { flood, say });
   signals.attach(stack);
   let summary: DemoSummary;
   try {
@@ -208,7 +207,10 @@ async function main(): Promise<void> {
       } s; starting it at ${RATE_PER_MINUTE / 60} msg/s.`,
     );
     if (media) {
-      const t = await testToSavedMessages(api, stack.info.dbUrl, demo.campaign.id);
+      const saved = stack.info.simulator
+        ? (id: number) => simulatorSaved(stack.info.dbUrl, id)
+        : async (id: number) => standInSaved(await demoAccount(stack), id);
+      const t = await testToSavedMessages(api, demo.campaign.id, saved);
       say(
         `Test send: message ${t.test.telegramMessageId} (${t.media}) in the account's Saved Messages; the campaign is still a ${demo.campaign.state}.`,
       );

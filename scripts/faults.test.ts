@@ -1,7 +1,6 @@
 // The fault suite's short scenarios inside `npm test`: each kind once, small, on a Postgres of
 // its own (the restart scenario must not disturb the shared test cluster), each against a
-// Telegram stand-in of its own reached by the worker's real GramJS client (the photo campaign on
-// the simulator, its store in another Postgres that no scenario disturbs). Every scenario must
+// Telegram stand-in of its own reached by the worker's real GramJS client. Every scenario must
 // end with no lost and no duplicated message and counters equal to the delivery rows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOwnCluster } from './bench/cluster.ts';
@@ -14,20 +13,17 @@ import {
   type ScenarioSpec,
 } from './faults/harness.ts';
 import { scenarios, SHORT } from './faults/scenarios.ts';
-import { startTelegramStore } from './faults/telegram-store.ts';
 
 const specs = scenarios(SHORT, 'faults-test/logs', { canRestart: !process.env.DATABASE_URL });
 
 describe('fault scenarios (short)', () => {
   let clusters: FaultClusters;
   beforeAll(async () => {
-    const [app, simulatorStore] = await Promise.all([startOwnCluster({ fast: true }), startTelegramStore()]);
-    clusters = { app, simulatorStore };
+    clusters = { app: await startOwnCluster({ fast: true }) };
   }, 60_000);
   afterAll(async () => {
     // A scenario that failed by timing out may still have workers running: none outlives us.
     await reapWorkers();
-    await clusters?.simulatorStore.stop();
     await clusters?.app.stop();
   });
 

@@ -1,7 +1,6 @@
 // `npm run faults [-- flags]`: the fault scenarios against the real worker (child processes
 // running their GramJS network stack), a Telegram stand-in per scenario in this process, and an
-// embedded Postgres of its own (the photo scenario's simulator store in a second one that no
-// scenario disturbs). Exit code 1 when any run of any scenario lost, duplicated or miscounted a
+// embedded Postgres of its own. Exit code 1 when any run of any scenario lost, duplicated or miscounted a
 // message. `--help` lists the flags.
 import { parseArgs } from 'node:util';
 import { startOwnCluster } from './bench/cluster.ts';
@@ -10,7 +9,6 @@ import { writeResults } from './bench/report.ts';
 import { type FaultClusters, reapWorkers, type ScenarioResult } from './faults/harness.ts';
 import { FULL, SHORT } from './faults/scenarios.ts';
 import { faultTable, runFaultSuite } from './faults/suite.ts';
-import { startTelegramStore } from './faults/telegram-store.ts';
 
 const USAGE = `usage: npm run faults [-- flags]
   --short          small sizes, scenarios side by side (one to two minutes; what npm test runs)
@@ -42,14 +40,13 @@ const opts = parseFaultArgs(process.argv.slice(2));
 // With --json, progress goes to stderr so the last stdout line is the JSON object.
 const say = (msg: string) => (opts.json ? process.stderr : process.stdout).write(`${msg}\n`);
 
-/** The clusters started so far (an interrupt may come before both are up). */
+/** The cluster, once started (an interrupt may come before it is up). */
 const started: Partial<FaultClusters> = {};
 const stopAll = async () => {
   await reapWorkers();
-  await started.simulatorStore?.stop().catch(() => {});
   await started.app?.stop().catch(() => {});
 };
-// Interrupted (Ctrl-C, a supervisor's SIGTERM): every worker and both Postgres clusters stop
+// Interrupted (Ctrl-C, a supervisor's SIGTERM): every worker and Postgres stop
 // before we exit; dying of the signal would leave the workers (own process groups) running.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
@@ -60,8 +57,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 const t0 = Date.now();
 started.app = await startOwnCluster({ log: (m) => say(`[faults] ${m}`) });
-started.simulatorStore = await startTelegramStore();
-const clusters: FaultClusters = { app: started.app, simulatorStore: started.simulatorStore };
+const clusters: FaultClusters = { app: started.app };
 let code = 1;
 try {
   const results: ScenarioResult[] = [];

@@ -2,9 +2,7 @@
 // its own accounts and channels, a campaign per account, "Telegram" (the MTProto stand-in, in this
 // process, with the same accounts and channels made through MTProto: stand-in.ts), real worker
 // processes running their GramJS network stack against it, the fault, then the audit (posts per
-// target as Telegram's history shows them vs delivery rows vs counters). A scenario that needs
-// what the stand-in does not model yet runs on the worker's in-process simulator instead, its
-// store in a cluster of its own (telegram-store.ts), never the one under test.
+// target as Telegram's history shows them vs delivery rows vs counters).
 import { type Audit, audit, clean } from '../bench/checks.ts';
 import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
 import { type Fleet, seedFleet, startFleet } from '../bench/fleet-seed.ts';
@@ -15,12 +13,10 @@ import { withClient } from '../lib/database.ts';
 import type { TelegramStandIn } from '../telegram/mtproto/server.ts';
 import type { Post } from '../telegram/world.ts';
 import { startScenarioTelegram, type TelegramSide } from './stand-in.ts';
-import { simulatorSide, type TelegramStoreCluster } from './telegram-store.ts';
 
-/** The database cluster under test, and the simulator's store for the scenarios left on it. */
+/** The database cluster under test. */
 export interface FaultClusters {
   app: BenchCluster;
-  simulatorStore: TelegramStoreCluster;
 }
 
 export interface ScenarioSize {
@@ -66,12 +62,10 @@ export const FAULT_WORKER_ENV: Record<string, string> = {
 export interface ScenarioContext {
   cluster: BenchCluster;
   db: AppDatabase;
-  /** The scenario's Telegram stand-in (its socket faults, its model's fault hooks); absent on the simulator. */
-  telegram?: TelegramStandIn;
-  /** The simulator's store (SIMULATOR_DATABASE_URL), outside the cluster under test; simulator scenarios only. */
-  telegramUrl?: string;
-  /** What Telegram stored so far (peer and time of each post). */
-  posts(): Promise<Array<Pick<Post, 'peer' | 'at'>>>;
+  /** The scenario's Telegram stand-in (its socket faults, its model's fault hooks). */
+  telegram: TelegramStandIn;
+  /** What Telegram stored so far (each post's peer, time, text and media). */
+  posts(): Promise<Post[]>;
   /** The first account's owner, account and channels; peers lists every account's. */
   owner: Owner;
   campaignId: string;
@@ -82,7 +76,7 @@ export interface ScenarioContext {
   notes: string[];
   /** Broken guarantees found while running; any makes the scenario fail. */
   violations: string[];
-  /** Starts a worker for the scenario's accounts (its sessions and the stand-in's address, or the simulator's config). */
+  /** Starts a worker for the scenario's accounts (their sessions and the stand-in's address). */
   worker(name: string, extra?: Partial<WorkerProcessOptions>): Promise<WorkerProcess>;
   /** Starts the campaigns as their owners (one transaction); returns the commit time. */
   start(): Promise<number>;
@@ -97,13 +91,6 @@ export interface ScenarioContext {
 export interface ScenarioSpec {
   name: string;
   size: ScenarioSize;
-  /**
-   * Why this scenario runs on the worker's in-process simulator instead of the stand-in (what the
-   * stand-in does not model yet); absent: the stand-in, with the real GramJS client.
-   */
-  onSimulator?: string;
-  /** SIMULATOR_CONFIG for every worker of a simulator scenario. */
-  simulator?: (owner: Owner) => Record<string, unknown>;
   /** Before the workers start, the stand-in's Telegram is ready: model fault hooks go here. */
   setUp?(ctx: ScenarioContext): void | Promise<void>;
   /** Runs the fault; must leave a worker running (or stopped ones restarted) to finish. */
@@ -171,18 +158,14 @@ export async function runScenario(
       );
     }
     const setUpAt = now();
-    const telegram = spec.onSimulator
-      ? await simulatorSide(clusters.simulatorStore)
-      : await startScenarioTelegram(db.url, fleet.campaignIds, spec.size.ratePerSecond);
+    const telegram = await startScenarioTelegram(db.url, fleet.campaignIds, spec.size.ratePerSecond);
     closers.push(() => telegram.close());
     const ctx = scenarioContext(clusters.app, db, fleet, owner, telegram, spec, workers, closers);
     await arrive();
     ctx.notes.push(
-      spec.onSimulator
-        ? `on the simulator: ${spec.onSimulator}`
-        : `stand-in: ${fleet.accountIds.length} accounts signed up and their channels created over MTProto in ${
-          ((now() - setUpAt) / 1000).toFixed(1)
-        } s`,
+      `stand-in: ${fleet.accountIds.length} accounts signed up and their channels created over MTProto in ${
+        ((now() - setUpAt) / 1000).toFixed(1)
+      } s`,
     );
     try {
       await spec.setUp?.(ctx);
@@ -215,11 +198,6 @@ function scenarioContext(
   closers: Array<() => Promise<void>>,
 ): ScenarioContext {
   const { campaignIds, accountIds } = fleet;
-  const simulator = {
-    // Telegram's own limit sits above our pace: the pacing is the worker's job.
-    accountPerSecond: Math.max(100, spec.size.ratePerSecond * 3),
-    ...spec.simulator?.(owner),
-  };
   const poll = pollingClient(db.url);
   closers.push(() => poll.end());
   const sent = async () => {
@@ -233,7 +211,6 @@ function scenarioContext(
     cluster,
     db,
     telegram: telegram.standIn,
-    telegramUrl: telegram.storeUrl,
     posts: () => telegram.posts(),
     owner,
     campaignId: campaignIds[0]!,
@@ -247,7 +224,6 @@ function scenarioContext(
         name,
         databaseUrl: db.url,
         accountIds,
-        simulator,
         logDir: spec.logDir,
         ...extra,
         env: { ...FAULT_WORKER_ENV, ...telegram.workerEnv, ...extra.env },
@@ -353,7 +329,7 @@ async function failedThoughStored(ctx: ScenarioContext, telegram: TelegramSide):
   }
 }
 
-/** Posts per target in Telegram (the stand-in's history, or the simulator's store) against delivery rows and counters. */
+/** Posts per target in Telegram (the stand-in's history) against delivery rows and counters. */
 async function auditScenario(
   ctx: ScenarioContext,
   spec: ScenarioSpec,

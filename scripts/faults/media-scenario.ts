@@ -1,13 +1,14 @@
-// Fault scenario: a photo campaign whose worker is SIGKILLed mid-run and restarted. Every
-// restarted process fetches the file again and either reuses the reference stored with the
-// outcomes (worker_media_refs) or, its simulator never having seen it, is told
-// FILE_REFERENCE_EXPIRED and uploads again without spending an attempt. The audit is the
-// suite's (one message per target, counters equal to rows); `after` adds that every posted
-// message carries the photo. The file comes from a small HTTP server answering the Storage API's
-// object route, which is all the worker uses of Storage.
-// It runs on the worker's in-process simulator (onSimulator says why).
+// Fault scenario: a photo campaign whose worker is SIGKILLed mid-run and restarted, on the stand-in
+// with the worker's real GramJS client. The worker promises one upload per account and campaign
+// (upload.saveFilePart + messages.uploadMedia): the reference rides on the campaign's outcomes
+// into the database (worker_media_refs) and a restarted process sends with it instead of
+// uploading again; a reference Telegram refuses (FILE_REFERENCE_EXPIRED, answered here to the
+// first send after one restart) is replaced by exactly one new upload, without spending an
+// attempt. The audit is the suite's (one post per target in the channels' history, counters equal
+// to rows); `after` adds that every post carries the photo and counts the uploads Telegram saw.
+// The file comes from a small HTTP server answering the Storage API's object route, which is all
+// the worker uses of Storage.
 import { createServer, type Server } from 'node:http';
-import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
 import { withClient } from '../lib/database.ts';
 import { demoPicture } from '../stack/demo-media.ts';
 import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
@@ -38,37 +39,54 @@ async function makePhotoCampaigns(ctx: ScenarioContext, size: number): Promise<v
     ));
 }
 
+/** Calls of `method` that reach the model from now on. */
+function countCalls(ctx: ScenarioContext, method: string): () => number {
+  let n = 0;
+  ctx.telegram.model.faults.add({ method, onMatch: () => n++ });
+  return () => n;
+}
+
 export function mediaKillScenario(size: ScenarioSize & { kills: number }, logDir: string): ScenarioSpec {
   const picture = demoPicture(64);
   let files: Awaited<ReturnType<typeof fileServer>> | undefined;
+  let uploads = () => 0;
   return {
     name: 'media campaign, worker SIGKILL',
     size,
     logDir,
-    onSimulator: 'the stand-in does not model uploads (upload.saveFilePart, messages.uploadMedia) nor file references yet',
+    setUp(ctx) {
+      uploads = countCalls(ctx, 'messages.uploadMedia');
+    },
     async run(ctx) {
       files = await fileServer(picture);
       await makePhotoCampaigns(ctx, picture.length);
       const env = { SUPABASE_URL: files.url, SUPABASE_SERVICE_ROLE_KEY: KEY };
       let w = await ctx.worker('media-0', { env });
       await ctx.start();
-      // Kills at even steps of the campaign: the first lands right after the upload.
+      // Kills at even steps of the campaign.
       for (let i = 1; i <= size.kills; i++) {
         await ctx.waitSent(Math.floor((size.targets * i) / (size.kills + 1)), 20_000);
         await w.kill();
         ctx.notes.push(`kill ${i} at ${await ctx.sent()} sent`);
+        if (i === 1) {
+          const expired = { code: 400, type: 'FILE_REFERENCE_EXPIRED' };
+          ctx.telegram.model.faults.add({ method: 'messages.sendMedia', error: expired, times: 1 });
+        }
         w = await ctx.worker(`media-${i}`, { env });
       }
     },
     async after(ctx) {
-      const store = new PostgresMessageStore(ctx.telegramUrl!);
-      try {
-        const plain = (await store.messages()).filter((m) => m.media !== 'photo');
-        if (plain.length) ctx.violations.push(`${plain.length} messages posted without the photo`);
-      } finally {
-        await store.close();
-      }
-      ctx.notes.push(`file fetched ${files?.fetches() ?? 0} times by ${size.kills + 1} worker processes`);
+      const posts = await ctx.posts();
+      const plain = posts.filter((p) => p.media !== 'MessageMediaPhoto');
+      if (plain.length) ctx.violations.push(`${plain.length} of ${posts.length} posts without the photo`);
+      // One upload per campaign, and one more for the reference refused after the first restart.
+      const expected = ctx.campaignIds.length + 1;
+      ctx.notes.push(
+        `${uploads()} uploads (messages.uploadMedia) by ${size.kills + 1} worker processes, file fetched ${
+          files?.fetches() ?? 0
+        } times`,
+      );
+      if (uploads() !== expected) ctx.violations.push(`${uploads()} uploads where the worker promises ${expected}`);
       await files?.close();
     },
   };

@@ -8,16 +8,14 @@ import { TelegramModel } from '../telegram/model/model.ts';
 import { buildWorld, type Post, standInPrivateKey, type WorldAccount, worldPosts } from '../telegram/world.ts';
 import { withClient } from '../lib/database.ts';
 
-/** "Telegram" as a scenario sees it: the stand-in, or the simulator's store. */
+/** "Telegram" as a scenario sees it. */
 export interface TelegramSide {
-  /** The stand-in (socket faults, the model's fault hooks); absent on the simulator. */
-  standIn?: TelegramStandIn;
-  /** The simulator's store (SIMULATOR_DATABASE_URL); absent on the stand-in. */
-  storeUrl?: string;
+  /** The stand-in (socket faults, the model's fault hooks). */
+  standIn: TelegramStandIn;
   /** Environment for a worker serving every account of the scenario. */
   workerEnv: Record<string, string>;
   /** Every post Telegram stored in the scenario's channels. */
-  posts(): Promise<Array<Pick<Post, 'peer' | 'at'>>>;
+  posts(): Promise<Post[]>;
   /** How many posts each target (a delivery's peer) holds. */
   counts(): Promise<(peer: string) => number>;
   /** Lifts every socket fault and model fault (before the audit reads the history). */

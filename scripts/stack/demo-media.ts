@@ -1,12 +1,15 @@
 // The demo's picture (`npm run demo -- --media`): drawn here, uploaded with supabase-js Storage
 // to the demo user's folder of `campaign-media`, as a client app would; then a test send to
-// Saved Messages, found again in what the simulated Telegram posted.
+// Saved Messages, found again in what Telegram holds (the stand-in, read through MTProto; or the
+// simulator's store).
 import { deflateSync } from 'node:zlib';
 import { createClient } from '@supabase/supabase-js';
 import type { TestSend } from '../../contracts/api/campaigns.ts';
 import { PostgresMessageStore } from '../../worker/src/simulator/store.ts';
-import type { Api } from './api.ts';
+import { Api } from 'telegram';
+import type { Api as ApiClient } from './api.ts';
 import type { StackInfo } from './index.ts';
+import { type StoredAccount, withAccountClient } from './telegram-accounts.ts';
 
 const crcTable = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -51,22 +54,39 @@ export async function uploadDemoPicture(info: Pick<StackInfo, 'apiUrl' | 'anonKe
   return { path, kind: 'photo' as const };
 }
 
-/** POST /campaigns/:id/test, then the message as the simulator posted it to Saved Messages. */
+/**
+ * Message `id` of the account's Saved Messages as the stand-in holds it, read through MTProto
+ * (messages.getHistory of inputPeerSelf): its media's TL class, null for text, undefined if absent.
+ */
+export async function standInSaved(account: StoredAccount, id: number): Promise<string | null | undefined> {
+  return await withAccountClient(account, async (client) => {
+    const res = await client.invoke(new Api.messages.GetHistory({ peer: new Api.InputPeerSelf(), limit: 100 }));
+    const m = (res as Api.messages.Messages).messages.find((x): x is Api.Message => x instanceof Api.Message && x.id === id);
+    return m && (m.media?.className ?? null);
+  });
+}
+
+/** Message `id` of the account's Saved Messages as the simulator stored it: its media kind, null for text, undefined if absent. */
+export async function simulatorSaved(dbUrl: string, id: number): Promise<string | null | undefined> {
+  const store = new PostgresMessageStore(dbUrl);
+  try {
+    return (await store.messages()).find((m) => m.peer === 'me' && m.messageId === id)?.media;
+  } finally {
+    await store.close();
+  }
+}
+
+/** POST /campaigns/:id/test, then the message as Telegram (`saved` reads it) holds it in Saved Messages. */
 export async function testToSavedMessages(
-  api: Api,
-  dbUrl: string,
+  api: ApiClient,
   campaignId: string,
+  saved: (id: number) => Promise<string | null | undefined>,
 ): Promise<{ test: TestSend; media: string | null }> {
   const test = await api.call<TestSend>('POST', `/campaigns/${campaignId}/test`, {});
   if (test.state !== 'sent') {
     throw new Error(`the test send was not sent: ${test.state} ${test.errorCode ?? ''} ${test.errorMessage ?? ''}`);
   }
-  const store = new PostgresMessageStore(dbUrl);
-  try {
-    const saved = (await store.messages()).find((m) => m.peer === 'me' && m.messageId === Number(test.telegramMessageId));
-    if (!saved) throw new Error(`message ${test.telegramMessageId} is not in the simulator's Saved Messages`);
-    return { test, media: saved.media };
-  } finally {
-    await store.close();
-  }
+  const media = await saved(Number(test.telegramMessageId));
+  if (media === undefined) throw new Error(`message ${test.telegramMessageId} is not in the account's Saved Messages`);
+  return { test, media };
 }

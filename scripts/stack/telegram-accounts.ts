@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Api, utils } from 'telegram';
+import { Api, type TelegramClient, utils } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
 import { StringSession } from 'telegram/sessions/index.js';
 import { openSealed, type SessionKey } from '../../worker/src/sessions/vault.ts';
@@ -150,6 +150,29 @@ export async function autoSignIn(
   };
 }
 
+/** Where the stand-in is, the key the stack seals sessions with, and whose stored session to use. */
+export interface StoredAccount {
+  entry: StandInEntry;
+  key: SessionKey;
+  dbUrl: string;
+  accountId: string;
+}
+
+/** Runs `fn` with a GramJS client connected to the stand-in on the account's stored session. */
+export async function withAccountClient<T>(o: StoredAccount, fn: (client: TelegramClient) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: o.dbUrl });
+  await db.connect();
+  const [sealed] = await readSealedSessions(db, [o.accountId]).finally(() => db.end());
+  if (!sealed) throw new Error(`account ${o.accountId} has no stored session`);
+  const client = standInClient(o.entry, { session: openSealed([o.key], sealed.session) });
+  try {
+    await client.connect();
+    return await fn(client);
+  } finally {
+    await client.destroy();
+  }
+}
+
 /**
  * What the stand-in holds in each of the channels, newest first, read back through MTProto
  * (messages.getHistory with the account's own stored session and the access hashes the worker
@@ -157,25 +180,19 @@ export async function autoSignIn(
  * did not resolve every channel, so that nothing goes uncounted.
  */
 export async function standInPosts(
-  o: { entry: StandInEntry; key: SessionKey; dbUrl: string; accountId: string; channelIds: string[] },
+  o: StoredAccount & { channelIds: string[] },
 ): Promise<Array<Array<{ text: string; out: boolean }>>> {
   const db = new pg.Client({ connectionString: o.dbUrl });
   await db.connect();
-  const [sealed, peers] = await Promise.all([
-    readSealedSessions(db, [o.accountId]),
-    db.query<{ telegram_id: string; access_hash: string }>(
-      `select telegram_id::text, access_hash::text from private.account_peers
-        where account_id = $1 and channel_id = any($2::uuid[]) order by array_position($2::uuid[], channel_id)`,
-      [o.accountId, o.channelIds],
-    ),
-  ]).finally(() => db.end());
-  if (!sealed[0]) throw new Error(`account ${o.accountId} has no stored session`);
+  const peers = await db.query<{ telegram_id: string; access_hash: string }>(
+    `select telegram_id::text, access_hash::text from private.account_peers
+      where account_id = $1 and channel_id = any($2::uuid[]) order by array_position($2::uuid[], channel_id)`,
+    [o.accountId, o.channelIds],
+  ).finally(() => db.end());
   if (peers.rows.length !== o.channelIds.length) {
     throw new Error(`the account resolved ${peers.rows.length} of the ${o.channelIds.length} channels: no post to count`);
   }
-  const client = standInClient(o.entry, { session: openSealed([o.key], sealed[0].session) });
-  await client.connect();
-  try {
+  return await withAccountClient(o, async (client) => {
     const out: Array<Array<{ text: string; out: boolean }>> = [];
     for (const p of peers.rows) {
       const [channelId] = utils.resolveId(returnBigInt(p.telegram_id));
@@ -184,7 +201,5 @@ export async function standInPosts(
       out.push((res.messages as Api.Message[]).map((m) => ({ text: m.message, out: m.out === true })));
     }
     return out;
-  } finally {
-    await client.destroy();
-  }
+  });
 }

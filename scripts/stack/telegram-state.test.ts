@@ -6,12 +6,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import type { TelegramClient } from 'telegram';
+import { Api, type TelegramClient } from 'telegram';
+import { generateRandomLong, returnBigInt } from 'telegram/Helpers.js';
 import { standInClient } from '../telegram/client.ts';
 import { TelegramModel } from '../telegram/model/model.ts';
 import { AuthKeys } from '../telegram/mtproto/keys.ts';
 import { startStandIn, type TelegramStandIn } from '../telegram/mtproto/server.ts';
-import { createChannel, history, post, signedIn, testPhone } from '../telegram/testing.ts';
+import { createChannel, history, inputPeer, post, signedIn, testPhone } from '../telegram/testing.ts';
 import { restoreState, saveState } from './telegram-state.ts';
 
 const privateKeyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' })
@@ -65,6 +66,47 @@ it('a session, its channel, access hash, posts and random_ids survive a save and
     // The send in flight at the save never finished in the saved state: its random_id posts now.
     await post(again, channel, 'in flight', 2n);
     expect((await history(again, channel)).map((m) => m.message)).toEqual(['in flight', 'posted first']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a photo posted before the save is resent by reference after the restore (its file_reference still taken)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tg-state-'));
+  try {
+    const file = join(dir, 'state.v8');
+    const first = await standInFrom(file);
+    const client = await signedIn(first.standIn, testPhone(2));
+    running.push(client);
+    const channel = await createChannel(client, { username: 'kept_photos' });
+    const fileId = generateRandomLong(true);
+    await client.invoke(new Api.upload.SaveFilePart({ fileId, filePart: 0, bytes: Buffer.alloc(2000, 5) }));
+    const uploaded = new Api.InputFile({ id: fileId, parts: 1, name: 'kept.jpg', md5Checksum: '' });
+    const send = (media: Api.TypeInputMedia, randomId: bigint) =>
+      client.invoke(
+        new Api.messages.SendMedia({ peer: inputPeer(channel), media, message: '', randomId: returnBigInt(randomId) }),
+      );
+    await send(new Api.InputMediaUploadedPhoto({ file: uploaded }), 1n);
+    const photo = ((await history(client, channel))[0]!.media as Api.MessageMediaPhoto).photo as Api.Photo;
+    await saveState(file, first.model, first.keys);
+    const session = client.session.save() as unknown as string;
+    await client.destroy();
+    await first.standIn.close();
+
+    const second = await standInFrom(file);
+    const again = standInClient(second.standIn, { session, params: { floodSleepThreshold: 0 } });
+    running.push(again);
+    await again.connect();
+    const byReference = new Api.InputPhoto({ id: photo.id, accessHash: photo.accessHash, fileReference: photo.fileReference });
+    await again.invoke(
+      new Api.messages.SendMedia({
+        peer: inputPeer(channel),
+        media: new Api.InputMediaPhoto({ id: byReference }),
+        message: '',
+        randomId: returnBigInt(2),
+      }),
+    );
+    expect((await history(again, channel)).map((m) => m.media?.className)).toEqual(['MessageMediaPhoto', 'MessageMediaPhoto']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -4,10 +4,12 @@
 // after it, and the access hashes the worker cached stay valid. Saved with v8's serializer, which
 // keeps Maps, Sets, bigints, Buffers and shared references (an account sits in two maps). Not
 // kept: the model's options (clock, limits, autoChannels), injected faults, rate windows, and
-// one-use challenges (SRP proofs, exported authorizations).
+// one-use challenges (SRP proofs, exported authorizations). A stored file's `reference` (a
+// closure over the references given out, which v8 cannot write) is rebuilt on restore.
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { deserialize, serialize } from 'node:v8';
+import type { StoredFile } from '../telegram/model/media.ts';
 import type { TelegramModel } from '../telegram/model/model.ts';
 import type { AuthKeys } from '../telegram/mtproto/keys.ts';
 
@@ -43,6 +45,8 @@ function applyFields(target: object, tree: Tree): void {
 
 /** Writes the state atomically (a crash mid-write leaves the previous file). */
 export async function saveState(file: string, model: TelegramModel, keys: Map<number, AuthKeys>): Promise<void> {
+  // Not enumerable: left out by v8's serializer wherever the file is (uploads, posts' media).
+  for (const { file } of mediaOf(model).files.values()) Object.defineProperty(file, 'reference', { enumerable: false });
   const state = {
     model: fieldsOf(model),
     keys: new Map([...keys].map(([dc, k]) => [dc, fieldsOf(k)])),
@@ -57,9 +61,18 @@ export async function restoreState(file: string, model: TelegramModel, keys: Map
   const state = deserialize(await readFile(file)) as { model: Tree; keys: Map<number, Tree> };
   freeInFlightRandomIds(state.model);
   applyFields(model, state.model);
+  const media = mediaOf(model);
+  for (const r of media.files.values()) r.file.reference = () => media.reference(r.issued);
   for (const [dc, k] of state.keys) if (keys.has(dc)) applyFields(keys.get(dc)!, k);
   return true;
 }
+
+/** The model's files and how it gives out their references (private to model/media.ts, like the other parts read here). */
+const mediaOf = (model: TelegramModel) =>
+  model.media as unknown as {
+    files: Map<bigint, { file: StoredFile; issued: Map<string, number> }>;
+    reference(issued: Map<string, number>): Buffer;
+  };
 
 /**
  * A send that was in flight when the state was saved never got an answer: its random_id is free

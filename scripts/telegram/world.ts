@@ -33,6 +33,8 @@ export interface Post {
   /** When Telegram stored it, in milliseconds (Telegram's dates are whole seconds). */
   at: number;
   text: string;
+  /** The message's media as TL names it (MessageMediaPhoto, MessageMediaDocument); absent for text. */
+  media?: string;
 }
 
 /** A PEM private key for startStandIn: one per process spares each stand-in a key generation. */
@@ -119,7 +121,9 @@ async function channelPosts(client: TelegramClient, ch: WorldChannel): Promise<P
     const res =
       (await client.invoke(new Api.messages.GetHistory({ peer, offsetId, limit: 100 }))) as Api.messages.ChannelMessages;
     const page = res.messages.filter((m): m is Api.Message => m instanceof Api.Message);
-    for (const m of page) posts.push({ peer: `@${ch.username}`, messageId: m.id, at: m.date * 1000, text: m.message });
+    for (const m of page) {
+      posts.push({ peer: `@${ch.username}`, messageId: m.id, at: m.date * 1000, text: m.message, media: m.media?.className });
+    }
     if (page.length < 100) return posts;
     offsetId = page.at(-1)!.id;
   }

@@ -2,9 +2,11 @@
 // account probes (help.getNearestDc); if the probe fails too, Telegram is unreachable: the
 // account stops sending, its deliveries wait without spending attempts, and it probes again
 // with a growing pause (1 s … 5 s: a probe costs one small request) until Telegram answers,
-// then sends again by itself.
+// then sends again by itself. After a probe left unanswered, the next one reconnects the session
+// first: a connection opened while Telegram was unreachable may stay silent after it is back
+// (GramJS's ping loop replaces it only after its pings time out), and each probe needs a fresh one.
 import type { WorkerConfig } from './config.ts';
-import { withTimeout } from './errors.ts';
+import { SendTimeoutError, withTimeout } from './errors.ts';
 import type { TelegramGateway } from './gateway/types.ts';
 
 const MAX_RETRY_MS = 5_000;
@@ -17,6 +19,8 @@ export class Reachability {
   #down = false;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
+  /** The last probe got no answer: the next goes through a new connection. */
+  #silent = false;
 
   constructor(
     gateway: TelegramGateway,
@@ -68,11 +72,19 @@ export class Reachability {
     this.#timer.unref();
   }
 
+  /** The reconnect is within the probe's time: while Telegram stays unreachable, its initConnection is not answered either. */
   async #probe(call: () => Promise<void>): Promise<boolean> {
+    const reconnect = this.#silent;
+    const attempt = async () => {
+      if (reconnect) await this.#gateway.reconnect();
+      await call();
+    };
     try {
-      await withTimeout(call(), this.#timeoutMs, 'probe');
+      await withTimeout(attempt(), this.#timeoutMs, 'probe');
+      this.#silent = false;
       return true;
-    } catch {
+    } catch (err) {
+      this.#silent = err instanceof SendTimeoutError;
       return false;
     }
   }

@@ -3,6 +3,8 @@
 // which are per channel. One message sent to a user or a basic group is therefore stored once and
 // appears in every participant's box under that box's next id.
 
+import type { StoredFile } from './media.ts';
+
 export interface BoxPeer {
   kind: 'user' | 'chat';
   id: bigint;
@@ -13,6 +15,8 @@ export interface SharedPost {
   fromId: bigint;
   date: number;
   text: string;
+  /** A photo or document (Saved Messages only: saved-messages.ts). */
+  media?: StoredFile;
   editDate?: number;
   pinned?: boolean;
   copies: Map<bigint, number>;
@@ -43,8 +47,8 @@ export class Boxes {
   }
 
   /** Stores the post in each recipient's box (recipient → the chat as it sees it); the sender's copy is returned. */
-  deliver(fromId: bigint, recipients: [bigint, BoxPeer][], text: string, date: number): BoxEntry {
-    const post: SharedPost = { fromId, date, text, copies: new Map() };
+  deliver(fromId: bigint, recipients: [bigint, BoxPeer][], text: string, date: number, media?: StoredFile): BoxEntry {
+    const post: SharedPost = { fromId, date, text, media, copies: new Map() };
     let own: BoxEntry | undefined;
     for (const [owner, peer] of recipients) {
       const box = this.box(owner);

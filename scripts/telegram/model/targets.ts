@@ -30,7 +30,8 @@ export class Targets {
   private readonly blocked = new Map<bigint, Set<bigint>>();
   /** bot → the users who wrote to it first. */
   private readonly started = new Map<bigint, Set<bigint>>();
-  private readonly randomIds = new RandomIds<BoxEntry>();
+  /** random_id per (account, chat) of private chats and basic groups (Saved Messages' media sends too). */
+  readonly randomIds = new RandomIds<BoxEntry>();
   /** basic group → users who left or were removed: they still name it, and are refused writing. */
   private readonly former = new Map<bigint, Set<bigint>>();
   private nextChatId = 3_000_000n;

@@ -204,10 +204,25 @@ function mediaRefOf(kind: MediaFile['kind'], media: Api.TypeMessageMedia): Media
   };
 }
 
+/**
+ * Fails the calls a closed connection carried, as a dropped connection would: an unknown outcome
+ * to the worker, which resends a send itself with its random_id. GramJS would keep them pending
+ * after disconnect + connect, and send them again only when its own reconnect next runs
+ * (MTProtoSender _reconnect), maybe long after the worker's resend.
+ */
+function failInFlight(client: TelegramClient): void {
+  const pending = client._sender?._pendingState;
+  if (!pending) return;
+  const states = pending.values();
+  pending.clear();
+  for (const s of states) s.reject(new Error('the connection was replaced before Telegram answered'));
+}
+
 export class GramJsGateway implements TelegramGateway {
   readonly client: TelegramClient;
   readonly #connect: boolean;
   #reconnecting: Promise<void> | null = null;
+  #stopped = false;
   /** Uploads refused with FLOOD_PREMIUM_WAIT_X, by content: the next try resumes them. */
   readonly #unfinished = new Map<string, Unfinished>();
   #bot: Promise<boolean> | null = null;
@@ -235,26 +250,33 @@ export class GramJsGateway implements TelegramGateway {
       return await this.client.invoke(request);
     } catch (err) {
       const answer = telegramAnswer(request, err);
-      if ((answer as errors.RPCError).errorMessage === 'CONNECTION_NOT_INITED') await this.#reconnect();
+      // Once for all the calls in flight that got the answer.
+      if ((answer as errors.RPCError).errorMessage === 'CONNECTION_NOT_INITED') await (this.#reconnecting ?? this.reconnect());
       throw answer;
     }
   }
 
   /**
-   * What GramJS's invoke means to do on CONNECTION_NOT_INITED (its branch compares the error's
+   * Disconnect, then connect (which sends initConnection first, client/TelegramClient.js connect):
+   * what GramJS's invoke means to do on CONNECTION_NOT_INITED (its branch compares the error's
    * message, which for an RPC error reads "400: CONNECTION_NOT_INITED (caused by …)", so never
-   * runs): connect again, which sends initConnection first (client/TelegramClient.js connect).
+   * runs), and what the probe after one left unanswered needs (reachability.ts): a connection
+   * opened while Telegram was unreachable can stay silent after it is back, until GramJS's ping
+   * loop replaces it (its pings time out after 10 s, each).
+   * Each call starts afresh: a connect waiting for an initConnection nobody answers must not hold
+   * the next one. Calls in flight fail (failInFlight).
    */
-  #reconnect(): Promise<void> {
-    if (!this.#connect) return Promise.resolve();
-    // Once for all the calls in flight that got the answer.
-    this.#reconnecting ??= (async () => {
+  reconnect(): Promise<void> {
+    if (!this.#connect || this.#stopped) return Promise.resolve();
+    const run: Promise<void> = (async () => {
       await this.client.disconnect().catch(() => {});
-      await this.client.connect().catch(() => {});
+      failInFlight(this.client);
+      if (!this.#stopped) await this.client.connect().catch(() => {});
     })().finally(() => {
-      this.#reconnecting = null;
+      if (this.#reconnecting === run) this.#reconnecting = null;
     });
-    return this.#reconnecting;
+    this.#reconnecting = run;
+    return run;
   }
 
   async resolvePeer(peer: string): Promise<ResolvedPeer> {
@@ -412,6 +434,7 @@ export class GramJsGateway implements TelegramGateway {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     await this.client.destroy().catch(() => {});
   }
 }

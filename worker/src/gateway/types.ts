@@ -63,5 +63,7 @@ export interface TelegramGateway {
   uploadMedia(file: MediaFile): Promise<MediaRef>;
   /** A cheap request that succeeds only while Telegram answers this session (help.getNearestDc). */
   probe(): Promise<void>;
+  /** A new connection for the calls that follow (after a probe got no answer); calls in flight fail, outcome unknown. */
+  reconnect(): Promise<void>;
   stop(): Promise<void>;
 }

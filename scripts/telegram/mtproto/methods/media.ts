@@ -9,6 +9,8 @@ import type { Account } from '../../model/state.ts';
 import { mediaView } from '../media-views.ts';
 import { channelUpdates, messageView, native } from '../views.ts';
 import { inputPeerChannel } from './inputs.ts';
+import { boxMessageView, boxUpdates } from './targets.ts';
+import { savedMessagesOf, sendMediaToSaved } from '../../model/saved-messages.ts';
 import { type MethodContext, type Methods, tlBool } from './registry.ts';
 
 function inputFile(f: Api.TypeInputFile): InputFileRef {
@@ -43,6 +45,15 @@ function checkUploadPeer(ctx: MethodContext, me: Account, peer: unknown): void {
   inputPeerChannel(ctx, me, peer);
 }
 
+/** messages.sendMedia to Saved Messages (model/saved-messages.ts), answered as a private chat's send. */
+async function sendToSaved(ctx: MethodContext, me: Account, req: Api.messages.SendMedia, randomId: Api.long) {
+  const { entry } = await sendMediaToSaved(ctx.model, me, req.message, native(randomId), mediaInput(req.media), ctx.dcId);
+  return boxUpdates(ctx, me, savedMessagesOf(me), [
+    new Api.UpdateMessageID({ id: entry.id, randomId }),
+    new Api.UpdateNewMessage({ message: boxMessageView(me, entry), pts: ctx.model.targets.boxes.box(me.id).pts, ptsCount: 1 }),
+  ]);
+}
+
 export function mediaMethods(m: Methods): Methods {
   return m
     .on(Api.upload.SaveFilePart, async (ctx, req) => {
@@ -61,8 +72,9 @@ export function mediaMethods(m: Methods): Methods {
     })
     .on(Api.messages.SendMedia, async (ctx, req) => {
       const me = ctx.account();
-      const ch = inputPeerChannel(ctx, me, req.peer);
       const randomId = req.randomId ?? badRequest('RANDOM_ID_INVALID');
+      if (req.peer instanceof Api.InputPeerSelf) return sendToSaved(ctx, me, req, randomId);
+      const ch = inputPeerChannel(ctx, me, req.peer);
       const { message } = await ctx.model.sendMessage(me, ch, req.message, native(randomId), mediaInput(req.media), ctx.dcId);
       // As for sendMessage: the random_id paired with the new message, then the message (core.telegram.org/api/updates).
       return channelUpdates(ctx.model, me, ch, [

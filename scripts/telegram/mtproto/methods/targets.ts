@@ -7,6 +7,7 @@ import type { Account } from '../../model/state.ts';
 import type { InviteRule } from '../../model/privacy.ts';
 import type { BasicGroup } from '../../model/targets.ts';
 import { big, channelView, native, userView } from '../views.ts';
+import { mediaView } from '../media-views.ts';
 import { inputChannel, inputUser } from './inputs.ts';
 import { type MethodContext, type Methods, tlBool } from './registry.ts';
 
@@ -35,6 +36,7 @@ export function boxMessageView(viewer: Account, e: BoxEntry): Api.Message {
     fromId: e.peer.kind === 'chat' ? new Api.PeerUser({ userId: big(e.post.fromId) }) : undefined,
     date: e.post.date,
     message: e.post.text,
+    media: e.post.media && mediaView(e.post.media),
     editDate: e.post.editDate,
     pinned: e.post.pinned || undefined,
   });

@@ -106,6 +106,13 @@ export class FetchLoop {
     return this.#lastFetch.get(accountId) ?? this.#startedAt;
   }
 
+  /** Jobs of the account taken and not yet recorded (its hand-over waits for none). */
+  holding(accountId: string): number {
+    let n = 0;
+    for (const h of this.#held.values()) if (h.accountId === accountId) n++;
+    return n;
+  }
+
   /** Jobs of these outcomes are settled: no more heartbeats. */
   settled(jobIds: Iterable<string>): void {
     for (const id of jobIds) this.#held.delete(id);

@@ -82,6 +82,8 @@ export interface ScenarioContext {
   notes: string[];
   /** Broken guarantees found while running; any makes the scenario fail. */
   violations: string[];
+  /** What each worker is given for the scenario's Telegram (on the stand-in: the sessions in TELEGRAM_ACCOUNTS). */
+  telegramEnv: Readonly<Record<string, string>>;
   /** Starts a worker for the scenario's accounts (its sessions and the stand-in's address, or the simulator's config). */
   worker(name: string, extra?: Partial<WorkerProcessOptions>): Promise<WorkerProcess>;
   /** Starts the campaigns as their owners (one transaction); returns the commit time. */
@@ -242,6 +244,7 @@ function scenarioContext(
     size: spec.size,
     notes: [],
     violations: [],
+    telegramEnv: telegram.workerEnv,
     async worker(name, extra = {}) {
       const w = await spawnWorker({
         name,

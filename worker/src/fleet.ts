@@ -39,8 +39,11 @@ const HAND_OVER_SETTLE_MS = 10_000;
 /** A stop records what was sent and what goes back at most this long before releasing its accounts. */
 const RECORD_ON_STOP_MS = 5_000;
 
-/** An account not sending is handed over first, then the one with the fewest rows queued. */
-const handOverCost = (a: Account) => (a.status === 'running' ? 1e9 : 0) + a.queued;
+/**
+ * An account not sending is handed over first, then the one with the fewest rows queued; one
+ * still connecting last (its connection would come up after the hand-over).
+ */
+const handOverCost = (a: Account) => ({ starting: 2e9, running: 1e9 }[a.status as string] ?? 0) + a.queued;
 
 export class Fleet {
   readonly accounts = new Map<string, Account>();
@@ -51,6 +54,7 @@ export class Fleet {
   readonly #deps: AccountDeps;
   readonly #sessions: ServedSessions | null;
   readonly #holding: (accountId: string) => number;
+  readonly #taken: () => Promise<void>;
   /** Accounts being handed over, until their lock is released (or they are kept). */
   readonly #leaving = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
@@ -69,6 +73,8 @@ export class Fleet {
       sessions?: ServedSessions | null;
       /** Jobs of the account taken and not yet recorded (the fetch loop's). */
       holding(accountId: string): number;
+      /** Resolves once the fetch under way has handed its rows to their accounts. */
+      taken(): Promise<void>;
     },
   ) {
     this.#pool = o.pool;
@@ -78,6 +84,7 @@ export class Fleet {
     this.#deps = o.deps;
     this.#sessions = o.sessions ?? null;
     this.#holding = o.holding;
+    this.#taken = o.taken;
   }
 
   async start(): Promise<void> {
@@ -128,6 +135,8 @@ export class Fleet {
     await withTimeout(this.#syncing ?? Promise.resolve(), 2_000, 'account sync').catch(() => {});
     await this.#locks.retire();
     const accounts = [...this.accounts.values()];
+    // Rows of a fetch under way go back with the others (the fetch loop starts no more).
+    await this.#taken();
     await Promise.all(accounts.map((a) => a.suspend('stopped', null)));
     await Promise.all(this.#leaving.values());
     await this.#deps.recorder.drain(RECORD_ON_STOP_MS);
@@ -220,7 +229,9 @@ export class Fleet {
   async #settled(a: Account): Promise<boolean> {
     const end = Date.now() + HAND_OVER_SETTLE_MS;
     for (;;) {
-      // Each time: rows a fetch already under way brings meanwhile go back too.
+      await a.suspend('waiting_lock', HANDING_OVER);
+      // A fetch under way may still bring rows (asked for before the suspension): they go back too.
+      await this.#taken();
       await a.suspend('waiting_lock', HANDING_OVER);
       if (!a.queued && !this.#holding(a.id)) return true;
       if (Date.now() > end || this.#stopped) return false;

@@ -190,7 +190,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const hungry = (id: string) => fetch.hungry(id);
   const uncleared = () => clearance.soon();
   const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry, uncleared };
-  fleet = new Fleet({ pool, config, log, locks, deps, sessions, holding: (id) => fetch.holding(id) });
+  fleet = new Fleet({ pool, config, log, locks, deps, sessions, holding: (id) => fetch.holding(id), taken: () => fetch.taken() });
   await fleet.start();
   fetch.start();
 

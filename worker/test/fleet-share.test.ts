@@ -59,6 +59,17 @@ async function startWorkers(world: World, sim: TelegramSimulator, n: number): Pr
   return workers;
 }
 
+/** A campaign per account to the channels, each under way (a few sent). */
+async function sendingOnEach(world: World, ids: string[], channels: string[]): Promise<string[]> {
+  const campaigns = [];
+  for (const accountId of ids) campaigns.push(await createCampaign(world, { channelIds: channels, accountId }));
+  await waitFor('sending on every account', async () => {
+    const { rows } = await world.sql.query('select count(*)::int as n from public.campaigns where sent_count >= 2');
+    return rows[0].n === ids.length;
+  }, 20_000);
+  return campaigns;
+}
+
 async function expectSentOnce(world: World, sim: TelegramSimulator, campaigns: string[], peers: string[]): Promise<void> {
   for (const id of campaigns) expect(await deliveryCounts(world, id)).toEqual({ sent: peers.length });
   const { rows } = await world.sql.query(
@@ -81,12 +92,7 @@ describe('workers sharing accounts', () => {
     const all = [first!, ...rest];
     // Idle accounts are spread too: two each, whichever worker started first.
     await waitFor('two accounts each', async () => all.every((w) => running(w).length === 2), 20_000);
-    const campaigns = [];
-    for (const accountId of ids) campaigns.push(await createCampaign(world, { channelIds: channels, accountId }));
-    await waitFor('sending on every account', async () => {
-      const { rows } = await world.sql.query('select count(*)::int as n from public.campaigns where sent_count >= 2');
-      return rows[0].n === 6;
-    }, 20_000);
+    const campaigns = await sendingOnEach(world, ids, channels);
     const moved = running(first!);
     await first!.stop();
     await waitFor('three accounts each on the other two', async () => rest.every((w) => running(w).length === 3), 20_000);
@@ -103,12 +109,7 @@ describe('workers sharing accounts', () => {
     const sim = new TelegramSimulator({ accountPerSecond: 10_000, chatPerMinute: 10_000, latencyMs: [50, 150] });
     const [first] = await startWorkers(world, sim, 1);
     await waitFor('all four on the first', async () => running(first!).length === 4, 20_000);
-    const campaigns = [];
-    for (const accountId of ids) campaigns.push(await createCampaign(world, { channelIds: channels, accountId }));
-    await waitFor('sending on every account', async () => {
-      const { rows } = await world.sql.query('select count(*)::int as n from public.campaigns where sent_count >= 2');
-      return rows[0].n === 4;
-    }, 20_000);
+    const campaigns = await sendingOnEach(world, ids, channels);
     const [second] = await startWorkers(world, sim, 1);
     await waitFor('two accounts each', async () => running(first!).length === 2 && running(second!).length === 2, 20_000);
     const handed = running(second!);

@@ -76,6 +76,8 @@ export interface ScenarioContext {
   notes: string[];
   /** Broken guarantees found while running; any makes the scenario fail. */
   violations: string[];
+  /** What each worker is given for the scenario's Telegram (the sessions in TELEGRAM_ACCOUNTS, the stand-in's address). */
+  telegramEnv: Readonly<Record<string, string>>;
   /** Starts a worker for the scenario's accounts (their sessions and the stand-in's address). */
   worker(name: string, extra?: Partial<WorkerProcessOptions>): Promise<WorkerProcess>;
   /** Starts the campaigns as their owners (one transaction); returns the commit time. */
@@ -219,6 +221,7 @@ function scenarioContext(
     size: spec.size,
     notes: [],
     violations: [],
+    telegramEnv: telegram.workerEnv,
     async worker(name, extra = {}) {
       const w = await spawnWorker({
         name,

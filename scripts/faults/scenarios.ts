@@ -8,6 +8,7 @@ import type { ScenarioContext, ScenarioSize, ScenarioSpec } from './harness.ts';
 import { mediaKillScenario } from './media-scenario.ts';
 import { halfOpenLockScenario, lockOnlyRestartScenario } from './connection-scenarios.ts';
 import { socketScenarios, type SocketSizes } from './socket-scenarios.ts';
+import { fleetKillScenario, rollingRestartScenario, type TakeoverSize } from './takeover-scenarios.ts';
 import { sleep } from '../../contracts/time.ts';
 import type { TelegramModel } from '../telegram/model/model.ts';
 
@@ -29,6 +30,10 @@ export interface FaultSizes {
   lockOnlyRestart: ScenarioSize & { downMs: number };
   /** The lock/LISTEN connection goes half-open mid-campaign: noticed and replaced within noticeMs. */
   halfOpenLock: ScenarioSize & { noticeMs: number };
+  /** Workers sharing the accounts, one SIGKILLed: its accounts resume on the others within limitMs. */
+  sharedKill: TakeoverSize;
+  /** Workers sharing the accounts, each SIGTERMed and replaced in turn: handed over within limitMs. */
+  rollingRestart: TakeoverSize;
 }
 
 export const FULL: FaultSizes = {
@@ -47,6 +52,8 @@ export const FULL: FaultSizes = {
   },
   lockOnlyRestart: { accounts: 2, targets: 50, ratePerSecond: 10, settleTimeoutMs: 120_000, downMs: 3000 },
   halfOpenLock: { accounts: 2, targets: 150, ratePerSecond: 5, settleTimeoutMs: 120_000, noticeMs: 30_000 },
+  sharedKill: { workers: 3, accounts: 90, targets: 24, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 15_000 },
+  rollingRestart: { workers: 3, accounts: 90, targets: 30, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 5_000 },
 };
 
 /** Inside `npm test`: seconds each, same code paths. */
@@ -66,6 +73,18 @@ export const SHORT: FaultSizes = {
   },
   lockOnlyRestart: { accounts: 2, targets: 20, ratePerSecond: 10, settleTimeoutMs: 60_000, downMs: 1000 },
   halfOpenLock: { accounts: 2, targets: 60, ratePerSecond: 3, settleTimeoutMs: 60_000, noticeMs: 30_000 },
+  // The short suite runs its scenarios side by side on a loaded machine: a bound that catches a
+  // takeover that does not happen, not the product's 5 s (the full run holds that one).
+  sharedKill: {
+    workers: 3,
+    accounts: 6,
+    targets: 12,
+    ratePerSecond: 0.5,
+    settleTimeoutMs: 60_000,
+    limitMs: 15_000,
+    heartbeatSeconds: 2,
+  },
+  rollingRestart: { workers: 3, accounts: 6, targets: 24, ratePerSecond: 0.5, settleTimeoutMs: 60_000, limitMs: 15_000 },
 };
 
 /** SIGKILL the worker at random points of one campaign, restarting it each time. */
@@ -346,5 +365,7 @@ export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart:
     telegramScenario(sizes.telegram, logDir),
     twoWorkersScenario(sizes.twoWorkers, logDir),
     burstScenario(sizes.burst, logDir),
+    fleetKillScenario(sizes.sharedKill, logDir),
+    rollingRestartScenario(sizes.rollingRestart, logDir),
   ];
 }

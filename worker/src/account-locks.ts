@@ -7,28 +7,36 @@
 // TCP path: a NAT or proxy that stops forwarding): a heartbeat query every few seconds that
 // gets no answer in time ends it the same way, and the next session ends the old backend, which
 // Postgres would otherwise keep (holding the locks) until its own keepalive gave up.
+// The session's name is the worker's presence (fleet-share.ts): others count it to size their share.
 import pg from 'pg';
 import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
+import { PRESENCE_NOTICE, STOPPING_SESSION_NAME } from './fleet-share.ts';
 
 /** How often the lock session is asked `select 1`, and how long it may take to answer. */
 export const LOCK_HEARTBEAT_MS = 5_000;
 export const LOCK_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** A stop's statements on the lock session wait no longer: a session that does not answer ends with the process. */
+const STOP_STATEMENT_MS = 1_000;
 
 export class AccountLocks {
   readonly #url: string;
+  readonly #name: string;
   #client: pg.Client | null = null;
   #pid = 0;
   /** The previous session (pid, backend start) if it may still live on the server. */
   #stale: { pid: number; started: string } | null = null;
   #started = '';
+  #channel = '';
   #heartbeat: NodeJS.Timeout | null = null;
   #held = new Set<string>();
   #onLost: () => void;
   #onNotify: (queue: string) => void;
 
-  constructor(databaseUrl: string, handlers: { onLost(): void; onNotify(queue: string): void }) {
+  /** `name`: the session's application_name (lockSessionName). */
+  constructor(databaseUrl: string, handlers: { onLost(): void; onNotify(queue: string): void }, name: string) {
     this.#url = databaseUrl;
+    this.#name = name;
     this.#onLost = handlers.onLost;
     this.#onNotify = handlers.onNotify;
   }
@@ -42,17 +50,47 @@ export class AccountLocks {
     return this.#held.has(accountId);
   }
 
-  /** Connects (if needed) and tries to lock the accounts; returns the ones newly held. */
-  async acquire(ids: string[]): Promise<string[]> {
+  /** Opens the session if it is not open: this worker counts among the live ones from then on. */
+  async open(): Promise<void> {
+    if (!this.#client) await this.#connect();
+  }
+
+  /** Connects (if needed) and tries to lock the accounts, at most `limit`; returns the ones newly held. */
+  async acquire(ids: string[], limit: number | null = null): Promise<string[]> {
     const client = this.#client ?? (await this.#connect());
-    const got = await db.tryLockAccounts(client, ids.filter((id) => !this.#held.has(id)));
+    const got = await db.tryLockAccounts(client, ids.filter((id) => !this.#held.has(id)), limit);
     for (const id of got) this.#held.add(id);
     return got;
   }
 
-  async release(id: string): Promise<void> {
-    if (!this.#held.delete(id) || !this.#client) return;
-    await db.unlockAccount(this.#client, id).catch(() => {});
+  /** Releases the account's lock; `tell`: the other workers are told to look for it now. */
+  async release(id: string, tell = false): Promise<void> {
+    const c = this.#client;
+    if (!this.#held.delete(id) || !c) return;
+    await db.unlockAccount(c, id).catch(() => {});
+    if (tell) await this.#announce(c);
+  }
+
+  /** A stop begins: no longer counted among the live workers (the others' shares grow), and they are told. */
+  async retire(): Promise<void> {
+    const c = this.#client;
+    if (c) await this.#announce(c, () => db.renameSession(c, STOPPING_SESSION_NAME));
+  }
+
+  /** Every account's lock released at once (a stop, its sends recorded), and the others told. */
+  async releaseAll(): Promise<void> {
+    const c = this.#client;
+    this.#held.clear();
+    if (c) await this.#announce(c, () => db.unlockAllAccounts(c));
+  }
+
+  /** `change` (if any), then the other workers told (NOTIFY), within STOP_STATEMENT_MS in all; never throws. */
+  async #announce(c: pg.Client, change: () => Promise<void> = async () => {}): Promise<void> {
+    const tell = async () => {
+      await change();
+      await db.notifyWorkers(c, this.#channel, PRESENCE_NOTICE);
+    };
+    await withTimeout(tell(), STOP_STATEMENT_MS, 'presence change').catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -67,7 +105,7 @@ export class AccountLocks {
   async #connect(): Promise<pg.Client> {
     const c = new pg.Client({
       connectionString: this.#url,
-      application_name: 'tg-worker locks',
+      application_name: this.#name,
       keepAlive: true,
       connectionTimeoutMillis: LOCK_HEARTBEAT_TIMEOUT_MS,
     });
@@ -84,11 +122,14 @@ export class AccountLocks {
       // Not fatal: a session left over only delays accounts (waiting_lock) until the server ends it.
       if (this.#stale) await db.endStaleSession(c, this.#stale.pid, this.#stale.started).catch(() => {});
       this.#stale = null;
-      await c.query(`listen "${await db.notifyChannel(c)}"`);
+      this.#channel = await db.notifyChannel(c);
+      await c.query(`listen "${this.#channel}"`);
       this.#pid = rows[0].pid;
       this.#started = rows[0].started;
       this.#client = c;
       this.#startHeartbeat(c);
+      // A new worker: the others shrink their share now rather than at their next pass.
+      await this.#announce(c);
       return c;
     } catch (err) {
       destroy(c);

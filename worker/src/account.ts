@@ -245,6 +245,8 @@ export class Account {
     await this.suspend('stopped', null);
     this.#reach?.stop();
     if (this.#timer) clearTimeout(this.#timer);
+    // Started again later (handed back to this worker), the next wait arms a timer of its own.
+    this.#timer = null;
     await this.#gateway?.stop().catch(() => {});
     this.#gateway = null;
   }

@@ -36,8 +36,8 @@ export const WorkerConfig = z.object({
   /** gramjs: real Telegram; simulator: the in-process Telegram stand-in (demo, tests, benchmarks). */
   mode: z.enum(['gramjs', 'simulator']),
   /**
-   * Accounts whose sessions this process holds; null = accounts of the database, up to
-   * maxAccounts: in gramjs mode those with a session stored sealed (opened with sessionKey).
+   * Accounts whose sessions this process holds; null = accounts of the database: in gramjs mode
+   * those with a session stored sealed (opened with sessionKey). Workers share them (fleet-share.ts).
    */
   accounts: z.array(AccountConfig).nullable(),
   /** Seals and opens the sessions stored in the database (AES-256-GCM). Secret: never logged. */
@@ -90,7 +90,7 @@ export const WorkerConfig = z.object({
   accountLockRetryMs: z.number().int().positive().default(2_000),
   /** Re-read accounts' pace and state (and, in simulator mode without a list, find new ones) this often. */
   accountRefreshMs: z.number().int().positive().default(5_000),
-  /** Without an account list: serve at most this many accounts of the database. */
+  /** Accounts this process holds at most at once (of its list, or of the database), whatever its fair share. */
   maxAccounts: z.number().int().positive().default(1_000),
   /** Each webhook attempt is abandoned (and retried) after this long. */
   webhookTimeoutMs: z.number().int().min(100).max(30_000).default(10_000),

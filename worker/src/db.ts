@@ -240,13 +240,48 @@ export async function heartbeat(db: SqlExecutor, jobs: Array<{ accountId: string
   );
 }
 
-/** Session advisory locks on the lock connection: the accounts of `ids` this session now holds. */
-export async function tryLockAccounts(lockSession: SqlExecutor, ids: string[]): Promise<string[]> {
+/**
+ * Session advisory locks on the lock connection: the accounts of `ids` this session now holds, at
+ * most `limit` (null: all it can). The scan stops at the limit: later ids are not even tried.
+ */
+export async function tryLockAccounts(lockSession: SqlExecutor, ids: string[], limit: number | null = null): Promise<string[]> {
   const { rows } = await lockSession.query(
-    'select id::text from unnest($1::uuid[]) as id where pg_try_advisory_lock($2, hashtext(id::text))',
-    [ids, LOCK_CLASS],
+    'select id::text from unnest($1::uuid[]) as id where pg_try_advisory_lock($2, hashtext(id::text)) limit $3',
+    [ids, LOCK_CLASS, limit],
   );
   return rows.map((r) => r.id as string);
+}
+
+/** Releases every account lock of the session. */
+export async function unlockAllAccounts(lockSession: SqlExecutor): Promise<void> {
+  await lockSession.query('select pg_advisory_unlock_all()');
+}
+
+/** A NOTIFY on pg-boss's channel for the other workers (payload: not a queue's name). */
+export async function notifyWorkers(db: SqlExecutor, channel: string, notice: string): Promise<void> {
+  await db.query('select pg_notify($1, $2)', [channel, notice]);
+}
+
+/** Renames the session (application_name), e.g. a worker's lock session once it stops. */
+export async function renameSession(db: SqlExecutor, name: string): Promise<void> {
+  await db.query(`select set_config('application_name', $1, false)`, [name]);
+}
+
+/** The live workers (lock sessions named `lockSessionName`) and which of these accounts have work. */
+export async function fleetView(
+  db: SqlExecutor,
+  accountIds: string[],
+  lockSessionName: string,
+): Promise<{ workers: number; busy: Set<string> }> {
+  const { rows } = await db.query(
+    `select (select count(*)::int from pg_stat_activity
+         where datname = current_database() and application_name = $2) as workers,
+       array(select a.id::text from unnest($1::uuid[]) as a (id)
+         where exists (select 1 from public.campaigns c where c.account_id = a.id and c.state = 'running')
+           or exists (select 1 from public.campaign_test_sends t where t.account_id = a.id and t.state = 'pending')) as busy`,
+    [accountIds, lockSessionName],
+  );
+  return { workers: rows[0].workers as number, busy: new Set(rows[0].busy as string[]) };
 }
 
 /**

@@ -30,6 +30,8 @@ export class FetchLoop {
   /** Jobs taken and not yet recorded: kept alive with heartbeats. */
   readonly #held = new Map<string, { accountId: string; since: number }>();
   #running: Promise<void> | null = null;
+  /** The fetch under way (the statement, then its rows handed to their accounts). */
+  #taking: Promise<void> = Promise.resolve();
   #again = false;
   #failures = 0;
   #startedAt = Date.now();
@@ -106,6 +108,18 @@ export class FetchLoop {
     return this.#lastFetch.get(accountId) ?? this.#startedAt;
   }
 
+  /** Resolves once the fetch under way, if any, has handed its rows to their accounts. */
+  taken(): Promise<void> {
+    return this.#taking.catch(() => {});
+  }
+
+  /** Jobs of the account taken and not yet recorded (its hand-over waits for none). */
+  holding(accountId: string): number {
+    let n = 0;
+    for (const h of this.#held.values()) if (h.accountId === accountId) n++;
+    return n;
+  }
+
   /** Jobs of these outcomes are settled: no more heartbeats. */
   settled(jobIds: Iterable<string>): void {
     for (const id of jobIds) this.#held.delete(id);
@@ -141,7 +155,8 @@ export class FetchLoop {
       // Let a burst of NOTIFYs and drained queues gather into one statement.
       await new Promise((r) => setImmediate(r));
       try {
-        await this.#takeOnce();
+        this.#taking = this.#takeOnce();
+        await this.#taking;
         this.#failures = 0;
       } catch (err) {
         this.#log.warn({ err }, 'fetching jobs failed; trying again');
@@ -153,6 +168,7 @@ export class FetchLoop {
   }
 
   async #takeOnce(): Promise<void> {
+    if (this.#stopped) return;
     const wants = this.#wants();
     // Without a lock session the accounts are suspended; they ask again when they run.
     if (!wants.length || !this.#locks.pid) return;

@@ -3,7 +3,7 @@
 // TelegramSimulator) or as a child process.
 //
 // Connections are a constant, whatever the number of accounts: one lock session (every
-// account's advisory lock, and LISTEN), pg-boss's pool of 2 (supervision, the campaign-resume
+// account's advisory lock, LISTEN, and the process's presence among the workers), pg-boss's pool of 2 (supervision, the campaign-resume
 // queue) and the worker's pool (fetch, record, heartbeats, reads): maxConnections in all.
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -17,6 +17,7 @@ import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
 import { FetchLoop } from './fetch-loop.ts';
 import { Fleet } from './fleet.ts';
+import { lockSessionName } from './fleet-share.ts';
 import { createTelegramClient, GramJsGateway } from './gateway/gramjs-gateway.ts';
 import type { TelegramGateway } from './gateway/types.ts';
 import { type HealthReport, healthReporter, startHttp } from './health.ts';
@@ -186,8 +187,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
 
   let fleet: Fleet | null = null;
   const clearance = new SendClearance({ pool, log, accounts: () => fleet?.accounts.values() ?? [] });
-  const onNotify = (q: string) => clearance.notified(q) || webhooks.notified(q) || logins?.notified(q) || fetch.notified(q);
-  const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify });
+  const onNotify = (q: string) =>
+    fleet?.notified(q) || clearance.notified(q) || webhooks.notified(q) || logins?.notified(q) || fetch.notified(q);
+  const locks = new AccountLocks(config.databaseUrl, { onLost: () => fleet?.lost(), onNotify }, lockSessionName(config));
   const recorder = new Recorder(pool, {
     flushMs: config.flushMs,
     log,
@@ -206,7 +208,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const hungry = (id: string) => fetch.hungry(id);
   const uncleared = () => clearance.soon();
   const deps = { config, log, metrics, recorder, createGateway: gateways.create, wake, hungry, uncleared };
-  fleet = new Fleet({ pool, config, log, locks, deps, sessions });
+  fleet = new Fleet({ pool, config, log, locks, deps, sessions, holding: (id) => fetch.holding(id), taken: () => fetch.taken() });
   await fleet.start();
   fetch.start();
 
@@ -244,12 +246,12 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       stopping = true;
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
+      // Bounded from the sends in flight on (STOP_AFTER_SENDS_MS): the database may not answer.
+      // The fleet records them and hands its accounts over before the sessions disconnect.
       await fleet!.stop();
       clearance.stop();
       webhooks.stop();
       await logins?.stop();
-      // Bounded from here on (STOP_AFTER_SENDS_MS): the database may not answer.
-      await recorder.drain(5_000);
       await Promise.all([
         withTimeout(boss.stop({ graceful: true, timeout: 2_000 }), 3_000, 'pg-boss stop').catch(() => {}),
         locks.close(),

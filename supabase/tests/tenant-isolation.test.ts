@@ -220,6 +220,9 @@ describe('quotas', () => {
       storage_bytes: 1073741824,
       webhook_endpoints: 10,
       webhook_pending_tests: 5,
+      login_failures: 20,
+      login_failures_per_account: 5,
+      login_starts: 30,
     });
   });
 

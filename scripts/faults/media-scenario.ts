@@ -79,14 +79,18 @@ export function mediaKillScenario(size: ScenarioSize & { kills: number }, logDir
       const posts = await ctx.posts();
       const plain = posts.filter((p) => p.media !== 'MessageMediaPhoto');
       if (plain.length) ctx.violations.push(`${plain.length} of ${posts.length} posts without the photo`);
-      // One upload per campaign, and one more for the reference refused after the first restart.
-      const expected = ctx.campaignIds.length + 1;
+      // One upload per campaign, and one more for the reference refused after the first restart,
+      // unless the worker that got the refusal was killed before uploading again (the refusal is
+      // injected once, so the next worker's send with the old reference goes through).
+      const least = ctx.campaignIds.length;
       ctx.notes.push(
         `${uploads()} uploads (messages.uploadMedia) by ${size.kills + 1} worker processes, file fetched ${
           files?.fetches() ?? 0
         } times`,
       );
-      if (uploads() !== expected) ctx.violations.push(`${uploads()} uploads where the worker promises ${expected}`);
+      if (uploads() < least || uploads() > least + 1) {
+        ctx.violations.push(`${uploads()} uploads where the worker promises ${least} or ${least + 1}`);
+      }
       await files?.close();
     },
   };

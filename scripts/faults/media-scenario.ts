@@ -3,8 +3,8 @@
 // (upload.saveFilePart + messages.uploadMedia): the reference rides on the campaign's outcomes
 // into the database (worker_media_refs) and a restarted process sends with it instead of
 // uploading again; a reference Telegram refuses (FILE_REFERENCE_EXPIRED, answered here to the
-// first send after one restart) is replaced by exactly one new upload, without spending an
-// attempt. The audit is the suite's (one post per target in the channels' history, counters equal
+// first send after one restart) is replaced by one new upload, without spending an attempt
+// (unless the worker that got the refusal is killed first). The audit is the suite's (one post per target in the channels' history, counters equal
 // to rows); `after` adds that every post carries the photo and counts the uploads Telegram saw.
 // The file comes from a small HTTP server answering the Storage API's object route, which is all
 // the worker uses of Storage.

@@ -4,6 +4,8 @@
 import { isFinished } from '../../contracts/realtime.ts';
 import { sleep } from '../../contracts/time.ts';
 import { AccountMedia } from './account-media.ts';
+import { AccountActions, ACTION_SLOT, type ActionResult } from './actions/runner.ts';
+import { type ActionRow, isActionRow } from './actions/store.ts';
 import { CampaignQueues } from './campaign-queue.ts';
 import type { WorkerConfig } from './config.ts';
 import type * as db from './db.ts';
@@ -62,6 +64,9 @@ export function bufferTarget(ratePerMinute: number, lookaheadSeconds: number): {
  * A peer a user account can send to: a channel or user needs the access hash this account was
  * given (0 is valid for bots only); a basic group's marked id (-<id>, not -100<id>) needs none.
  */
+/** What a peer lookup reads of a claimed row (a send's or an action's). */
+type PeerRow = Pick<db.ClaimRow, 'telegram_id' | 'access_hash' | 'channel_id' | 'peer'>;
+
 function usable(p: ResolvedPeer): boolean {
   return p.accessHash !== null || (p.telegramId.startsWith('-') && !p.telegramId.startsWith('-100'));
 }
@@ -88,6 +93,9 @@ export class Account {
   readonly media: AccountMedia;
   /** The queue ran dry since the last send: the next one starts the pace afresh. */
   #idle = true;
+  /** Actions on sent posts, given every other slot while sends wait too. */
+  readonly #actions: AccountActions;
+  #actionTurn = true;
 
   constructor(id: string, deps: AccountDeps) {
     this.id = id;
@@ -99,6 +107,13 @@ export class Account {
       () => this.#gateway!,
       Math.max(120_000, sendTimeoutMs * 8),
     );
+    this.#actions = new AccountActions({
+      config: deps.config,
+      gateway: () => this.#gateway!,
+      peerOf: async (row) => this.#knownPeer(row) ?? (await this.#resolve(row)),
+      record: (row, result) => this.#recordAction(row, result),
+      telegramStopped: (c) => this.#telegramStopped(c),
+    });
   }
 
   /** Claimed rows waiting for their slot, per campaign. */
@@ -106,9 +121,9 @@ export class Account {
     return this.#queue.queuedByCampaign();
   }
 
-  /** Claimed rows waiting for their slot. */
+  /** Claimed rows (sends and actions) waiting for their slot. */
   get queued(): number {
-    return this.#queue.size;
+    return this.#queue.size + this.#actions.size;
   }
 
   /** May the fetch loop take jobs for this account now? */
@@ -187,9 +202,10 @@ export class Account {
   }
 
   /** Rows the fetch loop claimed for this account: skips are recorded, sends queued. */
-  enqueue(rows: db.ClaimRow[]): void {
+  enqueue(rows: db.Claimed[]): void {
     for (const r of rows) {
-      if (r.action === 'skip') this.#record(r, { outcome: 'skip' });
+      if (isActionRow(r)) this.#actions.add(r);
+      else if (r.action === 'skip') this.#record(r, { outcome: 'skip' });
       else if (r.action === 'test') void this.#test(r);
       else this.#queue.add(r);
     }
@@ -253,6 +269,7 @@ export class Account {
 
   #releaseAll(): void {
     for (const r of this.#queue.takeAll()) this.#record(r, { outcome: 'deferred' });
+    this.#actions.releaseAll();
   }
 
   /** Starts every send whose slot has come, up to sendConcurrency in flight; else a timer. */
@@ -261,12 +278,23 @@ export class Account {
     for (const r of this.#queue.takeExhausted()) this.#record(r, { outcome: 'deferred' });
     while (this.#inFlight.size < this.#deps.config.sendConcurrency) {
       const now = clock();
+      const actionAt = this.#actions.size ? this.pacer.slotAt(ACTION_SLOT, null) : Number.POSITIVE_INFINITY;
+      if (actionAt <= now && this.#actionTurn) {
+        this.#startAction();
+        continue;
+      }
       const p = this.#queue.pick((c, rate) => this.pacer.slotAt(c, rate), now);
+      if (!p.row && actionAt <= now) {
+        this.#startAction();
+        continue;
+      }
       if (!p.row) {
-        if (Number.isFinite(p.at)) this.#armTimer(p.at - now);
+        const at = Math.min(p.at, actionAt);
+        if (Number.isFinite(at)) this.#armTimer(at - now);
         else if (!this.#queue.size) this.#idle = true;
         break;
       }
+      this.#actionTurn = true;
       if (this.#needsPeer(p.row)) {
         // Back to the head of its campaign until its peer is known (the lookup pumps again).
         this.#queue.putBack(p.row);
@@ -284,6 +312,19 @@ export class Account {
     if (this.#queue.size < bufferTarget(this.pacer.ratePerMinute, this.#deps.config.lookaheadSeconds).low) {
       this.#deps.hungry(this.id);
     }
+  }
+
+  /** The next action takes the account's slot (sends wait, as for another campaign's send). */
+  #startAction(): void {
+    const row = this.#actions.next()!;
+    this.pacer.take(ACTION_SLOT, null, !this.#idle);
+    this.#idle = false;
+    this.#actionTurn = false;
+    const running = this.#actions.run(row).finally(() => {
+      this.#inFlight.delete(running);
+      this.#pump();
+    });
+    this.#inFlight.add(running);
   }
 
   #armTimer(ms: number): void {
@@ -418,13 +459,13 @@ export class Account {
    * never another account's hash: core.telegram.org/api/peers, "Access hash") or this process's.
    * One without a hash (not yet resolved by this account) is resolved first, never sent with 0.
    */
-  #knownPeer(row: db.ClaimRow): ResolvedPeer | undefined {
+  #knownPeer(row: PeerRow): ResolvedPeer | undefined {
     const cached = row.telegram_id ? { telegramId: row.telegram_id, accessHash: row.access_hash } : undefined;
     return cached && usable(cached) ? cached : this.#peers.get(row.channel_id ?? row.peer);
   }
 
   /** Looks the peer up once per account and has the recorder keep it in the account's cache. */
-  async #resolve(row: db.ClaimRow): Promise<ResolvedPeer> {
+  async #resolve(row: PeerRow): Promise<ResolvedPeer> {
     const key = row.channel_id ?? row.peer;
     let p = this.#peers.get(key);
     if (!p) {
@@ -455,6 +496,13 @@ export class Account {
     if (n) this.#duplicates.set(row.delivery_id, n);
     const o = outcomeOf(c, { attempts: row.attempts, reachable, duplicates: n, config: this.#deps.config });
     this.#queue.settle(row.campaign_id, o.outcome === 'failed');
+    this.#telegramStopped(c);
+    if ('retryAt' in o) this.#deps.wake(this.id, Date.parse(o.retryAt));
+    this.#record(row, o);
+  }
+
+  /** A FLOOD_WAIT waits it out; an account Telegram stopped sends no more until its owner resumes. */
+  #telegramStopped(c: Classified): void {
     if (c.kind === 'flood_wait') this.#flood(Date.now() + c.seconds * 1000, c.seconds);
     if (c.kind === 'account' && this.status !== 'account_stopped') {
       this.#recordStop(c);
@@ -463,8 +511,6 @@ export class Account {
       this.#deps.log.error({ accountId: this.id, status: c.status }, 'account stopped by Telegram; campaigns paused');
       this.#releaseAll();
     }
-    if ('retryAt' in o) this.#deps.wake(this.id, Date.parse(o.retryAt));
-    this.#record(row, o);
   }
 
   /** FLOOD_WAIT until `until`: no sends, rows back, campaigns paused by the recorder (seconds given). */
@@ -500,6 +546,19 @@ export class Account {
     this.#deps.log.info({ accountId: this.id }, 'Telegram reachable again: sending');
     if (this.status === 'unreachable' || this.status === 'starting') this.setStatus('running');
     this.#deps.wake(this.id);
+  }
+
+  #recordAction(row: ActionRow, result: ActionResult): void {
+    this.#deps.metrics.outcomes.inc({ account: this.id, outcome: `action_${result.outcome}` });
+    if (result.retryAt) this.#deps.wake(this.id, Date.parse(result.retryAt));
+    this.#deps.recorder.add({
+      ...result,
+      deliveryId: row.delivery_id,
+      jobId: row.job_id,
+      accountId: this.id,
+      campaignId: row.campaign_id,
+      actionId: row.action_id,
+    } as db.Outcome);
   }
 
   #record(row: db.ClaimRow, o: RowOutcome, test = false): void {

@@ -62,7 +62,7 @@ describe('standing actions at creation and through PATCH', () => {
         [{ deleteAfter: 'tomorrow' }, 'deleteAfter'],
         [{ deleteAfter: 'P400D' }, 'deleteAfter'],
         [{ pin: { unpinAfter: 'PT0S' } }, 'pin.unpinAfter'],
-        [{ pin: { loud: true } }, 'pin'],
+        [{ pin: { loud: true } }, 'pin.loud'],
       ] as const
     ) {
       for (

@@ -3,6 +3,7 @@
 // process, with the same accounts and channels made through MTProto: stand-in.ts), real worker
 // processes running their GramJS network stack against it, the fault, then the audit (posts per
 // target as Telegram's history shows them vs delivery rows vs counters).
+import type pg from 'pg';
 import { type Audit, audit, clean } from '../bench/checks.ts';
 import type { AppDatabase, BenchCluster } from '../bench/cluster.ts';
 import { type Fleet, seedFleet, startFleet } from '../bench/fleet-seed.ts';
@@ -84,6 +85,11 @@ export interface ScenarioContext {
   start(): Promise<number>;
   /** Sent deliveries so far (0 while Postgres is down). */
   sent(): Promise<number>;
+  /**
+   * A query on the scenario's one polling connection, opened once: a measurement taken
+   * mid-fault must not wait on a new connection of a test process that many stand-ins keep busy.
+   */
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]>;
   /** Waits (bounded) until sent() >= n; false on timeout. */
   waitSent(n: number, timeoutMs: number): Promise<boolean>;
   /** Runs after the scenario's workers are gone (e.g. a proxy they connect through). */
@@ -228,6 +234,9 @@ function scenarioContext(
         databaseUrl: db.url,
         accountIds,
         logDir: spec.logDir,
+        // A worker start is not what a scenario bounds: its database connections may pass
+        // through a proxy in this process, whose event loop the side-by-side stand-ins stall.
+        readyTimeoutMs: 60_000,
         ...extra,
         env: { ...FAULT_WORKER_ENV, ...telegram.workerEnv, ...extra.env },
       });
@@ -239,6 +248,7 @@ function scenarioContext(
     start: () => startFleet(db, fleet),
     cleanup: (fn) => void closers.push(fn),
     sent,
+    query: (text, values) => poll.query(text, values),
     async waitSent(n, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {

@@ -5,7 +5,6 @@
 // every delivery settled: sent, or an unknown outcome reported as such (the audit's retry-failed
 // then resends it with its random_id), never failed for a post Telegram stored (the harness).
 import { sleep } from '../../contracts/time.ts';
-import { withClient } from '../lib/database.ts';
 import type { TelegramStandIn } from '../telegram/mtproto/server.ts';
 import { FAULT_WORKER_ENV, type ScenarioContext, type ScenarioSize, type ScenarioSpec } from './harness.ts';
 
@@ -24,11 +23,10 @@ const dcIds = (t: TelegramStandIn) => t.dcs.map((d) => d.id);
 
 /** Attempts spent so far by the scenario's deliveries. */
 async function spentAttempts(ctx: ScenarioContext): Promise<number> {
-  const { rows: [r] } = await withClient(ctx.db.url, (c) =>
-    c.query<{ n: number }>(
-      'select coalesce(sum(attempts), 0)::int as n from public.deliveries where campaign_id = any($1::uuid[])',
-      [ctx.campaignIds],
-    ));
+  const [r] = await ctx.query<{ n: number }>(
+    'select coalesce(sum(attempts), 0)::int as n from public.deliveries where campaign_id = any($1::uuid[])',
+    [ctx.campaignIds],
+  );
   return r!.n;
 }
 

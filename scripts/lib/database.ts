@@ -87,7 +87,9 @@ export function dropDatabase(adminUrl: string, name: string): Promise<void> {
  * so callers polling across a Postgres restart (the fault suite) get an error, not a hang.
  */
 export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  // Generous: a test process that runs many stand-ins side by side stalls its event loop for
+  // seconds (measured 1.1 s at load 6), and a connect timed out then is the harness's, not the product's.
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 30_000 });
   c.on('error', () => {}); // a dropped connection surfaces as the query's error
   await c.connect();
   try {

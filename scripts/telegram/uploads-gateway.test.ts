@@ -1,11 +1,11 @@
-// The worker's real GramJS gateway and its per-account media (worker/src/account-media.ts) against
+// The worker's real GramJS gateway and its per-account media (worker/src/account/media.ts) against
 // the stand-in's upload rules over MTProto: parts and big files, sends by reference with the
 // delivery's random_id, an expired file reference replaced by a new upload, FLOOD_PREMIUM_WAIT_X
 // on uploads only, and parts Telegram no longer holds saved again. The model's clock is moved on
 // by the tests.
 import { describe, expect, it } from 'vitest';
 import { Api, type TelegramClient } from 'telegram';
-import { AccountMedia } from '../../worker/src/account-media.ts';
+import { AccountMedia } from '../../worker/src/account/media.ts';
 import type { ClaimRow } from '../../worker/src/db.ts';
 import { classify, isStaleMedia } from '../../worker/src/errors.ts';
 import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';

@@ -6,7 +6,8 @@
 // One statement per process every RENEW_MS while its accounts hold deliveries. A NOTIFY that a
 // campaign stopped running sends its queued deliveries back at once.
 import type pg from 'pg';
-import type { Account, Verdict } from './account.ts';
+import type { Account } from './account/account.ts';
+import type { Verdict } from './account/deliveries.ts';
 import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
 import type { Logger } from './logger.ts';

@@ -5,7 +5,8 @@
 // look at when each queue's next job comes due (scheduled campaigns, jobs of a dead worker).
 // Idle accounts, and accounts in a FLOOD_WAIT, cost nothing here.
 import type pg from 'pg';
-import { type Account, bufferTarget } from './account.ts';
+import type { Account } from './account/account.ts';
+import { bufferTarget } from './account/deliveries.ts';
 import { CAMPAIGN_RESUME_QUEUE, deliveryQueueName } from '../../contracts/jobs.ts';
 import type { AccountLocks } from './account-locks.ts';
 import type { WorkerConfig } from './config.ts';

@@ -9,7 +9,8 @@
 // no send of it starts, those in flight finish, every job it took is recorded, then its lock goes.
 import type pg from 'pg';
 import { sleep } from '../../contracts/time.ts';
-import { Account, type AccountDeps } from './account.ts';
+import { Account } from './account/account.ts';
+import type { AccountDeps } from './account/context.ts';
 import type { AccountLocks } from './account-locks.ts';
 import type { WorkerConfig } from './config.ts';
 import * as db from './db.ts';

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type pg from 'pg';
 import { CAMPAIGN_RESUME_QUEUE } from '../../contracts/jobs.ts';
-import type { Account } from './account.ts';
+import type { Account } from './account/account.ts';
 import * as db from './db.ts';
 import { HELD_ELSEWHERE } from './fleet.ts';
 import type { Metrics } from './metrics.ts';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { type Job, PgBoss } from 'pg-boss';
 import { CAMPAIGN_RESUME_QUEUE, CampaignResumeJob } from '../../contracts/jobs.ts';
-import type { Account } from './account.ts';
+import type { Account } from './account/account.ts';
 import { AccountLocks } from './account-locks.ts';
 import { SendClearance } from './clearance.ts';
 import { sessionKeys, WorkerConfig, type WorkerConfigInput } from './config.ts';

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { onTestFinished } from 'vitest';
 import { asUser, createCampaignAs, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 import { Api } from 'telegram';
-import type { Account } from '../src/account.ts';
+import type { Account } from '../src/account/account.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import type { WorkerConfigInput } from '../src/config.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';

@@ -4,10 +4,10 @@
 // Telegram does not know) is replaced by one new upload, whichever send noticed first. A new
 // reference rides on the campaign's next outcome into the database (worker_media_refs), so a
 // restarted worker reuses it from worker_take instead of uploading again.
-import type { ClaimRow } from './db.ts';
-import { classify, withTimeout } from './errors.ts';
-import type { MediaRef, TelegramGateway } from './gateway/types.ts';
-import type { MediaSource } from './media.ts';
+import type { ClaimRow } from '../db.ts';
+import { classify, withTimeout } from '../errors.ts';
+import type { MediaRef, TelegramGateway } from '../gateway/types.ts';
+import type { MediaSource } from '../media.ts';
 
 interface Upload {
   promise: Promise<MediaRef>;

@@ -2,6 +2,7 @@
 // the pace in any second, every post is edited once, and the run's length against the ideal
 // (999 intervals at the pace) is printed, request to last record included. The target is within
 // ×1.1 of the ideal; how close a run comes depends on the machine's load, so it is printed, not held.
+// And edits share the pace with a campaign sending on the same account.
 import { describe, expect, it } from 'vitest';
 import { ACTION_SLOT } from '../src/actions/runner.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
@@ -59,4 +60,38 @@ describe('edit pace', () => {
       } in a second`,
     );
   }, 180_000);
+
+  it("edits of one campaign and sends of another share the account's slots", async () => {
+    const N = 60;
+    const world = await createWorld({ ratePerMinute: 60_000 });
+    const first = await addChannels(world, N, 'edited');
+    const second = await addChannels(world, N, 'sent');
+    const sim = new TelegramSimulator({ accountPerSecond: 100_000, latencyMs: [1, 3] });
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: sim });
+    const edited = await createCampaign(world, { channelIds: first.ids, text: 'v1' });
+    await waitForState(world, edited, 'completed', 60_000);
+    await world.sql.query('update public.telegram_accounts set rate_per_minute = 1200 where id = $1', [world.accountId]);
+    const account = worker.accounts()[0]!;
+    await waitFor('the account at 20/s', async () => account.pacer.ratePerMinute === 1200, 10_000);
+
+    const grants = recordGrants(account);
+    const sending = await createCampaign(world, { channelIds: second.ids, text: 'other' });
+    await asUser(world.sql, world.userId, (t) => t.query(`select public.edit_campaign_message($1, '{"text":"v2"}')`, [edited]));
+    await waitForState(world, sending, 'completed', 60_000);
+    await waitFor('every edit recorded', async () => {
+      const { rows } = await world.sql.query('select action_counts from public.campaigns where id = $1', [edited]);
+      return rows[0].action_counts.edited === N;
+    }, 60_000);
+    // From the first edit to whichever kind ends first, both share the slots: the fetch gives
+    // actions half of what it takes and the account gives them every other slot while both wait.
+    const kinds = grants.map((g) => (g.campaignId === ACTION_SLOT ? 'edit' : 'send'));
+    const from = kinds.indexOf('edit');
+    const to = Math.min(kinds.lastIndexOf('edit'), kinds.lastIndexOf('send'));
+    const overlap = kinds.slice(from, to + 1);
+    const share = overlap.filter((k) => k === 'edit').length / overlap.length;
+    console.log(`shared pace: ${overlap.length} slots while both edited and sent, ${(share * 100).toFixed(0)}% edits`);
+    expect(overlap.length).toBeGreaterThanOrEqual(N / 2);
+    expect(share).toBeGreaterThanOrEqual(0.3);
+    expect(share).toBeLessThanOrEqual(0.7);
+  }, 120_000);
 });

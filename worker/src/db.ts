@@ -152,7 +152,7 @@ export async function take(
   return [...actions, ...sends, ...more];
 }
 
-/** Records outcomes (deliveries and test sends) and the uploads they carry, in the caller's transaction. */
+/** Records outcomes (deliveries, test sends and actions on posts) and the uploads they carry, in the caller's transaction. */
 export async function record(db: SqlExecutor, results: Outcome[]): Promise<CampaignState[]> {
   const refs = results.filter((o) => o.mediaRef).map((o) => ({
     campaignId: o.campaignId,

@@ -51,6 +51,8 @@ const VALID: Record<string, Record<string, unknown>> = {
   submitLoginCode: { code: '12345' },
   submitLoginPassword: { password: 'pw' },
   testCampaign: { channelId: '00000000-0000-4000-8000-000000000000' },
+  editCampaignMessage: { text: 'fuzz v2', parseMode: 'plain' },
+  pinCampaignPosts: { silent: true, unpinAfter: 'PT1H' },
   createWebhook: { url: 'https://8.8.8.8/fuzz', events: ['campaign.completed'] },
   updateWebhook: { description: 'x' },
 };

@@ -18,7 +18,7 @@ import {
   type World,
 } from '../../worker/test/fixtures.ts';
 import { TelegramModel } from './model/model.ts';
-import { createChannel, history, inputChannel, signedIn, testPhone, useStandIn } from './testing.ts';
+import { history, inputChannel, ownChannels, signedIn, standInWorkerConfig, testPhone, useStandIn } from './testing.ts';
 import { Api } from 'telegram';
 
 const model = new TelegramModel();
@@ -35,29 +35,10 @@ function countCalls(): Record<string, number> {
 }
 
 async function startWorkerOn(w: World, owner: TelegramClient) {
-  const s = standIn();
-  await startTestWorker(
-    testConfig(w, {
-      mode: 'gramjs',
-      accounts: [{ accountId: w.accountId, session: owner.session.save() as unknown as string }],
-      apiId: s.apiId,
-      apiHash: s.apiHash,
-      server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    }),
-    { logger: testLogger() },
-  );
+  await startTestWorker(testConfig(w, standInWorkerConfig(standIn(), w, owner)), { logger: testLogger() });
 }
 
-async function channels(w: World, owner: TelegramClient, n: number, prefix: string) {
-  const usernames = Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
-  const created = [];
-  for (const username of usernames) created.push(await createChannel(owner, { username }));
-  const { rows } = await w.sql.query(
-    `insert into public.channels (owner_id, peer) select $1, '@' || u from unnest($2::text[]) u returning id`,
-    [w.userId, usernames],
-  );
-  return { created, ids: rows.map((r) => r.id as string) };
-}
+const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
 
 const rpc = (w: World, sql: string, params: unknown[]) => asUser(w.sql, w.userId, (t) => t.query(sql, params));
 
@@ -81,7 +62,7 @@ describe('actions on sent posts through the worker on the stand-in', () => {
     const N = 20;
     const w = await createWorld({ ratePerMinute: 1200 });
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const { created, ids } = await channels(w, owner, N, 'acts');
+    const { created, ids } = await ownChannels(w, owner, names(N, 'acts'));
     await startWorkerOn(w, owner);
     const calls = countCalls();
     const id = await createCampaign(w, { channelIds: ids, text: 'v1 <b>typo</b>', parseMode: 'html', start: false });
@@ -131,7 +112,7 @@ describe('actions on sent posts through the worker on the stand-in', () => {
   it('deleteAfter: each post is deleted that long after it was sent', async () => {
     const w = await createWorld({ ratePerMinute: 1200 });
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const { created, ids } = await channels(w, owner, 3, 'gone');
+    const { created, ids } = await ownChannels(w, owner, names(3, 'gone'));
     await startWorkerOn(w, owner);
     const id = await createCampaign(w, { channelIds: ids, text: 'paid post', start: false });
     await rpc(w, `select public.set_post_actions($1, '{"deleteAfter":"PT3S"}')`, [id]);

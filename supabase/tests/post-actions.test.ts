@@ -27,6 +27,14 @@ async function sentCampaign(owner: Owner, extra: (c: TxClient, id: string) => Pr
   return id;
 }
 
+/** A started campaign with the message 'v1' to every channel of the owner. */
+const started = (owner: Owner) =>
+  asUser(t.client, owner.userId, async (c) => {
+    const id = await createCampaign(c, owner, { text: 'v1' });
+    await c.query('select public.start_campaign($1)', [id]);
+    return id;
+  });
+
 /** The worker's advisory lock on the account, held by this connection (what worker_take_actions checks). */
 async function lockAccount(client: pg.Client, accountId: string): Promise<number> {
   await client.query('select pg_advisory_lock(29799, hashtext($1))', [accountId]);
@@ -209,11 +217,7 @@ describe('standing actions: deleteAfter and pin', () => {
 
   it("delete-posts deletes every post now, stopping the pending edits; a paused campaign's actions wait for its resume", async () => {
     const owner = await makeOwner(t.db, t.client, 3, 'del');
-    const id = await asUser(t.client, owner.userId, async (c) => {
-      const id = await createCampaign(c, owner, { text: 'v1' });
-      await c.query('select public.start_campaign($1)', [id]);
-      return id;
-    });
+    const id = await started(owner);
     // one post sent, two deliveries pending: the campaign is running
     await t.client.query(
       `update public.deliveries set state = 'sent', sent_at = now(), telegram_message_id = 7
@@ -246,39 +250,23 @@ describe('standing actions: deleteAfter and pin', () => {
 
   it('a send claimed before the message changed gets an edit to the new version once recorded', async () => {
     const owner = await makeOwner(t.db, t.client, 1, 'late');
-    const id = await asUser(t.client, owner.userId, async (c) => {
-      const id = await createCampaign(c, owner, { text: 'v1' });
-      await c.query('select public.start_campaign($1)', [id]);
-      return id;
-    });
-    // the worker claims the send (its job turns active), then the owner edits, then the send is recorded
-    await t.client.query(
-      `update pgboss.job set state = 'active', started_on = now() - interval '1 second'
-       where id = (select job_id from public.deliveries where campaign_id = $1)`,
-      [id],
-    );
-    await t.client.query(
-      `update public.deliveries set state = 'sent', sent_at = now(), telegram_message_id = 9
-      where campaign_id = $1`,
-      [id],
-    );
+    /** A one-target campaign whose send the worker claimed (its job active), `between` the claim and its record. */
+    const claimedThenSent = async (messageId: number, between: (id: string) => Promise<unknown>) => {
+      const id = await started(owner);
+      await t.client.query(
+        `update pgboss.job set state = 'active', started_on = now() - interval '1 second'
+         where id = (select job_id from public.deliveries where campaign_id = $1)`,
+        [id],
+      );
+      await between(id);
+      await t.client.query(
+        `update public.deliveries set state = 'sent', sent_at = now(), telegram_message_id = $2 where campaign_id = $1`,
+        [id, messageId],
+      );
+    };
+    await claimedThenSent(9, async () => {});
     expect((await take(owner)).length).toBe(0); // no edit for a post sent with the text it has
-    const id2 = await asUser(t.client, owner.userId, async (c) => {
-      const id2 = await createCampaign(c, owner, { text: 'v1' });
-      await c.query('select public.start_campaign($1)', [id2]);
-      return id2;
-    });
-    await t.client.query(
-      `update pgboss.job set state = 'active', started_on = now() - interval '1 second'
-       where id = (select job_id from public.deliveries where campaign_id = $1)`,
-      [id2],
-    );
-    await editAs(owner, id2, { text: 'v2' });
-    await t.client.query(
-      `update public.deliveries set state = 'sent', sent_at = now(), telegram_message_id = 10
-      where campaign_id = $1`,
-      [id2],
-    );
+    await claimedThenSent(10, (id) => editAs(owner, id, { text: 'v2' }));
     expect((await take(owner)).map((r) => [r.action, r.message_text, r.message_id])).toEqual([['edit', 'v2', '10']]);
   });
 });

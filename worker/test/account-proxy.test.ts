@@ -11,7 +11,7 @@ import { asAnon, asUser } from '../../scripts/test/db.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { waitFor } from './fixtures.ts';
-import { capturedLogger } from './stand-in-accounts.ts';
+import { apiWorkerConfig, capturedLogger } from './stand-in-accounts.ts';
 
 const KEY_TEXT = Buffer.alloc(32, 7).toString('base64');
 const SOCKS_PASSWORD = 'socks-password-4711';
@@ -34,20 +34,7 @@ beforeAll(async () => {
   api = await startApi();
   const captured = capturedLogger();
   lines = captured.lines;
-  const s = standIn();
-  worker = await startWorker({
-    databaseUrl: api.db.url,
-    mode: 'gramjs',
-    accounts: null,
-    sessionKey: KEY_TEXT,
-    apiId: s.apiId,
-    apiHash: s.apiHash,
-    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    httpPort: null,
-    pollingSeconds: 1,
-    accountLockRetryMs: 500,
-    sendTimeoutMs: 10_000,
-  }, { logger: captured.logger });
+  worker = await startWorker(apiWorkerConfig(api.db.url, standIn(), KEY_TEXT), { logger: captured.logger });
   user = await api.newUser();
 }, 120_000);
 afterAll(async () => {
@@ -132,12 +119,15 @@ describe('per-account proxies', () => {
     const dead = await tracked(startSocks5());
     await dead.close();
     const deadProxy = { type: 'socks5', host: '127.0.0.1', port: dead.port, username: 'campaigns', password: SOCKS_PASSWORD };
+    const changedAt = Date.now();
     expect((await setProxy(proxied, deadProxy)).status).toBe(200);
     await waitFor('the proxied account unreachable', async () => (await account(proxied)).unreachableSince !== null, 30_000, 200);
+    const unreachableMs = Date.now() - changedAt;
     await postWith(direct, 'proxy_target_b', 'still posted directly');
     expect((await account(direct)).unreachableSince).toBeNull();
 
     // Cleared: the account connects directly again and sends.
+    const clearedAt = Date.now();
     const cleared = await user.call('DELETE', `/accounts/${proxied}/proxy`);
     expect([cleared.status, cleared.body.proxy]).toEqual([200, null]);
     await waitFor(
@@ -145,6 +135,10 @@ describe('per-account proxies', () => {
       async () => worker.accounts().some((a) => a.id === proxied && a.status === 'running'),
       30_000,
       100,
+    );
+    const runningMs = Date.now() - clearedAt;
+    process.stdout.write(
+      `[account-proxy] dead proxy set: unreachable after ${unreachableMs} ms; cleared: running after ${runningMs} ms\n`,
     );
     await postWith(proxied, 'proxy_target_a', 'posted directly again');
     expect(await postedA()).toEqual(['posted directly again', 'posted through socks5']);

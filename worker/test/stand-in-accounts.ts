@@ -77,3 +77,20 @@ export function gramjsConfig(s: TelegramStandIn, w: World, sessionKey: string, e
     ...extra,
   });
 }
+
+/** A gramjs worker on the stand-in as the API tests run it: no account list, quick polls. */
+export function apiWorkerConfig(databaseUrl: string, s: TelegramStandIn, sessionKey: string): WorkerConfigInput {
+  return {
+    databaseUrl,
+    mode: 'gramjs',
+    accounts: null,
+    sessionKey,
+    apiId: s.apiId,
+    apiHash: s.apiHash,
+    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
+    httpPort: null,
+    pollingSeconds: 1,
+    accountLockRetryMs: 500,
+    sendTimeoutMs: 10_000,
+  };
+}

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { idSchema, pageQuerySchema, pageSchema, patchSchema, text, timestampSchema } from './common.ts';
 import { loginSchema } from './login.ts';
+import { shownProxySchema } from './proxy.ts';
 
 const accountFields = {
   label: text(1, 100),
@@ -31,6 +32,8 @@ export const accountSchema = z.object({
   ratePerMinute: z.number().int(),
   /** The last sign-in through the API (POST /accounts/{id}/login), or null. */
   login: loginSchema.nullable(),
+  /** The proxy its connections go through (PUT /accounts/{id}/proxy): type, host and port only. */
+  proxy: shownProxySchema.nullable(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,
 });

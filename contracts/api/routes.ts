@@ -8,6 +8,7 @@ import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { idParamsSchema } from './common.ts';
 import * as login from './login.ts';
+import * as proxy from './proxy.ts';
 import * as templates from './templates.ts';
 import * as webhooks from './webhooks.ts';
 
@@ -346,6 +347,26 @@ export const routes = {
     body: login.loginPasswordSchema,
     status: 200,
     response: login.loginSchema,
+  },
+  setAccountProxy: {
+    fn: 'accounts',
+    method: 'PUT',
+    path: '/{id}/proxy',
+    summary:
+      "Connect the account through a SOCKS5 proxy or an MTProxy (its password or secret is sealed for the workers and never shown); the account's next connection uses it",
+    params: id,
+    body: proxy.proxySchema,
+    status: 200,
+    response: accounts.accountSchema,
+  },
+  clearAccountProxy: {
+    fn: 'accounts',
+    method: 'DELETE',
+    path: '/{id}/proxy',
+    summary: 'Connect the account directly again (its proxy and credentials are deleted)',
+    params: id,
+    status: 200,
+    response: accounts.accountSchema,
   },
 
   listWebhooks: {

@@ -267,7 +267,7 @@ export class Fleet {
     }
   }
 
-  /** Serving stored sessions: the accounts whose session opened. An account signed in anew starts over with it. */
+  /** Serving stored sessions: the accounts whose session opened. An account signed in anew, or given another proxy, starts over. */
   async #served(): Promise<string[] | null> {
     if (!this.#sessions) return null;
     const { usable, replaced } = await this.#sessions.update(
@@ -276,7 +276,7 @@ export class Fleet {
     );
     for (const id of replaced) {
       const a = this.accounts.get(id);
-      if (a) await this.#drop(id, a, 'account has a new session: restarting it');
+      if (a) await this.#drop(id, a, 'account has a new session or proxy: restarting it');
     }
     return usable;
   }

@@ -92,6 +92,7 @@ function gatewayFactory(
         apiId: config.apiId!,
         apiHash: config.apiHash!,
         server: config.server,
+        proxy: sessions?.proxy(id),
       })),
   };
 }

@@ -31,7 +31,7 @@ import { type ApiFixture, startApi, type User } from '../../supabase/tests/funct
 import { readSealedSessions } from '../src/sessions/store.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { waitFor } from './fixtures.ts';
-import { capturedLogger } from './stand-in-accounts.ts';
+import { apiWorkerConfig, capturedLogger } from './stand-in-accounts.ts';
 
 const KEY_TEXT = Buffer.alloc(32, 9).toString('base64');
 /** The stand-in's clock: tests move it past a code's lifetime. */
@@ -55,20 +55,7 @@ beforeAll(async () => {
   api = await startApi();
   const captured = capturedLogger();
   lines = captured.lines;
-  const s = standIn();
-  worker = await startWorker({
-    databaseUrl: api.db.url,
-    mode: 'gramjs',
-    accounts: null,
-    sessionKey: KEY_TEXT,
-    apiId: s.apiId,
-    apiHash: s.apiHash,
-    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    httpPort: null,
-    pollingSeconds: 1,
-    accountLockRetryMs: 500,
-    sendTimeoutMs: 10_000,
-  }, { logger: captured.logger });
+  worker = await startWorker(apiWorkerConfig(api.db.url, standIn(), KEY_TEXT), { logger: captured.logger });
   user = await api.newUser();
   gateway = await startGateway({
     port: 0,

@@ -65,15 +65,21 @@ export function capturedLogger() {
 }
 
 /** A gramjs worker on the stand-in serving the database's stored sessions (no account list). */
+const storedSessionsOn = (s: TelegramStandIn, sessionKey: string) => ({
+  mode: 'gramjs' as const,
+  accounts: null,
+  sessionKey,
+  apiId: s.apiId,
+  apiHash: s.apiHash,
+  server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
+  sendTimeoutMs: 10_000,
+});
+
 export function gramjsConfig(s: TelegramStandIn, w: World, sessionKey: string, extra: Partial<WorkerConfigInput> = {}) {
-  return testConfig(w, {
-    mode: 'gramjs',
-    accounts: null,
-    sessionKey,
-    apiId: s.apiId,
-    apiHash: s.apiHash,
-    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    sendTimeoutMs: 10_000,
-    ...extra,
-  });
+  return testConfig(w, { ...storedSessionsOn(s, sessionKey), ...extra });
+}
+
+/** As the API tests run it: quick polls, no HTTP. */
+export function apiWorkerConfig(databaseUrl: string, s: TelegramStandIn, sessionKey: string): WorkerConfigInput {
+  return { databaseUrl, ...storedSessionsOn(s, sessionKey), httpPort: null, pollingSeconds: 1, accountLockRetryMs: 500 };
 }

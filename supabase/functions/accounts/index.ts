@@ -5,12 +5,13 @@ import type { Account } from '../../../contracts/api/accounts.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
 import { identityOf, loginDto, requestStep } from './login.ts';
+import { clearProxy, setProxy } from './proxy.ts';
 
 export const accountResource: OwnedResource<Account> = {
   table: 'telegram_accounts',
   noun: 'account',
   select: `t.id, t.label, t.status, t.status_reason, t.flood_wait_until, t.unreachable_since, t.unreachable_reason,
-    t.rate_per_minute, t.login, t.created_at, t.updated_at`,
+    t.rate_per_minute, t.login, t.proxy, t.created_at, t.updated_at`,
   columns: { label: 'label', ratePerMinute: 'rate_per_minute' },
   toDto: (r) => ({
     id: r.id,
@@ -22,6 +23,7 @@ export const accountResource: OwnedResource<Account> = {
     unreachableReason: r.unreachable_reason,
     ratePerMinute: r.rate_per_minute,
     login: loginDto(r.login),
+    proxy: r.proxy ?? null,
     createdAt: isoNN(r.created_at),
     updatedAt: isoNN(r.updated_at),
   }),
@@ -40,6 +42,8 @@ const accounts = defineFunction('accounts', {
       : requestStep(tx, claims, params.id, 'phone', body.phone!, identityOf(body)),
   submitLoginCode: ({ tx, claims, params, body }) => requestStep(tx, claims, params.id, 'code', body.code),
   submitLoginPassword: ({ tx, claims, params, body }) => requestStep(tx, claims, params.id, 'password', body.password),
+  setAccountProxy: ({ tx, params, body }) => setProxy(tx, accountResource, params.id, body),
+  clearAccountProxy: ({ tx, params }) => clearProxy(tx, accountResource, params.id),
 });
 
 export default accounts;

@@ -8,6 +8,7 @@ import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { createHash } from 'node:crypto';
 import { classify, telegramName } from '../errors.ts';
+import { type AccountProxy, gramjsProxy } from '../sessions/proxy.ts';
 import { formatMessage } from './format.ts';
 import { serverConnection, TelegramServer, trustServerKey } from './server.ts';
 import {
@@ -51,6 +52,8 @@ export interface GramJsSession {
   apiHash: string;
   /** Telegram's test DCs or a stand-in; unset: Telegram's production DCs. */
   server?: TelegramServer;
+  /** The account's proxy: every connection of the client goes through it. */
+  proxy?: AccountProxy | null;
 }
 
 /**
@@ -61,6 +64,9 @@ export function createTelegramClient(s: GramJsSession, overrides: Partial<Telegr
   if (s.server) trustServerKey(s.server.publicKeyPem);
   return new TelegramClient(new StringSession(s.session), s.apiId, s.apiHash, {
     ...(s.server ? { connection: serverConnection(s.server) } : {}),
+    // With an MTProxy GramJS connects with its own MTProxy transport, whatever `connection` says:
+    // the proxy, not the client, reaches the DC named in the transport's header.
+    ...(s.proxy ? gramjsProxy(s.proxy) : {}),
     floodSleepThreshold: 0,
     // One try per invoke: retries are the worker's (same random_id, paced, recorded).
     requestRetries: 1,

@@ -141,6 +141,7 @@ describe('per-account proxies', () => {
       `[account-proxy] dead proxy set: unreachable after ${unreachableMs} ms; cleared: running after ${runningMs} ms\n`,
     );
     await postWith(proxied, 'proxy_target_a', 'posted directly again');
+    await waitFor('its unreachable mark cleared', async () => (await account(proxied)).unreachableSince === null, 10_000, 100);
     expect(await postedA()).toEqual(['posted directly again', 'posted through socks5']);
     expect(socks.connections).toBe(used);
   });

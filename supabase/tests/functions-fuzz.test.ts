@@ -50,7 +50,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   startLogin: { phone: '+15551234567' },
   submitLoginCode: { code: '12345' },
   submitLoginPassword: { password: 'pw' },
-  setAccountProxy: { type: 'socks5', host: '127.0.0.1', port: 1080, username: 'u', password: 'p' },
+  setAccountProxy: { type: 'socks5', host: '203.0.114.7', port: 1080, username: 'u', password: 'p' },
   testCampaign: { channelId: '00000000-0000-4000-8000-000000000000' },
   createWebhook: { url: 'https://8.8.8.8/fuzz', events: ['campaign.completed'] },
   updateWebhook: { description: 'x' },

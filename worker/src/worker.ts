@@ -93,6 +93,7 @@ function gatewayFactory(
         apiHash: config.apiHash!,
         server: config.server,
         proxy: sessions?.proxy(id),
+        proxyAllowPrivate: config.proxyAllowPrivateTargets,
       })),
   };
 }
@@ -119,6 +120,7 @@ async function loginService(config: WorkerConfig, pool: pg.Pool, log: Logger): P
     sessionKeys: sessionKeys(config),
     app: { apiId: config.apiId, apiHash: config.apiHash },
     server: config.server,
+    proxyAllowPrivate: config.proxyAllowPrivateTargets,
     pollMs: config.pollingSeconds * 1000,
   });
   await service.start();

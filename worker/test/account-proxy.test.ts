@@ -32,9 +32,13 @@ beforeAll(async () => {
     vi.spyOn(console, m).mockImplementation((...args: unknown[]) => void printed.push(args.map((a) => inspect(a)).join(' ')));
   }
   api = await startApi();
+  // The test's proxies listen on loopback: private targets allowed, as in local development.
+  await allowPrivateProxies(true);
   const captured = capturedLogger();
   lines = captured.lines;
-  worker = await startWorker(apiWorkerConfig(api.db.url, standIn(), KEY_TEXT), { logger: captured.logger });
+  worker = await startWorker({ ...apiWorkerConfig(api.db.url, standIn(), KEY_TEXT), proxyAllowPrivateTargets: true }, {
+    logger: captured.logger,
+  });
   user = await api.newUser();
 }, 120_000);
 afterAll(async () => {
@@ -42,6 +46,15 @@ afterAll(async () => {
   await Promise.all(proxies.map((p) => p.close()));
   await api?.stop();
 });
+
+async function allowPrivateProxies(on: boolean): Promise<void> {
+  const c = await api.db.connectAdmin();
+  try {
+    await c.query('update private.proxy_settings set allow_private_targets = $1', [on]);
+  } finally {
+    await c.end();
+  }
+}
 
 const tracked = async (p: Promise<TestProxy>) => (proxies.push(await p), proxies.at(-1)!);
 
@@ -190,6 +203,18 @@ describe('per-account proxies', () => {
       ]);
     }
     expect((await account(id)).proxy).toBeNull();
+    // Into a private network: refused unless the operator allows it (here, for the test's proxies).
+    await allowPrivateProxies(false);
+    try {
+      for (const host of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '::1', '2130706433', 'localhost', 'db.internal']) {
+        const r = await setProxy(id, { type: 'socks5', host, port: 1080 });
+        expect([r.status, r.body.error?.issues?.[0]?.path?.at(-1)], host).toEqual([422, 'host']);
+      }
+      expect((await setProxy(id, { type: 'socks5', host: '203.0.114.7', port: 1080 })).status).toBe(200);
+    } finally {
+      await allowPrivateProxies(true);
+    }
+    expect((await user.call('DELETE', `/accounts/${id}/proxy`)).status).toBe(200);
     const other = await api.newUser();
     const r = await other.call('PUT', `/accounts/${id}/proxy`, { type: 'socks5', host: '127.0.0.1', port: 1080 });
     expect(r.status).toBe(404);

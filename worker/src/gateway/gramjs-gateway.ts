@@ -54,6 +54,8 @@ export interface GramJsSession {
   server?: TelegramServer;
   /** The account's proxy: every connection of the client goes through it. */
   proxy?: AccountProxy | null;
+  /** Local development and tests only: the proxy may be a loopback or private address. */
+  proxyAllowPrivate?: boolean;
 }
 
 /**
@@ -66,7 +68,7 @@ export function createTelegramClient(s: GramJsSession, overrides: Partial<Telegr
     ...(s.server ? { connection: serverConnection(s.server) } : {}),
     // With an MTProxy GramJS connects with its own MTProxy transport, whatever `connection` says:
     // the proxy, not the client, reaches the DC named in the transport's header.
-    ...(s.proxy ? gramjsProxy(s.proxy) : {}),
+    ...(s.proxy ? gramjsProxy(s.proxy, s.proxyAllowPrivate ?? false) : {}),
     floodSleepThreshold: 0,
     // One try per invoke: retries are the worker's (same random_id, paced, recorded).
     requestRetries: 1,

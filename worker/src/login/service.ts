@@ -31,6 +31,8 @@ export interface LoginServiceDeps {
   sessionKeys: SessionKey[];
   app: SignInApp;
   server?: TelegramServer;
+  /** Local development and tests only: a proxy may be a loopback or private address. */
+  proxyAllowPrivate: boolean;
   pollMs: number;
 }
 
@@ -192,11 +194,13 @@ export class LoginService {
    * a sign-in's stored one. A failed key exchange is tried again once with a fresh client.
    */
   async #connected(accountId: string, session: string): Promise<TelegramClient> {
-    const { app, server, pool } = this.#d;
+    const { app, server, pool, proxyAllowPrivate } = this.#d;
     const { proxy } = await signInProxy(pool, accountId, this.#keys, this.#d.sessionKeys);
     for (let attempt = 1;; attempt++) {
       // Retries: a PHONE_MIGRATE switches the DC and asks again.
-      const client = createTelegramClient({ session, ...app, server, proxy }, { requestRetries: 3 });
+      const client = createTelegramClient({ session, ...app, server, proxy, proxyAllowPrivate }, {
+        requestRetries: 3,
+      });
       // A new session starts on GramJS's default DC (4); another server's starts on its first.
       const first = server?.dcs[0];
       if (first && !session) client.session.setDC(first.id, first.host, first.port);

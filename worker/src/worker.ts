@@ -24,6 +24,7 @@ import { type HealthReport, healthReporter, startHttp } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LoginService } from './login/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { ReachSampler } from './reach/sampler.ts';
 import { Recorder } from './recorder.ts';
 import { ServedSessions } from './sessions/served.ts';
 import { simulatedClient } from './simulator/simulated-client.ts';
@@ -211,6 +212,13 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   fleet = new Fleet({ pool, config, log, locks, deps, sessions, holding: (id) => fetch.holding(id), taken: () => fetch.taken() });
   await fleet.start();
   fetch.start();
+  const reach = new ReachSampler({
+    pool,
+    config,
+    log,
+    host: { accountIds: () => fleet!.accounts.keys(), connection: (id) => fleet!.connection(id), lockPid: () => fleet!.lockPid },
+  });
+  reach.start();
 
   let stopping = false;
   const health = healthReporter({
@@ -246,6 +254,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       stopping = true;
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
+      await reach.stop();
       // Bounded from the sends in flight on (STOP_AFTER_SENDS_MS): the database may not answer.
       // The fleet records them and hands its accounts over before the sessions disconnect.
       await fleet!.stop();

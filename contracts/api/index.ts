@@ -7,5 +7,6 @@ export * from './campaigns.ts';
 export * from './accounts.ts';
 export * from './login.ts';
 export * from './webhooks.ts';
+export * from './reach.ts';
 export * from './routes.ts';
 export { buildOpenApiDocument } from './openapi.ts';

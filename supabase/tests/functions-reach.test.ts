@@ -115,50 +115,54 @@ describe('campaign reach over HTTP', () => {
     expect(await api.fingerprint()).toEqual(before);
   });
 
-  it('streams a 50,000-delivery CSV page by page: whole, in id order, later pages read after the first bytes arrived', async () => {
-    const a = await api.newUser();
-    const b = await api.newUser();
-    const id = await campaignOf(a, 50_000, 'reach_csv_');
-    await markSent(id, 10);
-    // ~1 KB per row: some 50 MB, more than loopback buffers hold, so the server reads as the client takes
-    await admin((c) =>
-      c.query(`update public.deliveries set error_message = repeat('x', 900) || ', "quoted"' where campaign_id = $1`, [id])
-    );
-    const rss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${api.server.child.pid}/status`, 'utf8'))![1]) * 1024;
-    expectErrorShape(await b.call('GET', `/campaigns/${id}/deliveries.csv`), 404, 'not_found');
-    const peakBefore = rss();
+  it(
+    'streams a 50,000-delivery CSV page by page: whole, in id order, later pages read after the first bytes arrived',
+    async () => {
+      const a = await api.newUser();
+      const b = await api.newUser();
+      const id = await campaignOf(a, 50_000, 'reach_csv_');
+      await markSent(id, 10);
+      // ~1 KB per row: some 50 MB, more than loopback buffers hold, so the server reads as the client takes
+      await admin((c) =>
+        c.query(`update public.deliveries set error_message = repeat('x', 900) || ', "quoted"' where campaign_id = $1`, [id])
+      );
+      const rss = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${api.server.child.pid}/status`, 'utf8'))![1]) * 1024;
+      expectErrorShape(await b.call('GET', `/campaigns/${id}/deliveries.csv`), 404, 'not_found');
+      const peakBefore = rss();
 
-    const res = await fetch(`${api.url}/campaigns/${id}/deliveries.csv`, { headers: { authorization: `Bearer ${a.token}` } });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
-    expect(res.headers.get('content-length')).toBeNull();
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = decoder.decode((await reader.read()).value, { stream: true });
-    // the last delivery changes after the first bytes arrived: a page read later shows the change
-    await admin((c) =>
-      c.query(
-        `update public.deliveries set error_code = 'CHANGED_MID_EXPORT'
+      const res = await fetch(`${api.url}/campaigns/${id}/deliveries.csv`, { headers: { authorization: `Bearer ${a.token}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+      expect(res.headers.get('content-length')).toBeNull();
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = decoder.decode((await reader.read()).value, { stream: true });
+      // the last delivery changes after the first bytes arrived: a page read later shows the change
+      await admin((c) =>
+        c.query(
+          `update public.deliveries set error_code = 'CHANGED_MID_EXPORT'
          where id = (select max(id::text)::uuid from public.deliveries where campaign_id = $1)`,
-        [id],
-      )
-    );
-    let chunks = 1;
-    for (let r = await reader.read(); !r.done; r = await reader.read(), chunks++) {
-      text += decoder.decode(r.value, { stream: true });
-    }
-    const peakGrowth = rss() - peakBefore;
-    console.log(
-      `[reach] CSV: ${text.length} bytes, ${chunks} chunks, functions peak RSS +${(peakGrowth / 1048576).toFixed(1)} MB`,
-    );
+          [id],
+        )
+      );
+      let chunks = 1;
+      for (let r = await reader.read(); !r.done; r = await reader.read(), chunks++) {
+        text += decoder.decode(r.value, { stream: true });
+      }
+      const peakGrowth = rss() - peakBefore;
+      console.log(
+        `[reach] CSV: ${text.length} bytes, ${chunks} chunks, functions peak RSS +${(peakGrowth / 1048576).toFixed(1)} MB`,
+      );
 
-    const lines = text.split('\r\n').filter(Boolean);
-    expect(lines[0]).toBe(DELIVERIES_CSV_COLUMNS.join(','));
-    expect(lines).toHaveLength(50_001);
-    const ids = lines.slice(1).map((l) => l.slice(0, 36));
-    expect(new Set(ids).size).toBe(50_000);
-    expect([...ids].sort()).toEqual(ids);
-    expect(lines[1]).toMatch(/,sent,0,,"x{900}, ""quoted""",1,/);
-    expect(lines.at(-1)).toContain(',pending,0,CHANGED_MID_EXPORT,');
-  });
+      const lines = text.split('\r\n').filter(Boolean);
+      expect(lines[0]).toBe(DELIVERIES_CSV_COLUMNS.join(','));
+      expect(lines).toHaveLength(50_001);
+      const ids = lines.slice(1).map((l) => l.slice(0, 36));
+      expect(new Set(ids).size).toBe(50_000);
+      expect([...ids].sort()).toEqual(ids);
+      expect(lines[1]).toMatch(/,sent,0,,"x{900}, ""quoted""",1,/);
+      expect(lines.at(-1)).toContain(',pending,0,CHANGED_MID_EXPORT,');
+    },
+    300_000,
+  );
 });

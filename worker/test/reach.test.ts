@@ -7,7 +7,10 @@ import type { TelegramClient } from 'telegram';
 import { asUser, createUser } from '../../scripts/test/db.ts';
 import { createChannel, signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
+import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
+import { LOCK_CLASS } from '../src/db.ts';
 import {
+  addChannels,
   createCampaign,
   createWorld,
   startTestWorker,
@@ -172,5 +175,78 @@ describe('reach sampling on the stand-in', () => {
     const stranger = await createUser(w.db);
     await expect(asUser(w.sql, stranger, (t) => t.query('select public.refresh_campaign_reach($1)', [cid])))
       .rejects.toMatchObject({ code: 'PT404' });
+  });
+
+  it('the simulator answers getMessagesViews with the views readers gave each post', async () => {
+    const w = await createWorld();
+    const simulator = new TelegramSimulator();
+    await startTestWorker(testConfig(w, { pollingSeconds: 0.5, reachCallsPerMinute: 600 }), { simulator, logger: testLogger() });
+    const { ids, peers } = await addChannels(w, 2, 'sim_reach');
+    const id = await createCampaign(w, { channelIds: ids });
+    await waitForState(w, id, 'completed');
+    const { rows } = await w.sql.query(
+      `select c.peer, d.telegram_message_id as mid from public.deliveries d join public.channels c on c.id = d.channel_id
+       where d.campaign_id = $1`,
+      [id],
+    );
+    for (const r of rows) simulator.addViews(r.peer, Number(r.mid), r.peer === peers[0] ? 5 : 9, 1);
+    await refresh(w, id);
+    expect(await waitRounds(w, id, 1)).toEqual([{ round: 'refresh', posts: 2, views: 14, forwards: 2 }]);
+  });
+});
+
+describe('worker_reach_take and the samples of a round (SQL)', () => {
+  it("gives a job only to the session holding the account's lock, for an active account; a round taken again reads what is left", async () => {
+    const w = await createWorld();
+    const { ids } = await addChannels(w, 3, 'take_reach');
+    const id = await createCampaign(w, { channelIds: ids, start: false });
+    await w.sql.query(
+      `update public.deliveries set state = 'sent', telegram_message_id = 1, sent_at = now() where campaign_id = $1`,
+      [id],
+    );
+    await refresh(w, id);
+    const holder = await w.db.connect();
+    const take = async (pid: number) =>
+      (await w.sql.query('select * from public.worker_reach_take($1, $2::uuid[])', [pid, [w.accountId]])).rows;
+    try {
+      const { rows: [{ pid }] } = await holder.query('select pg_backend_pid() as pid, pg_advisory_lock($1, hashtext($2))', [
+        LOCK_CLASS,
+        w.accountId,
+      ]);
+      const { rows: [{ pid: other }] } = await w.sql.query('select pg_backend_pid() as pid');
+      expect(await take(other)).toEqual([]); // this session does not hold the lock
+      for (const status of ['peer_flood', 'frozen', 'disabled']) {
+        await w.sql.query(`update public.telegram_accounts set status = $2 where id = $1`, [w.accountId, status]);
+        expect(await take(pid)).toEqual([]);
+      }
+      await w.sql.query(
+        `update public.telegram_accounts set status = 'flood_wait', flood_wait_until = now() + interval '1 minute' where id = $1`,
+        [w.accountId],
+      );
+      expect(await take(pid)).toEqual([]);
+      await w.sql.query(`update public.telegram_accounts set status = 'active', flood_wait_until = null where id = $1`, [
+        w.accountId,
+      ]);
+      const [job] = await take(pid);
+      expect(job).toMatchObject({ campaign_id: id, account_id: w.accountId, round: 'refresh' });
+      expect(await take(pid)).toEqual([]); // one job at a time: it is active now
+      const targets = async () => (await w.sql.query('select * from public.worker_reach_targets($1, 10)', [job.job_id])).rows;
+      const first = (await targets())[0];
+      const sample = [{ deliveryId: first.delivery_id, views: 3, forwards: 0, replies: 0, errorCode: null }];
+      await w.sql.query('select public.worker_reach_store($1, $2::jsonb)', [job.job_id, JSON.stringify(sample)]);
+      await w.sql.query('select public.worker_reach_store($1, $2::jsonb)', [job.job_id, JSON.stringify(sample)]);
+      // the worker died: the job comes back (here: deferred), and is taken again
+      await w.sql.query('select public.worker_reach_defer($1, now())', [job.job_id]);
+      const [again] = await take(pid);
+      expect(again.job_id).toBe(job.job_id);
+      expect((await targets()).map((t) => t.delivery_id)).not.toContain(first.delivery_id);
+      expect(await targets()).toHaveLength(2);
+      const { rows: [n] } = await w.sql.query('select count(*)::int as n from public.reach_samples where job_id = $1', [
+        job.job_id,
+      ]);
+      expect(n.n).toBe(1);
+    } finally {
+      await holder.end();
+    }
   });
 });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TelegramClient } from 'telegram';
 import { asUser, createUser } from '../../scripts/test/db.ts';
-import { createChannel, signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
+import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { LOCK_CLASS } from '../src/db.ts';
@@ -20,36 +20,20 @@ import {
   waitForState,
   type World,
 } from './fixtures.ts';
+import { sessionConfig, standInChannels } from './stand-in-accounts.ts';
 
 const model = new TelegramModel();
 const { standIn, track } = useStandIn({ model });
 
 function startWorkerOn(w: World, owner: TelegramClient) {
-  const s = standIn();
-  return startTestWorker(
-    testConfig(w, {
-      mode: 'gramjs',
-      accounts: [{ accountId: w.accountId, session: owner.session.save() as unknown as string }],
-      apiId: s.apiId,
-      apiHash: s.apiHash,
-      server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-      sendTimeoutMs: 10_000,
-      pollingSeconds: 0.5,
-      reachCallsPerMinute: 600,
-    }),
-    { logger: testLogger() },
-  );
+  const config = sessionConfig(standIn(), w, owner, { sendTimeoutMs: 10_000, pollingSeconds: 0.5, reachCallsPerMinute: 600 });
+  return startTestWorker(config, { logger: testLogger() });
 }
 
 /** Channels `owner` creates, in the user's list; a started campaign to them, completed. */
 async function sentCampaign(w: World, owner: TelegramClient, usernames: string[]) {
-  const created = [];
-  for (const username of usernames) created.push(await createChannel(owner, { username }));
-  const { rows } = await w.sql.query(
-    `insert into public.channels (owner_id, peer) select $1, '@' || u from unnest($2::text[]) u returning id`,
-    [w.userId, usernames],
-  );
-  const id = await createCampaign(w, { channelIds: rows.map((r) => r.id), text: 'reach me', parseMode: 'plain' });
+  const { created, ids } = await standInChannels(w, owner, usernames);
+  const id = await createCampaign(w, { channelIds: ids, text: 'reach me', parseMode: 'plain' });
   await waitForState(w, id, 'completed', 60_000);
   return { id, created };
 }

@@ -254,10 +254,10 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       stopping = true;
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
-      await reach.stop();
       // Bounded from the sends in flight on (STOP_AFTER_SENDS_MS): the database may not answer.
-      // The fleet records them and hands its accounts over before the sessions disconnect.
-      await fleet!.stop();
+      // The fleet records them and hands its accounts over before the sessions disconnect; a
+      // reach read under way meanwhile ends with its call, and its round goes back to the queue.
+      await Promise.all([reach.stop(), fleet!.stop()]);
       clearance.stop();
       webhooks.stop();
       await logins?.stop();

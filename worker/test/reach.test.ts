@@ -7,6 +7,7 @@ import type { TelegramClient } from 'telegram';
 import { asUser, createUser } from '../../scripts/test/db.ts';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
+import { CAMPAIGN_REACH_EVENT, campaignReachEventSchema, campaignTopic } from '../../contracts/realtime.ts';
 import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 import { LOCK_CLASS } from '../src/db.ts';
 import {
@@ -120,6 +121,11 @@ describe('reach sampling on the stand-in', () => {
       `select body::jsonb -> 'data' as data from private.webhook_events where type = 'reach.sampled' order by created_at`,
     )).rows;
     expect(events.map((e) => [e.data.round, e.data.views])).toEqual([['refresh', 120], ['1h', 195]]);
+    const broadcast = (await w.sql.query(
+      `select payload from realtime.messages where topic = $1 and event = $2 and private order by inserted_at`,
+      [campaignTopic(id), CAMPAIGN_REACH_EVENT],
+    )).rows.map((r) => campaignReachEventSchema.parse(r.payload));
+    expect(broadcast.map((e) => [e.round, e.views, e.forwards])).toEqual([['refresh', 120, 6], ['1h', 195, 6]]);
     model.faults.clear();
   });
 

@@ -118,8 +118,9 @@ export class ReachSampler {
       if (turn.done) await db.finish(this.#pool, job.jobId);
       else await db.defer(this.#pool, job.jobId, turn.at);
     } catch (err) {
-      // Left active, the job comes back after its expiry (the queue's expireInSeconds).
       this.#log.warn({ err, jobId: job.jobId, campaignId: job.campaignId }, 'reach round failed; it will be retried');
+      // Not put back (the database away): it comes back after its expiry (the queue's expireInSeconds).
+      await db.defer(this.#pool, job.jobId, Date.now() + RETRY_MS).catch(() => {});
     }
   }
 

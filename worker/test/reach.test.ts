@@ -26,8 +26,8 @@ import { sessionConfig, standInChannels } from './stand-in-accounts.ts';
 const model = new TelegramModel();
 const { standIn, track } = useStandIn({ model });
 
-function startWorkerOn(w: World, owner: TelegramClient) {
-  const config = sessionConfig(standIn(), w, owner, { sendTimeoutMs: 10_000, pollingSeconds: 0.5, reachCallsPerMinute: 600 });
+function startWorkerOn(w: World, owner: TelegramClient, reachCallsPerMinute = 600) {
+  const config = sessionConfig(standIn(), w, owner, { sendTimeoutMs: 10_000, pollingSeconds: 0.5, reachCallsPerMinute });
   return startTestWorker(config, { logger: testLogger() });
 }
 
@@ -127,6 +127,21 @@ describe('reach sampling on the stand-in', () => {
     )).rows.map((r) => campaignReachEventSchema.parse(r.payload));
     expect(broadcast.map((e) => [e.round, e.views, e.forwards])).toEqual([['refresh', 120, 6], ['1h', 195, 6]]);
     model.faults.clear();
+  });
+
+  it("reads one channel per call at the account's reach pace", async () => {
+    const w = await createWorld();
+    const owner = track(await signedIn(standIn(), testPhone(2)));
+    await startWorkerOn(w, owner, 60);
+    const { id } = await sentCampaign(w, owner, ['paced_a', 'paced_b', 'paced_c', 'paced_d']);
+    const at: number[] = [];
+    model.faults.add({ method: 'messages.getMessagesViews', onMatch: () => at.push(performance.now()) });
+    await refresh(w, id);
+    await waitRounds(w, id, 1);
+    model.faults.clear();
+    expect(at).toHaveLength(4);
+    // 60 a minute: a second apart at least, as the worker starts them (arrival jitter aside)
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThan(900);
   });
 
   it("a FLOOD_WAIT answered to a read holds that account's reads until it ends; its sends go on", async () => {

@@ -28,6 +28,22 @@ export const campaignProgressEventSchema = z.object({
 });
 export type CampaignProgressEvent = z.infer<typeof campaignProgressEventSchema>;
 
+/**
+ * A sampling round of the campaign's posts finished (event `reach` on the same topic): the
+ * campaign's totals then, every post's latest figures (GET /campaigns/{id}/reach has the rest).
+ */
+export const CAMPAIGN_REACH_EVENT = 'reach';
+export const campaignReachEventSchema = z.object({
+  campaignId: z.uuid(),
+  round: z.enum(['1h', '6h', '24h', '72h', 'refresh']),
+  takenAt: z.iso.datetime({ offset: true }),
+  posts: z.number().int().nonnegative(),
+  views: z.number().int().nonnegative(),
+  forwards: z.number().int().nonnegative(),
+  replies: z.number().int().nonnegative(),
+});
+export type CampaignReachEvent = z.infer<typeof campaignReachEventSchema>;
+
 export function campaignTopic(campaignId: string): string {
   return `campaign:${campaignId}`;
 }

@@ -162,6 +162,21 @@ create table private.quota_owner_turns (
   constraint quota_owner_turns_pkey PRIMARY KEY (owner_id)
 );
 
+create table private.reach_refreshes (
+  owner_id uuid not null,
+  campaign_id uuid not null,
+  asked_at timestamp with time zone default clock_timestamp() not null,
+  constraint reach_refreshes_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE CASCADE,
+  constraint reach_refreshes_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE
+);
+
+create table private.reach_slots (
+  campaign_id uuid not null,
+  window_start timestamp with time zone not null,
+  constraint reach_slots_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE CASCADE,
+  constraint reach_slots_pkey PRIMARY KEY (campaign_id, window_start)
+);
+
 create table private.webhook_events (
   id uuid not null,
   owner_id uuid not null,
@@ -197,6 +212,8 @@ CREATE INDEX login_failures_owner ON private.login_failures USING btree (owner_i
 CREATE INDEX login_starts_owner ON private.login_starts USING btree (owner_id, at);
 
 CREATE INDEX login_steps_open ON private.login_steps USING btree (created_at) WHERE (taken_at IS NULL);
+
+CREATE INDEX reach_refreshes_owner ON private.reach_refreshes USING btree (owner_id, asked_at);
 
 CREATE OR REPLACE FUNCTION private.account_webhook_events()
  RETURNS trigger
@@ -965,6 +982,31 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.deliveries_schedule_reach()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  r record;
+begin
+  for r in
+    with slots as (
+      insert into private.reach_slots (campaign_id, window_start)
+      select distinct n.campaign_id, date_bin(private.reach_window(), n.sent_at, timestamptz 'epoch')
+      from new_rows n where n.state = 'sent' and n.sent_at is not null
+      on conflict do nothing
+      returning campaign_id, window_start)
+    select s.campaign_id, s.window_start, o.round, o.after from slots s cross join private.reach_offsets() o
+  loop
+    perform private.insert_jobs('reach',
+      private.reach_job(r.campaign_id, r.round, r.window_start, r.window_start + private.reach_window()),
+      r.window_start + private.reach_window() + r.after);
+  end loop;
+  return null;
+end $function$;
+
 CREATE OR REPLACE FUNCTION private.delivery_queue(p_account_id uuid)
  RETURNS text
  LANGUAGE sql
@@ -1387,6 +1429,29 @@ AS $function$
   select coalesce(nullif(('x' || left(md5(p_delivery_id::text), 16))::bit(64)::bigint, 0), 1)
 $function$;
 
+CREATE OR REPLACE FUNCTION private.reach_job(p_campaign_id uuid, p_round text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select jsonb_build_array(jsonb_build_object('data',
+    jsonb_build_object('campaignId', p_campaign_id, 'round', p_round, 'from', p_from, 'to', p_to)))
+$function$;
+
+CREATE OR REPLACE FUNCTION private.reach_offsets()
+ RETURNS TABLE(round text, after interval)
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  values ('1h', interval '1 hour'), ('6h', interval '6 hours'), ('24h', interval '24 hours'), ('72h', interval '72 hours')
+$function$;
+
+CREATE OR REPLACE FUNCTION private.reach_window()
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select interval '10 minutes' $function$;
+
 CREATE OR REPLACE FUNCTION private.require_user()
  RETURNS uuid
  LANGUAGE plpgsql
@@ -1603,6 +1668,8 @@ revoke execute on function private.deliveries_count_insert() from public;
 
 revoke execute on function private.deliveries_count_update() from public;
 
+revoke execute on function private.deliveries_schedule_reach() from public;
+
 revoke execute on function private.delivery_queue(p_account_id uuid) from public;
 
 revoke execute on function private.delivery_queue_options() from public;
@@ -1650,6 +1717,12 @@ revoke execute on function private.progress_min_interval() from public;
 revoke execute on function private.quota(p_owner uuid, p_name text) from public;
 
 revoke execute on function private.random_id_for(p_delivery_id uuid) from public;
+
+revoke execute on function private.reach_job(p_campaign_id uuid, p_round text, p_from timestamp with time zone, p_to timestamp with time zone) from public;
+
+revoke execute on function private.reach_offsets() from public;
+
+revoke execute on function private.reach_window() from public;
 
 revoke execute on function private.require_user() from public;
 grant execute on function private.require_user() to authenticated;
@@ -1862,6 +1935,62 @@ create table public.deliveries (
 );
 alter table public.deliveries enable row level security;
 
+create table public.delivery_reach (
+  delivery_id uuid not null,
+  campaign_id uuid not null,
+  owner_id uuid not null,
+  taken_at timestamp with time zone not null,
+  views integer,
+  forwards integer,
+  replies integer,
+  error_code text,
+  samples integer default 1 not null,
+  constraint delivery_reach_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE CASCADE,
+  constraint delivery_reach_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.deliveries(id) ON DELETE CASCADE,
+  constraint delivery_reach_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE,
+  constraint delivery_reach_pkey PRIMARY KEY (delivery_id)
+);
+alter table public.delivery_reach enable row level security;
+
+create table public.reach_rounds (
+  job_id uuid not null,
+  campaign_id uuid not null,
+  owner_id uuid not null,
+  round text not null,
+  taken_at timestamp with time zone not null,
+  posts integer not null,
+  views bigint not null,
+  forwards bigint not null,
+  replies bigint not null,
+  constraint reach_rounds_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE CASCADE,
+  constraint reach_rounds_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE,
+  constraint reach_rounds_pkey PRIMARY KEY (job_id)
+);
+alter table public.reach_rounds enable row level security;
+
+create table public.reach_samples (
+  delivery_id uuid not null,
+  job_id uuid not null,
+  campaign_id uuid not null,
+  owner_id uuid not null,
+  round text not null,
+  taken_at timestamp with time zone not null,
+  views integer,
+  forwards integer,
+  replies integer,
+  error_code text,
+  constraint reach_samples_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE CASCADE,
+  constraint reach_samples_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.deliveries(id) ON DELETE CASCADE,
+  constraint reach_samples_error_code_check CHECK ((char_length(error_code) <= 100)),
+  constraint reach_samples_forwards_check CHECK ((forwards >= 0)),
+  constraint reach_samples_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE,
+  constraint reach_samples_pkey PRIMARY KEY (delivery_id, job_id),
+  constraint reach_samples_replies_check CHECK ((replies >= 0)),
+  constraint reach_samples_round_check CHECK ((round = ANY (ARRAY['1h'::text, '6h'::text, '24h'::text, '72h'::text, 'refresh'::text]))),
+  constraint reach_samples_views_check CHECK ((views >= 0))
+);
+alter table public.reach_samples enable row level security;
+
 create table public.telegram_accounts (
   id uuid default gen_random_uuid() not null,
   owner_id uuid default auth.uid() not null,
@@ -1994,6 +2123,14 @@ CREATE INDEX campaigns_owner_created ON public.campaigns USING btree (owner_id, 
 CREATE INDEX channels_owner_created ON public.channels USING btree (owner_id, created_at, id);
 
 CREATE INDEX deliveries_campaign_state ON public.deliveries USING btree (campaign_id, state, id);
+
+CREATE INDEX deliveries_sent ON public.deliveries USING btree (campaign_id, sent_at) WHERE (state = 'sent'::text);
+
+CREATE INDEX delivery_reach_campaign ON public.delivery_reach USING btree (campaign_id, delivery_id);
+
+CREATE INDEX reach_rounds_campaign ON public.reach_rounds USING btree (campaign_id, taken_at);
+
+CREATE INDEX reach_samples_campaign ON public.reach_samples USING btree (campaign_id, taken_at);
 
 CREATE INDEX telegram_accounts_owner ON public.telegram_accounts USING btree (owner_id, created_at);
 
@@ -2172,6 +2309,37 @@ begin
   perform private.cancel_campaign_jobs(c.id, c.account_id);
   perform private.audit_transition('pause', c, v_after);
   return v_after;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.refresh_campaign_reach(p_campaign_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_owner uuid := private.require_user();
+  v_limit integer := private.quota(v_owner, 'reach_refreshes');
+  c public.campaigns;
+begin
+  select * into c from public.campaigns where id = p_campaign_id and owner_id = v_owner;
+  if not found then
+    raise exception 'campaign not found' using errcode = 'PT404';
+  end if;
+  if c.account_id is null then
+    raise exception 'the campaign has no account to read its posts with' using errcode = 'PT409';
+  end if;
+  -- one count at a time per owner
+  perform pg_advisory_xact_lock(hashtext('reach_refreshes'), hashtext(v_owner::text));
+  if (select count(*) from private.reach_refreshes where owner_id = v_owner
+      and asked_at > clock_timestamp() - interval '1 hour') >= v_limit then
+    raise exception 'quota exceeded: at most % reach refreshes an hour (quota "reach_refreshes")', v_limit
+      using errcode = 'PT429', detail = jsonb_build_object('quota', 'reach_refreshes', 'limit', v_limit)::text,
+        hint = 'rounds are also taken 1 h, 6 h, 24 h and 72 h after each post';
+  end if;
+  insert into private.reach_refreshes (owner_id, campaign_id) values (v_owner, p_campaign_id);
+  perform private.insert_jobs('reach', private.reach_job(p_campaign_id, 'refresh', '-infinity', clock_timestamp()));
+  return jsonb_build_object('campaignId', p_campaign_id, 'queued', true);
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.render_template(p_text text, p_variables jsonb DEFAULT '{}'::jsonb, p_parse_mode text DEFAULT 'plain'::text)
@@ -2827,6 +2995,135 @@ AS $function$
   on conflict (key_id) do update set published_at = clock_timestamp()
 $function$;
 
+CREATE OR REPLACE FUNCTION public.worker_reach_defer(p_job_id uuid, p_start_after timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  update pgboss.job set state = 'created', start_after = greatest(p_start_after, pgboss.job_now())
+  where name = 'reach' and id = p_job_id and state = 'active'
+$function$;
+
+CREATE OR REPLACE FUNCTION public.worker_reach_finish(p_job_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  j pgboss.job;
+  r public.reach_rounds;
+begin
+  update pgboss.job set state = 'completed', completed_on = pgboss.job_now()
+  where name = 'reach' and id = p_job_id and state = 'active' returning * into j;
+  if not found then
+    return;
+  end if;
+  insert into public.reach_rounds (job_id, campaign_id, owner_id, round, taken_at, posts, views, forwards, replies)
+  select p_job_id, c.id, c.owner_id, j.data ->> 'round', clock_timestamp(), count(dr.delivery_id),
+    coalesce(sum(dr.views), 0), coalesce(sum(dr.forwards), 0), coalesce(sum(dr.replies), 0)
+  from public.campaigns c left join public.delivery_reach dr on dr.campaign_id = c.id
+  where c.id = (j.data ->> 'campaignId')::uuid
+  group by c.id
+  returning * into r;
+  if r.job_id is null then
+    return; -- the campaign is gone
+  end if;
+  perform private.emit_webhook_event(r.owner_id, 'reach.sampled', jsonb_build_object('campaignId', r.campaign_id,
+    'round', r.round, 'takenAt', r.taken_at, 'posts', r.posts, 'views', r.views, 'forwards', r.forwards,
+    'replies', r.replies));
+  perform realtime.send(jsonb_build_object('campaignId', r.campaign_id, 'round', r.round, 'takenAt', r.taken_at,
+    'posts', r.posts, 'views', r.views, 'forwards', r.forwards, 'replies', r.replies),
+    'reach', 'campaign:' || r.campaign_id::text, true);
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.worker_reach_store(p_job_id uuid, p_samples jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_round text := (select data ->> 'round' from pgboss.job where name = 'reach' and id = p_job_id);
+begin
+  with x as (
+    select * from jsonb_to_recordset(p_samples) as x ("deliveryId" uuid, views integer, forwards integer,
+      replies integer, "errorCode" text)
+  ), added as (
+    insert into public.reach_samples (delivery_id, job_id, campaign_id, owner_id, round, taken_at, views,
+      forwards, replies, error_code)
+    select d.id, p_job_id, d.campaign_id, d.owner_id, v_round, clock_timestamp(), x.views, x.forwards,
+      x.replies, left(x."errorCode", 100)
+    from x join public.deliveries d on d.id = x."deliveryId"
+    on conflict do nothing
+    returning *
+  )
+  insert into public.delivery_reach as r (delivery_id, campaign_id, owner_id, taken_at, views, forwards,
+    replies, error_code)
+  select a.delivery_id, a.campaign_id, a.owner_id, a.taken_at, a.views, a.forwards, a.replies, a.error_code
+  from added a
+  on conflict (delivery_id) do update set taken_at = excluded.taken_at,
+    -- an error keeps the figures read before it
+    views = coalesce(excluded.views, r.views), forwards = coalesce(excluded.forwards, r.forwards),
+    replies = coalesce(excluded.replies, r.replies), error_code = excluded.error_code, samples = r.samples + 1;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.worker_reach_take(p_lock_pid integer, p_account_ids uuid[])
+ RETURNS TABLE(job_id uuid, campaign_id uuid, account_id uuid, round text, sent_from timestamp with time zone, sent_to timestamp with time zone)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  return query
+  with held as (
+    select a.id from public.telegram_accounts a
+    where a.id = any (p_account_ids) and a.status = 'active'
+      and exists (
+        select 1 from pg_catalog.pg_locks l
+        where l.locktype = 'advisory' and l.pid = p_lock_pid and l.granted
+          and l.classid = 29799 and l.objsubid = 2 and l.objid = pg_catalog.hashtext(a.id::text)::oid)
+  ), due as (
+    select j.id, c.account_id as acc,
+      row_number() over (partition by c.account_id order by j.start_after, j.id) as nth
+    from pgboss.job j
+    join public.campaigns c on c.id = (j.data ->> 'campaignId')::uuid
+    join held h on h.id = c.account_id
+    where j.name = 'reach' and j.state < 'active' and j.start_after <= pgboss.job_now()
+  ), picked as (
+    select j.id as jid, d.acc from pgboss.job j join due d on d.id = j.id and d.nth = 1
+    where j.name = 'reach' and j.state < 'active'
+    for update of j skip locked
+  ), activated as (
+    update pgboss.job j set state = 'active', started_on = pgboss.job_now(), heartbeat_on = pgboss.job_now(),
+      retry_count = case when j.started_on is not null then j.retry_count + 1 else j.retry_count end
+    from picked p where j.name = 'reach' and j.id = p.jid
+    returning j.id, p.acc, j.data
+  )
+  select a.id, (a.data ->> 'campaignId')::uuid, a.acc, a.data ->> 'round',
+    (a.data ->> 'from')::timestamptz, (a.data ->> 'to')::timestamptz
+  from activated a;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.worker_reach_targets(p_job_id uuid, p_limit integer)
+ RETURNS TABLE(delivery_id uuid, message_id bigint, telegram_id bigint, access_hash bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select d.id, d.telegram_message_id, ap.telegram_id, ap.access_hash
+  from pgboss.job j
+  join public.campaigns c on c.id = (j.data ->> 'campaignId')::uuid
+  join public.deliveries d on d.campaign_id = c.id and d.state = 'sent'
+    and d.sent_at >= (j.data ->> 'from')::timestamptz and d.sent_at < (j.data ->> 'to')::timestamptz
+  left join private.account_peers ap on ap.account_id = c.account_id and ap.channel_id = d.channel_id
+  where j.name = 'reach' and j.id = p_job_id and j.state = 'active'
+    and not exists (select 1 from public.reach_samples s where s.delivery_id = d.id and s.job_id = p_job_id)
+  order by ap.telegram_id, d.telegram_message_id
+  limit p_limit
+$function$;
+
 CREATE OR REPLACE FUNCTION public.worker_record(p_results jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -3318,6 +3615,8 @@ CREATE TRIGGER deliveries_count_insert AFTER INSERT ON public.deliveries REFEREN
 
 CREATE TRIGGER deliveries_count_update AFTER UPDATE ON public.deliveries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.deliveries_count_update();
 
+CREATE TRIGGER deliveries_schedule_reach AFTER UPDATE ON public.deliveries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.deliveries_schedule_reach();
+
 CREATE TRIGGER deliveries_touch BEFORE UPDATE ON public.deliveries FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
 
 CREATE TRIGGER telegram_accounts_audit AFTER INSERT OR DELETE ON public.telegram_accounts FOR EACH ROW EXECUTE FUNCTION private.audit_row();
@@ -3372,6 +3671,15 @@ create policy owner_all on public.channels as permissive for all to authenticate
 create policy owner_read on public.deliveries as permissive for select to authenticated
   using ((owner_id = ( SELECT auth.uid() AS uid)));
 
+create policy owner_read on public.delivery_reach as permissive for select to authenticated
+  using ((owner_id = ( SELECT auth.uid() AS uid)));
+
+create policy owner_read on public.reach_rounds as permissive for select to authenticated
+  using ((owner_id = ( SELECT auth.uid() AS uid)));
+
+create policy owner_read on public.reach_samples as permissive for select to authenticated
+  using ((owner_id = ( SELECT auth.uid() AS uid)));
+
 create policy owner_all on public.telegram_accounts as permissive for all to authenticated
   using ((owner_id = ( SELECT auth.uid() AS uid)))
   with check ((owner_id = ( SELECT auth.uid() AS uid)));
@@ -3419,6 +3727,15 @@ grant delete, insert, select, update on table public.channels to service_role;
 
 grant select on table public.deliveries to authenticated;
 grant delete, insert, select, update on table public.deliveries to service_role;
+
+grant select on table public.delivery_reach to authenticated;
+grant delete, insert, select, update on table public.delivery_reach to service_role;
+
+grant select on table public.reach_rounds to authenticated;
+grant delete, insert, select, update on table public.reach_rounds to service_role;
+
+grant select on table public.reach_samples to authenticated;
+grant delete, insert, select, update on table public.reach_samples to service_role;
 
 grant insert, update (label) on table public.telegram_accounts to authenticated;
 grant insert, update (rate_per_minute) on table public.telegram_accounts to authenticated;
@@ -3481,6 +3798,10 @@ grant execute on function public.normalize_peer(p_peer text) to service_role;
 revoke execute on function public.pause_campaign(p_campaign_id uuid) from public;
 grant execute on function public.pause_campaign(p_campaign_id uuid) to authenticated;
 grant execute on function public.pause_campaign(p_campaign_id uuid) to service_role;
+
+revoke execute on function public.refresh_campaign_reach(p_campaign_id uuid) from public;
+grant execute on function public.refresh_campaign_reach(p_campaign_id uuid) to authenticated;
+grant execute on function public.refresh_campaign_reach(p_campaign_id uuid) to service_role;
 
 revoke execute on function public.render_template(p_text text, p_variables jsonb, p_parse_mode text) from public;
 grant execute on function public.render_template(p_text text, p_variables jsonb, p_parse_mode text) to authenticated;
@@ -3557,6 +3878,21 @@ grant execute on function public.worker_proxy_requests(p_key_ids text[], p_limit
 
 revoke execute on function public.worker_publish_login_key(p_key_id text, p_public_key bytea) from public;
 grant execute on function public.worker_publish_login_key(p_key_id text, p_public_key bytea) to service_role;
+
+revoke execute on function public.worker_reach_defer(p_job_id uuid, p_start_after timestamp with time zone) from public;
+grant execute on function public.worker_reach_defer(p_job_id uuid, p_start_after timestamp with time zone) to service_role;
+
+revoke execute on function public.worker_reach_finish(p_job_id uuid) from public;
+grant execute on function public.worker_reach_finish(p_job_id uuid) to service_role;
+
+revoke execute on function public.worker_reach_store(p_job_id uuid, p_samples jsonb) from public;
+grant execute on function public.worker_reach_store(p_job_id uuid, p_samples jsonb) to service_role;
+
+revoke execute on function public.worker_reach_take(p_lock_pid integer, p_account_ids uuid[]) from public;
+grant execute on function public.worker_reach_take(p_lock_pid integer, p_account_ids uuid[]) to service_role;
+
+revoke execute on function public.worker_reach_targets(p_job_id uuid, p_limit integer) from public;
+grant execute on function public.worker_reach_targets(p_job_id uuid, p_limit integer) to service_role;
 
 revoke execute on function public.worker_record(p_results jsonb) from public;
 grant execute on function public.worker_record(p_results jsonb) to service_role;

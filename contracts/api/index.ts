@@ -8,5 +8,6 @@ export * from './accounts.ts';
 export * from './login.ts';
 export * from './proxy.ts';
 export * from './webhooks.ts';
+export * from './reach.ts';
 export * from './routes.ts';
 export { buildOpenApiDocument } from './openapi.ts';

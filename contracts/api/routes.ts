@@ -9,6 +9,7 @@ import * as channels from './channels.ts';
 import { idParamsSchema } from './common.ts';
 import * as login from './login.ts';
 import * as proxy from './proxy.ts';
+import * as reach from './reach.ts';
 import * as templates from './templates.ts';
 import * as webhooks from './webhooks.ts';
 
@@ -28,6 +29,8 @@ export interface RouteSpec {
   /** Success status; 204 has no response body. */
   status: 200 | 201 | 202 | 204;
   response?: z.ZodType;
+  /** A body that is not JSON (streamed by the handler), instead of `response`. */
+  produces?: 'text/csv';
 }
 
 const id = idParamsSchema;
@@ -271,6 +274,34 @@ export const routes = {
     status: 200,
     response: campaigns.testSendSchema,
   },
+  getCampaignReach: {
+    fn: 'campaigns',
+    method: 'GET',
+    path: '/{id}/reach',
+    summary: "A campaign's reach: totals, their history per sampling round, and each sent post's latest views (paged)",
+    params: id,
+    query: reach.reachQuerySchema,
+    status: 200,
+    response: reach.campaignReachSchema,
+  },
+  refreshCampaignReach: {
+    fn: 'campaigns',
+    method: 'POST',
+    path: '/{id}/reach/refresh',
+    summary: "Sample the campaign's posts now (202; the worker reads them at the account's reach pace); 429 past 20 an hour",
+    params: id,
+    status: 202,
+    response: reach.reachRefreshSchema,
+  },
+  exportDeliveries: {
+    fn: 'campaigns',
+    method: 'GET',
+    path: '/{id}/deliveries.csv',
+    summary: 'Every delivery with its outcome, message id, times and latest reach, as CSV (streamed)',
+    params: id,
+    status: 200,
+    produces: 'text/csv',
+  },
 
   listAccounts: {
     fn: 'accounts',
@@ -454,8 +485,9 @@ export type RequestInput<K extends OperationId> = {
   query: InferIn<Field<Routes[K], 'query'>>;
   body: InferIn<Field<Routes[K], 'body'>>;
 };
-/** The success body (undefined for 204). */
-export type ResponseBody<K extends OperationId> = Infer<Field<Routes[K], 'response'>>;
+/** The success body (undefined for 204; the text of a route that `produces` CSV). */
+export type ResponseBody<K extends OperationId> = Routes[K] extends { produces: string } ? string
+  : Infer<Field<Routes[K], 'response'>>;
 
 export function operationsOf(fn: FunctionName): OperationId[] {
   return (Object.keys(routes) as OperationId[]).filter((k) => routes[k].fn === fn);

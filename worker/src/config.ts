@@ -99,6 +99,8 @@ export const WorkerConfig = z.object({
   /** Local development and tests only: an account's proxy may be a loopback or private address. */
   proxyAllowPrivateTargets: z.boolean().default(false),
   webhookConcurrency: z.number().int().min(1).max(64).default(4),
+  /** Reach reads (messages.getMessagesViews, up to 100 posts each) per account per minute; 0: no reach sampling here. */
+  reachCallsPerMinute: z.number().min(0).max(600).default(30),
   /** Database connections of the whole process, whatever the number of accounts (at least 4). */
   maxConnections: z.number().int().min(4).default(8),
 });
@@ -156,6 +158,7 @@ const Env = z.object({
   WEBHOOK_TIMEOUT_MS: int.min(100).max(30_000).optional(),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).optional(),
   PROXY_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).optional(),
+  REACH_CALLS_PER_MINUTE: num.min(0).max(600).optional(),
 });
 
 export class ConfigError extends Error {}
@@ -219,6 +222,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
       webhookAllowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
       proxyAllowPrivateTargets: e.PROXY_ALLOW_PRIVATE_TARGETS === 'true',
+      reachCallsPerMinute: e.REACH_CALLS_PER_MINUTE,
     } satisfies WorkerConfigInput,
   );
 }

@@ -24,6 +24,7 @@ import { type HealthReport, healthReporter, startHttp } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LoginService } from './login/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { ReachSampler } from './reach/sampler.ts';
 import { Recorder } from './recorder.ts';
 import { ServedSessions } from './sessions/served.ts';
 import { simulatedClient } from './simulator/simulated-client.ts';
@@ -214,6 +215,13 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   fleet = new Fleet({ pool, config, log, locks, deps, sessions, holding: (id) => fetch.holding(id), taken: () => fetch.taken() });
   await fleet.start();
   fetch.start();
+  const reach = new ReachSampler({
+    pool,
+    config,
+    log,
+    host: { accountIds: () => fleet!.accounts.keys(), connection: (id) => fleet!.connection(id), lockPid: () => fleet!.lockPid },
+  });
+  reach.start();
 
   let stopping = false;
   const health = healthReporter({
@@ -250,8 +258,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
       // Bounded from the sends in flight on (STOP_AFTER_SENDS_MS): the database may not answer.
-      // The fleet records them and hands its accounts over before the sessions disconnect.
-      await fleet!.stop();
+      // The fleet records them and hands its accounts over before the sessions disconnect; a
+      // reach read under way meanwhile ends with its call, and its round goes back to the queue.
+      await Promise.all([reach.stop(), fleet!.stop()]);
       clearance.stop();
       webhooks.stop();
       await logins?.stop();

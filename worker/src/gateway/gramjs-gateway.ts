@@ -15,6 +15,7 @@ import {
   type MediaFile,
   type MediaRef,
   type OutgoingMessage,
+  type PostViews,
   type ResolvedPeer,
   type TelegramGateway,
   UPLOAD_LIMIT_BYTES,
@@ -435,6 +436,13 @@ export class GramJsGateway implements TelegramGateway {
         await this.#savePart(fileId, plan, Number(part));
       }
     }
+  }
+
+  async getMessagesViews(peer: ResolvedPeer, messageIds: number[]): Promise<PostViews[]> {
+    const r = await this.#invoke(
+      new Api.messages.GetMessagesViews({ peer: inputPeer(peer), id: messageIds, increment: false }),
+    );
+    return r.views.map((v) => ({ views: v.views ?? null, forwards: v.forwards ?? null, replies: v.replies?.replies ?? null }));
   }
 
   async probe(): Promise<void> {

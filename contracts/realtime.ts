@@ -34,6 +34,11 @@ export function campaignTopic(campaignId: string): string {
 
 /** An account's sign-in changes: event `login` on the private topic `account:<id>`, payload `{ accountId, login }`. */
 export const ACCOUNT_LOGIN_EVENT = 'login';
+/**
+ * An account's status changes, on the same topic: event `status`, payload `{ accountId, status,
+ * statusReason, floodWaitUntil }` (status as in contracts/api/accounts.ts).
+ */
+export const ACCOUNT_STATUS_EVENT = 'status';
 export function accountTopic(accountId: string): string {
   return `account:${accountId}`;
 }

@@ -153,7 +153,7 @@ export async function floodWait(db: SqlExecutor, accountId: string, seconds: num
   return new Date(rows[0].until);
 }
 
-export type AccountStatus = 'peer_flood' | 'revoked' | 'frozen' | 'disabled' | 'active';
+export type AccountStatus = 'limited' | 'revoked' | 'frozen' | 'disabled' | 'active';
 
 export async function setAccountStatus(db: SqlExecutor, accountId: string, status: AccountStatus, reason: string): Promise<void> {
   await db.query('select public.worker_account_status($1, $2, $3)', [accountId, status, reason]);

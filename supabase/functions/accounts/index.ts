@@ -1,7 +1,8 @@
 // Function `accounts`: the Telegram accounts campaigns send with. Status and flood wait are the
 // worker's to write; users set a label and the pace, and sign the account in (login.ts). Sessions
 // never pass through here; phone numbers, codes and passwords pass only sealed for the workers.
-import type { Account } from '../../../contracts/api/accounts.ts';
+// Each account carries the caller's campaigns it paused (account_paused_campaigns, under RLS).
+import type { Account, PausedCampaign } from '../../../contracts/api/accounts.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
 import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
 import { identityOf, loginDto, requestStep } from './login.ts';
@@ -10,7 +11,7 @@ export const accountResource: OwnedResource<Account> = {
   table: 'telegram_accounts',
   noun: 'account',
   select: `t.id, t.label, t.status, t.status_reason, t.flood_wait_until, t.unreachable_since, t.unreachable_reason,
-    t.rate_per_minute, t.login, t.created_at, t.updated_at`,
+    t.rate_per_minute, t.login, t.created_at, t.updated_at, public.account_paused_campaigns(t.id) as paused_campaigns`,
   columns: { label: 'label', ratePerMinute: 'rate_per_minute' },
   toDto: (r) => ({
     id: r.id,
@@ -20,6 +21,10 @@ export const accountResource: OwnedResource<Account> = {
     floodWaitUntil: iso(r.flood_wait_until),
     unreachableSince: iso(r.unreachable_since),
     unreachableReason: r.unreachable_reason,
+    pausedCampaigns: (r.paused_campaigns as Array<PausedCampaign & { resumeAt: string | null }>).map((c) => ({
+      ...c,
+      resumeAt: c.resumeAt && new Date(c.resumeAt).toISOString(),
+    })),
     ratePerMinute: r.rate_per_minute,
     login: loginDto(r.login),
     createdAt: isoNN(r.created_at),

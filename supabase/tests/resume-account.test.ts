@@ -75,7 +75,7 @@ describe('resume_campaign after the account stopped', () => {
     const e = await sqlError(client, owner.userId, (c) => c.query('select public.resume_campaign($1)', [id]));
     expect(e.code).toBe('PT409');
     expect(e.message).toContain(`POST /accounts/${owner.accountId}/login`);
-    expect(e.message).toContain(`npm run login -- --account ${owner.accountId}`);
+    expect(e.message).toContain(`npm run login -- --api <functions URL> --account ${owner.accountId}`);
     expect(e.message).toContain('REVOKED: test');
     expect(e.message).not.toContain('TELEGRAM_ACCOUNTS');
     expect(e.message).not.toMatch(/restart/);

@@ -336,6 +336,12 @@ export async function fleetAccounts(db: SqlExecutor, limit = 100_000): Promise<F
   return rows as FleetAccountRow[];
 }
 
+/** Deletes webhook events past their retention (SQL gates it to one call an hour); how many went. */
+export async function pruneWebhookEvents(db: SqlExecutor): Promise<number> {
+  const { rows } = await db.query('select public.worker_prune_webhook_events() as n');
+  return rows[0].n as number;
+}
+
 /** Running campaigns of these accounts with their progress, for /health alerts. */
 export async function runningCampaigns(db: SqlExecutor, accountIds: string[]): Promise<
   Array<{

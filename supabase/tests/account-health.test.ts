@@ -207,4 +207,45 @@ describe('account health on GET /accounts and Realtime', () => {
       'active',
     ]);
   });
+
+  it('disabled by the owner: its campaigns pause, nothing the worker reports enables it, enable then resume', async () => {
+    const owner = await api.newUser();
+    const other = await api.newUser();
+    const { account, campaigns } = await ownerWithCampaigns(owner);
+    const [first] = campaigns;
+    // they wait out a FLOOD_WAIT: once disabled, they no longer resume by themselves
+    const floodUntil = (await worker('select public.worker_flood_wait($1, 1) as u', [account.id])).rows[0].u as Date;
+    expect((await other.call('POST', `/accounts/${account.id}/disable`)).status).toBe(404);
+
+    const disabled = await owner.call('POST', `/accounts/${account.id}/disable`);
+    expect(disabled.status).toBe(200);
+    expect(disabled.body).toMatchObject({ status: 'disabled', statusReason: 'disabled by its owner', floodWaitUntil: null });
+    expect((disabled.body as Account).pausedCampaigns.map((p) => [p.pauseReason, p.resumeAt])).toEqual([
+      ['account', null],
+      ['account', null],
+    ]);
+    expect((await owner.call('POST', `/accounts/${account.id}/disable`)).body.status).toBe('disabled'); // twice: no change
+    // The FLOOD_WAIT's end, or another one answered to a send in flight, leave it disabled.
+    await until('the wait over', () => Date.now() > floodUntil.getTime() + 100);
+    expect((await worker('select public.worker_resume_due($1) as n', [account.id])).rows[0].n).toBe(0);
+    await worker('select public.worker_flood_wait($1, 30)', [account.id]);
+    expect((await owner.call('GET', `/accounts/${account.id}`)).body.status).toBe('disabled');
+    const refused = await owner.call('POST', `/campaigns/${first!.id}/resume`);
+    expect([refused.status, refused.body.error.message]).toEqual([
+      409,
+      `cannot resume campaign: account ${account.id} is disabled: enable it first (POST /accounts/${account.id}/enable)`,
+    ]);
+
+    const enabled = await owner.call('POST', `/accounts/${account.id}/enable`);
+    expect(enabled.body).toMatchObject({ status: 'active', statusReason: null });
+    expect((enabled.body as Account).pausedCampaigns).toHaveLength(2);
+    for (const x of campaigns) expect((await owner.call('POST', `/campaigns/${x.id}/resume`)).body.state).toBe('running');
+    const again = await owner.call('POST', `/accounts/${account.id}/enable`);
+    expect([again.status, again.body.error.message]).toEqual([409, `account ${account.id} is not disabled (it is active)`]);
+    const audit = await c.query(
+      `select action from public.audit_log where entity_id = $1 and action in ('disable', 'enable') order by created_at`,
+      [account.id],
+    );
+    expect(audit.rows.map((r) => r.action)).toEqual(['disable', 'enable']);
+  });
 });

@@ -4,6 +4,7 @@
 // Each account carries the caller's campaigns it paused (account_paused_campaigns, under RLS).
 import type { Account, PausedCampaign } from '../../../contracts/api/accounts.ts';
 import { defineFunction, serveIfMain } from '../_shared/app.ts';
+import type { Tx } from '../_shared/db.ts';
 import { deleteOne, findOne, insertOne, iso, isoNN, listPage, type OwnedResource, updateOne } from '../_shared/crud.ts';
 import { identityOf, loginDto, requestStep } from './login.ts';
 
@@ -32,6 +33,12 @@ export const accountResource: OwnedResource<Account> = {
   }),
 };
 
+/** The owner's switch (the RPC pauses the campaigns, 404 not yours, 409 enabling one not disabled). */
+async function setEnabled(tx: Tx, id: string, enabled: boolean): Promise<Account> {
+  await tx`select public.set_account_enabled(${id}::uuid, ${enabled})`;
+  return findOne(tx, accountResource, id);
+}
+
 const accounts = defineFunction('accounts', {
   listAccounts: ({ tx, query }) => listPage(tx, accountResource, query),
   createAccount: ({ tx, body }) => insertOne(tx, accountResource, body),
@@ -39,6 +46,8 @@ const accounts = defineFunction('accounts', {
   updateAccount: ({ tx, params, body }) => updateOne(tx, accountResource, params.id, body),
   // A campaign still referring to the account makes this a 409 (foreign key), not a cascade.
   deleteAccount: ({ tx, params }) => deleteOne(tx, accountResource, params.id),
+  disableAccount: ({ tx, params }) => setEnabled(tx, params.id, false),
+  enableAccount: ({ tx, params }) => setEnabled(tx, params.id, true),
   startLogin: ({ tx, claims, params, body }) =>
     body.botToken !== undefined
       ? requestStep(tx, claims, params.id, 'bot', body.botToken, identityOf(body))

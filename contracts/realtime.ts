@@ -3,6 +3,7 @@
 // helper on supabase-js. Runs in Node, Deno and browsers: it only needs zod
 // and a supabase-js client passed in (typed structurally, so this file pulls no supabase-js in).
 import { z } from 'zod';
+import { accountStatusSchema } from './api/accounts.ts';
 
 export const CAMPAIGN_PROGRESS_EVENT = 'progress';
 
@@ -39,6 +40,13 @@ export const ACCOUNT_LOGIN_EVENT = 'login';
  * statusReason, floodWaitUntil }` (status as in contracts/api/accounts.ts).
  */
 export const ACCOUNT_STATUS_EVENT = 'status';
+export const accountStatusEventSchema = z.object({
+  accountId: z.uuid(),
+  status: accountStatusSchema,
+  statusReason: z.string().nullable(),
+  floodWaitUntil: z.iso.datetime({ offset: true }).nullable(),
+});
+export type AccountStatusEvent = z.infer<typeof accountStatusEventSchema>;
 export function accountTopic(accountId: string): string {
   return `account:${accountId}`;
 }

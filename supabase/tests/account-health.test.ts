@@ -7,7 +7,12 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Account } from '../../contracts/api/accounts.ts';
 import { createApiClient } from '../../contracts/client.ts';
-import { ACCOUNT_STATUS_EVENT, accountTopic } from '../../contracts/realtime.ts';
+import {
+  ACCOUNT_STATUS_EVENT,
+  type AccountStatusEvent,
+  accountStatusEventSchema,
+  accountTopic,
+} from '../../contracts/realtime.ts';
 import { sleep } from '../../contracts/time.ts';
 import { type Gateway, startGateway } from '../../scripts/stack/gateway.ts';
 import { mintApiKeys } from '../../scripts/stack/keys.ts';
@@ -66,9 +71,9 @@ async function ownerWithCampaigns(user: User) {
 /** Status events of the account's private topic, as the owner's app receives them. */
 async function watchStatus(cl: SupabaseClient, accountId: string) {
   await cl.realtime.setAuth();
-  const seen: Array<{ status: string; statusReason: string | null; floodWaitUntil: string | null }> = [];
+  const seen: AccountStatusEvent[] = [];
   const channel = cl.channel(accountTopic(accountId), { config: { private: true } })
-    .on('broadcast', { event: ACCOUNT_STATUS_EVENT }, (m) => seen.push(m.payload));
+    .on('broadcast', { event: ACCOUNT_STATUS_EVENT }, (m) => seen.push(accountStatusEventSchema.parse(m.payload)));
   await new Promise<void>((resolve, reject) =>
     channel.subscribe((status, err) =>
       status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status))

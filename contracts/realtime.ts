@@ -3,6 +3,7 @@
 // helper on supabase-js. Runs in Node, Deno and browsers: it only needs zod
 // and a supabase-js client passed in (typed structurally, so this file pulls no supabase-js in).
 import { z } from 'zod';
+import { accountStatusSchema } from './api/accounts.ts';
 
 export const CAMPAIGN_PROGRESS_EVENT = 'progress';
 
@@ -50,6 +51,18 @@ export function campaignTopic(campaignId: string): string {
 
 /** An account's sign-in changes: event `login` on the private topic `account:<id>`, payload `{ accountId, login }`. */
 export const ACCOUNT_LOGIN_EVENT = 'login';
+/**
+ * An account's status changes, on the same topic: event `status`, payload `{ accountId, status,
+ * statusReason, floodWaitUntil }` (status as in contracts/api/accounts.ts).
+ */
+export const ACCOUNT_STATUS_EVENT = 'status';
+export const accountStatusEventSchema = z.object({
+  accountId: z.uuid(),
+  status: accountStatusSchema,
+  statusReason: z.string().nullable(),
+  floodWaitUntil: z.iso.datetime({ offset: true }).nullable(),
+});
+export type AccountStatusEvent = z.infer<typeof accountStatusEventSchema>;
 export function accountTopic(accountId: string): string {
   return `account:${accountId}`;
 }

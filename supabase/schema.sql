@@ -14,6 +14,8 @@ create table private.account_logins (
   owner_id uuid not null,
   worker_id uuid,
   expires_at timestamp with time zone not null,
+  status_before text,
+  reason_before text,
   state_key_id text,
   state_nonce bytea,
   state_ciphertext bytea,
@@ -197,6 +199,7 @@ create table private.webhook_secrets (
 create table private.webhook_settings (
   singleton boolean default true not null,
   allow_private_targets boolean default false not null,
+  pruned_at timestamp with time zone,
   constraint webhook_settings_pkey PRIMARY KEY (singleton),
   constraint webhook_settings_singleton_check CHECK (singleton)
 );
@@ -215,6 +218,39 @@ CREATE INDEX login_steps_open ON private.login_steps USING btree (created_at) WH
 
 CREATE INDEX reach_refreshes_owner ON private.reach_refreshes USING btree (owner_id, asked_at);
 
+CREATE INDEX webhook_events_created ON private.webhook_events USING btree (created_at);
+
+CREATE OR REPLACE FUNCTION private.account_login_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_before private.account_logins;
+begin
+  if new.login ->> 'state' in ('pending', 'code_sent', 'password_needed') then
+    if old.status in ('active', 'revoked')
+       and not exists (select 1 from private.account_sessions where account_id = new.id) then
+      update private.account_logins set status_before = old.status, reason_before = old.status_reason
+      where account_id = new.id;
+      new.status := 'logging_in';
+      new.status_reason := format('signing in (%s)', coalesce(new.login ->> 'method', 'phone'));
+    end if;
+  elsif old.status = 'logging_in' then
+    select * into v_before from private.account_logins where account_id = new.id;
+    if new.login ->> 'state' = 'signed_in'
+       or exists (select 1 from private.account_sessions where account_id = new.id) then
+      new.status := 'active';
+      new.status_reason := null;
+    else
+      new.status := coalesce(v_before.status_before, 'active');
+      new.status_reason := v_before.reason_before;
+    end if;
+  end if;
+  return new;
+end $function$;
+
 CREATE OR REPLACE FUNCTION private.account_webhook_events()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -222,7 +258,7 @@ CREATE OR REPLACE FUNCTION private.account_webhook_events()
  SET search_path TO ''
 AS $function$
 begin
-  if new.status in ('peer_flood', 'frozen', 'revoked') then
+  if new.status in ('limited', 'frozen', 'revoked') then
     perform private.emit_webhook_event(new.owner_id,
       case when new.status = 'revoked' then 'account.revoked' else 'account.limited' end,
       jsonb_build_object('account', jsonb_build_object('id', new.id, 'label', new.label,
@@ -347,6 +383,19 @@ CREATE OR REPLACE FUNCTION private.broadcast_account_login()
 AS $function$
 begin
   perform realtime.send(jsonb_build_object('accountId', new.id, 'login', new.login), 'login',
+    'account:' || new.id::text, true);
+  return null;
+end $function$;
+
+CREATE OR REPLACE FUNCTION private.broadcast_account_status()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  perform realtime.send(jsonb_build_object('accountId', new.id, 'status', new.status,
+    'statusReason', new.status_reason, 'floodWaitUntil', new.flood_wait_until), 'status',
     'account:' || new.id::text, true);
   return null;
 end $function$;
@@ -1467,6 +1516,34 @@ begin
   return v;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.resume_account(c public.campaigns, p_account public.telegram_accounts)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  if p_account.status in ('revoked', 'logging_in', 'disabled') then
+    raise exception 'cannot resume campaign: %',
+      case when p_account.status = 'disabled'
+        then format('account %s is disabled: enable it first (POST /accounts/%s/enable)', p_account.id, p_account.id)
+        else format('account %s has no Telegram session (%s): sign it in through the API (POST /accounts/%s/login, or `npm run login -- --api <functions URL> --account %s`), then resume',
+          p_account.id,
+          case p_account.status when 'revoked' then 'revoked: ' || coalesce(p_account.status_reason, 'no reason given')
+            else 'a sign-in is under way' end,
+          p_account.id, p_account.id) end
+      using errcode = 'PT409',
+        detail = jsonb_build_object('from', c.state, 'to', 'running', 'action', 'resume',
+          'accountStatus', p_account.status)::text;
+  end if;
+  if p_account.status in ('limited', 'frozen') then
+    update public.telegram_accounts set status = 'active', status_reason = null where id = p_account.id;
+    perform private.audit(c.owner_id, 'reactivate', 'telegram_accounts', p_account.id,
+      jsonb_build_object('status', p_account.status, 'statusReason', p_account.status_reason),
+      jsonb_build_object('status', 'active'));
+  end if;
+end $function$;
+
 CREATE OR REPLACE FUNCTION private.send_clearance_ms()
  RETURNS integer
  LANGUAGE sql
@@ -1596,7 +1673,15 @@ begin
   return new;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.webhook_retention()
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$ select interval '30 days' $function$;
+
 CREATE TRIGGER login_steps_count_starts BEFORE INSERT ON private.login_steps FOR EACH ROW WHEN ((new.kind = ANY (ARRAY['phone'::text, 'bot'::text]))) EXECUTE FUNCTION private.count_login_start();
+
+revoke execute on function private.account_login_status() from public;
 
 revoke execute on function private.account_webhook_events() from public;
 
@@ -1613,6 +1698,8 @@ revoke execute on function private.batch_channels_count() from public;
 revoke execute on function private.batch_channels_owned() from public;
 
 revoke execute on function private.broadcast_account_login() from public;
+
+revoke execute on function private.broadcast_account_status() from public;
 
 revoke execute on function private.broadcast_campaign_progress() from public;
 
@@ -1728,6 +1815,8 @@ revoke execute on function private.require_user() from public;
 grant execute on function private.require_user() to authenticated;
 grant execute on function private.require_user() to service_role;
 
+revoke execute on function private.resume_account(c public.campaigns, p_account public.telegram_accounts) from public;
+
 revoke execute on function private.send_clearance_ms() from public;
 
 revoke execute on function private.stop_lock_class() from public;
@@ -1749,6 +1838,8 @@ revoke execute on function private.touch_updated_at() from public;
 revoke execute on function private.utf16_length(p text) from public;
 
 revoke execute on function private.webhook_endpoint_url_check() from public;
+
+revoke execute on function private.webhook_retention() from public;
 
 
 -- ======================================== schema public
@@ -2012,7 +2103,7 @@ create table public.telegram_accounts (
   constraint telegram_accounts_pkey PRIMARY KEY (id),
   constraint telegram_accounts_proxy_check CHECK (((proxy IS NULL) OR (((proxy ->> 'type'::text) = ANY (ARRAY['socks5'::text, 'mtproxy'::text])) AND (jsonb_typeof((proxy -> 'host'::text)) = 'string'::text) AND ((length((proxy ->> 'host'::text)) >= 1) AND (length((proxy ->> 'host'::text)) <= 253)) AND (jsonb_typeof((proxy -> 'port'::text)) = 'number'::text) AND ((((proxy ->> 'port'::text))::numeric >= (1)::numeric) AND (((proxy ->> 'port'::text))::numeric <= (65535)::numeric)) AND ((proxy - ARRAY['type'::text, 'host'::text, 'port'::text]) = '{}'::jsonb)))),
   constraint telegram_accounts_rate_per_minute_check CHECK (((rate_per_minute >= 1) AND (rate_per_minute <= 1000000))),
-  constraint telegram_accounts_status_check CHECK ((status = ANY (ARRAY['active'::text, 'flood_wait'::text, 'peer_flood'::text, 'revoked'::text, 'frozen'::text, 'disabled'::text]))),
+  constraint telegram_accounts_status_check CHECK ((status = ANY (ARRAY['active'::text, 'logging_in'::text, 'flood_wait'::text, 'limited'::text, 'frozen'::text, 'revoked'::text, 'disabled'::text]))),
   constraint telegram_accounts_status_reason_check CHECK ((char_length(status_reason) <= 500)),
   constraint telegram_accounts_unreachable_reason_check CHECK ((char_length(unreachable_reason) <= 500))
 );
@@ -2141,6 +2232,18 @@ CREATE INDEX webhook_attempts_endpoint ON public.webhook_attempts USING btree (e
 CREATE INDEX webhook_deliveries_event ON public.webhook_deliveries USING btree (event_id);
 
 CREATE INDEX webhook_endpoints_owner ON public.webhook_endpoints USING btree (owner_id, created_at);
+
+CREATE OR REPLACE FUNCTION public.account_paused_campaigns(p_account_id uuid)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'pauseReason', c.pause_reason,
+    'resumeAt', c.resume_at) order by c.created_at, c.id), '[]')
+  from public.campaigns c
+  where c.account_id = p_account_id and c.state = 'paused' and c.pause_reason in ('flood_wait', 'account')
+$function$;
 
 CREATE OR REPLACE FUNCTION public.cancel_campaign(p_campaign_id uuid)
  RETURNS public.campaigns
@@ -2461,19 +2564,7 @@ declare
 begin
   if c.pause_reason = 'account' then
     select * into v_account from public.telegram_accounts where id = c.account_id for no key update;
-    if v_account.status = 'revoked' then
-      raise exception 'cannot resume campaign: the Telegram session of account % was revoked (%); log in again with `npm run login`, put the new session in the worker''s TELEGRAM_ACCOUNTS and restart the worker',
-        v_account.id, coalesce(v_account.status_reason, 'no reason given')
-        using errcode = 'PT409',
-          detail = jsonb_build_object('from', c.state, 'to', 'running', 'action', 'resume',
-            'accountStatus', v_account.status)::text;
-    end if;
-    if v_account.status in ('peer_flood', 'frozen') then
-      update public.telegram_accounts set status = 'active', status_reason = null where id = v_account.id;
-      perform private.audit(c.owner_id, 'reactivate', 'telegram_accounts', v_account.id,
-        jsonb_build_object('status', v_account.status, 'statusReason', v_account.status_reason),
-        jsonb_build_object('status', 'active'));
-    end if;
+    perform private.resume_account(c, v_account);
   end if;
   -- Paused before its time: back to waiting for it. Past an error_threshold pause, max_errors
   -- counts anew from here (the owner has seen the failures).
@@ -2518,6 +2609,41 @@ begin
   end if;
   perform private.audit_transition('retry_failed', c, v_after);
   return v_after;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.set_account_enabled(p_account_id uuid, p_enabled boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  a public.telegram_accounts;
+begin
+  select * into a from public.telegram_accounts where id = p_account_id and owner_id = auth.uid() for no key update;
+  if not found then
+    raise exception 'account not found' using errcode = 'PT404';
+  end if;
+  if p_enabled then
+    if a.status <> 'disabled' then
+      raise exception 'account % is not disabled (it is %)', a.id, a.status using errcode = 'PT409',
+        detail = jsonb_build_object('accountStatus', a.status)::text;
+    end if;
+    update public.telegram_accounts set status = 'active', status_reason = null where id = a.id;
+  elsif a.status <> 'disabled' then
+    update public.telegram_accounts set status = 'disabled', status_reason = 'disabled by its owner',
+      flood_wait_until = null
+    where id = a.id;
+    perform private.pause_account_campaigns(a.id, 'account', null);
+    -- Those waiting out a FLOOD_WAIT would never resume by themselves now: the owner resumes them.
+    update public.campaigns set pause_reason = 'account', resume_at = null
+    where account_id = a.id and state = 'paused' and pause_reason = 'flood_wait';
+  else
+    return;
+  end if;
+  perform private.audit(a.owner_id, case when p_enabled then 'enable' else 'disable' end, 'telegram_accounts', a.id,
+    jsonb_build_object('status', a.status, 'statusReason', a.status_reason),
+    jsonb_build_object('status', case when p_enabled then 'active' else 'disabled' end));
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.set_account_proxy(p_account_id uuid, p_shown jsonb, p_key_id text DEFAULT NULL::text, p_sealed bytea DEFAULT NULL::bytea)
@@ -2627,7 +2753,7 @@ begin
   if a.status = 'flood_wait' and a.flood_wait_until > now() then
     raise exception 'the account is in a FLOOD_WAIT until %: a test send now would extend it; try again then',
       a.flood_wait_until using errcode = 'PT409', detail = jsonb_build_object('field', 'accountId')::text;
-  elsif a.status in ('peer_flood', 'revoked', 'frozen', 'disabled') then
+  elsif a.status in ('limited', 'logging_in', 'revoked', 'frozen', 'disabled') then
     raise exception 'the account is %: it cannot send (%)', a.status, coalesce(a.status_reason, 'see GET /accounts')
       using errcode = 'PT409', detail = jsonb_build_object('field', 'accountId')::text;
   end if;
@@ -2869,20 +2995,22 @@ CREATE OR REPLACE FUNCTION public.worker_account_status(p_account_id uuid, p_sta
  SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  v_status text := case p_status when 'peer_flood' then 'limited' else p_status end;
 begin
-  if p_status not in ('active', 'peer_flood', 'revoked', 'frozen', 'disabled') then
+  if v_status not in ('active', 'limited', 'revoked', 'frozen', 'disabled') then
     raise exception 'unknown account status %', p_status using errcode = '22023';
   end if;
-  update public.telegram_accounts set status = p_status, status_reason = left(p_reason, 500),
+  update public.telegram_accounts set status = v_status, status_reason = left(p_reason, 500),
     flood_wait_until = null
   where id = p_account_id;
   if not found then
     raise exception 'account % not found', p_account_id using errcode = 'PT404';
   end if;
-  if p_status = 'revoked' then
+  if v_status = 'revoked' then
     delete from private.account_sessions where account_id = p_account_id;
   end if;
-  if p_status <> 'active' then
+  if v_status <> 'active' then
     perform private.pause_account_campaigns(p_account_id, 'account', null);
   end if;
 end $function$;
@@ -2943,15 +3071,18 @@ CREATE OR REPLACE FUNCTION public.worker_flood_wait(p_account_id uuid, p_seconds
 AS $function$
 declare
   v_until timestamptz := now() + make_interval(secs => greatest(p_seconds, 1));
+  v_status text := (select status from public.telegram_accounts where id = p_account_id for no key update);
 begin
+  if v_status is null then
+    raise exception 'account % not found', p_account_id using errcode = 'PT404';
+  elsif v_status = 'disabled' then
+    return v_until;
+  end if;
   update public.telegram_accounts set status = 'flood_wait',
     status_reason = format('FLOOD_WAIT_%s', p_seconds),
     flood_wait_until = greatest(coalesce(flood_wait_until, v_until), v_until)
   where id = p_account_id
   returning flood_wait_until into v_until;
-  if not found then
-    raise exception 'account % not found', p_account_id using errcode = 'PT404';
-  end if;
   perform private.pause_account_campaigns(p_account_id, 'flood_wait', v_until);
   perform private.insert_jobs('campaign-resume',
     jsonb_build_array(jsonb_build_object('data', jsonb_build_object('accountId', p_account_id))),
@@ -2984,6 +3115,37 @@ AS $function$
   order by r.requested_at
   limit p_limit
 $function$;
+
+CREATE OR REPLACE FUNCTION public.worker_prune_webhook_events(p_limit integer DEFAULT 5000)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  n integer;
+begin
+  update private.webhook_settings set pruned_at = now()
+  where pruned_at is null or pruned_at <= now() - interval '1 hour';
+  if not found then
+    return 0;
+  end if;
+  with old as (
+    select e.id from private.webhook_events e
+    where e.created_at < now() - private.webhook_retention()
+      and not exists (select 1 from public.webhook_deliveries d
+                      where d.event_id = e.id and d.state in ('pending', 'sending'))
+    order by e.created_at
+    limit p_limit
+    for update of e skip locked
+  )
+  delete from private.webhook_events e using old where e.id = old.id;
+  get diagnostics n = row_count;
+  if n >= p_limit then
+    update private.webhook_settings set pruned_at = null;
+  end if;
+  return n;
+end $function$;
 
 CREATE OR REPLACE FUNCTION public.worker_publish_login_key(p_key_id text, p_public_key bytea)
  RETURNS void
@@ -3625,7 +3787,11 @@ CREATE TRIGGER telegram_accounts_before_delete BEFORE DELETE ON public.telegram_
 
 CREATE TRIGGER telegram_accounts_broadcast_login AFTER UPDATE OF login ON public.telegram_accounts FOR EACH ROW WHEN ((old.login IS DISTINCT FROM new.login)) EXECUTE FUNCTION private.broadcast_account_login();
 
+CREATE TRIGGER telegram_accounts_broadcast_status AFTER UPDATE ON public.telegram_accounts FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.status_reason IS DISTINCT FROM new.status_reason) OR (old.flood_wait_until IS DISTINCT FROM new.flood_wait_until))) EXECUTE FUNCTION private.broadcast_account_status();
+
 CREATE TRIGGER telegram_accounts_limit BEFORE INSERT ON public.telegram_accounts FOR EACH ROW EXECUTE FUNCTION private.telegram_accounts_limit();
+
+CREATE TRIGGER telegram_accounts_login_status BEFORE UPDATE OF login ON public.telegram_accounts FOR EACH ROW WHEN ((old.login IS DISTINCT FROM new.login)) EXECUTE FUNCTION private.account_login_status();
 
 CREATE TRIGGER telegram_accounts_queue AFTER INSERT ON public.telegram_accounts FOR EACH ROW EXECUTE FUNCTION private.telegram_accounts_queue();
 
@@ -3768,6 +3934,10 @@ grant update (url) on table public.webhook_endpoints to authenticated;
 grant delete, select on table public.webhook_endpoints to authenticated;
 grant delete, insert, select, update on table public.webhook_endpoints to service_role;
 
+revoke execute on function public.account_paused_campaigns(p_account_id uuid) from public;
+grant execute on function public.account_paused_campaigns(p_account_id uuid) to authenticated;
+grant execute on function public.account_paused_campaigns(p_account_id uuid) to service_role;
+
 revoke execute on function public.cancel_campaign(p_campaign_id uuid) from public;
 grant execute on function public.cancel_campaign(p_campaign_id uuid) to authenticated;
 grant execute on function public.cancel_campaign(p_campaign_id uuid) to service_role;
@@ -3817,6 +3987,9 @@ grant execute on function public.resume_campaign(p_campaign_id uuid) to service_
 revoke execute on function public.retry_failed_deliveries(p_campaign_id uuid) from public;
 grant execute on function public.retry_failed_deliveries(p_campaign_id uuid) to authenticated;
 grant execute on function public.retry_failed_deliveries(p_campaign_id uuid) to service_role;
+
+revoke execute on function public.set_account_enabled(p_account_id uuid, p_enabled boolean) from public;
+grant execute on function public.set_account_enabled(p_account_id uuid, p_enabled boolean) to authenticated;
 
 revoke execute on function public.set_account_proxy(p_account_id uuid, p_shown jsonb, p_key_id text, p_sealed bytea) from public;
 grant execute on function public.set_account_proxy(p_account_id uuid, p_shown jsonb, p_key_id text, p_sealed bytea) to authenticated;
@@ -3875,6 +4048,9 @@ grant execute on function public.worker_media_refs(p_refs jsonb) to service_role
 
 revoke execute on function public.worker_proxy_requests(p_key_ids text[], p_limit integer) from public;
 grant execute on function public.worker_proxy_requests(p_key_ids text[], p_limit integer) to service_role;
+
+revoke execute on function public.worker_prune_webhook_events(p_limit integer) from public;
+grant execute on function public.worker_prune_webhook_events(p_limit integer) to service_role;
 
 revoke execute on function public.worker_publish_login_key(p_key_id text, p_public_key bytea) from public;
 grant execute on function public.worker_publish_login_key(p_key_id text, p_public_key bytea) to service_role;

@@ -230,6 +230,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
     stopping: () => stopping,
     lastFetchAt: (id) => fetch.lastFetchAt(id),
     stallMs: config.fetchStallSeconds * 1000,
+    lockPid: () => locks.pid,
   });
   const server = config.httpPort === null ? null : await startHttp({
     host: config.httpHost,

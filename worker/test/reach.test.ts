@@ -220,7 +220,7 @@ describe('worker_reach_take and the samples of a round (SQL)', () => {
       ]);
       const { rows: [{ pid: other }] } = await w.sql.query('select pg_backend_pid() as pid');
       expect(await take(other)).toEqual([]); // this session does not hold the lock
-      for (const status of ['peer_flood', 'frozen', 'disabled']) {
+      for (const status of ['limited', 'frozen', 'disabled', 'logging_in']) {
         await w.sql.query(`update public.telegram_accounts set status = $2 where id = $1`, [w.accountId, status]);
         expect(await take(pid)).toEqual([]);
       }

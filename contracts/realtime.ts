@@ -3,6 +3,7 @@
 // helper on supabase-js. Runs in Node, Deno and browsers: it only needs zod
 // and a supabase-js client passed in (typed structurally, so this file pulls no supabase-js in).
 import { z } from 'zod';
+import { accountStatusSchema } from './api/accounts.ts';
 
 export const CAMPAIGN_PROGRESS_EVENT = 'progress';
 
@@ -40,12 +41,40 @@ export const campaignProgressEventSchema = z.object({
 });
 export type CampaignProgressEvent = z.infer<typeof campaignProgressEventSchema>;
 
+/**
+ * A sampling round of the campaign's posts finished (event `reach` on the same topic): the
+ * campaign's totals then, every post's latest figures (GET /campaigns/{id}/reach has the rest).
+ */
+export const CAMPAIGN_REACH_EVENT = 'reach';
+export const campaignReachEventSchema = z.object({
+  campaignId: z.uuid(),
+  round: z.enum(['1h', '6h', '24h', '72h', 'refresh']),
+  takenAt: z.iso.datetime({ offset: true }),
+  posts: z.number().int().nonnegative(),
+  views: z.number().int().nonnegative(),
+  forwards: z.number().int().nonnegative(),
+  replies: z.number().int().nonnegative(),
+});
+export type CampaignReachEvent = z.infer<typeof campaignReachEventSchema>;
+
 export function campaignTopic(campaignId: string): string {
   return `campaign:${campaignId}`;
 }
 
 /** An account's sign-in changes: event `login` on the private topic `account:<id>`, payload `{ accountId, login }`. */
 export const ACCOUNT_LOGIN_EVENT = 'login';
+/**
+ * An account's status changes, on the same topic: event `status`, payload `{ accountId, status,
+ * statusReason, floodWaitUntil }` (status as in contracts/api/accounts.ts).
+ */
+export const ACCOUNT_STATUS_EVENT = 'status';
+export const accountStatusEventSchema = z.object({
+  accountId: z.uuid(),
+  status: accountStatusSchema,
+  statusReason: z.string().nullable(),
+  floodWaitUntil: z.iso.datetime({ offset: true }).nullable(),
+});
+export type AccountStatusEvent = z.infer<typeof accountStatusEventSchema>;
 export function accountTopic(accountId: string): string {
   return `account:${accountId}`;
 }

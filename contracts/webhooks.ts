@@ -3,7 +3,7 @@
 // (the migration's private.is_public_address holds the same list; a test compares the two).
 import { z } from 'zod';
 
-/** Events an endpoint may subscribe to. `reach.sampled` fires once reach sampling exists. */
+/** Events an endpoint may subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [
   'campaign.completed',
   'campaign.paused',

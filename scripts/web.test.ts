@@ -1,10 +1,12 @@
 // The watch page in headless Chromium: a stack in a temporary directory, a campaign created and
 // started through the API, the page following it to completion. Screenshots (mid-run and done)
-// are saved under .local/test-screenshots/ for a person to look at.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// are saved under .local/test-screenshots/ for a person to look at; the reach chart, drawn from
+// rounds the stack's worker read on the stand-in while readers viewed the posts, to .local/reach-chart.png.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { REPO_ROOT } from './lib/migrate.ts';
 import { apiFor } from './stack/api.ts';
 import { createDemoCampaign } from './stack/campaign.ts';
@@ -48,7 +50,10 @@ describe('watch page', () => {
     if (missing) throw new Error(missing);
     dir = await mkdtemp(join(tmpdir(), 'tg-web-'));
     // Both settle before we go on, so afterAll stops whatever did start.
-    const [s, b] = await Promise.allSettled([startStack({ dir, ports: 'auto' }), launchChromium({ width: 900, height: 820 })]);
+    const [s, b] = await Promise.allSettled([
+      startStack({ dir, ports: 'auto', workerEnv: { REACH_CALLS_PER_MINUTE: '600' } }),
+      launchChromium({ width: 900, height: 1100 }),
+    ]);
     if (s.status === 'fulfilled') stack = s.value;
     if (b.status === 'fulfilled') browser = b.value;
     if (s.status === 'rejected') throw s.reason;
@@ -122,4 +127,61 @@ describe('watch page', () => {
     );
     expect(await page.evaluate<string>(`document.getElementById('campaign-id').value`)).toBe(campaign.id);
   }, 60_000);
+
+  it('draws views over time and a table per channel, each round arriving over Realtime', async () => {
+    const { info } = stack!;
+    const api = apiFor(info);
+    const { campaign } = await createDemoCampaign(api, { targets: 5, ratePerMinute: 6000, name: 'Reach demo' });
+    await api.call('POST', `/campaigns/${campaign.id}/start`);
+    const page = browser!.page;
+    await page.navigate(`${info.webUrl}?campaign=${campaign.id}`);
+    await page.waitFor(`document.body.dataset.state === 'completed' && document.body.dataset.transport === 'realtime'`, 30_000);
+    const views = [120, 340, 610, 800];
+    for (const [i, v] of views.entries()) {
+      await addViews(campaign.id, v - (views[i - 1] ?? 0), i);
+      await api.call('POST', `/campaigns/${campaign.id}/reach/refresh`);
+      await page.waitFor(`document.body.dataset.reachPoints === '${i + 1}'`, 30_000);
+    }
+    await page.evaluate(`document.getElementById('reach').scrollIntoView()`);
+    const png = await page.screenshot();
+    await mkdir(join(REPO_ROOT, '.local'), { recursive: true });
+    await writeFile(join(REPO_ROOT, '.local/reach-chart.png'), png);
+    const shown = await page.evaluate<{ points: number; views: string; source: string; rows: string[][] }>(`(() => ({
+      points: document.querySelectorAll('#reach-chart circle').length,
+      views: document.body.dataset.reachViews, source: document.body.dataset.reachSource,
+      rows: [...document.querySelectorAll('#reach-rows tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    }))()`);
+    expect(shown).toMatchObject({ points: 4, views: String(5 * 800), source: 'realtime' });
+    expect(shown.rows.map((r) => r[2])).toEqual(Array(5).fill('800'));
+    const { history } = await api.call<{ history: { views: number }[] }>('GET', `/campaigns/${campaign.id}/reach`);
+    expect(history.map((h) => h.views)).toEqual(views.map((v) => 5 * v));
+  }, 120_000);
+
+  /** Readers elsewhere view each of the campaign's posts `n` more times, and forward it `forwards` times (the stand-in's hook). */
+  async function addViews(campaignId: string, n: number, forwards: number) {
+    const model = stack!.telegram!.standIn.model;
+    const phones = JSON.parse(await readFile(join(stack!.dir, 'telegram/accounts.json'), 'utf8'));
+    const db = new pg.Client({ connectionString: stack!.info.dbUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query(
+        `select c.account_id, d.telegram_message_id as mid, ap.telegram_id as tid, ap.access_hash as hash
+         from public.deliveries d join public.campaigns c on c.id = d.campaign_id
+         join private.account_peers ap on ap.account_id = c.account_id and ap.channel_id = d.channel_id
+         where d.campaign_id = $1 and d.state = 'sent'`,
+        [campaignId],
+      );
+      for (const r of rows) {
+        const viewer = model.accounts.withPhone(phones[r.account_id].phone)!;
+        model.afterSend.addViews(
+          model.channel(viewer, BigInt(String(r.tid).slice(4)), BigInt(r.hash)),
+          Number(r.mid),
+          n,
+          forwards,
+        );
+      }
+    } finally {
+      await db.end();
+    }
+  }
 });

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { idSchema, pageQuerySchema, pageSchema, patchSchema, text, timestampSchema } from './common.ts';
 import { loginSchema } from './login.ts';
+import { shownProxySchema } from './proxy.ts';
 
 const accountFields = {
   label: text(1, 100),
@@ -16,7 +17,23 @@ export const createAccountSchema = z.strictObject({
 });
 export const updateAccountSchema = patchSchema(accountFields);
 
-export const accountStatusSchema = z.enum(['active', 'flood_wait', 'peer_flood', 'revoked', 'frozen', 'disabled']);
+/**
+ * What an operator can act on. active: may send; logging_in: a sign-in through the API is under
+ * way and the account has no session yet; flood_wait: Telegram's FLOOD_WAIT until floodWaitUntil
+ * (campaigns resume by themselves); limited: Telegram's PEER_FLOOD, of undefined length: nothing
+ * sends until the owner resumes a campaign it paused; frozen: Telegram froze the account (resume
+ * as for limited); revoked: no session, sign the account in again; disabled: by its owner.
+ */
+export const accountStatusSchema = z.enum(['active', 'logging_in', 'flood_wait', 'limited', 'frozen', 'revoked', 'disabled']);
+
+/** A campaign of the owner that this account paused: FLOOD_WAIT (resumes at resumeAt by itself) or a stop (status limited, frozen, revoked...). */
+export const pausedCampaignSchema = z.object({
+  id: idSchema,
+  name: z.string(),
+  pauseReason: z.enum(['flood_wait', 'account']),
+  /** flood_wait: when the campaign resumes by itself. */
+  resumeAt: timestampSchema.nullable(),
+});
 
 export const accountSchema = z.object({
   id: idSchema,
@@ -28,9 +45,13 @@ export const accountSchema = z.object({
   /** Since when the worker cannot reach Telegram for this account (its deliveries wait); null when it can. */
   unreachableSince: timestampSchema.nullable(),
   unreachableReason: z.string().nullable(),
+  /** The owner's campaigns paused because of this account, and why. */
+  pausedCampaigns: z.array(pausedCampaignSchema),
   ratePerMinute: z.number().int(),
   /** The last sign-in through the API (POST /accounts/{id}/login), or null. */
   login: loginSchema.nullable(),
+  /** The proxy its connections go through (PUT /accounts/{id}/proxy): type, host and port only. */
+  proxy: shownProxySchema.nullable(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,
 });
@@ -39,4 +60,6 @@ export const accountListQuerySchema = pageQuerySchema;
 export const accountPageSchema = pageSchema(accountSchema);
 
 export type Account = z.infer<typeof accountSchema>;
+export type AccountStatus = z.infer<typeof accountStatusSchema>;
+export type PausedCampaign = z.infer<typeof pausedCampaignSchema>;
 export type CreateAccount = z.input<typeof createAccountSchema>;

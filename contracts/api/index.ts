@@ -6,6 +6,8 @@ export * from './templates.ts';
 export * from './campaigns.ts';
 export * from './accounts.ts';
 export * from './login.ts';
+export * from './proxy.ts';
 export * from './webhooks.ts';
+export * from './reach.ts';
 export * from './routes.ts';
 export { buildOpenApiDocument } from './openapi.ts';

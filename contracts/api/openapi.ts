@@ -8,6 +8,7 @@ import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { errorBodySchema } from './common.ts';
 import * as login from './login.ts';
+import * as reach from './reach.ts';
 import { type OperationId, routes, type RouteSpec } from './routes.ts';
 import * as templates from './templates.ts';
 import * as webhooks from './webhooks.ts';
@@ -29,6 +30,8 @@ const components: Record<string, z.ZodType> = {
   Delivery: campaigns.deliverySchema,
   DeliveryPage: campaigns.deliveryPageSchema,
   TestSend: campaigns.testSendSchema,
+  CampaignReach: reach.campaignReachSchema,
+  ReachRefresh: reach.reachRefreshSchema,
   Account: accounts.accountSchema,
   AccountPage: accounts.accountPageSchema,
   Login: login.loginSchema,
@@ -97,6 +100,8 @@ export function buildOpenApiDocument(): JsonSchema {
     const responses: Record<string, unknown> = {
       [spec.status]: spec.response
         ? { description: 'Success', content: { 'application/json': { schema: ref(spec.response) } } }
+        : spec.produces
+        ? { description: 'Success', content: { [spec.produces]: { schema: { type: 'string' } } } }
         : { description: 'Success, no content' },
     };
     for (const status of errorStatuses(spec)) {

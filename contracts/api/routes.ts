@@ -8,6 +8,8 @@ import * as campaigns from './campaigns.ts';
 import * as channels from './channels.ts';
 import { idParamsSchema } from './common.ts';
 import * as login from './login.ts';
+import * as proxy from './proxy.ts';
+import * as reach from './reach.ts';
 import * as templates from './templates.ts';
 import * as webhooks from './webhooks.ts';
 
@@ -27,6 +29,8 @@ export interface RouteSpec {
   /** Success status; 204 has no response body. */
   status: 200 | 201 | 202 | 204;
   response?: z.ZodType;
+  /** A body that is not JSON (streamed by the handler), instead of `response`. */
+  produces?: 'text/csv';
 }
 
 const id = idParamsSchema;
@@ -291,6 +295,34 @@ export const routes = {
     status: 200,
     response: campaigns.testSendSchema,
   },
+  getCampaignReach: {
+    fn: 'campaigns',
+    method: 'GET',
+    path: '/{id}/reach',
+    summary: "A campaign's reach: totals, their history per sampling round, and each sent post's latest views (paged)",
+    params: id,
+    query: reach.reachQuerySchema,
+    status: 200,
+    response: reach.campaignReachSchema,
+  },
+  refreshCampaignReach: {
+    fn: 'campaigns',
+    method: 'POST',
+    path: '/{id}/reach/refresh',
+    summary: "Sample the campaign's posts now (202; the worker reads them at the account's reach pace); 429 past 20 an hour",
+    params: id,
+    status: 202,
+    response: reach.reachRefreshSchema,
+  },
+  exportDeliveries: {
+    fn: 'campaigns',
+    method: 'GET',
+    path: '/{id}/deliveries.csv',
+    summary: 'Every delivery with its outcome, message id, times and latest reach, as CSV (streamed)',
+    params: id,
+    status: 200,
+    produces: 'text/csv',
+  },
 
   listAccounts: {
     fn: 'accounts',
@@ -337,6 +369,24 @@ export const routes = {
     params: id,
     status: 204,
   },
+  disableAccount: {
+    fn: 'accounts',
+    method: 'POST',
+    path: '/{id}/disable',
+    summary: 'Stop the account sending (status disabled): its running and scheduled campaigns pause until resumed',
+    params: id,
+    status: 200,
+    response: accounts.accountSchema,
+  },
+  enableAccount: {
+    fn: 'accounts',
+    method: 'POST',
+    path: '/{id}/enable',
+    summary: 'Make a disabled account active again (resume the campaigns it paused); 409 unless disabled',
+    params: id,
+    status: 200,
+    response: accounts.accountSchema,
+  },
   startLogin: {
     fn: 'accounts',
     method: 'POST',
@@ -367,6 +417,26 @@ export const routes = {
     body: login.loginPasswordSchema,
     status: 200,
     response: login.loginSchema,
+  },
+  setAccountProxy: {
+    fn: 'accounts',
+    method: 'PUT',
+    path: '/{id}/proxy',
+    summary:
+      "Connect the account through a SOCKS5 proxy or an MTProxy (its password or secret is sealed for the workers and never shown); the account's next connection uses it",
+    params: id,
+    body: proxy.proxySchema,
+    status: 200,
+    response: accounts.accountSchema,
+  },
+  clearAccountProxy: {
+    fn: 'accounts',
+    method: 'DELETE',
+    path: '/{id}/proxy',
+    summary: 'Connect the account directly again (its proxy and credentials are deleted)',
+    params: id,
+    status: 200,
+    response: accounts.accountSchema,
   },
 
   listWebhooks: {
@@ -454,8 +524,9 @@ export type RequestInput<K extends OperationId> = {
   query: InferIn<Field<Routes[K], 'query'>>;
   body: InferIn<Field<Routes[K], 'body'>>;
 };
-/** The success body (undefined for 204). */
-export type ResponseBody<K extends OperationId> = Infer<Field<Routes[K], 'response'>>;
+/** The success body (undefined for 204; the text of a route that `produces` CSV). */
+export type ResponseBody<K extends OperationId> = Routes[K] extends { produces: string } ? string
+  : Infer<Field<Routes[K], 'response'>>;
 
 export function operationsOf(fn: FunctionName): OperationId[] {
   return (Object.keys(routes) as OperationId[]).filter((k) => routes[k].fn === fn);

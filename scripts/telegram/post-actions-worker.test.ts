@@ -11,14 +11,14 @@ import {
   createWorld,
   startCampaign,
   startTestWorker,
-  testConfig,
   testLogger,
   waitFor,
   waitForState,
   type World,
 } from '../../worker/test/fixtures.ts';
 import { TelegramModel } from './model/model.ts';
-import { history, inputChannel, ownChannels, signedIn, standInWorkerConfig, testPhone, useStandIn } from './testing.ts';
+import { history, inputChannel, signedIn, testPhone, useStandIn } from './testing.ts';
+import { sessionConfig, standInChannels } from '../../worker/test/stand-in-accounts.ts';
 import { Api } from 'telegram';
 
 const model = new TelegramModel();
@@ -35,7 +35,7 @@ function countCalls(): Record<string, number> {
 }
 
 async function startWorkerOn(w: World, owner: TelegramClient) {
-  await startTestWorker(testConfig(w, standInWorkerConfig(standIn(), w, owner)), { logger: testLogger() });
+  await startTestWorker(sessionConfig(standIn(), w, owner), { logger: testLogger() });
 }
 
 const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}_${i}`);
@@ -62,7 +62,7 @@ describe('actions on sent posts through the worker on the stand-in', () => {
     const N = 20;
     const w = await createWorld({ ratePerMinute: 1200 });
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const { created, ids } = await ownChannels(w, owner, names(N, 'acts'));
+    const { created, ids } = await standInChannels(w, owner, names(N, 'acts'));
     await startWorkerOn(w, owner);
     const calls = countCalls();
     const id = await createCampaign(w, { channelIds: ids, text: 'v1 <b>typo</b>', parseMode: 'html', start: false });
@@ -112,7 +112,7 @@ describe('actions on sent posts through the worker on the stand-in', () => {
   it('deleteAfter: each post is deleted that long after it was sent', async () => {
     const w = await createWorld({ ratePerMinute: 1200 });
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const { created, ids } = await ownChannels(w, owner, names(3, 'gone'));
+    const { created, ids } = await standInChannels(w, owner, names(3, 'gone'));
     await startWorkerOn(w, owner);
     const id = await createCampaign(w, { channelIds: ids, text: 'paid post', start: false });
     await rpc(w, `select public.set_post_actions($1, '{"deleteAfter":"PT3S"}')`, [id]);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { Api, type TelegramClient } from 'telegram';
 import type { TelegramClientParams } from 'telegram/client/telegramBaseClient.js';
 import { returnBigInt } from 'telegram/Helpers.js';
-import { configFromEnv, type WorkerConfigInput } from '../../worker/src/config.ts';
+import { configFromEnv } from '../../worker/src/config.ts';
 import { createTelegramClient, GramJsGateway } from '../../worker/src/gateway/gramjs-gateway.ts';
 import { standInClient } from './client.ts';
 import { type StandInEntry, type StandInOptions, startStandIn, type TelegramStandIn } from './mtproto/server.ts';
@@ -31,41 +31,6 @@ export function useStandIn(
       })(),
     track: (c) => (clients.push(c), c),
   };
-}
-
-/**
- * Worker config (TELEGRAM_MODE gramjs) for `w`'s account on the stand-in, signed in as `owner`;
- * `extra` adds to it (e.g. the Storage the worker reads files from).
- */
-export function standInWorkerConfig(
-  s: TelegramStandIn,
-  w: { accountId: string },
-  owner: TelegramClient,
-  extra: Partial<WorkerConfigInput> = {},
-): Partial<WorkerConfigInput> {
-  return {
-    mode: 'gramjs',
-    accounts: [{ accountId: w.accountId, session: owner.session.save() as unknown as string }],
-    apiId: s.apiId,
-    apiHash: s.apiHash,
-    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    ...extra,
-  };
-}
-
-/** Channels `owner` creates on the stand-in, added to the user's list by username. */
-export async function ownChannels(
-  w: { sql: { query(text: string, values: unknown[]): Promise<{ rows: Array<{ id: string }> }> }; userId: string },
-  owner: TelegramClient,
-  usernames: string[],
-): Promise<{ created: Api.Channel[]; ids: string[] }> {
-  const created = [];
-  for (const username of usernames) created.push(await createChannel(owner, { username }));
-  const { rows } = await w.sql.query(
-    `insert into public.channels (owner_id, peer) select $1, '@' || u from unnest($2::text[]) u returning id`,
-    [w.userId, usernames],
-  );
-  return { created, ids: rows.map((r) => r.id) };
 }
 
 let nextNumber = 1;

@@ -12,13 +12,13 @@ import {
   deliveryCounts,
   startCampaign,
   startTestWorker,
-  testConfig,
   testLogger,
   waitForState,
   type World,
 } from '../../worker/test/fixtures.ts';
+import { sessionConfig, standInChannels } from '../../worker/test/stand-in-accounts.ts';
 import { TelegramModel } from './model/model.ts';
-import { history, ownChannels, signedIn, standInWorkerConfig, testPhone, useStandIn } from './testing.ts';
+import { history, signedIn, testPhone, useStandIn } from './testing.ts';
 
 const KEY = 'service-role-key-for-this-test';
 const PHOTO = Buffer.alloc(700 * 1024, 7); // two upload parts
@@ -43,10 +43,9 @@ afterAll(() => new Promise<void>((r) => storage.close(() => r())));
 
 /** The worker in gramjs mode with `owner`'s session, on the stand-in, reading files from the server above. */
 function startWorkerOn(w: World, owner: TelegramClient) {
-  return startTestWorker(
-    testConfig(w, standInWorkerConfig(standIn(), w, owner, { supabaseUrl: storageUrl, serviceRoleKey: KEY })),
-    { logger: testLogger() },
-  );
+  return startTestWorker(sessionConfig(standIn(), w, owner, { supabaseUrl: storageUrl, serviceRoleKey: KEY }), {
+    logger: testLogger(),
+  });
 }
 
 /** A started photo campaign (pic.jpg in the user's folder) to the channels. */
@@ -80,7 +79,7 @@ describe('photo campaigns through the worker on the stand-in', () => {
   it('posts one photo per target; a file reference expired at the first send is replaced by one new upload', async () => {
     const w = await createWorld();
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const targets = await ownChannels(w, owner, ['photos_one', 'photos_two']);
+    const targets = await standInChannels(w, owner, ['photos_one', 'photos_two']);
     fetches = 0;
     const parts = countParts();
     const expire = () => (offsetMs += model.media.config.fileReferenceTtlMs);
@@ -99,8 +98,8 @@ describe('photo campaigns through the worker on the stand-in', () => {
   it('FLOOD_PREMIUM_WAIT_X: the upload resumes at the refused part after the wait; text goes on, nothing pauses', async () => {
     const w = await createWorld();
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const photos = await ownChannels(w, owner, ['throttled_one', 'throttled_two']);
-    const texts = await ownChannels(w, owner, ['plain_one', 'plain_two']);
+    const photos = await standInChannels(w, owner, ['throttled_one', 'throttled_two']);
+    const texts = await standInChannels(w, owner, ['plain_one', 'plain_two']);
     fetches = 0;
     const parts = countParts();
     // One 512 KB part per 2 s: the photo's second part waits, and a file started over would be refused there every time.

@@ -12,10 +12,10 @@ let functionsUrl = '/functions/v1'; // same origin: the stack's web server proxi
 let cfg = {};
 let current; // { id, campaign, stop() }
 
-async function api(path) {
+async function api(path, method = 'GET') {
   const token = $('token').value.trim();
   if (!token) throw new Error('Paste a user token first (or use the local demo token).');
-  const res = await fetch(`${functionsUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${functionsUrl}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new Error(`${res.status}: ${body?.error?.message ?? res.statusText}`);
   return body;
@@ -166,6 +166,10 @@ async function subscribe(w, onFail) {
       w.campaign = applyEvent(w.campaign, e);
       render(w.campaign, 'realtime');
     })
+    .on('broadcast', { event: 'reach' }, () => {
+      // The event carries the campaign's totals; the table needs each post's figures: read them.
+      if (!w.stopped) void showReach(w, 'realtime');
+    })
     .subscribe((status, err) => {
       if (w.stopped) return;
       if (status === 'SUBSCRIBED') setTransport('realtime');
@@ -190,6 +194,7 @@ async function watch(id) {
   try {
     w.campaign = await api(`/campaigns/${encodeURIComponent(id)}`); // the current state at once
     render(w.campaign, 'api');
+    await showReach(w, 'api');
   } catch (err) {
     showError(err);
   }
@@ -206,6 +211,74 @@ async function watch(id) {
   } catch (err) {
     fallBack(err.message);
   }
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+const svgEl = (name, attrs, text) => {
+  const el = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+};
+
+/** Views over time: the campaign's totals after each sampling round (GET /campaigns/:id/reach's history). */
+function drawReachChart(history) {
+  const svg = $('reach-chart');
+  svg.replaceChildren();
+  const [W, H, L, R, T, B] = [640, 220, 56, 16, 16, 36];
+  if (!history.length) {
+    svg.append(svgEl('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty' }, 'No reach sampled yet'));
+    return;
+  }
+  const times = history.map((h) => Date.parse(h.takenAt));
+  const [t0, t1] = [Math.min(...times), Math.max(...times)];
+  const top = Math.max(1, ...history.map((h) => h.views));
+  const x = (t) => L + (t1 > t0 ? ((t - t0) / (t1 - t0)) * (W - L - R) : (W - L - R) / 2);
+  const y = (v) => H - B - (v / top) * (H - T - B);
+  svg.append(
+    svgEl('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }),
+    svgEl('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }),
+    svgEl('text', { x: L - 6, y: y(top) + 4, 'text-anchor': 'end' }, top.toLocaleString()),
+    svgEl('text', { x: L - 6, y: H - B + 4, 'text-anchor': 'end' }, '0'),
+    svgEl('text', { x: L, y: H - 10 }, fmtTime(history[0].takenAt)),
+    svgEl('text', { x: W - R, y: H - 10, 'text-anchor': 'end' }, fmtTime(history.at(-1).takenAt)),
+    svgEl('polyline', { points: history.map((h, i) => `${x(times[i])},${y(h.views)}`).join(' '), class: 'views' }),
+  );
+  history.forEach((h, i) => {
+    const dot = svgEl('circle', { cx: x(times[i]), cy: y(h.views), r: 4, class: 'views' });
+    dot.append(svgEl('title', {}, `${h.round}: ${h.views} views at ${fmtTime(h.takenAt)}`));
+    svg.append(dot);
+  });
+}
+
+/** Each sent post (one per channel) with its latest figures: the first page of 100. */
+function fillReachTable(items) {
+  $('reach-rows').replaceChildren(...items.map((c) => {
+    const tr = document.createElement('tr');
+    const cells = [
+      c.peer,
+      c.telegramMessageId,
+      c.views ?? '–',
+      c.forwards ?? '–',
+      c.errorCode ?? (c.sampledAt ? fmtTime(c.sampledAt) : 'not yet'),
+    ];
+    for (const v of cells) tr.append(Object.assign(document.createElement('td'), { textContent: String(v) }));
+    return tr;
+  }));
+}
+
+/** Reads the campaign's reach and shows its chart, totals and table ('api' or 'realtime' says what prompted it). */
+async function showReach(w, source) {
+  const r = await api(`/campaigns/${encodeURIComponent(w.id)}/reach?limit=100`);
+  if (w.stopped) return;
+  $('reach').hidden = false;
+  $('reach-totals').textContent =
+    `${r.totals.views.toLocaleString()} views · ${r.totals.forwards.toLocaleString()} forwards · ${r.totals.sampled} of ${r.totals.sent} posts sampled`;
+  drawReachChart(r.history);
+  fillReachTable(r.channels.items);
+  document.body.dataset.reachPoints = String(r.history.length);
+  document.body.dataset.reachViews = String(r.totals.views);
+  document.body.dataset.reachSource = source;
 }
 
 /** "Latest" follows: switches to each newer campaign, so the page can be opened before the demo. */
@@ -234,6 +307,9 @@ async function start() {
   if (params.get('token')) $('token').value = params.get('token');
   let stopLatest = () => {};
   $('use-demo').onclick = () => useDemoToken().catch(showError);
+  $('reach-refresh').onclick = () => {
+    if (current) api(`/campaigns/${encodeURIComponent(current.id)}/reach/refresh`, 'POST').catch(showError);
+  };
   $('latest').onclick = () => {
     stopLatest();
     stopLatest = followLatest();

@@ -50,6 +50,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   startLogin: { phone: '+15551234567' },
   submitLoginCode: { code: '12345' },
   submitLoginPassword: { password: 'pw' },
+  setAccountProxy: { type: 'socks5', host: '203.0.114.7', port: 1080, username: 'u', password: 'p' },
   testCampaign: { channelId: '00000000-0000-4000-8000-000000000000' },
   editCampaignMessage: { text: 'fuzz v2', parseMode: 'plain' },
   pinCampaignPosts: { silent: true, unpinAfter: 'PT1H' },

@@ -3,7 +3,7 @@
 // SQL as `authenticated` (another user's endpoints, log and every secret stay out of reach).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NON_PUBLIC_RANGES, WEBHOOK_EVENT_TYPES } from '../../contracts/webhooks.ts';
-import { isPublicAddress } from '../../worker/src/webhooks/address.ts';
+import { isPublicAddress } from '../../worker/src/public-address.ts';
 import { asUser } from '../../scripts/test/db.ts';
 import { type ApiFixture, expectErrorShape, startApi } from './functions-fixture.ts';
 

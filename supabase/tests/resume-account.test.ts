@@ -1,5 +1,6 @@
 // resume_campaign for a campaign its account stopped (pause reason 'account'): after PEER_FLOOD
-// the owner's resume makes the account active again; a revoked session is refused with 409.
+// (status limited) the owner's resume makes the account active again; a revoked session is
+// refused with 409.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { asUser, createTestDatabase, type TestDatabase } from '../../scripts/test/db.ts';
@@ -17,7 +18,7 @@ afterAll(async () => {
 });
 
 /** A running campaign of a fresh owner whose account the worker then stops with `status`. */
-async function stoppedBy(status: 'peer_flood' | 'revoked', tag: string): Promise<{ owner: Owner; id: string }> {
+async function stoppedBy(status: 'limited' | 'revoked', tag: string): Promise<{ owner: Owner; id: string }> {
   const owner = await makeOwner(db, client, 3, tag);
   const id = await asUser(client, owner.userId, async (c) => {
     const campaignId = await createCampaign(c, owner);
@@ -43,11 +44,11 @@ const state = async (_owner: Owner, id: string) =>
 
 describe('resume_campaign after the account stopped', () => {
   it('PEER_FLOOD: the owner resumes, the account is active again and the campaign runs with a job per pending delivery', async () => {
-    const { owner, id } = await stoppedBy('peer_flood', 'pf');
+    const { owner, id } = await stoppedBy('limited', 'pf');
     expect(await state(owner, id)).toMatchObject({
       state: 'paused',
       pause_reason: 'account',
-      account_status: 'peer_flood',
+      account_status: 'limited',
       live_jobs: 0,
     });
     await asUser(client, owner.userId, (c) => c.query('select public.resume_campaign($1)', [id]));
@@ -64,18 +65,20 @@ describe('resume_campaign after the account stopped', () => {
     );
     expect(audit.rows).toEqual([{
       action: 'reactivate',
-      before: { status: 'peer_flood', statusReason: 'PEER_FLOOD: test' },
+      before: { status: 'limited', statusReason: 'LIMITED: test' },
       after: { status: 'active' },
     }]);
   });
 
-  it('revoked session: 409 telling the owner to log in again and restart the worker; nothing changes', async () => {
+  it('revoked session: 409 telling the owner to sign the account in again through the API; nothing changes', async () => {
     const { owner, id } = await stoppedBy('revoked', 'rv');
     const e = await sqlError(client, owner.userId, (c) => c.query('select public.resume_campaign($1)', [id]));
     expect(e.code).toBe('PT409');
-    expect(e.message).toContain('npm run login');
-    expect(e.message).toContain('TELEGRAM_ACCOUNTS');
-    expect(e.message).toMatch(/restart/);
+    expect(e.message).toContain(`POST /accounts/${owner.accountId}/login`);
+    expect(e.message).toContain(`npm run login -- --api <functions URL> --account ${owner.accountId}`);
+    expect(e.message).toContain('REVOKED: test');
+    expect(e.message).not.toContain('TELEGRAM_ACCOUNTS');
+    expect(e.message).not.toMatch(/restart/);
     expect(JSON.parse(e.detail!)).toMatchObject({ from: 'paused', to: 'running', action: 'resume', accountStatus: 'revoked' });
     expect(await state(owner, id)).toMatchObject({
       state: 'paused',
@@ -94,8 +97,8 @@ describe('resume_campaign after the account stopped', () => {
       return campaignId;
     });
     // the account stopped for another campaign's send, this one was paused by hand before
-    await client.query(`update public.telegram_accounts set status = 'peer_flood' where id = $1`, [owner.accountId]);
+    await client.query(`update public.telegram_accounts set status = 'limited' where id = $1`, [owner.accountId]);
     await asUser(client, owner.userId, (c) => c.query('select public.resume_campaign($1)', [id]));
-    expect(await state(owner, id)).toMatchObject({ state: 'running', account_status: 'peer_flood' });
+    expect(await state(owner, id)).toMatchObject({ state: 'running', account_status: 'limited' });
   });
 });

@@ -34,6 +34,12 @@ const reads = () => [
   `select * from public.worker_session_accounts(10)`,
   `select public.worker_sessions_version()`,
   `select public.worker_reseal_session('${owner.accountId}', '\\x00', '0123456789abcdef', '\\x00', '\\x00')`,
+  // Proxies and sign-ins in progress are kept sealed the same way.
+  'select * from private.account_proxy_requests',
+  `select * from public.worker_proxy_requests('{0123456789abcdef}')`,
+  `select * from public.worker_account_proxy('${owner.accountId}')`,
+  `select public.worker_store_proxy('${owner.accountId}', now(), '0123456789abcdef', '\\x00', '\\x00')`,
+  `select public.worker_store_login_state('${owner.accountId}', '0123456789abcdef', '\\x00', '\\x00')`,
 ];
 
 describe('sealed sessions', () => {

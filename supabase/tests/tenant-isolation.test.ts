@@ -223,6 +223,7 @@ describe('quotas', () => {
       login_failures: 20,
       login_failures_per_account: 5,
       login_starts: 30,
+      reach_refreshes: 20,
     });
   });
 

@@ -96,7 +96,11 @@ export const WorkerConfig = z.object({
   webhookTimeoutMs: z.number().int().min(100).max(30_000).default(10_000),
   /** Local development and tests only: webhooks may go to loopback and private addresses. */
   webhookAllowPrivateTargets: z.boolean().default(false),
+  /** Local development and tests only: an account's proxy may be a loopback or private address. */
+  proxyAllowPrivateTargets: z.boolean().default(false),
   webhookConcurrency: z.number().int().min(1).max(64).default(4),
+  /** Reach reads (messages.getMessagesViews, up to 100 posts each) per account per minute; 0: no reach sampling here. */
+  reachCallsPerMinute: z.number().min(0).max(600).default(30),
   /** Database connections of the whole process, whatever the number of accounts (at least 4). */
   maxConnections: z.number().int().min(4).default(8),
 });
@@ -153,6 +157,8 @@ const Env = z.object({
   WORKER_MAX_CONNECTIONS: int.min(4).optional(),
   WEBHOOK_TIMEOUT_MS: int.min(100).max(30_000).optional(),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).optional(),
+  PROXY_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).optional(),
+  REACH_CALLS_PER_MINUTE: num.min(0).max(600).optional(),
 });
 
 export class ConfigError extends Error {}
@@ -215,6 +221,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfi
       maxConnections: e.WORKER_MAX_CONNECTIONS,
       webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
       webhookAllowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
+      proxyAllowPrivateTargets: e.PROXY_ALLOW_PRIVATE_TARGETS === 'true',
+      reachCallsPerMinute: e.REACH_CALLS_PER_MINUTE,
     } satisfies WorkerConfigInput,
   );
 }

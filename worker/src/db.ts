@@ -175,7 +175,7 @@ export async function floodWait(db: SqlExecutor, accountId: string, seconds: num
   return new Date(rows[0].until);
 }
 
-export type AccountStatus = 'peer_flood' | 'revoked' | 'frozen' | 'disabled' | 'active';
+export type AccountStatus = 'limited' | 'revoked' | 'frozen' | 'disabled' | 'active';
 
 export async function setAccountStatus(db: SqlExecutor, accountId: string, status: AccountStatus, reason: string): Promise<void> {
   await db.query('select public.worker_account_status($1, $2, $3)', [accountId, status, reason]);
@@ -320,6 +320,48 @@ export async function endStaleSession(lockSession: SqlExecutor, pid: number, sta
 
 export async function unlockAccount(lockSession: SqlExecutor, id: string): Promise<void> {
   await lockSession.query('select pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, id]);
+}
+
+/** An account of the database, its status and the worker lock session holding it (none: null). */
+export interface FleetAccountRow {
+  id: string;
+  label: string;
+  status: string;
+  status_reason: string | null;
+  flood_wait_until: Date | null;
+  /** Backend pid of the lock session holding the account's advisory lock. */
+  lock_pid: number | null;
+  /** That session's application_name: which kind of worker (fleet-share.ts), or one stopping. */
+  session: string | null;
+  client_addr: string | null;
+}
+
+/**
+ * Every account of the database (oldest first, at most `limit`) with its status and who holds it,
+ * in one statement: the lock table is read once and joined by the lock's key.
+ */
+export async function fleetAccounts(db: SqlExecutor, limit = 100_000): Promise<FleetAccountRow[]> {
+  const { rows } = await db.query(
+    `with held as materialized (
+       select l.objid, min(l.pid) as pid from pg_catalog.pg_locks l
+       where l.locktype = 'advisory' and l.granted and l.classid = $1 and l.objsubid = 2
+         and l.database = (select oid from pg_catalog.pg_database where datname = current_database())
+       group by l.objid)
+     select a.id::text, a.label, a.status, a.status_reason, a.flood_wait_until, h.pid as lock_pid,
+       s.application_name as session, host(s.client_addr) as client_addr
+     from public.telegram_accounts a
+     left join held h on h.objid = pg_catalog.hashtext(a.id::text)::oid
+     left join pg_catalog.pg_stat_activity s on s.pid = h.pid
+     order by a.created_at, a.id limit $2`,
+    [LOCK_CLASS, limit],
+  );
+  return rows as FleetAccountRow[];
+}
+
+/** Deletes webhook events past their retention (SQL gates it to one call an hour); how many went. */
+export async function pruneWebhookEvents(db: SqlExecutor): Promise<number> {
+  const { rows } = await db.query('select public.worker_prune_webhook_events() as n');
+  return rows[0].n as number;
 }
 
 /** Running campaigns of these accounts with their progress, for /health alerts. */

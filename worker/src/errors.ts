@@ -13,7 +13,7 @@ export type Classified =
   /** RANDOM_ID_DUPLICATE: a first call with this random_id is still in flight at Telegram. */
   | { kind: 'in_flight'; code: string; message: string }
   | { kind: 'permanent'; code: string; message: string }
-  | { kind: 'account'; status: 'peer_flood' | 'revoked' | 'frozen'; code: string; message: string };
+  | { kind: 'account'; status: 'limited' | 'revoked' | 'frozen'; code: string; message: string };
 
 /** Raised by the worker's own per-call timeout. */
 export class SendTimeoutError extends Error {
@@ -108,7 +108,7 @@ export function classify(err: unknown): Classified {
   const wait = waitOf(rpc, message);
   if (wait) return wait;
   if (rpc === 'RANDOM_ID_DUPLICATE') return { kind: 'in_flight', code: rpc, message };
-  if (rpc === 'PEER_FLOOD') return { kind: 'account', status: 'peer_flood', code: rpc, message };
+  if (rpc === 'PEER_FLOOD') return { kind: 'account', status: 'limited', code: rpc, message };
   if (FROZEN.has(rpc)) return { kind: 'account', status: 'frozen', code: rpc, message };
   if (REVOKED.has(rpc) || code === 401) return { kind: 'account', status: 'revoked', code: rpc, message };
   if (UNKNOWN.has(rpc) || (code !== null && code < 0)) return { kind: 'transient', code: rpc, message, unknown: true };

@@ -24,6 +24,7 @@ import {
   type SharePlan,
   shuffled,
 } from './fleet-share.ts';
+import type { TelegramGateway } from './gateway/types.ts';
 import type { Logger } from './logger.ts';
 import { clock } from './pacing.ts';
 import type { ServedSessions } from './sessions/served.ts';
@@ -58,6 +59,8 @@ export class Fleet {
   readonly #taken: () => Promise<void>;
   /** Accounts being handed over, until their lock is released (or they are kept). */
   readonly #leaving = new Map<string, Promise<void>>();
+  /** Each account's latest connection (an account makes a new one when it starts again). */
+  readonly #gateways = new Map<string, TelegramGateway>();
   #timer: NodeJS.Timeout | null = null;
   #syncing: Promise<void> | null = null;
   #again = false;
@@ -82,7 +85,14 @@ export class Fleet {
     this.#config = o.config;
     this.#log = o.log;
     this.#locks = o.locks;
-    this.#deps = o.deps;
+    this.#deps = {
+      ...o.deps,
+      createGateway: (id) => {
+        const g = o.deps.createGateway(id);
+        this.#gateways.set(id, g);
+        return g;
+      },
+    };
     this.#sessions = o.sessions ?? null;
     this.#holding = o.holding;
     this.#taken = o.taken;
@@ -95,6 +105,21 @@ export class Fleet {
       void this.sync();
     }, every);
     this.#timer.unref();
+  }
+
+  /**
+   * The connection of an account this worker holds and that is sending (not starting, in a
+   * FLOOD_WAIT, stopped by Telegram, unreachable or being handed over), for reads beside its sends.
+   */
+  connection(accountId: string): TelegramGateway | null {
+    const a = this.accounts.get(accountId);
+    if (a?.status !== 'running' || !this.#locks.holds(accountId) || this.#leaving.has(accountId)) return null;
+    return this.#gateways.get(accountId) ?? null;
+  }
+
+  /** The lock session's backend pid (the database checks an account's lock against it). */
+  get lockPid(): number {
+    return this.#locks.pid;
   }
 
   /** A pass: the account rows, then the share and the locks; asked during one, another follows. Never throws. */
@@ -267,7 +292,7 @@ export class Fleet {
     }
   }
 
-  /** Serving stored sessions: the accounts whose session opened. An account signed in anew starts over with it. */
+  /** Serving stored sessions: the accounts whose session opened. An account signed in anew, or given another proxy, starts over. */
   async #served(): Promise<string[] | null> {
     if (!this.#sessions) return null;
     const { usable, replaced } = await this.#sessions.update(
@@ -276,13 +301,14 @@ export class Fleet {
     );
     for (const id of replaced) {
       const a = this.accounts.get(id);
-      if (a) await this.#drop(id, a, 'account has a new session: restarting it');
+      if (a) await this.#drop(id, a, 'account has a new session or proxy: restarting it');
     }
     return usable;
   }
 
   async #drop(id: string, a: Account, why: string): Promise<void> {
     this.accounts.delete(id);
+    this.#gateways.delete(id);
     await a.stop();
     await this.#locks.release(id);
     this.#log.info({ accountId: id }, why);

@@ -1,17 +1,43 @@
 // HTTP for process managers and Prometheus: GET /health (JSON, 503 when not serving) and
 // GET /metrics. Alert conditions are computed here from the accounts and the database and
-// exposed both ways.
+// exposed both ways. /health also lists every account of the database with its status (the
+// API's vocabulary) and the worker holding it, from one statement.
 import { createServer, type Server } from 'node:http';
 import type pg from 'pg';
+import type { AccountStatus as DbStatus } from '../../contracts/api/accounts.ts';
 import { CAMPAIGN_RESUME_QUEUE } from '../../contracts/jobs.ts';
 import type { Account } from './account/account.ts';
 import * as db from './db.ts';
 import { HELD_ELSEWHERE } from './fleet.ts';
 import type { Metrics } from './metrics.ts';
 
+/** Who holds an account's lock: a worker's lock session (lockPid as that worker's /health names it). */
+export interface Holder {
+  lockPid: number;
+  /** This worker. */
+  self: boolean;
+  /** The session's application_name: 'tg-worker shared', 'tg-worker locks' (a list of its own) or 'tg-worker stopping'. */
+  session: string | null;
+  clientAddr: string | null;
+}
+
+/** An account's status in the database: the API's vocabulary (GET /accounts). */
+interface DbState {
+  status: DbStatus;
+  statusReason: string | null;
+  floodWaitUntil: string | null;
+}
+
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'stopping';
-  accounts: Array<{ accountId: string; status: string; reason: string | null; lastSentAt: string | null }>;
+  /** This worker's lock session (0 while it has none). */
+  worker: { lockPid: number };
+  /** The accounts this worker serves: its own state (status, reason) and the database's (null: not read). */
+  accounts: Array<
+    { accountId: string; status: string; reason: string | null; lastSentAt: string | null; database: DbState | null }
+  >;
+  /** Every account of the database and who holds it; null when the database did not answer. */
+  fleet: Array<{ accountId: string; label: string; heldBy: Holder | null } & DbState> | null;
   alerts: Array<{ condition: string; subject: string; detail: string }>;
 }
 
@@ -25,6 +51,8 @@ interface HealthSources {
   lastFetchAt: (accountId: string) => number;
   /** Jobs due this long with no fetch for as long: the account is stuck. */
   stallMs: number;
+  /** Backend pid of this worker's lock session (0 while it has none). */
+  lockPid: () => number;
 }
 
 /**
@@ -47,6 +75,30 @@ async function notFetching(o: HealthSources, accounts: Account[]): Promise<Healt
     } s (${a.status}${a.statusReason ? `: ${a.statusReason}` : ''})`,
   }));
 }
+
+/** Every account of the database as /health shows it (null: the database did not answer, see the alert). */
+async function fleetReport(o: HealthSources): Promise<{ fleet: HealthReport['fleet']; alert: HealthReport['alerts'] }> {
+  try {
+    const me = o.lockPid();
+    const fleet = (await db.fleetAccounts(o.pool)).map((r) => ({
+      accountId: r.id,
+      label: r.label,
+      status: r.status as DbStatus,
+      statusReason: r.status_reason,
+      floodWaitUntil: r.flood_wait_until ? new Date(r.flood_wait_until).toISOString() : null,
+      heldBy: r.lock_pid === null
+        ? null
+        : { lockPid: r.lock_pid, self: r.lock_pid === me, session: r.session, clientAddr: r.client_addr },
+    }));
+    return { fleet, alert: [] };
+  } catch (err) {
+    return { fleet: null, alert: databaseAlert(err) };
+  }
+}
+
+const databaseAlert = (err: unknown): HealthReport['alerts'] => [
+  { condition: 'database', subject: 'worker', detail: String((err as Error).message) },
+];
 
 /** Alerts and report of the accounts a worker serves; scrape() refreshes the metrics' gauges. */
 export function healthReporter(o: HealthSources) {
@@ -74,16 +126,24 @@ export function healthReporter(o: HealthSources) {
     return out;
   };
   const report = async (): Promise<HealthReport> => {
-    const accounts = o.accounts().map((a) => ({
-      accountId: a.id,
-      status: a.status,
-      reason: a.statusReason,
-      lastSentAt: a.lastSentAt ? new Date(a.lastSentAt).toISOString() : null,
-    }));
-    const a = await alerts().catch((
-      err: unknown,
-    ) => [{ condition: 'database', subject: 'worker', detail: String((err as Error).message) }]);
-    return { status: o.stopping() ? 'stopping' : a.length ? 'degraded' : 'ok', accounts, alerts: a };
+    const [{ fleet, alert }, a] = await Promise.all([
+      fleetReport(o),
+      alerts().catch(databaseAlert),
+    ]);
+    const inDb = new Map(fleet?.map((f) => [f.accountId, f]));
+    const accounts = o.accounts().map((x) => {
+      const f = inDb.get(x.id);
+      return {
+        accountId: x.id,
+        status: x.status,
+        reason: x.statusReason,
+        lastSentAt: x.lastSentAt ? new Date(x.lastSentAt).toISOString() : null,
+        database: f ? { status: f.status, statusReason: f.statusReason, floodWaitUntil: f.floodWaitUntil } : null,
+      };
+    });
+    const all = a.some((x) => x.condition === 'database') ? a : [...a, ...alert];
+    const status = o.stopping() ? 'stopping' : all.length ? 'degraded' : 'ok';
+    return { status, worker: { lockPid: o.lockPid() }, accounts, fleet, alerts: all };
   };
   const scrape = async (metrics: Metrics): Promise<void> => {
     const accounts = o.accounts();
@@ -92,7 +152,7 @@ export function healthReporter(o: HealthSources) {
       metrics.queueJobs.set({ queue: r.name, state: r.state }, r.n);
     }
     metrics.alert.reset();
-    for (const a of (await report()).alerts) metrics.alert.set({ condition: a.condition, subject: a.subject }, 1);
+    for (const a of await alerts().catch(databaseAlert)) metrics.alert.set({ condition: a.condition, subject: a.subject }, 1);
     for (const a of accounts) {
       metrics.floodWaitSeconds.set({ account: a.id }, Math.max(0, a.pacer.blockedUntil - Date.now()) / 1000);
     }

@@ -24,6 +24,7 @@ import { type HealthReport, healthReporter, startHttp } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LoginService } from './login/service.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { ReachSampler } from './reach/sampler.ts';
 import { Recorder } from './recorder.ts';
 import { ServedSessions } from './sessions/served.ts';
 import { simulatedClient } from './simulator/simulated-client.ts';
@@ -92,6 +93,8 @@ function gatewayFactory(
         apiId: config.apiId!,
         apiHash: config.apiHash!,
         server: config.server,
+        proxy: sessions?.proxy(id),
+        proxyAllowPrivate: config.proxyAllowPrivateTargets,
       })),
   };
 }
@@ -118,6 +121,7 @@ async function loginService(config: WorkerConfig, pool: pg.Pool, log: Logger): P
     sessionKeys: sessionKeys(config),
     app: { apiId: config.apiId, apiHash: config.apiHash },
     server: config.server,
+    proxyAllowPrivate: config.proxyAllowPrivateTargets,
     pollMs: config.pollingSeconds * 1000,
   });
   await service.start();
@@ -211,6 +215,13 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   fleet = new Fleet({ pool, config, log, locks, deps, sessions, holding: (id) => fetch.holding(id), taken: () => fetch.taken() });
   await fleet.start();
   fetch.start();
+  const reach = new ReachSampler({
+    pool,
+    config,
+    log,
+    host: { accountIds: () => fleet!.accounts.keys(), connection: (id) => fleet!.connection(id), lockPid: () => fleet!.lockPid },
+  });
+  reach.start();
 
   let stopping = false;
   const health = healthReporter({
@@ -219,6 +230,7 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
     stopping: () => stopping,
     lastFetchAt: (id) => fetch.lastFetchAt(id),
     stallMs: config.fetchStallSeconds * 1000,
+    lockPid: () => locks.pid,
   });
   const server = config.httpPort === null ? null : await startHttp({
     host: config.httpHost,
@@ -247,8 +259,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
       log.info('worker stopping: finishing in-flight sends');
       fetch.stop();
       // Bounded from the sends in flight on (STOP_AFTER_SENDS_MS): the database may not answer.
-      // The fleet records them and hands its accounts over before the sessions disconnect.
-      await fleet!.stop();
+      // The fleet records them and hands its accounts over before the sessions disconnect; a
+      // reach read under way meanwhile ends with its call, and its round goes back to the queue.
+      await Promise.all([reach.stop(), fleet!.stop()]);
       clearance.stop();
       webhooks.stop();
       await logins?.stop();

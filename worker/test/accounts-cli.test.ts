@@ -101,4 +101,25 @@ describe('npm run accounts', () => {
     expect(now.session.keyId).toBe(oldKey.id);
     expect(openSealed([oldKey], now.session)).toBe('second');
   });
+
+  it('rotate-key re-seals an account’s proxy with its session', async () => {
+    const w = await createWorld();
+    await storeSession(w.sql, oldKey, w.accountId, 'a-session');
+    const proxy = JSON.stringify({ type: 'socks5', host: '127.0.0.1', port: 1080, username: 'u', password: 'proxy-password' });
+    const sealed = seal(oldKey, proxy);
+    await w.sql.query(
+      'update private.account_sessions set proxy_key_id = $2, proxy_nonce = $3, proxy_ciphertext = $4 where account_id = $1',
+      [w.accountId, sealed.keyId, sealed.nonce, sealed.ciphertext],
+    );
+    const rotated = await accounts('rotate-key', {
+      DATABASE_URL: w.db.url,
+      WORKER_SESSION_KEY: NEW,
+      WORKER_SESSION_KEYS_OLD: OLD,
+    });
+    expect(rotated.code, rotated.out).toBe(0);
+    expect(rotated.out).not.toContain('proxy-password');
+    const row = (await sealedRow(w))!;
+    expect([row.session.keyId, row.proxy?.keyId]).toEqual([newKey.id, newKey.id]);
+    expect([openSealed([newKey], row.session), openSealed([newKey], row.proxy!)]).toEqual(['a-session', proxy]);
+  });
 });

@@ -105,4 +105,26 @@ describe('ambiguous answers', () => {
     ]);
     expect(after.rows[0].unreachable_since).toBeNull();
   });
+
+  it('an account a previous worker left marked unreachable is cleared once connected; a clear that changes nothing writes nothing', async () => {
+    const world = await createWorld();
+    // As a worker that died during an outage leaves it (or an account moved to a new connection).
+    await world.sql.query(
+      `update public.telegram_accounts set unreachable_since = now() - interval '1 hour', unreachable_reason = 'TIMEOUT: probe'
+       where id = $1`,
+      [world.accountId],
+    );
+    const row = async () =>
+      (await world.sql.query(
+        'select unreachable_since, unreachable_reason, xmin::text as version from public.telegram_accounts where id = $1',
+        [world.accountId],
+      )).rows[0];
+    const worker = await startTestWorker(testConfig(world), { logger: testLogger(), simulator: new TelegramSimulator() });
+    await waitFor('cleared', async () => (await row()).unreachable_since === null, 15_000);
+    expect((await row()).unreachable_reason).toBeNull();
+    expect((await worker.health()).accounts[0]!.status).toBe('running');
+    const version = (await row()).version;
+    await world.sql.query('select public.worker_account_reachable($1, null)', [world.accountId]);
+    expect((await row()).version).toBe(version);
+  });
 });

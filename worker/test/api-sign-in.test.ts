@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_LOGIN_EVENT, accountTopic } from '../../contracts/realtime.ts';
+import { ACCOUNT_LOGIN_EVENT, ACCOUNT_STATUS_EVENT, accountTopic } from '../../contracts/realtime.ts';
 import { Api } from 'telegram';
 import {
   createChannel,
@@ -31,7 +31,7 @@ import { type ApiFixture, startApi, type User } from '../../supabase/tests/funct
 import { readSealedSessions } from '../src/sessions/store.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { waitFor } from './fixtures.ts';
-import { capturedLogger } from './stand-in-accounts.ts';
+import { apiWorkerConfig, capturedLogger } from './stand-in-accounts.ts';
 
 const KEY_TEXT = Buffer.alloc(32, 9).toString('base64');
 /** The stand-in's clock: tests move it past a code's lifetime. */
@@ -55,20 +55,7 @@ beforeAll(async () => {
   api = await startApi();
   const captured = capturedLogger();
   lines = captured.lines;
-  const s = standIn();
-  worker = await startWorker({
-    databaseUrl: api.db.url,
-    mode: 'gramjs',
-    accounts: null,
-    sessionKey: KEY_TEXT,
-    apiId: s.apiId,
-    apiHash: s.apiHash,
-    server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    httpPort: null,
-    pollingSeconds: 1,
-    accountLockRetryMs: 500,
-    sendTimeoutMs: 10_000,
-  }, { logger: captured.logger });
+  worker = await startWorker(apiWorkerConfig(api.db.url, standIn(), KEY_TEXT), { logger: captured.logger });
   user = await api.newUser();
   gateway = await startGateway({
     port: 0,
@@ -190,8 +177,10 @@ describe('sign-in through the API', () => {
     const supabase = createClient(gateway.apiUrl, anonKey, { accessToken: async () => user.token });
     await supabase.realtime.setAuth(); // the user's token for the join, as Supabase's Realtime Authorization guide does
     const seen: string[] = [];
+    const statuses: string[] = [];
     const channel = supabase.channel(accountTopic(accountId), { config: { private: true } })
-      .on('broadcast', { event: ACCOUNT_LOGIN_EVENT }, (m) => seen.push(m.payload.login.state));
+      .on('broadcast', { event: ACCOUNT_LOGIN_EVENT }, (m) => seen.push(m.payload.login.state))
+      .on('broadcast', { event: ACCOUNT_STATUS_EVENT }, (m) => statuses.push(m.payload.status));
     await new Promise<void>((resolve, reject) =>
       channel.subscribe((status, err) =>
         status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status))
@@ -199,8 +188,10 @@ describe('sign-in through the API', () => {
     );
     const r = await login(accountId, '', { botToken: token });
     expect(r.body).toMatchObject({ state: 'signed_in', method: 'bot', identity: `bot ${token.split(':')[0]}` });
-    await waitFor('the broadcasts', async () => seen.length >= 2, 10_000, 20);
+    await waitFor('the broadcasts', async () => seen.length >= 2 && statuses.length >= 2, 10_000, 20);
     expect(seen).toEqual(['pending', 'signed_in']);
+    // The account's status follows: no session while the sign-in is under way, then active.
+    expect(statuses).toEqual(['logging_in', 'active']);
     await supabase.removeAllChannels();
     await waitFor('the bot served', async () => worker.accounts().some((a) => a.id === accountId), 5_000, 20);
     const bad = await login(await newAccount('bad bot'), '', { botToken: `${token.split(':')[0]}:${'x'.repeat(32)}` });

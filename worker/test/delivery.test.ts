@@ -198,9 +198,9 @@ describe('errors', () => {
     expect(paused.pause_reason).toBe('account');
     const acct = async () =>
       (await world.sql.query('select status from public.telegram_accounts where id = $1', [world.accountId])).rows[0].status;
-    expect(await acct()).toBe('peer_flood');
+    expect(await acct()).toBe('limited');
     await waitFor('runner stopped', async () => worker!.accounts()[0]!.status === 'account_stopped', 5_000);
-    // Stays stopped across account refreshes (1 s in tests) while the account is peer_flood.
+    // Stays stopped across account refreshes (1 s in tests) while the account is limited.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(worker.accounts()[0]!.status).toBe('account_stopped');
     expect(sim.sends.length).toBe(10);

@@ -72,7 +72,7 @@ describe('classification', () => {
   it('maps each Telegram error to its action (worker/README.md, Telegram limits)', () => {
     expect(classify(rpc(420, 'FLOOD_WAIT_30'))).toMatchObject({ kind: 'flood_wait', seconds: 30, code: 'FLOOD_WAIT_30' });
     expect(classify(rpc(420, 'SLOWMODE_WAIT_10'))).toMatchObject({ kind: 'slowmode', seconds: 10 });
-    expect(classify(rpc(400, 'PEER_FLOOD'))).toMatchObject({ kind: 'account', status: 'peer_flood' });
+    expect(classify(rpc(400, 'PEER_FLOOD'))).toMatchObject({ kind: 'account', status: 'limited' });
     expect(classify(rpc(401, 'AUTH_KEY_UNREGISTERED'))).toMatchObject({ kind: 'account', status: 'revoked' });
     expect(classify(rpc(401, 'SESSION_REVOKED'))).toMatchObject({ kind: 'account', status: 'revoked' });
     expect(classify(rpc(500, 'INTERNAL'))).toMatchObject({ kind: 'transient' });

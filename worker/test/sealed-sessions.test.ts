@@ -135,6 +135,6 @@ describe('a gramjs worker without an account list', () => {
       return a !== undefined && a !== first && a.status === 'running';
     }, 15_000);
     expect(first.status).toBe('stopped');
-    expect(lines.filter((l) => l.includes('account has a new session: restarting it'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('account has a new session or proxy: restarting it'))).toHaveLength(1);
   });
 });

@@ -39,6 +39,17 @@ export async function poster(
   return { session, posted: async () => (await history(creator, channel)).map((m) => m.message) };
 }
 
+/** Channels `owner` creates on the stand-in, added to the user's list by username. */
+export async function standInChannels(w: World, owner: TelegramClient, usernames: string[]) {
+  const created = [];
+  for (const username of usernames) created.push(await createChannel(owner, { username }));
+  const { rows } = await w.sql.query(
+    `insert into public.channels (owner_id, peer) select $1, '@' || u from unnest($2::text[]) u returning id`,
+    [w.userId, usernames],
+  );
+  return { created, ids: rows.map((r) => r.id as string) };
+}
+
 /** A started campaign to @<username> (a channel row of the world's user, made once). */
 export async function campaignTo(w: World, username: string, text: string): Promise<string> {
   const { rows } = await w.sql.query(
@@ -65,15 +76,33 @@ export function capturedLogger() {
 }
 
 /** A gramjs worker on the stand-in serving the database's stored sessions (no account list). */
+const storedSessionsOn = (s: TelegramStandIn, sessionKey: string) => ({
+  mode: 'gramjs' as const,
+  accounts: null,
+  sessionKey,
+  apiId: s.apiId,
+  apiHash: s.apiHash,
+  server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
+  sendTimeoutMs: 10_000,
+});
+
 export function gramjsConfig(s: TelegramStandIn, w: World, sessionKey: string, extra: Partial<WorkerConfigInput> = {}) {
+  return testConfig(w, { ...storedSessionsOn(s, sessionKey), ...extra });
+}
+
+/** As the API tests run it: quick polls, no HTTP. */
+export function apiWorkerConfig(databaseUrl: string, s: TelegramStandIn, sessionKey: string): WorkerConfigInput {
+  return { databaseUrl, ...storedSessionsOn(s, sessionKey), httpPort: null, pollingSeconds: 1, accountLockRetryMs: 500 };
+}
+
+/** A gramjs worker on the stand-in serving one listed account: `owner`'s session, as the world's account. */
+export function sessionConfig(s: TelegramStandIn, w: World, owner: TelegramClient, extra: Partial<WorkerConfigInput> = {}) {
   return testConfig(w, {
     mode: 'gramjs',
-    accounts: null,
-    sessionKey,
+    accounts: [{ accountId: w.accountId, session: owner.session.save() as unknown as string }],
     apiId: s.apiId,
     apiHash: s.apiHash,
     server: { dcs: s.dcs, publicKeyPem: s.publicKeyPem },
-    sendTimeoutMs: 10_000,
     ...extra,
   });
 }

@@ -98,12 +98,12 @@ describe('webhooks', () => {
     await worker(w);
     await asServiceRole(
       w.sql,
-      (c) => c.query(`select public.worker_account_status($1, 'peer_flood', 'PEER_FLOOD')`, [w.accountId]),
+      (c) => c.query(`select public.worker_account_status($1, 'limited', 'PEER_FLOOD')`, [w.accountId]),
     );
     const call = await waitFor('the account.limited call', async () => rx.arrivals[0]);
     expect(JSON.parse(call.body)).toMatchObject({
       type: 'account.limited',
-      data: { account: { id: w.accountId, status: 'peer_flood' } },
+      data: { account: { id: w.accountId, status: 'limited' } },
     });
 
     const header = String(call.headers['webhook-signature']);
@@ -112,7 +112,7 @@ describe('webhooks', () => {
     const cases = [
       { secret: hook.secret, header, body: call.body },
       { secret: hook.secret, header: forged, body: call.body },
-      { secret: hook.secret, header, body: call.body.replace('peer_flood', 'active_____') },
+      { secret: hook.secret, header, body: call.body.replace('"limited"', '"active"') },
       { secret: 'whsec_not_the_secret', header, body: call.body },
       { secret: hook.secret, header: undefined, body: call.body },
       // the same call replayed later than the tolerance, and one dated from the future

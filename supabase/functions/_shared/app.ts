@@ -24,9 +24,11 @@ import { asUser, type Tx } from './db.ts';
 import { ApiError, errorResponse, fromZod, jsonResponse } from './errors.ts';
 
 export type HandlerInput<K extends OperationId> = ParsedInput<K> & { tx: Tx; claims: UserClaims };
+/** What a handler answers: the JSON body, or the whole Response of a route that `produces` another type (streamed). */
+type Answer<K extends OperationId> = Routes[K] extends { produces: string } ? Response : ResponseBody<K>;
 export type Handler<K extends OperationId> = (
   input: HandlerInput<K>,
-) => Promise<ResponseBody<K> | AfterCommit<ResponseBody<K>>>;
+) => Promise<Answer<K> | AfterCommit<Answer<K>>>;
 
 /**
  * A handler's answer that needs its transaction committed first (what it queued becomes visible
@@ -72,6 +74,7 @@ async function handle(spec: RouteSpec, handler: Handler<OperationId>, c: Context
   } as ParsedInput<OperationId>;
   const answer = await asUser(claims, (tx) => handler({ ...input, tx, claims }));
   const result = answer instanceof AfterCommit ? await answer.run() : answer;
+  if (spec.produces && result instanceof Response) return result;
   if (!spec.response) return new Response(null, { status: spec.status });
   // The answer must match the published contract; a mismatch is our bug (500), not the client's.
   const checked = spec.response.safeParse(result);

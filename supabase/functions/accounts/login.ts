@@ -40,6 +40,16 @@ export function identityOf(body: { phone?: string; botToken?: string }): string 
   return `+${'•'.repeat(Math.max(0, digits.length - 2))}${digits.slice(-2)}`;
 }
 
+/** The workers' published key, for the caller's account; 404 first when the account is not theirs. */
+export async function workersKey(tx: Tx, accountId: string): Promise<Row> {
+  if (!(await tx`select 1 from public.telegram_accounts where id = ${accountId}`).length) throw notFound('account');
+  const [key] = await tx`select key_id, public_key from public.login_public_key()`;
+  if (!key) {
+    throw new ApiError(503, 'unavailable', 'no worker has published its key: run a gramjs worker with WORKER_SESSION_KEY');
+  }
+  return key;
+}
+
 export async function requestStep(
   tx: Tx,
   claims: UserClaims,
@@ -48,16 +58,7 @@ export async function requestStep(
   secret: string,
   identity?: string,
 ) {
-  // Not the caller's (or no such) account: 404 before anything else is said.
-  if (!(await tx`select 1 from public.telegram_accounts where id = ${accountId}`).length) throw notFound('account');
-  const [key] = await tx`select key_id, public_key from public.login_public_key()`;
-  if (!key) {
-    throw new ApiError(
-      503,
-      'unavailable',
-      'no worker has published its sign-in key: run a gramjs worker with WORKER_SESSION_KEY',
-    );
-  }
+  const key = await workersKey(tx, accountId);
   const sealed = await sealForWorkers(key.public_key, secret, `${accountId}:${kind}`);
   const [step] = await tx`select public.request_login_step(${accountId}::uuid, ${kind}, ${key.key_id}, ${sealed},
     ${identity ?? null}) as id`;

@@ -8,6 +8,7 @@ import type { UserClaims } from '../_shared/auth.ts';
 import { findOne, iso, isoNN, type Listable, listPage, type OwnedResource } from '../_shared/crud.ts';
 import { asUser, type Row, type Tx, uuidArray } from '../_shared/db.ts';
 import { actionsDto, editMessage, latestActionsSql, postsRpc, setPostActions, splitPostActions } from './actions.ts';
+import { campaignReach, deliveriesCsv, ownCampaign, refreshReach } from './reach.ts';
 
 export const campaignResource: OwnedResource<Campaign> = {
   table: 'campaigns',
@@ -184,6 +185,12 @@ const campaigns = defineFunction('campaigns', {
   testCampaign: async ({ tx, claims, params, body }) => {
     const [queued] = await tx`select t.* from public.test_campaign(${params.id}::uuid, ${body.channelId ?? null}::uuid) t`;
     return new AfterCommit(() => awaitTest(claims, queued!));
+  },
+  getCampaignReach: ({ tx, params, query }) => campaignReach(tx, params.id, query),
+  refreshCampaignReach: ({ tx, params }) => refreshReach(tx, params.id),
+  exportDeliveries: async ({ tx, claims, params }) => {
+    await ownCampaign(tx, params.id);
+    return new AfterCommit(async () => deliveriesCsv(claims, params.id));
   },
 });
 

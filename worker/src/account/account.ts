@@ -125,6 +125,8 @@ export class Account {
       return this.#startFailed(err);
     }
     this.setStatus('running');
+    // Connected: an unreachable mark a previous connection (or worker) left is no longer true.
+    this.#deps.recorder.event({ kind: 'reachable', accountId: this.id, unreachableReason: null });
     this.#deps.wake(this.id);
   }
 

@@ -87,7 +87,7 @@ export class Failures {
   }
 
   /**
-   * Records the status Telegram's answer gave the account (revoked, peer_flood, frozen). Until it
+   * Records the status Telegram's answer gave the account (revoked, limited, frozen). Until it
    * is committed, a row read earlier still says 'active': that is not the owner's resume.
    */
   recordStop(c: Stop): void {

@@ -8,6 +8,7 @@ import { StringSession } from 'telegram/sessions/index.js';
 import { Logger, LogLevel } from 'telegram/extensions/Logger.js';
 import { createHash } from 'node:crypto';
 import { classify, telegramName } from '../errors.ts';
+import { type AccountProxy, gramjsProxy } from '../sessions/proxy.ts';
 import { formatMessage } from './format.ts';
 import { serverConnection, TelegramServer, trustServerKey } from './server.ts';
 import {
@@ -15,6 +16,7 @@ import {
   type MediaRef,
   type MessageEdit,
   type OutgoingMessage,
+  type PostViews,
   type ResolvedPeer,
   type TelegramGateway,
   UPLOAD_LIMIT_BYTES,
@@ -52,6 +54,10 @@ export interface GramJsSession {
   apiHash: string;
   /** Telegram's test DCs or a stand-in; unset: Telegram's production DCs. */
   server?: TelegramServer;
+  /** The account's proxy: every connection of the client goes through it. */
+  proxy?: AccountProxy | null;
+  /** Local development and tests only: the proxy may be a loopback or private address. */
+  proxyAllowPrivate?: boolean;
 }
 
 /**
@@ -62,6 +68,9 @@ export function createTelegramClient(s: GramJsSession, overrides: Partial<Telegr
   if (s.server) trustServerKey(s.server.publicKeyPem);
   return new TelegramClient(new StringSession(s.session), s.apiId, s.apiHash, {
     ...(s.server ? { connection: serverConnection(s.server) } : {}),
+    // With an MTProxy GramJS connects with its own MTProxy transport, whatever `connection` says:
+    // the proxy, not the client, reaches the DC named in the transport's header.
+    ...(s.proxy ? gramjsProxy(s.proxy, s.proxyAllowPrivate ?? false) : {}),
     floodSleepThreshold: 0,
     // One try per invoke: retries are the worker's (same random_id, paced, recorded).
     requestRetries: 1,
@@ -464,6 +473,13 @@ export class GramJsGateway implements TelegramGateway {
         await this.#savePart(fileId, plan, Number(part));
       }
     }
+  }
+
+  async getMessagesViews(peer: ResolvedPeer, messageIds: number[]): Promise<PostViews[]> {
+    const r = await this.#invoke(
+      new Api.messages.GetMessagesViews({ peer: inputPeer(peer), id: messageIds, increment: false }),
+    );
+    return r.views.map((v) => ({ views: v.views ?? null, forwards: v.forwards ?? null, replies: v.replies?.replies ?? null }));
   }
 
   async probe(): Promise<void> {

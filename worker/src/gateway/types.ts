@@ -59,6 +59,13 @@ export interface MessageEdit {
   linkPreview: boolean;
 }
 
+/** One post's figures as messages.getMessagesViews answers them (null: not given, e.g. a deleted post). */
+export interface PostViews {
+  views: number | null;
+  forwards: number | null;
+  replies: number | null;
+}
+
 export interface TelegramGateway {
   /**
    * Connects and checks the session is authorized; rejects (fails closed) otherwise, with Telegram's
@@ -76,6 +83,11 @@ export interface TelegramGateway {
   pinMessage(peer: ResolvedPeer, messageId: number, opts: { silent: boolean; unpin: boolean }): Promise<void>;
   /** Uploads a file once (upload.saveFilePart + messages.uploadMedia); sends then refer to it. */
   uploadMedia(file: MediaFile): Promise<MediaRef>;
+  /**
+   * Views, forwards and replies of up to 100 posts of one channel, in the order asked, without
+   * counting a view (messages.getMessagesViews with increment false).
+   */
+  getMessagesViews(peer: ResolvedPeer, messageIds: number[]): Promise<PostViews[]>;
   /** A cheap request that succeeds only while Telegram answers this session (help.getNearestDc). */
   probe(): Promise<void>;
   /** A new connection for the calls that follow (after a probe got no answer); calls in flight fail, outcome unknown. */

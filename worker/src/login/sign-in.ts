@@ -3,7 +3,9 @@
 // code (auth.signUp when the number has no account yet), and for an account with two-step
 // verification account.getPassword and auth.checkPassword with an SRP proof
 // (core.telegram.org/api/srp, computed by GramJS); or auth.importBotAuthorization for a bot.
-// The client, the phone_code_hash and the DC stay here between steps.
+// The client, the phone_code_hash and the DC stay here between steps, and are stored sealed after
+// each (SignInState): the code and the password are accepted only on the auth key the code was
+// sent on, so another worker goes on with the same session string.
 import { Api, type TelegramClient } from 'telegram';
 import { computeCheck } from 'telegram/Password.js';
 import { telegramName, withTimeout } from '../errors.ts';
@@ -22,6 +24,17 @@ export interface StepResult {
   session?: string;
   /** The sign-in is over (signed in, or refused for good). */
   finished: boolean;
+}
+
+/**
+ * What another worker needs to go on with a sign-in: the session (the auth key the code was sent
+ * on, and its DC), the number, the phone_code_hash and the state. Every field is a secret.
+ */
+export interface SignInState {
+  session: string;
+  phone: string;
+  phoneCodeHash: string;
+  state: StepAnswer['state'] | null;
 }
 
 /** Within the function's wait for the answer (30 s), DC switch included. */
@@ -51,10 +64,19 @@ export class SignIn {
   #phoneCodeHash = '';
   #state: StepAnswer['state'] | null = null;
 
-  constructor(client: TelegramClient, app: SignInApp, firstName: string) {
+  /** `from`: the state of a sign-in started elsewhere, `client` connected with its session. */
+  constructor(client: TelegramClient, app: SignInApp, firstName: string, from?: SignInState) {
     this.client = client;
     this.#app = app;
     this.#firstName = firstName;
+    this.#phone = from?.phone ?? '';
+    this.#phoneCodeHash = from?.phoneCodeHash ?? '';
+    this.#state = from?.state ?? null;
+  }
+
+  snapshot(): SignInState {
+    const session = this.client.session.save() as unknown as string;
+    return { session, phone: this.#phone, phoneCodeHash: this.#phoneCodeHash, state: this.#state };
   }
 
   /** Runs a step; a refusal becomes the answer (failed, or the same state again with its error). */

@@ -1,5 +1,6 @@
 // The SQL of sign-in steps: thin calls of the RPCs of supabase/migrations/*_api_sign_in.sql.
 import type { SqlExecutor } from '../db.ts';
+import type { SealedSession } from '../sessions/vault.ts';
 import type { LoginKey } from './seal.ts';
 
 export type StepKind = 'phone' | 'bot' | 'code' | 'password';
@@ -13,6 +14,8 @@ export interface TakenStep {
   sealed: Buffer;
   /** The account's label: the first name of a number that signs up. */
   label: string;
+  /** A later step: the sign-in's state as the last step left it, sealed under a session key. */
+  state: SealedSession | null;
 }
 
 /** What a step answered: the login state the account shows. Never a secret. */
@@ -38,7 +41,18 @@ export async function takeLoginSteps(db: SqlExecutor, workerId: string, keyIds: 
     keyId: r.key_id,
     sealed: r.sealed,
     label: r.label,
+    state: r.state_key_id ? { keyId: r.state_key_id, nonce: r.state_nonce, ciphertext: r.state_ciphertext } : null,
   }));
+}
+
+/** Stores the sealed state of the account's sign-in in progress, for whichever worker takes its next step. */
+export async function storeLoginState(db: SqlExecutor, accountId: string, state: SealedSession): Promise<void> {
+  await db.query('select public.worker_store_login_state($1, $2, $3, $4)', [
+    accountId,
+    state.keyId,
+    state.nonce,
+    state.ciphertext,
+  ]);
 }
 
 /**

@@ -1,15 +1,20 @@
 // The opened sessions of a worker that serves the database's accounts with no list of its own:
 // which stored sessions its keys open, kept in step with the table (a new sign-in, a rotation,
-// a revoked session deleted) so the fleet can serve each account with its current session.
+// a revoked session deleted, a proxy set or cleared) so the fleet can serve each account with its
+// current session, through its current proxy.
 import type { SqlExecutor } from '../db.ts';
 import type { Logger } from '../logger.ts';
 import { readSealedSessions, type SessionListing, sessionsVersion, type StoredSession } from './store.ts';
+import { type AccountProxy, parseProxy, ProxyFormatError } from './proxy.ts';
 import { openSealed, type SessionKey, SessionKeyError } from './vault.ts';
 
 interface Held {
   /** The row's sealed_at, to the microsecond. */
   version: string;
   session: string;
+  /** The proxy as opened (JSON): compared to tell a changed proxy. */
+  proxyText: string | null;
+  proxy: AccountProxy | null;
 }
 
 export class ServedSessions {
@@ -55,21 +60,22 @@ export class ServedSessions {
   /**
    * Brings the held sessions in step with the listing (the accounts that have a stored session):
    * opens the new and re-sealed ones, forgets the deleted. `usable`: accounts whose session this
-   * worker holds; `replaced`: accounts whose session is another one than before (a new sign-in).
+   * worker holds; `replaced`: accounts whose session or proxy is another one than before (a new
+   * sign-in, a proxy set or cleared): their connections must be made anew.
    */
   async update(db: SqlExecutor, listing: SessionListing[]): Promise<{ usable: string[]; replaced: string[] }> {
     const listed = new Map(listing.map((l) => [l.accountId, l.version]));
     for (const id of this.#held.keys()) if (!listed.has(id)) this.#held.delete(id);
     for (const id of this.#unopened.keys()) if (!listed.has(id)) this.#unopened.delete(id);
     const stale = [...listed].filter(([id, at]) => this.#held.get(id)?.version !== at && this.#unopened.get(id) !== at);
-    const before = new Map(stale.map(([id]) => [id, this.#held.get(id)?.session]));
+    const before = new Map(stale.map(([id]) => [id, this.#held.get(id)]));
     if (stale.length) {
       this.#open(await readSealedSessions(db, stale.map(([id]) => id)));
       this.#log.debug({ accounts: stale.length }, 'stored sessions read again (new, re-sealed or replaced)');
     }
-    const replaced = [...before].filter(([id, s]) => {
-      const now = this.#held.get(id)?.session;
-      return s !== undefined && now !== undefined && now !== s;
+    const replaced = [...before].filter(([id, was]) => {
+      const now = this.#held.get(id);
+      return was && now && (now.session !== was.session || now.proxyText !== was.proxyText);
     }).map(([id]) => id);
     return { usable: listing.map((l) => l.accountId).filter((id) => this.#held.has(id)), replaced };
   }
@@ -79,13 +85,22 @@ export class ServedSessions {
     return this.#held.get(accountId)?.session;
   }
 
+  /** The account's proxy (null: it connects directly): a secret too. */
+  proxy(accountId: string): AccountProxy | null {
+    return this.#held.get(accountId)?.proxy ?? null;
+  }
+
+  /** A session whose proxy does not open is not served: connecting directly would bypass the proxy. */
   #open(stored: StoredSession[]): void {
     for (const s of stored) {
       try {
-        this.#held.set(s.accountId, { version: s.version, session: openSealed(this.#keys, s.session) });
+        const session = openSealed(this.#keys, s.session);
+        const proxyText = s.proxy && openSealed(this.#keys, s.proxy);
+        const proxy = proxyText === null ? null : parseProxy(proxyText);
+        this.#held.set(s.accountId, { version: s.version, session, proxyText, proxy });
         this.#unopened.delete(s.accountId);
       } catch (err) {
-        if (!(err instanceof SessionKeyError)) throw err;
+        if (!(err instanceof SessionKeyError) && !(err instanceof ProxyFormatError)) throw err;
         this.#held.delete(s.accountId);
         this.#unopened.set(s.accountId, s.version);
         this.#log.error(

@@ -84,6 +84,8 @@ export class TelegramSimulator {
   #offlineUntil: number | null = null;
   #offlineAccounts = new Map<string, number>();
   #posted = 0;
+  /** Views and forwards readers gave each post (addViews), by channel id and message id. */
+  #views = new Map<string, { views: number; forwards: number }>();
   #outageInjected = false;
   /** Every time the simulator reads or waits: latency, limits, outages, the times it records. */
   readonly clock: SimulatorClock;
@@ -96,6 +98,13 @@ export class TelegramSimulator {
     this.#targets = new Map(Object.entries(this.options.targets));
     for (const a of this.options.revokedAccounts) this.#revoked.add(a);
     for (const peer of this.#targets.keys()) this.#peerById.set(String(channelFor(peer).id), peer);
+  }
+
+  /** Readers elsewhere view (and forward) a post of `peer` ("@name"): what messages.getMessagesViews then reads. */
+  addViews(peer: string, messageId: number, views: number, forwards = 0): void {
+    const key = `${channelFor(peer).id}:${messageId}`;
+    const v = this.#views.get(key) ?? { views: 0, forwards: 0 };
+    this.#views.set(key, { views: v.views + views, forwards: v.forwards + forwards });
   }
 
   /** Changes a target's behaviour while running (tests). */
@@ -163,6 +172,7 @@ export class TelegramSimulator {
     }
     if (request instanceof Api.messages.UploadMedia) return this.media.upload(accountId, request, fail);
     if (isAfterSend(request)) return answerAfterSend(this.store, accountId, request, fail);
+    if (request instanceof Api.messages.GetMessagesViews) return this.#postViews(accountId, request, fail);
     if (request instanceof Api.help.GetNearestDc) {
       // What a connection probe asks: cheap, needs no peer, answers only if Telegram is reachable.
       return new Api.NearestDc({ country: 'NL', thisDc: 2, nearestDc: 2 });
@@ -194,6 +204,19 @@ export class TelegramSimulator {
     }
     fail(400, 'METHOD_NOT_SIMULATED');
     return undefined;
+  }
+
+  /**
+   * messages.getMessagesViews of a channel (core.telegram.org/method/messages.getMessagesViews): the
+   * account's own access hash or CHANNEL_INVALID, one MessageViews per id in order.
+   */
+  #postViews(accountId: string, req: Api.messages.GetMessagesViews, fail: (code: number, message: string) => never) {
+    const input = req.peer as Api.InputPeerChannel;
+    const chatId = input instanceof Api.InputPeerChannel ? String(input.channelId) : '';
+    const peer = this.#peerById.get(chatId);
+    if (!peer || input.accessHash.toString() !== accessHashFor(accountId, peer)) fail(400, 'CHANNEL_INVALID');
+    const views = req.id.map((id) => new Api.MessageViews(this.#views.get(`${chatId}:${id}`) ?? { views: 0, forwards: 0 }));
+    return new Api.messages.MessageViews({ views, chats: [this.#channel(accountId, peer!, chatId)], users: [] });
   }
 
   /** One round trip, uniformly in latencyMs; no timer at all when it is [0, 0]. */

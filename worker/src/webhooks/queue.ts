@@ -77,10 +77,13 @@ export async function workWebhooks(d: WebhookDeps): Promise<WebhookWorker> {
     pollingIntervalSeconds: d.config.pollingSeconds,
   }, async ([job]) => await deliver(d, job!));
   // A job whose worker died comes back after its expiry: look for such jobs as often as the
-  // fetch loop does for deliveries (pg-boss's own pass over every queue is rare).
+  // fetch loop does for deliveries (pg-boss's own pass over every queue is rare). The same pass
+  // prunes old events (the database lets one pass an hour across the workers do it).
   const timer = setInterval(async () => {
     try {
       if ((await db.orphanedQueues(d.pool, [WEBHOOK_QUEUE])).length) await d.boss.supervise(WEBHOOK_QUEUE);
+      const pruned = await db.pruneWebhookEvents(d.pool);
+      if (pruned) d.log.info({ events: pruned }, 'old webhook events pruned');
     } catch (err) {
       d.log.warn({ err }, 'webhook queue supervision failed');
     }

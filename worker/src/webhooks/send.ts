@@ -2,7 +2,7 @@
 // timeout, and only a short prefix of the answer kept.
 import http from 'node:http';
 import https from 'node:https';
-import { pinnedLookup, RefusedAddress, resolveTarget } from './address.ts';
+import { pinnedLookup, RefusedAddress, resolveTarget } from '../public-address.ts';
 
 export const RESPONSE_PREFIX_BYTES = 256;
 

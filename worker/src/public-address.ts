@@ -1,9 +1,9 @@
-// Where a webhook may connect: the host is resolved here and every address it resolves to must
-// be public, and the connection then goes to the checked address (a name that resolves to a
-// public address for the check and to 127.0.0.1 for the connection cannot slip through).
+// Where a webhook or an account's proxy may connect: the host is resolved here and every address
+// it resolves to must be public, and the connection then goes to the checked address (a name that
+// resolves to a public address for the check and to 127.0.0.1 for the connection cannot slip through).
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { NON_PUBLIC_RANGES } from '../../../contracts/webhooks.ts';
+import { NON_PUBLIC_RANGES } from '../../contracts/webhooks.ts';
 
 // One list per family: a BlockList also matches IPv4 addresses against its IPv6 rules (as
 // IPv4-mapped), and ::ffff:0:0/96 would then take in every IPv4 address.

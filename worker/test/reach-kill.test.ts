@@ -7,60 +7,32 @@
 // Time is driven, not waited: a dead worker's round stays active until the queue's 30-minute expiry,
 // then waits pg-boss's retry delay (a minute). The test moves the job's start back past its expiry
 // and, once pg-boss has sent it back, its retry time to now; the rest is the workers' own doing.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import type { TelegramClient } from 'telegram';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
+import { describe, expect, it } from 'vitest';
 import { TelegramModel } from '../../scripts/telegram/model/model.ts';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { asUser } from '../../scripts/test/db.ts';
 import { createCampaign, createWorld, waitFor, waitForState, type World } from './fixtures.ts';
 import { standInChannels } from './stand-in-accounts.ts';
+import { standInEnv, workerProcesses } from './worker-processes.ts';
 
 const model = new TelegramModel();
 const { standIn, track } = useStandIn({ model });
 const CHANNELS = Array.from({ length: 8 }, (_, i) => `killed_reach_${i}`);
 
-const children: ChildProcess[] = [];
-const reap = () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  children.length = 0;
-};
-afterEach(reap);
-afterAll(reap);
-process.once('exit', reap);
+const workers = workerProcesses();
 
 /** A worker process serving the world's account with `owner`'s session; resolves once it has started. */
-async function startWorkerProcess(w: World, owner: TelegramClient): Promise<ChildProcess> {
-  const s = standIn();
-  let out = '';
-  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), ['worker/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: w.db.url,
-      TELEGRAM_MODE: 'gramjs',
-      TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId, session: owner.session.save() }]),
-      TELEGRAM_API_ID: String(s.apiId),
-      TELEGRAM_API_HASH: s.apiHash,
-      TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
-      WORKER_HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-      POLLING_SECONDS: '0.5',
-      SUPERVISE_SECONDS: '1',
-      // a call a second: the round of 8 channels (16 calls) is under way for some 16 s
-      REACH_CALLS_PER_MINUTE: '60',
-    },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+const startWorkerProcess = (w: World, owner: TelegramClient) =>
+  workers.start({
+    ...standInEnv(standIn()),
+    DATABASE_URL: w.db.url,
+    TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId, session: owner.session.save() }]),
+    POLLING_SECONDS: '0.5',
+    SUPERVISE_SECONDS: '1',
+    // a call a second: the round of 8 channels (16 calls) is under way for some 16 s
+    REACH_CALLS_PER_MINUTE: '60',
   });
-  child.channel?.unref();
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  child.stderr!.on('data', (d: Buffer) => (out += d));
-  children.push(child);
-  await waitFor('the worker started', async () => out.includes('"worker started"'), 60_000, 100);
-  return child;
-}
 
 /** Every read of a post's channel the stand-in answered, in order: [method, channel]. */
 function readLog(): string[][] {
@@ -82,15 +54,14 @@ describe('a worker SIGKILLed mid-round', () => {
     const w = await createWorld();
     const owner = track(await signedIn(standIn(), testPhone(2)));
     const { ids } = await standInChannels(w, owner, CHANNELS);
-    const first = await startWorkerProcess(w, owner);
+    const first = (await startWorkerProcess(w, owner)).child;
     const id = await createCampaign(w, { channelIds: ids, text: 'read me twice? no', parseMode: 'plain' });
     await waitForState(w, id, 'completed', 60_000);
 
     const log = readLog();
     await asUser(w.sql, w.userId, (t) => t.query('select public.refresh_campaign_reach($1)', [id]));
     await waitFor('three channels read', async () => timesRead(log, 'messages.getMessagesViews').filter(Boolean).length >= 3);
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
+    await workers.kill(first);
     const beforeKill = log.length;
     const { rows: [job] } = await w.sql.query(
       `select id, state from pgboss.job where name = 'reach' and data ->> 'round' = 'refresh'`,

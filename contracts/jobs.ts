@@ -8,6 +8,9 @@ export const deliveryQueueName = (accountId: string): string => `delivery.${acco
 /** Queue that wakes FLOOD_WAIT-paused campaigns once the wait is over. */
 export const CAMPAIGN_RESUME_QUEUE = 'campaign-resume';
 
+/** Queue of reach sampling rounds (taken by worker_reach_take, not by pg-boss's fetch). */
+export const REACH_QUEUE = 'reach';
+
 export const DeliveryJob = z.object({
   deliveryId: z.uuid(),
   campaignId: z.uuid(),

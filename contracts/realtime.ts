@@ -54,6 +54,7 @@ export const campaignReachEventSchema = z.object({
   views: z.number().int().nonnegative(),
   forwards: z.number().int().nonnegative(),
   replies: z.number().int().nonnegative(),
+  reactions: z.number().int().nonnegative(),
 });
 export type CampaignReachEvent = z.infer<typeof campaignReachEventSchema>;
 

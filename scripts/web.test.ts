@@ -157,8 +157,39 @@ describe('watch page', () => {
     expect(history.map((h) => h.views)).toEqual(views.map((v) => 5 * v));
   }, 120_000);
 
-  /** Readers elsewhere view each of the campaign's posts `n` more times, and forward it `forwards` times (the stand-in's hook). */
-  async function addViews(campaignId: string, n: number, forwards: number) {
+  it('while it polls (no Realtime) it reads reach again: a round shows without a reach event, reactions included', async () => {
+    const { info } = stack!;
+    const api = apiFor(info);
+    const { campaign } = await createDemoCampaign(api, { targets: 3, ratePerMinute: 6000, name: 'Reach polled' });
+    await api.call('POST', `/campaigns/${campaign.id}/start`);
+    const page = browser!.page;
+    await page.navigate(info.webUrl);
+    await page.waitFor(`document.getElementById('token').value !== ''`, 10_000);
+    // no supabase-js on the page: it cannot subscribe and polls
+    await page.evaluate(`(() => {
+      globalThis.supabase = undefined;
+      document.getElementById('campaign-id').value = '${campaign.id}';
+      document.getElementById('setup').requestSubmit();
+    })()`);
+    await page.waitFor(`document.body.dataset.state === 'completed' && document.body.dataset.transport === 'polling'`, 30_000);
+    expect(await page.evaluate<string>(`document.body.dataset.reachPoints`)).toBe('0');
+    await addViews(campaign.id, 50, 1, 7);
+    await api.call('POST', `/campaigns/${campaign.id}/reach/refresh`);
+    await page.waitFor(`document.body.dataset.reachPoints === '1'`, 30_000);
+    const shown = await page.evaluate<{ reactions: string; source: string; transport: string; rows: string[][] }>(`(() => ({
+      reactions: document.body.dataset.reachReactions, source: document.body.dataset.reachSource,
+      transport: document.body.dataset.transport,
+      rows: [...document.querySelectorAll('#reach-rows tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    }))()`);
+    expect(shown).toMatchObject({ reactions: String(3 * 7), source: 'api', transport: 'polling' });
+    expect(shown.rows.map((r) => r.slice(2, 5))).toEqual(Array(3).fill(['50', '1', '7']));
+  }, 120_000);
+
+  /**
+   * Readers elsewhere view each of the campaign's posts `n` more times, forward it `forwards` times
+   * and react `reactions` times (the stand-in's hooks).
+   */
+  async function addViews(campaignId: string, n: number, forwards: number, reactions = 0) {
     const model = stack!.telegram!.standIn.model;
     const phones = JSON.parse(await readFile(join(stack!.dir, 'telegram/accounts.json'), 'utf8'));
     const db = new pg.Client({ connectionString: stack!.info.dbUrl });
@@ -173,12 +204,9 @@ describe('watch page', () => {
       );
       for (const r of rows) {
         const viewer = model.accounts.withPhone(phones[r.account_id].phone)!;
-        model.afterSend.addViews(
-          model.channel(viewer, BigInt(String(r.tid).slice(4)), BigInt(r.hash)),
-          Number(r.mid),
-          n,
-          forwards,
-        );
+        const ch = model.channel(viewer, BigInt(String(r.tid).slice(4)), BigInt(r.hash));
+        model.afterSend.addViews(ch, Number(r.mid), n, forwards);
+        if (reactions) model.afterSend.addReactions(ch, Number(r.mid), '❤', reactions);
       }
     } finally {
       await db.end();

@@ -1,5 +1,5 @@
-// Reach of a campaign's posts: views, forwards and replies read from Telegram by the worker
-// (messages.getMessagesViews) 1 h, 6 h, 24 h and 72 h after each post and on the owner's refresh.
+// Reach of a campaign's posts: views, forwards, replies and reactions read from Telegram by the
+// worker (messages.getMessagesViews, messages.getMessagesReactions) 1 h, 6 h, 24 h and 72 h after each post and on the owner's refresh.
 import { z } from 'zod';
 import { idSchema, pageQuerySchema, pageSchema, timestampSchema } from './common.ts';
 
@@ -14,6 +14,8 @@ export const reachPointSchema = z.object({
   views: z.number().int(),
   forwards: z.number().int(),
   replies: z.number().int(),
+  /** Reactions of every kind summed (0 in rounds taken before reactions were read). */
+  reactions: z.number().int(),
 });
 
 /** One sent post (one channel of the campaign) with its latest sample; figures null before its first. */
@@ -27,6 +29,8 @@ export const channelReachSchema = z.object({
   views: z.number().int().nullable(),
   forwards: z.number().int().nullable(),
   replies: z.number().int().nullable(),
+  /** Its reactions of every kind summed. */
+  reactions: z.number().int().nullable(),
   /** When the latest sample was taken; null: not sampled yet. */
   sampledAt: timestampSchema.nullable(),
   samples: z.number().int(),
@@ -42,6 +46,7 @@ export const campaignReachSchema = z.object({
     views: z.number().int(),
     forwards: z.number().int(),
     replies: z.number().int(),
+    reactions: z.number().int(),
     lastSampledAt: timestampSchema.nullable(),
   }),
   /** The campaign's totals after each round, oldest first (at most the latest 500). */
@@ -74,4 +79,6 @@ export const DELIVERIES_CSV_COLUMNS = [
   'forwards',
   'replies',
   'sampled_at',
+  // added after sampled_at, so readers of the earlier columns by position are not moved
+  'reactions',
 ] as const;

@@ -128,6 +128,26 @@ describe('delete, pin, views (core.telegram.org/method/messages.deleteMessages, 
     expect((await history(owner, ch)).map((m) => m.views)).toEqual([1, 41]);
   });
 
+  it('reads reactions per post as updateMessageReactions (messages.getMessagesReactions); they grow through the stand-in hook', async () => {
+    const owner = await signIn();
+    const ch = await createChannel(owner);
+    const ids = [sentId(await post(owner, ch, 'liked')), sentId(await post(owner, ch, 'not yet'))];
+    const reactions = async () => {
+      const res = await owner.invoke(new Api.messages.GetMessagesReactions({ peer: inputPeer(ch), id: [...ids, 999] }));
+      return (res as Api.Updates).updates.map((u) => {
+        const r = u as Api.UpdateMessageReactions;
+        return [r.msgId, r.reactions.results.map((c) => [(c.reaction as Api.ReactionEmoji).emoticon, c.count])];
+      });
+    };
+    expect(await reactions()).toEqual([[ids[0], []], [ids[1], []]]);
+    const model = standIn().model;
+    const owned = model.channel(await accountOf(owner), BigInt(ch.id.toString()), BigInt(ch.accessHash!.toString()));
+    model.afterSend.addReactions(owned, ids[0]!, '👍', 7);
+    model.afterSend.addReactions(owned, ids[0]!, '🔥', 2);
+    model.afterSend.addReactions(owned, ids[0]!, '👍', 1);
+    expect(await reactions()).toEqual([[ids[0], [['👍', 8], ['🔥', 2]]], [ids[1], []]]);
+  });
+
   it('messages.deleteMessages with revoke deletes a private message for both sides; without, only for the caller', async () => {
     const [alice, bob] = [await signIn(), await signIn()];
     await bob.invoke(new Api.account.UpdateUsername({ username: 'del_bob' }));

@@ -5,6 +5,8 @@
 // URL parameters: ?campaign=<id>&token=<jwt>, or ?campaign=latest; with the local stack, the demo
 // token is filled in automatically.
 const POLL_MS = 500;
+/** While polling, reach is read again this often (it changes per sampling round, hours apart). */
+const REACH_POLL_MS = 5000;
 const LATEST_MS = 1000;
 const REPLAY_WINDOW_MS = 3 * 24 * 3600 * 1000;
 const $ = (id) => document.getElementById(id);
@@ -121,6 +123,17 @@ function applyEvent(c, e) {
   };
 }
 
+/** Polls the campaign's reach (also after the campaign finished: rounds come for 72 h); returns a stop function. */
+function pollReach(w) {
+  let timer;
+  const tick = async () => {
+    await showReach(w, 'api').catch(showError);
+    if (!w.stopped) timer = setTimeout(tick, REACH_POLL_MS);
+  };
+  timer = setTimeout(tick, REACH_POLL_MS);
+  return () => clearTimeout(timer);
+}
+
 /** Polls the campaign until it finishes; returns a stop function. */
 function poll(w) {
   let timer;
@@ -203,7 +216,7 @@ async function watch(id) {
     if (polling || w.stopped) return;
     polling = true;
     setTransport('polling', reason);
-    w.stops.push(poll(w));
+    w.stops.push(poll(w), pollReach(w));
   };
   if (!globalThis.supabase || !cfg.apiUrl || !cfg.anonKey) return fallBack('not configured on this page');
   try {
@@ -260,6 +273,7 @@ function fillReachTable(items) {
       c.telegramMessageId,
       c.views ?? '–',
       c.forwards ?? '–',
+      c.reactions ?? '–',
       c.errorCode ?? (c.sampledAt ? fmtTime(c.sampledAt) : 'not yet'),
     ];
     for (const v of cells) tr.append(Object.assign(document.createElement('td'), { textContent: String(v) }));
@@ -273,11 +287,12 @@ async function showReach(w, source) {
   if (w.stopped) return;
   $('reach').hidden = false;
   $('reach-totals').textContent =
-    `${r.totals.views.toLocaleString()} views · ${r.totals.forwards.toLocaleString()} forwards · ${r.totals.sampled} of ${r.totals.sent} posts sampled`;
+    `${r.totals.views.toLocaleString()} views · ${r.totals.forwards.toLocaleString()} forwards · ${r.totals.reactions.toLocaleString()} reactions · ${r.totals.sampled} of ${r.totals.sent} posts sampled`;
   drawReachChart(r.history);
   fillReachTable(r.channels.items);
   document.body.dataset.reachPoints = String(r.history.length);
   document.body.dataset.reachViews = String(r.totals.views);
+  document.body.dataset.reachReactions = String(r.totals.reactions);
   document.body.dataset.reachSource = source;
 }
 

@@ -56,6 +56,7 @@ async function sampleRound(jobId: string, views: (i: number) => number) {
       views: views(i),
       forwards: 1,
       replies: 0,
+      reactions: views(i) / 10,
       errorCode: null,
     }));
     await c.query('select public.worker_reach_store($1, $2::jsonb)', [jobId, JSON.stringify(samples)]);
@@ -87,15 +88,25 @@ describe('campaign reach over HTTP', () => {
 
     const first = await a.call('GET', `/campaigns/${id}/reach?limit=2`);
     expect(first.status).toBe(200);
-    expect(first.body.totals).toMatchObject({ sent: 3, sampled: 3, views: 120, forwards: 3, replies: 0 });
-    expect(first.body.history.map((h: { views: number; posts: number }) => [h.posts, h.views])).toEqual([[3, 60], [3, 120]]);
-    expect(first.body.channels.items.map((c: { views: number; samples: number }) => [c.views, c.samples])).toEqual([
-      [20, 2],
-      [40, 2],
-    ]);
+    expect(first.body.totals).toMatchObject({ sent: 3, sampled: 3, views: 120, forwards: 3, replies: 0, reactions: 12 });
+    expect(first.body.history.map((h: { views: number; posts: number; reactions: number }) => [h.posts, h.views, h.reactions]))
+      .toEqual([[3, 60, 6], [3, 120, 12]]);
+    expect(
+      first.body.channels.items.map((
+        c: { views: number; samples: number; reactions: number },
+      ) => [c.views, c.samples, c.reactions]),
+    ).toEqual([[20, 2, 2], [40, 2, 4]]);
     const second = await a.call('GET', `/campaigns/${id}/reach?limit=2&cursor=${first.body.channels.nextCursor}`);
     expect(second.body.channels.items.map((c: { views: number }) => c.views)).toEqual([60]);
     expect(second.body.channels.nextCursor).toBeNull();
+    const csv = await fetch(`${api.url}/campaigns/${id}/deliveries.csv`, { headers: { authorization: `Bearer ${a.token}` } });
+    const [head, ...rows] = (await csv.text()).split('\r\n').filter(Boolean);
+    expect(head!.split(',').slice(-2)).toEqual(['sampled_at', 'reactions']);
+    expect(rows.map((r) => r.split(',').slice(10, 13).concat(r.split(',').at(-1)!))).toEqual([
+      ['20', '1', '0', '2'],
+      ['40', '1', '0', '4'],
+      ['60', '1', '0', '6'],
+    ]);
 
     for (const r of [await b.call('GET', `/campaigns/${id}/reach`), await b.call('POST', `/campaigns/${id}/reach/refresh`)]) {
       expectErrorShape(r, 404, 'not_found');

@@ -99,7 +99,7 @@ export const WorkerConfig = z.object({
   /** Local development and tests only: an account's proxy may be a loopback or private address. */
   proxyAllowPrivateTargets: z.boolean().default(false),
   webhookConcurrency: z.number().int().min(1).max(64).default(4),
-  /** Reach reads (messages.getMessagesViews, up to 100 posts each) per account per minute; 0: no reach sampling here. */
+  /** Reach reads (messages.getMessagesViews and getMessagesReactions, up to 100 posts each) per account per minute; 0: no reach sampling here. */
   reachCallsPerMinute: z.number().min(0).max(600).default(30),
   /** Database connections of the whole process, whatever the number of accounts (at least 4). */
   maxConnections: z.number().int().min(4).default(8),

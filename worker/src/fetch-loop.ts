@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { Account } from './account/account.ts';
 import { bufferTarget } from './account/deliveries.ts';
-import { CAMPAIGN_RESUME_QUEUE, deliveryQueueName } from '../../contracts/jobs.ts';
+import { CAMPAIGN_RESUME_QUEUE, deliveryQueueName, REACH_QUEUE } from '../../contracts/jobs.ts';
 import type { AccountLocks } from './account-locks.ts';
 import type { WorkerConfig } from './config.ts';
 import * as db from './db.ts';
@@ -232,11 +232,12 @@ export class FetchLoop {
   /**
    * pg-boss supervises every queue on its own only every few minutes (with 1,000 queues a full
    * pass is the biggest cost of an idle fleet); the queues of this process's accounts that hold
-   * jobs of a dead process are supervised at once, so their jobs come back within seconds.
+   * jobs of a dead process are supervised at once, so their jobs come back within seconds. Reach
+   * rounds too: a dead worker's round is otherwise left active until a full pass after its expiry.
    */
   async #reclaimOrphans(): Promise<void> {
     const names = [...this.#accounts().keys()].filter((id) => this.#locks.holds(id)).map(deliveryQueueName);
-    for (const q of await db.orphanedQueues(this.#pool, [...names, CAMPAIGN_RESUME_QUEUE])) await this.#supervise(q);
+    for (const q of await db.orphanedQueues(this.#pool, [...names, CAMPAIGN_RESUME_QUEUE, REACH_QUEUE])) await this.#supervise(q);
   }
 
   async #heartbeat(): Promise<void> {

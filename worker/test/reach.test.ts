@@ -1,6 +1,7 @@
 // Reach sampling through the whole worker (TELEGRAM_MODE gramjs, the account's session) on the
 // stand-in over MTProto: a sent campaign queues its four rounds, an owner's refresh and a due round
-// read views with messages.getMessagesViews (increment false), the samples show them growing, a
+// read views with messages.getMessagesViews (increment false) and reactions with
+// messages.getMessagesReactions, the samples show them growing, a
 // reach.sampled event is written for each round, and a FLOOD_WAIT on reads holds reads, not sends.
 import { describe, expect, it } from 'vitest';
 import type { TelegramClient } from 'telegram';
@@ -39,8 +40,8 @@ async function sentCampaign(w: World, owner: TelegramClient, usernames: string[]
   return { id, created };
 }
 
-/** Readers elsewhere view every post of the campaign: `views` more each, and `forwards`. */
-async function addViews(w: World, owner: TelegramClient, campaignId: string, views: number, forwards = 0) {
+/** Readers elsewhere view every post of the campaign: `views` more each, `forwards`, and `likes` 👍 and one 🔥. */
+async function addViews(w: World, owner: TelegramClient, campaignId: string, views: number, forwards = 0, likes = 0) {
   const account = model.accounts.byUserId(BigInt((await owner.getMe()).id.toString()))!;
   const { rows } = await w.sql.query(
     `select d.telegram_message_id as mid, ap.telegram_id as tid, ap.access_hash as hash from public.deliveries d
@@ -52,6 +53,8 @@ async function addViews(w: World, owner: TelegramClient, campaignId: string, vie
   for (const r of rows) {
     const ch = model.channel(account, BigInt(String(r.tid).slice(4)), BigInt(r.hash));
     model.afterSend.addViews(ch, Number(r.mid), views, forwards);
+    if (likes) model.afterSend.addReactions(ch, Number(r.mid), '👍', likes);
+    if (likes) model.afterSend.addReactions(ch, Number(r.mid), '🔥', 1);
   }
 }
 
@@ -60,7 +63,7 @@ const refresh = (w: World, id: string) =>
 
 const rounds = async (w: World, id: string) =>
   (await w.sql.query(
-    `select round, posts, views::int, forwards::int from public.reach_rounds where campaign_id = $1 order by taken_at`,
+    `select round, posts, views::int, forwards::int, reactions::int from public.reach_rounds where campaign_id = $1 order by taken_at`,
     [id],
   )).rows;
 
@@ -80,7 +83,9 @@ describe('reach sampling on the stand-in', () => {
       [w.userId],
     );
     let reads = 0;
+    let reactionReads = 0;
     model.faults.add({ method: 'messages.getMessagesViews', onMatch: () => reads++ });
+    model.faults.add({ method: 'messages.getMessagesReactions', onMatch: () => reactionReads++ });
     await startWorkerOn(w, owner);
     const { id } = await sentCampaign(w, owner, ['reach_one', 'reach_two', 'reach_three']);
 
@@ -98,34 +103,46 @@ describe('reach sampling on the stand-in', () => {
       expect(Number(j.after)).toBeLessThanOrEqual(hours * 3600 + 600);
     });
 
-    await addViews(w, owner, id, 40, 2);
+    await addViews(w, owner, id, 40, 2, 4);
     await refresh(w, id);
-    expect(await waitRounds(w, id, 1)).toEqual([{ round: 'refresh', posts: 3, views: 120, forwards: 6 }]);
-    await addViews(w, owner, id, 25);
+    expect(await waitRounds(w, id, 1)).toEqual([{ round: 'refresh', posts: 3, views: 120, forwards: 6, reactions: 15 }]);
+    await addViews(w, owner, id, 25, 0, 2);
     // the 1 h round comes due
     await w.sql.query(
       `update pgboss.job set start_after = now() where name = 'reach' and data ->> 'campaignId' = $1::text and data ->> 'round' = '1h'`,
       [id],
     );
     const [, due] = await waitRounds(w, id, 2);
-    expect(due).toEqual({ round: '1h', posts: 3, views: 195, forwards: 6 });
-    // one read per round (3 posts of 3 channels: one call per channel)
-    expect(reads).toBe(6);
+    expect(due).toEqual({ round: '1h', posts: 3, views: 195, forwards: 6, reactions: 24 });
+    // one read of each kind per round (3 posts of 3 channels: one call per channel)
+    expect([reads, reactionReads]).toEqual([6, 6]);
     const samples = (await w.sql.query(
-      `select delivery_id, array_agg(views order by taken_at) as views from public.reach_samples
-       where campaign_id = $1 group by delivery_id`,
+      `select delivery_id, array_agg(views order by taken_at) as views, array_agg(reactions order by taken_at) as reactions
+       from public.reach_samples where campaign_id = $1 group by delivery_id`,
       [id],
     )).rows;
     expect(samples.map((s) => s.views)).toEqual([[40, 65], [40, 65], [40, 65]]);
+    expect(samples.map((s) => s.reactions)).toEqual([[5, 8], [5, 8], [5, 8]]);
+    const table = await asUser(
+      w.sql,
+      w.userId,
+      (t) => t.query('select reactions from public.delivery_reach where campaign_id = $1', [id]),
+    );
+    expect(table.rows.map((r) => r.reactions)).toEqual([8, 8, 8]);
     const events = (await w.sql.query(
       `select body::jsonb -> 'data' as data from private.webhook_events where type = 'reach.sampled' order by created_at`,
     )).rows;
-    expect(events.map((e) => [e.data.round, e.data.views])).toEqual([['refresh', 120], ['1h', 195]]);
+    expect(events.map((e) => [e.data.round, e.data.views, e.data.reactions])).toEqual([['refresh', 120, 15], ['1h', 195, 24]]);
     const broadcast = (await w.sql.query(
       `select payload from realtime.messages where topic = $1 and event = $2 and private order by inserted_at`,
       [campaignTopic(id), CAMPAIGN_REACH_EVENT],
     )).rows.map((r) => campaignReachEventSchema.parse(r.payload));
-    expect(broadcast.map((e) => [e.round, e.views, e.forwards])).toEqual([['refresh', 120, 6], ['1h', 195, 6]]);
+    expect(broadcast.map((e) => [e.round, e.views, e.forwards, e.reactions])).toEqual([['refresh', 120, 6, 15], [
+      '1h',
+      195,
+      6,
+      24,
+    ]]);
     model.faults.clear();
   });
 
@@ -182,7 +199,7 @@ describe('reach sampling on the stand-in', () => {
       .rejects.toMatchObject({ code: 'PT404' });
   });
 
-  it('the simulator answers getMessagesViews with the views readers gave each post', async () => {
+  it('the simulator answers getMessagesViews and getMessagesReactions with what readers gave each post', async () => {
     const w = await createWorld();
     const simulator = new TelegramSimulator();
     await startTestWorker(testConfig(w, { pollingSeconds: 0.5, reachCallsPerMinute: 600 }), { simulator, logger: testLogger() });
@@ -195,8 +212,9 @@ describe('reach sampling on the stand-in', () => {
       [id],
     );
     for (const r of rows) simulator.addViews(r.peer, Number(r.mid), r.peer === peers[0] ? 5 : 9, 1);
+    for (const r of rows) simulator.addReactions(r.peer, Number(r.mid), r.peer === peers[0] ? 2 : 3);
     await refresh(w, id);
-    expect(await waitRounds(w, id, 1)).toEqual([{ round: 'refresh', posts: 2, views: 14, forwards: 2 }]);
+    expect(await waitRounds(w, id, 1)).toEqual([{ round: 'refresh', posts: 2, views: 14, forwards: 2, reactions: 5 }]);
   });
 });
 

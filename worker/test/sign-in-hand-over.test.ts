@@ -3,13 +3,11 @@
 // HTTP), and the next worker goes on with the stored state: the code on the auth key it was sent
 // on, then the 2FA password on the same key (the stand-in, like Telegram, accepts them nowhere
 // else). The account then posts.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannel, history, signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
 import { waitFor } from './fixtures.ts';
+import { standInEnv, workerProcesses } from './worker-processes.ts';
 
 const KEY_TEXT = Buffer.alloc(32, 5).toString('base64');
 const PASSWORD = 'hand over the horse';
@@ -17,54 +15,20 @@ const { standIn, track } = useStandIn();
 
 let api: ApiFixture;
 let user: User;
-const children: ChildProcess[] = [];
-const reap = () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-};
-afterEach(reap);
-process.once('exit', reap);
+const workers = workerProcesses();
 
 beforeAll(async () => {
   api = await startApi();
   user = await api.newUser();
 }, 120_000);
 afterAll(async () => {
-  reap();
   await api?.stop();
 });
 
-/** A worker process serving the database's accounts; resolves once it has published its key. */
-async function startWorkerProcess(): Promise<{ child: ChildProcess; log: () => string }> {
-  const s = standIn();
-  let out = '';
-  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), ['worker/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: api.db.url,
-      TELEGRAM_MODE: 'gramjs',
-      WORKER_SESSION_KEY: KEY_TEXT,
-      TELEGRAM_API_ID: String(s.apiId),
-      TELEGRAM_API_HASH: s.apiHash,
-      TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
-      WORKER_HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-      POLLING_SECONDS: '1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  child.channel?.unref();
-  child.stdout!.on('data', (d: Buffer) => (out += d));
-  child.stderr!.on('data', (d: Buffer) => (out += d));
-  children.push(child);
-  await waitFor('the worker started', async () => out.includes('"worker started"'), 60_000, 100);
-  return { child, log: () => out };
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-}
+/** A worker process serving the database's accounts; resolves once it has started. */
+const startWorkerProcess = () =>
+  workers.start({ ...standInEnv(standIn()), DATABASE_URL: api.db.url, WORKER_SESSION_KEY: KEY_TEXT, POLLING_SECONDS: '1' });
+const kill = workers.kill;
 
 describe('sign-in hand-over', () => {
   it('finishes a sign-in (code, then 2FA password) on other workers after each one that took a step is killed', async () => {

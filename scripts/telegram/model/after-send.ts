@@ -1,4 +1,4 @@
-// What can be done to a message after it is sent: edit, delete, pin, and read its views.
+// What can be done to a message after it is sent: edit, delete, pin, and read its views and reactions.
 // Channels keep their messages in the channel (ids per channel); users and basic groups in each
 // participant's box (./boxes.ts). Who may do what follows core.telegram.org/api/rights and the
 // error lists of each method's page.
@@ -108,6 +108,23 @@ export class AfterSend {
     const m = ch.messages.find((x) => x.id === id) ?? badRequest('MESSAGE_ID_INVALID');
     m.views = (m.views ?? 0) + views;
     m.forwards = (m.forwards ?? 0) + forwards;
+  }
+
+  /**
+   * messages.getMessagesReactions (core.telegram.org/method/messages.getMessagesReactions): the
+   * reactions of the channel's messages asked for, in order (deleted ids: undefined).
+   */
+  async reactions(reader: Account, ch: Channel, ids: number[]): Promise<(StoredMessage | undefined)[]> {
+    await this.model.faults.apply('messages.getMessagesReactions', ch.username ?? String(ch.id));
+    assertVisible(ch, reader.id);
+    return ids.map((id) => ch.messages.find((m) => m.id === id));
+  }
+
+  /** Readers elsewhere react to a channel post with `emoticon`: a stand-in hook for growing reach. */
+  addReactions(ch: Channel, id: number, emoticon: string, count: number): void {
+    const m = ch.messages.find((x) => x.id === id) ?? badRequest('MESSAGE_ID_INVALID');
+    m.reactions ??= new Map();
+    m.reactions.set(emoticon, (m.reactions.get(emoticon) ?? 0) + count);
   }
 
   /**

@@ -46,6 +46,8 @@ export interface StoredMessage {
   /** Channel posts only (message.views / forwards, core.telegram.org/constructor/message). */
   views?: number;
   forwards?: number;
+  /** Reactions by emoticon (message.reactions results, core.telegram.org/constructor/messageReactions). */
+  reactions?: Map<string, number>;
 }
 
 export interface Channel {

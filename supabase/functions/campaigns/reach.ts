@@ -18,7 +18,7 @@ const channelReach: Listable<ChannelReach> = {
   table: 'deliveries',
   from: 'public.deliveries t left join public.delivery_reach r on r.delivery_id = t.id',
   select: `t.id, t.channel_id, t.peer, t.telegram_message_id, t.sent_at, t.created_at, r.views, r.forwards,
-    r.replies, r.taken_at, r.samples, r.error_code`,
+    r.replies, r.reactions, r.taken_at, r.samples, r.error_code`,
   toDto: (r: Row) => ({
     deliveryId: r.id,
     channelId: r.channel_id,
@@ -28,6 +28,7 @@ const channelReach: Listable<ChannelReach> = {
     views: r.views,
     forwards: r.forwards,
     replies: r.replies,
+    reactions: r.reactions,
     sampledAt: iso(r.taken_at),
     samples: r.samples ?? 0,
     errorCode: r.error_code,
@@ -48,7 +49,7 @@ export async function campaignReach(tx: Tx, id: string, page: PageRequest): Prom
   const [t] = await tx`
     select (select count(*) from public.deliveries where campaign_id = ${id} and state = 'sent') as sent,
       count(*) as sampled, sum(views) as views, sum(forwards) as forwards, sum(replies) as replies,
-      max(taken_at) as last
+      sum(reactions) as reactions, max(taken_at) as last
     from public.delivery_reach where campaign_id = ${id}`;
   const history = await tx`
     select * from (select * from public.reach_rounds where campaign_id = ${id}
@@ -62,6 +63,7 @@ export async function campaignReach(tx: Tx, id: string, page: PageRequest): Prom
       views: count(t!.views),
       forwards: count(t!.forwards),
       replies: count(t!.replies),
+      reactions: count(t!.reactions),
       lastSampledAt: iso(t!.last),
     },
     history: history.map((h) => ({
@@ -71,6 +73,7 @@ export async function campaignReach(tx: Tx, id: string, page: PageRequest): Prom
       views: Number(h.views),
       forwards: Number(h.forwards),
       replies: Number(h.replies),
+      reactions: Number(h.reactions),
     })),
     channels: await listPage(tx, channelReach, page, { where, order: 'id' }),
   };
@@ -95,7 +98,7 @@ async function exportPage(claims: UserClaims, id: string, after: string | null):
   return await asUser(claims, (tx) =>
     tx`
     select d.id, d.channel_id, d.peer, d.state, d.attempts, d.error_code, d.error_message,
-      d.telegram_message_id, d.sent_at, d.updated_at, r.views, r.forwards, r.replies, r.taken_at
+      d.telegram_message_id, d.sent_at, d.updated_at, r.views, r.forwards, r.replies, r.taken_at, r.reactions
     from public.deliveries d left join public.delivery_reach r on r.delivery_id = d.id
     where d.campaign_id = ${id} ${after ? tx`and d.id > ${after}::uuid` : tx``}
     order by d.id limit ${EXPORT_PAGE}`);
@@ -127,6 +130,7 @@ export function deliveriesCsv(claims: UserClaims, id: string): Response {
           d.forwards,
           d.replies,
           d.taken_at,
+          d.reactions,
         ])
       ).join('');
       if (text) controller.enqueue(encoder.encode(text));

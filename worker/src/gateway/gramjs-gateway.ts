@@ -103,14 +103,32 @@ function peerInvalid(peer: string, channel: boolean, why: string): Error {
   });
 }
 
-/** The sent message's id from SendMessage's answer (Updates with UpdateMessageID, or a short form). */
-export function sentMessageId(result: Api.TypeUpdates, randomId: string): number {
-  if (result instanceof Api.UpdateShortSentMessage) return result.id;
-  const updates = result instanceof Api.Updates || result instanceof Api.UpdatesCombined
+const updatesOf = (result: Api.TypeUpdates): Api.TypeUpdate[] =>
+  result instanceof Api.Updates || result instanceof Api.UpdatesCombined
     ? result.updates
     : result instanceof Api.UpdateShort
     ? [result.update]
     : [];
+
+/**
+ * Each asked post's reactions summed over its results (one reactionCount per reaction kind,
+ * core.telegram.org/constructor/messageReactions) from messages.getMessagesReactions' Updates; a
+ * post with no updateMessageReactions in the answer (deleted) is null.
+ */
+export function reactionTotals(result: Api.TypeUpdates, messageIds: number[]): (number | null)[] {
+  const total = new Map<number, number>();
+  for (const u of updatesOf(result)) {
+    if (u instanceof Api.UpdateMessageReactions) {
+      total.set(u.msgId, u.reactions.results.reduce((sum, c) => sum + c.count, 0));
+    }
+  }
+  return messageIds.map((id) => total.get(id) ?? null);
+}
+
+/** The sent message's id from SendMessage's answer (Updates with UpdateMessageID, or a short form). */
+export function sentMessageId(result: Api.TypeUpdates, randomId: string): number {
+  if (result instanceof Api.UpdateShortSentMessage) return result.id;
+  const updates = updatesOf(result);
   for (const u of updates) if (u instanceof Api.UpdateMessageID && u.randomId?.toString() === randomId) return u.id;
   for (const u of updates) {
     if ((u instanceof Api.UpdateNewChannelMessage || u instanceof Api.UpdateNewMessage) && 'id' in u.message) return u.message.id;
@@ -480,6 +498,11 @@ export class GramJsGateway implements TelegramGateway {
       new Api.messages.GetMessagesViews({ peer: inputPeer(peer), id: messageIds, increment: false }),
     );
     return r.views.map((v) => ({ views: v.views ?? null, forwards: v.forwards ?? null, replies: v.replies?.replies ?? null }));
+  }
+
+  async getMessagesReactions(peer: ResolvedPeer, messageIds: number[]): Promise<(number | null)[]> {
+    const r = await this.#invoke(new Api.messages.GetMessagesReactions({ peer: inputPeer(peer), id: messageIds }));
+    return reactionTotals(r, messageIds);
   }
 
   async probe(): Promise<void> {

@@ -88,6 +88,11 @@ export interface TelegramGateway {
    * counting a view (messages.getMessagesViews with increment false).
    */
   getMessagesViews(peer: ResolvedPeer, messageIds: number[]): Promise<PostViews[]>;
+  /**
+   * Reactions of up to 100 posts of one channel, in the order asked: each post's reaction counts
+   * summed (messages.getMessagesReactions); null for a post Telegram answered nothing about.
+   */
+  getMessagesReactions(peer: ResolvedPeer, messageIds: number[]): Promise<(number | null)[]>;
   /** A cheap request that succeeds only while Telegram answers this session (help.getNearestDc). */
   probe(): Promise<void>;
   /** A new connection for the calls that follow (after a probe got no answer); calls in flight fail, outcome unknown. */

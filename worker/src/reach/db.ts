@@ -23,6 +23,7 @@ export interface ReachSample {
   views: number | null;
   forwards: number | null;
   replies: number | null;
+  reactions: number | null;
   errorCode: string | null;
 }
 

@@ -1,8 +1,8 @@
-// Reach sampling: the views, forwards and replies of sent posts, read through the connection of
-// the account that holds the campaign (messages.getMessagesViews, increment false, up to 100 posts
-// of one channel per call). A round is a pg-boss job of queue `reach`; this worker takes the jobs
+// Reach sampling: the views, forwards, replies and reactions of sent posts, read through the
+// connection of the account that holds the campaign (messages.getMessagesViews, increment false,
+// then messages.getMessagesReactions, each up to 100 posts of one channel per call). A round is a pg-boss job of queue `reach`; this worker takes the jobs
 // of the accounts it holds and is sending with (Fleet.connection), one job per account at a time,
-// its calls at the account's own reach pace (reachCallsPerMinute), apart from the send pacer: a
+// each of its calls at the account's own reach pace (reachCallsPerMinute), apart from the send pacer: a
 // read takes no send slot, and a FLOOD_WAIT answered to a read holds that account's reads only.
 // Each call's figures are stored as it returns; a job taken again samples only what is left.
 import type pg from 'pg';
@@ -13,9 +13,9 @@ import type { ResolvedPeer, TelegramGateway } from '../gateway/types.ts';
 import type { Logger } from '../logger.ts';
 import * as db from './db.ts';
 
-/** Posts per messages.getMessagesViews call (the method's id vector; larger asks are refused). */
+/** Posts per messages.getMessagesViews / getMessagesReactions call (larger asks are refused). */
 export const POSTS_PER_CALL = 100;
-/** Calls one job makes before it goes back to the queue (others of the account get their turn). */
+/** Calls (views and reactions each count) one job makes before it goes back to the queue (others of the account get their turn). */
 const CALLS_PER_TURN = 300;
 /** A job whose account lost its connection, or whose read failed transiently, is tried again after this long. */
 const RETRY_MS = 60_000;
@@ -53,7 +53,7 @@ export function callsOf(targets: db.ReachTarget[]): Call[] {
 }
 
 const failed = (posts: db.ReachTarget[], errorCode: string): db.ReachSample[] =>
-  posts.map((p) => ({ deliveryId: p.deliveryId, views: null, forwards: null, replies: null, errorCode }));
+  posts.map((p) => ({ deliveryId: p.deliveryId, views: null, forwards: null, replies: null, reactions: null, errorCode }));
 
 export class ReachSampler {
   readonly #pool: pg.Pool;
@@ -135,22 +135,28 @@ export class ReachSampler {
           await db.store(this.#pool, job.jobId, failed(call.posts, call.posts[0]!.telegramId ? 'NOT_A_CHANNEL' : 'NO_PEER'));
           continue;
         }
-        if (this.#stopped || ++calls > CALLS_PER_TURN) return { done: false, at: Date.now() };
+        calls += 2;
+        if (this.#stopped || calls > CALLS_PER_TURN) return { done: false, at: Date.now() };
         const held = await this.#read(job, call.peer, call.posts);
         if (held) return held;
       }
     }
   }
 
-  /** One paced call and its samples stored; a Turn when the job must wait instead. */
+  /** Views then reactions, each a paced call, and their samples stored; a Turn when the job must wait instead. */
   async #read(job: db.ReachJob, peer: ResolvedPeer, posts: db.ReachTarget[]): Promise<Turn | null> {
-    await this.#slot(job.accountId);
-    const gateway = this.#host.connection(job.accountId);
-    if (!gateway || this.#stopped) return { done: false, at: Date.now() + (gateway ? 0 : RETRY_MS) };
+    const ids = posts.map((p) => p.messageId);
     try {
-      const ids = posts.map((p) => p.messageId);
-      const got = await withTimeout(gateway.getMessagesViews(peer, ids), this.#config.sendTimeoutMs, 'GetMessagesViews');
-      const samples = posts.map((p, i) => ({ deliveryId: p.deliveryId, errorCode: null, ...got[i]! }));
+      const views = await this.#call(job, 'GetMessagesViews', (g) => g.getMessagesViews(peer, ids));
+      if (!views) return this.#notNow();
+      const reactions = await this.#call(job, 'GetMessagesReactions', (g) => g.getMessagesReactions(peer, ids));
+      if (!reactions) return this.#notNow();
+      const samples = posts.map((p, i) => ({
+        deliveryId: p.deliveryId,
+        errorCode: null,
+        ...views[i]!,
+        reactions: reactions[i]!,
+      }));
       await db.store(this.#pool, job.jobId, samples);
       return null;
     } catch (err) {
@@ -166,6 +172,19 @@ export class ReachSampler {
       await db.store(this.#pool, job.jobId, failed(posts, c.code));
       return null;
     }
+  }
+
+  /** One call in the account's next reach slot; null: no connection for it now, or stopping. */
+  async #call<T>(job: db.ReachJob, name: string, read: (g: TelegramGateway) => Promise<T>): Promise<T | null> {
+    await this.#slot(job.accountId);
+    const gateway = this.#host.connection(job.accountId);
+    if (!gateway || this.#stopped) return null;
+    return await withTimeout(read(gateway), this.#config.sendTimeoutMs, name);
+  }
+
+  /** The job goes back: at once when stopping, after RETRY_MS when the account has no connection. */
+  #notNow(): Turn {
+    return { done: false, at: Date.now() + (this.#stopped ? 0 : RETRY_MS) };
   }
 
   /** Waits for the account's next reach slot and books the one after it. */

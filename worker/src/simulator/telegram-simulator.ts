@@ -86,6 +86,8 @@ export class TelegramSimulator {
   #posted = 0;
   /** Views and forwards readers gave each post (addViews), by channel id and message id. */
   #views = new Map<string, { views: number; forwards: number }>();
+  /** Reactions readers gave each post (addReactions), by channel id and message id. */
+  #reactions = new Map<string, number>();
   #outageInjected = false;
   /** Every time the simulator reads or waits: latency, limits, outages, the times it records. */
   readonly clock: SimulatorClock;
@@ -105,6 +107,12 @@ export class TelegramSimulator {
     const key = `${channelFor(peer).id}:${messageId}`;
     const v = this.#views.get(key) ?? { views: 0, forwards: 0 };
     this.#views.set(key, { views: v.views + views, forwards: v.forwards + forwards });
+  }
+
+  /** Readers elsewhere react `count` times to a post of `peer`: what messages.getMessagesReactions then reads. */
+  addReactions(peer: string, messageId: number, count: number): void {
+    const key = `${channelFor(peer).id}:${messageId}`;
+    this.#reactions.set(key, (this.#reactions.get(key) ?? 0) + count);
   }
 
   /** Changes a target's behaviour while running (tests). */
@@ -173,6 +181,7 @@ export class TelegramSimulator {
     if (request instanceof Api.messages.UploadMedia) return this.media.upload(accountId, request, fail);
     if (isAfterSend(request)) return answerAfterSend(this.store, accountId, request, fail);
     if (request instanceof Api.messages.GetMessagesViews) return this.#postViews(accountId, request, fail);
+    if (request instanceof Api.messages.GetMessagesReactions) return this.#postReactions(accountId, request, fail);
     if (request instanceof Api.help.GetNearestDc) {
       // What a connection probe asks: cheap, needs no peer, answers only if Telegram is reachable.
       return new Api.NearestDc({ country: 'NL', thisDc: 2, nearestDc: 2 });
@@ -211,12 +220,35 @@ export class TelegramSimulator {
    * account's own access hash or CHANNEL_INVALID, one MessageViews per id in order.
    */
   #postViews(accountId: string, req: Api.messages.GetMessagesViews, fail: (code: number, message: string) => never) {
-    const input = req.peer as Api.InputPeerChannel;
+    const { chatId, peer } = this.#readable(accountId, req.peer, fail);
+    const views = req.id.map((id) => new Api.MessageViews(this.#views.get(`${chatId}:${id}`) ?? { views: 0, forwards: 0 }));
+    return new Api.messages.MessageViews({ views, chats: [this.#channel(accountId, peer, chatId)], users: [] });
+  }
+
+  /**
+   * messages.getMessagesReactions of a channel (core.telegram.org/method/messages.getMessagesReactions):
+   * Updates with an updateMessageReactions per id, its reactions as one emoji's count.
+   */
+  #postReactions(accountId: string, req: Api.messages.GetMessagesReactions, fail: (code: number, message: string) => never) {
+    const { chatId, peer } = this.#readable(accountId, req.peer, fail);
+    const updates = req.id.map((msgId) => {
+      const count = this.#reactions.get(`${chatId}:${msgId}`) ?? 0;
+      const results = count ? [new Api.ReactionCount({ reaction: new Api.ReactionEmoji({ emoticon: '👍' }), count })] : [];
+      const peer = new Api.PeerChannel({ channelId: returnBigInt(chatId) });
+      return new Api.UpdateMessageReactions({ peer, msgId, reactions: new Api.MessageReactions({ results }) });
+    });
+    const chats = [this.#channel(accountId, peer, chatId)];
+    return new Api.Updates({ updates, users: [], chats, date: Math.floor(this.clock.now() / 1000), seq: 0 });
+  }
+
+  /** The channel a read asks about, with the account's own access hash, or CHANNEL_INVALID. */
+  #readable(accountId: string, input: Api.messages.GetMessagesViews['peer'], fail: (code: number, message: string) => never) {
     const chatId = input instanceof Api.InputPeerChannel ? String(input.channelId) : '';
     const peer = this.#peerById.get(chatId);
-    if (!peer || input.accessHash.toString() !== accessHashFor(accountId, peer)) fail(400, 'CHANNEL_INVALID');
-    const views = req.id.map((id) => new Api.MessageViews(this.#views.get(`${chatId}:${id}`) ?? { views: 0, forwards: 0 }));
-    return new Api.messages.MessageViews({ views, chats: [this.#channel(accountId, peer!, chatId)], users: [] });
+    if (!peer || (input as Api.InputPeerChannel).accessHash.toString() !== accessHashFor(accountId, peer)) {
+      fail(400, 'CHANNEL_INVALID');
+    }
+    return { chatId, peer: peer! };
   }
 
   /** One round trip, uniformly in latencyMs; no timer at all when it is [0, 0]. */

@@ -1,5 +1,5 @@
 // Methods on sent messages: messages.editMessage, channels.deleteMessages, messages.deleteMessages,
-// messages.updatePinnedMessage, messages.getMessagesViews. The model decides (model/after-send.ts).
+// messages.updatePinnedMessage, messages.getMessagesViews, messages.getMessagesReactions. The model decides (model/after-send.ts).
 import { Api } from 'telegram';
 import { badRequest } from '../../model/errors.ts';
 import { big, channelUpdates, channelView, messageView } from '../views.ts';
@@ -57,11 +57,35 @@ async function getViews(ctx: MethodContext, req: Api.messages.GetMessagesViews) 
   return new Api.messages.MessageViews({ views, chats: [channelView(ctx.model, me, ch)], users: [] });
 }
 
+/**
+ * messages.getMessagesReactions answers Updates: an updateMessageReactions per message found, its
+ * results one reactionCount per emoticon (core.telegram.org/method/messages.getMessagesReactions,
+ * /constructor/updateMessageReactions, /constructor/messageReactions).
+ */
+async function getReactions(ctx: MethodContext, req: Api.messages.GetMessagesReactions) {
+  const me = ctx.account();
+  const ch = inputPeerChannel(ctx, me, req.peer);
+  const found = await ctx.model.afterSend.reactions(me, ch, req.id);
+  const updates = found.filter((m) => m !== undefined).map((m) =>
+    new Api.UpdateMessageReactions({
+      peer: new Api.PeerChannel({ channelId: big(ch.id) }),
+      msgId: m.id,
+      reactions: new Api.MessageReactions({
+        results: [...(m.reactions ?? [])].map(([emoticon, count]) =>
+          new Api.ReactionCount({ reaction: new Api.ReactionEmoji({ emoticon }), count })
+        ),
+      }),
+    })
+  );
+  return channelUpdates(ctx.model, me, ch, updates);
+}
+
 export function afterSendMethods(m: Methods): Methods {
   return m
     .on(Api.messages.EditMessage, editMessage)
     .on(Api.messages.UpdatePinnedMessage, updatePinned)
     .on(Api.messages.GetMessagesViews, getViews)
+    .on(Api.messages.GetMessagesReactions, getReactions)
     .on(Api.channels.DeleteMessages, async (ctx, req) => {
       const me = ctx.account();
       const affected = await ctx.model.afterSend.deleteInChannel(me, inputChannel(ctx, me, req.channel), req.id);

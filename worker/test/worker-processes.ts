@@ -1,0 +1,61 @@
+// Worker processes for end-to-end tests: worker/src/main.ts as a child of the test process, each
+// SIGKILLed when its test ends (or this process exits), and the environment of a gramjs worker on
+// the MTProto stand-in.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, afterEach } from 'vitest';
+import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
+import type { TelegramStandIn } from '../../scripts/telegram/mtproto/server.ts';
+import { waitFor } from './fixtures.ts';
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** What it wrote so far (stdout and stderr). */
+  log(): string;
+}
+
+/** Starts and kills worker processes; registers the hooks that reap them, so call it at a file's top level. */
+export function workerProcesses() {
+  const children: ChildProcess[] = [];
+  const reap = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    children.length = 0;
+  };
+  afterEach(reap);
+  afterAll(reap);
+  process.once('exit', reap);
+
+  /** A worker with `env` added to this process's; resolves once it has started. */
+  async function start(env: Record<string, string>): Promise<WorkerProcess> {
+    let out = '';
+    const child = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), ['worker/src/main.ts'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, WORKER_HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+      // The IPC channel closes if the test process dies: the worker then stops by itself.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    child.channel?.unref();
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (out += d));
+    children.push(child);
+    await waitFor('the worker started', async () => out.includes('"worker started"'), 60_000, 100);
+    return { child, log: () => out };
+  }
+
+  async function kill(child: ChildProcess): Promise<void> {
+    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  }
+
+  return { start, kill };
+}
+
+/** A gramjs worker's environment on the stand-in `s` (accounts or the session key come on top). */
+export function standInEnv(s: TelegramStandIn): Record<string, string> {
+  return {
+    TELEGRAM_MODE: 'gramjs',
+    TELEGRAM_API_ID: String(s.apiId),
+    TELEGRAM_API_HASH: s.apiHash,
+    TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
+  };
+}

@@ -1,10 +1,7 @@
 // Test world for the worker: an isolated database (cloned from the migrated template), a user,
 // a Telegram account, channels and campaigns created through the real RPCs.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import pg from 'pg';
 import { onTestFinished } from 'vitest';
-import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import { asUser, createCampaignAs, createTestDatabase, createUser, type TestDatabase } from '../../scripts/test/db.ts';
 import { Api } from 'telegram';
 import type { Account } from '../src/account/account.ts';
@@ -195,35 +192,4 @@ export function testConfig(w: World, o: Partial<WorkerConfigInput> = {}): Worker
     sendTimeoutMs: 2_000,
     ...o,
   };
-}
-
-/**
- * The worker as its own process (worker/src/main.ts) on the simulator, which keeps its messages
- * in the test's database (telegram_sim): they outlive a SIGKILL of the worker.
- */
-export function spawnWorkerProcess(w: World, extraEnv: Record<string, string> = {}): ChildProcess {
-  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), ['worker/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: w.db.url,
-      TELEGRAM_MODE: 'simulator',
-      TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
-      SIMULATOR_DATABASE_URL: w.db.url,
-      SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
-      WORKER_HTTP_PORT: '0',
-      LOG_LEVEL: 'warn',
-      SUPERVISE_SECONDS: '2',
-      POLLING_SECONDS: '1',
-      ...extraEnv,
-    },
-    // The IPC channel closes if this test process dies: the worker then stops by itself.
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  child.channel?.unref();
-  child.stdout!.on('data', () => {});
-  child.stderr!.on('data', (d: Buffer) => {
-    if (process.env.WORKER_TEST_LOG) process.stderr.write(d);
-  });
-  return child;
 }

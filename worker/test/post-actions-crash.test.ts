@@ -4,21 +4,24 @@
 // simulator keeps its messages and the actions it carried out in Postgres (telegram_sim.actions),
 // outside the killed processes.
 import type { ChildProcess } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
-import { addChannels, createCampaign, createWorld, spawnWorkerProcess, waitFor, waitForState, type World } from './fixtures.ts';
+import { addChannels, createCampaign, createWorld, waitFor, waitForState, type World } from './fixtures.ts';
+import { workerProcesses } from './worker-processes.ts';
 
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+const workers = workerProcesses();
 
-/** The worker as its own process, killed at the latest when the test ends. */
-function worker(w: World): ChildProcess {
-  const child = spawnWorkerProcess(w);
-  children.push(child);
-  return child;
-}
+/** The worker as its own process on the simulator, which keeps its messages in the test's database. */
+const worker = async (w: World) =>
+  (await workers.start({
+    DATABASE_URL: w.db.url,
+    TELEGRAM_MODE: 'simulator',
+    TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
+    SIMULATOR_DATABASE_URL: w.db.url,
+    SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
+    SUPERVISE_SECONDS: '2',
+    POLLING_SECONDS: '1',
+  })).child;
 
 const counted = async (w: World, id: string, what: 'edited' | 'deleted') =>
   (await w.sql.query(`select (action_counts ->> $2)::int as n from public.campaigns where id = $1`, [id, what])).rows[0]
@@ -27,8 +30,7 @@ const counted = async (w: World, id: string, what: 'edited' | 'deleted') =>
 /** Waits until `n` of the campaign's posts are `what`, kills the worker, and says how many Telegram carried out by then. */
 async function killAfter(w: World, id: string, child: ChildProcess, what: 'edited' | 'deleted', n: number) {
   await waitFor(`${n} ${what}`, async () => (await counted(w, id, what)) >= n, 30_000, 10);
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await workers.kill(child);
   const kind = what === 'edited' ? 'edit' : 'delete';
   const done = await w.sql.query('select count(*)::int as n from telegram_sim.actions where kind = $1', [kind]);
   return { recorded: await counted(w, id, what), carriedOut: done.rows[0].n as number };
@@ -53,13 +55,13 @@ describe('edits and deletes across worker crashes', () => {
       const w = await createWorld({ ratePerMinute: 6000 });
       const { ids } = await addChannels(w, N);
       const id = await createCampaign(w, { channelIds: ids, text: 'v1' });
-      const first = worker(w);
+      const first = await worker(w);
       await waitForState(w, id, 'completed', 60_000);
       await asUser(w.sql, w.userId, (t) => t.query(`select public.edit_campaign_message($1, '{"text":"v2"}')`, [id]));
       const atEditKill = await killAfter(w, id, first, 'edited', 40);
       expect(atEditKill.recorded).toBeLessThan(N);
 
-      const second = worker(w);
+      const second = await worker(w);
       await waitFor('every edit recorded', async () => (await counted(w, id, 'edited')) === N || undefined, 60_000);
       expect(await perMessage(w, 'edit')).toEqual(Array(N).fill(1));
       const texts = await w.sql.query(`select distinct text from telegram_sim.messages`);
@@ -68,7 +70,7 @@ describe('edits and deletes across worker crashes', () => {
       await asUser(w.sql, w.userId, (t) => t.query('select public.delete_campaign_posts($1)', [id]));
       const atDeleteKill = await killAfter(w, id, second, 'deleted', 40);
       expect(atDeleteKill.recorded).toBeLessThan(N);
-      worker(w);
+      await worker(w);
       await waitFor('every delete recorded', async () => (await counted(w, id, 'deleted')) === N || undefined, 60_000);
       expect(await perMessage(w, 'delete')).toEqual(Array(N).fill(1));
       const c = (await w.sql.query('select action_counts from public.campaigns where id = $1', [id])).rows[0];

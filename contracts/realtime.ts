@@ -24,6 +24,18 @@ export const campaignProgressEventSchema = z.object({
   /** Deliveries whose last attempt's outcome is unknown (a timeout): never counted as failed. */
   unconfirmed: z.number().int().nonnegative(),
   cancelled: z.number().int().nonnegative(),
+  /**
+   * Actions on the sent posts: edited, deleted, pinned, unpinned, pending, and failed per kind and
+   * Telegram error ({} until the first action).
+   */
+  actions: z.object({
+    edited: z.number().int().nonnegative(),
+    deleted: z.number().int().nonnegative(),
+    pinned: z.number().int().nonnegative(),
+    unpinned: z.number().int().nonnegative(),
+    pending: z.number().int().nonnegative(),
+    failed: z.record(z.string(), z.record(z.string(), z.number().int())),
+  }).partial().optional(),
   /** When the database produced the event. */
   at: z.iso.datetime({ offset: true }),
 });
@@ -87,6 +99,7 @@ export function progressFromCampaignRow(row: Record<string, unknown>): CampaignP
     failed: row.failed_count,
     unconfirmed: row.unconfirmed_count ?? 0,
     cancelled: row.cancelled_count,
+    actions: row.action_counts ?? undefined,
     at: ts(row.updated_at) ?? new Date().toISOString(),
   });
 }

@@ -267,6 +267,52 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.action_counts(p_campaign_id uuid)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select jsonb_build_object(
+    'edited', count(*) filter (where kind = 'edit' and state = 'done'),
+    'deleted', count(*) filter (where kind = 'delete' and state = 'done'),
+    'pinned', count(*) filter (where kind = 'pin' and state = 'done'),
+    'unpinned', count(*) filter (where kind = 'unpin' and state = 'done'),
+    'pending', count(*) filter (where state = 'pending'),
+    'failed', coalesce((
+      select jsonb_object_agg(f.kind, f.codes) from (
+        select g.kind, jsonb_object_agg(g.code, g.n) as codes from (
+          select kind, coalesce(error_code, 'UNKNOWN') as code, count(*) as n
+          from public.delivery_actions
+          where campaign_id = p_campaign_id and state = 'failed'
+          group by 1, 2) g
+        group by g.kind) f), '{}'))
+  from public.delivery_actions where campaign_id = p_campaign_id
+$function$;
+
+CREATE OR REPLACE FUNCTION private.add_actions(p_campaign_id uuid, p_kind text, p_due timestamp with time zone, p_after interval, p_deliveries uuid[] DEFAULT NULL::uuid[])
+ RETURNS uuid[]
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  with c as (select * from public.campaigns where id = p_campaign_id), ins as (
+    insert into public.delivery_actions (delivery_id, campaign_id, owner_id, kind, version, silent, due_at)
+    select d.id, d.campaign_id, d.owner_id, p_kind,
+      case when p_kind = 'edit' then c.message_version end, coalesce(c.pin_silent, false),
+      greatest(now(), coalesce(d.sent_at + p_after, p_due, now()))
+    from public.deliveries d cross join c
+    where d.campaign_id = c.id and d.state = 'sent'
+      and (p_deliveries is null or d.id = any (p_deliveries))
+      and not exists (
+        select 1 from public.delivery_actions x
+        where x.delivery_id = d.id and x.kind = 'delete' and x.state = 'done')
+    on conflict do nothing
+    returning id
+  )
+  select coalesce(array_agg(id), '{}') from ins
+$function$;
+
 CREATE OR REPLACE FUNCTION private.audit(p_owner uuid, p_action text, p_entity text, p_id uuid, p_before jsonb, p_after jsonb)
  RETURNS void
  LANGUAGE sql
@@ -409,12 +455,16 @@ AS $function$
 declare
   v_last timestamptz;
   v_now timestamptz := clock_timestamp();
+  v_sends boolean := (old.total_count, old.pending_count, old.sent_count, old.failed_count,
+    old.unconfirmed_count, old.cancelled_count) is distinct from (new.total_count, new.pending_count,
+    new.sent_count, new.failed_count, new.unconfirmed_count, new.cancelled_count);
   v_significant boolean :=
     new.state is distinct from old.state
     or new.pause_reason is distinct from old.pause_reason
     or new.resume_at is distinct from old.resume_at
-    or new.pending_count = 0
-    or new.state <> 'running';
+    or (v_sends and (new.pending_count = 0 or new.state <> 'running'))
+    -- the last pending action settled: the final action counts always go out
+    or (new.action_counts ->> 'pending' is not distinct from '0' and old.action_counts ->> 'pending' is distinct from '0');
 begin
   if not v_significant then
     select sent_at into v_last from private.campaign_progress_broadcasts where campaign_id = new.id;
@@ -552,6 +602,7 @@ AS $function$
     'failed', c.failed_count,
     'unconfirmed', c.unconfirmed_count,
     'cancelled', c.cancelled_count,
+    'actions', c.action_counts,
     'at', clock_timestamp())
 $function$;
 
@@ -620,6 +671,17 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.campaigns_cancel_actions()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  perform private.cancel_actions(new.id, '{edit,delete,pin,unpin}', 'CAMPAIGN_CANCELLED');
+  return null;
+end $function$;
+
 CREATE OR REPLACE FUNCTION private.campaigns_media_path()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -646,6 +708,40 @@ AS $function$
 begin
   perform pg_notify(private.pgboss_notify_channel(), 'campaign.' || new.id::text);
   return null;
+end $function$;
+
+CREATE OR REPLACE FUNCTION private.campaigns_requeue_actions()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  perform private.enqueue_actions(array(
+    select id from public.delivery_actions where campaign_id = new.id and state = 'pending'));
+  return null;
+end $function$;
+
+CREATE OR REPLACE FUNCTION private.cancel_actions(p_campaign_id uuid, p_kinds text[], p_code text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_jobs uuid[];
+begin
+  with x as (
+    update public.delivery_actions set state = 'cancelled', error_code = p_code, done_at = clock_timestamp()
+    where campaign_id = p_campaign_id and state = 'pending' and kind = any (p_kinds)
+    returning job_id
+  )
+  select array_agg(job_id) into v_jobs from x;
+  update pgboss.job j set state = 'cancelled', completed_on = pgboss.job_now()
+  from public.campaigns c
+  where c.id = p_campaign_id and j.name = private.delivery_queue(c.account_id)
+    and j.id = any (v_jobs) and j.state in ('created', 'retry');
+  return coalesce(cardinality(v_jobs), 0);
 end $function$;
 
 CREATE OR REPLACE FUNCTION private.cancel_campaign_jobs(p_campaign_id uuid, p_account_id uuid)
@@ -945,6 +1041,49 @@ begin
   return new;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.deliveries_after_send()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  r record;
+  v_ids uuid[] := '{}';
+begin
+  for r in
+    select c.id, make_interval(secs => c.delete_after_s) as delete_after, c.pin_silent,
+      make_interval(secs => c.unpin_after_s) as unpin_after, array_agg(n.id) as sent,
+      array_agg(n.id) filter (where c.message_changed_at is not null and not exists (
+        select 1 from pgboss.job j
+        where j.name = private.delivery_queue(c.account_id) and j.id = n.job_id
+          and j.started_on >= c.message_changed_at)) as stale
+    from new_rows n
+    join old_rows o on o.id = n.id
+    join public.campaigns c on c.id = n.campaign_id
+    where n.state = 'sent' and o.state <> 'sent'
+      and (c.delete_after_s is not null or c.pin_silent is not null or c.message_changed_at is not null)
+    group by c.id
+  loop
+    if r.delete_after is not null then
+      v_ids := v_ids || private.add_actions(r.id, 'delete', null, r.delete_after, r.sent);
+    end if;
+    if r.pin_silent is not null then
+      v_ids := v_ids || private.add_actions(r.id, 'pin', now(), null, r.sent);
+    end if;
+    if r.unpin_after is not null then
+      v_ids := v_ids || private.add_actions(r.id, 'unpin', null, r.unpin_after, r.sent);
+    end if;
+    if r.stale is not null then
+      v_ids := v_ids || private.add_actions(r.id, 'edit', now(), null, r.stale);
+    end if;
+  end loop;
+  if cardinality(v_ids) > 0 then
+    perform private.enqueue_actions(v_ids);
+  end if;
+  return null;
+end $function$;
+
 CREATE OR REPLACE FUNCTION private.deliveries_count_insert()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1056,6 +1195,18 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION private.delivery_actions_count()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  update public.campaigns c set action_counts = private.action_counts(c.id)
+  where c.id in (select distinct campaign_id from changed);
+  return null;
+end $function$;
+
 CREATE OR REPLACE FUNCTION private.delivery_queue(p_account_id uuid)
  RETURNS text
  LANGUAGE sql
@@ -1079,6 +1230,32 @@ AS $function$
     'notify', true
   )
 $function$;
+
+CREATE OR REPLACE FUNCTION private.duration_of(p_value jsonb, p_field text)
+ RETURNS interval
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v text := p_value #>> '{}';
+  d interval;
+begin
+  if p_value is null or jsonb_typeof(p_value) = 'null' then
+    return null;
+  end if;
+  if jsonb_typeof(p_value) <> 'string'
+      or v !~ '^P(\d{1,4}W|(\d{1,4}D)?(T(\d{1,6}H)?(\d{1,8}M)?(\d{1,9}S)?)?)$' or v ~ '^P$|T$' then
+    raise exception '% must be an ISO 8601 duration of weeks, days, hours, minutes or seconds, e.g. PT24H', p_field
+      using errcode = 'PT422', detail = jsonb_build_object('field', p_field)::text;
+  end if;
+  d := v::interval;
+  if d < interval '1 second' or d > interval '366 days' then
+    raise exception '% must be between PT1S and P366D', p_field
+      using errcode = 'PT422', detail = jsonb_build_object('field', p_field)::text;
+  end if;
+  return d;
+end $function$;
 
 CREATE OR REPLACE FUNCTION private.emit_webhook_event(p_owner uuid, p_type text, p_data jsonb, p_endpoint uuid DEFAULT NULL::uuid)
  RETURNS uuid
@@ -1163,6 +1340,45 @@ begin
         and t.created_at > now() - private.test_send_ttl()));
   end loop;
   return null;
+end $function$;
+
+CREATE OR REPLACE FUNCTION private.enqueue_actions(p_ids uuid[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  r record;
+  n integer := 0;
+  v_groups jsonb;
+begin
+  with todo as (
+      select a.id, a.campaign_id, c.account_id, a.due_at, gen_random_uuid() as job_id
+      from public.delivery_actions a
+      join public.campaigns c on c.id = a.campaign_id
+      where a.id = any (p_ids) and a.state = 'pending' and c.account_id is not null
+        and not exists (
+          select 1 from pgboss.job j
+          where j.name = private.delivery_queue(c.account_id) and j.id = a.job_id
+            and j.state in ('created', 'retry', 'active'))
+      order by a.id
+      for update of a
+    ), upd as (
+      update public.delivery_actions a set job_id = t.job_id from todo t where a.id = t.id
+      returning t.*
+    )
+  select coalesce(jsonb_agg(g), '[]') into v_groups from (
+    select private.delivery_queue(account_id) as queue, due_at,
+      jsonb_agg(jsonb_build_object('id', job_id, 'groupId', 'actions',
+        'data', jsonb_build_object('actionId', id, 'campaignId', campaign_id, 'accountId', account_id))
+        order by id) as jobs
+    from upd group by account_id, due_at
+  ) g;
+  for r in select * from jsonb_to_recordset(v_groups) as x (queue text, due_at timestamptz, jobs jsonb) loop
+    n := n + private.insert_jobs(r.queue, r.jobs, r.due_at);
+  end loop;
+  return n;
 end $function$;
 
 CREATE OR REPLACE FUNCTION private.enqueue_campaign(p_campaign public.campaigns)
@@ -1685,6 +1901,10 @@ revoke execute on function private.account_login_status() from public;
 
 revoke execute on function private.account_webhook_events() from public;
 
+revoke execute on function private.action_counts(p_campaign_id uuid) from public;
+
+revoke execute on function private.add_actions(p_campaign_id uuid, p_kind text, p_due timestamp with time zone, p_after interval, p_deliveries uuid[]) from public;
+
 revoke execute on function private.audit(p_owner uuid, p_action text, p_entity text, p_id uuid, p_before jsonb, p_after jsonb) from public;
 
 revoke execute on function private.audit_id() from public;
@@ -1717,9 +1937,15 @@ revoke execute on function private.campaign_targets(p_uid uuid, p_channel_ids uu
 
 revoke execute on function private.campaign_webhook_events() from public;
 
+revoke execute on function private.campaigns_cancel_actions() from public;
+
 revoke execute on function private.campaigns_media_path() from public;
 
 revoke execute on function private.campaigns_notify_stopped() from public;
+
+revoke execute on function private.campaigns_requeue_actions() from public;
+
+revoke execute on function private.cancel_actions(p_campaign_id uuid, p_kinds text[], p_code text) from public;
 
 revoke execute on function private.cancel_campaign_jobs(p_campaign_id uuid, p_account_id uuid) from public;
 
@@ -1751,15 +1977,21 @@ revoke execute on function private.complete_if_done(p_campaign_id uuid) from pub
 
 revoke execute on function private.count_login_start() from public;
 
+revoke execute on function private.deliveries_after_send() from public;
+
 revoke execute on function private.deliveries_count_insert() from public;
 
 revoke execute on function private.deliveries_count_update() from public;
 
 revoke execute on function private.deliveries_schedule_reach() from public;
 
+revoke execute on function private.delivery_actions_count() from public;
+
 revoke execute on function private.delivery_queue(p_account_id uuid) from public;
 
 revoke execute on function private.delivery_queue_options() from public;
+
+revoke execute on function private.duration_of(p_value jsonb, p_field text) from public;
 
 revoke execute on function private.emit_webhook_event(p_owner uuid, p_type text, p_data jsonb, p_endpoint uuid) from public;
 
@@ -1768,6 +2000,8 @@ revoke execute on function private.enforce_pending_quota() from public;
 revoke execute on function private.enforce_row_quota() from public;
 
 revoke execute on function private.enforce_test_caps() from public;
+
+revoke execute on function private.enqueue_actions(p_ids uuid[]) from public;
 
 revoke execute on function private.enqueue_campaign(p_campaign public.campaigns) from public;
 
@@ -1941,6 +2175,12 @@ create table public.campaigns (
   media_kind text,
   media_mime text,
   media_size bigint,
+  message_version integer default 1 not null,
+  message_changed_at timestamp with time zone,
+  delete_after_s integer,
+  pin_silent boolean,
+  unpin_after_s integer,
+  action_counts jsonb default '{}'::jsonb not null,
   constraint campaigns_account_id_owner_id_fkey FOREIGN KEY (account_id, owner_id) REFERENCES public.telegram_accounts(id, owner_id) ON DELETE SET NULL (account_id),
   constraint campaigns_cancelled_count_check CHECK ((cancelled_count >= 0)),
   constraint campaigns_caption_check CHECK (((media_path IS NULL) OR ((char_length(message_text) + char_length(regexp_replace(message_text, '[^\U00010000-\U0010FFFF]'::text, ''::text, 'g'::text))) <= 1024))) NOT VALID,
@@ -1948,6 +2188,7 @@ create table public.campaigns (
   constraint campaigns_check1 CHECK (((state = 'paused'::text) = (pause_reason IS NOT NULL))),
   constraint campaigns_check2 CHECK (((resume_at IS NULL) OR (pause_reason = 'flood_wait'::text))),
   constraint campaigns_counts_check CHECK ((total_count = ((((pending_count + sent_count) + failed_count) + unconfirmed_count) + cancelled_count))),
+  constraint campaigns_delete_after_s_check CHECK (((delete_after_s >= 1) AND (delete_after_s <= 31622400))),
   constraint campaigns_failed_at_resume_check CHECK ((failed_at_resume >= 0)),
   constraint campaigns_failed_count_check CHECK ((failed_count >= 0)),
   constraint campaigns_id_owner_id_key UNIQUE (id, owner_id),
@@ -1955,6 +2196,7 @@ create table public.campaigns (
   constraint campaigns_media_check CHECK (((media_path IS NULL) = (media_kind IS NULL))),
   constraint campaigns_media_kind_check CHECK ((media_kind = ANY (ARRAY['photo'::text, 'video'::text, 'document'::text]))),
   constraint campaigns_message_text_check CHECK (((char_length(message_text) >= 1) AND ((char_length(message_text) + char_length(regexp_replace(message_text, '[^\U00010000-\U0010FFFF]'::text, ''::text, 'g'::text))) <= 4096))) NOT VALID,
+  constraint campaigns_message_version_check CHECK ((message_version >= 1)),
   constraint campaigns_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
   constraint campaigns_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE,
   constraint campaigns_parse_mode_check CHECK ((parse_mode = ANY (ARRAY['html'::text, 'markdown'::text, 'plain'::text]))),
@@ -1966,7 +2208,9 @@ create table public.campaigns (
   constraint campaigns_state_check CHECK ((state = ANY (ARRAY['draft'::text, 'scheduled'::text, 'running'::text, 'paused'::text, 'completed'::text, 'cancelled'::text]))),
   constraint campaigns_template_id_owner_id_fkey FOREIGN KEY (template_id, owner_id) REFERENCES public.templates(id, owner_id) ON DELETE SET NULL (template_id),
   constraint campaigns_total_count_check CHECK ((total_count >= 0)),
-  constraint campaigns_unconfirmed_count_check CHECK ((unconfirmed_count >= 0))
+  constraint campaigns_unconfirmed_count_check CHECK ((unconfirmed_count >= 0)),
+  constraint campaigns_unpin_after_s_check CHECK (((unpin_after_s >= 1) AND (unpin_after_s <= 31622400))),
+  constraint campaigns_unpin_check CHECK (((unpin_after_s IS NULL) OR (pin_silent IS NOT NULL)))
 );
 alter table public.campaigns enable row level security;
 
@@ -2025,6 +2269,35 @@ create table public.deliveries (
   constraint deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text, 'unconfirmed'::text, 'cancelled'::text])))
 );
 alter table public.deliveries enable row level security;
+
+create table public.delivery_actions (
+  id uuid default gen_random_uuid() not null,
+  delivery_id uuid not null,
+  campaign_id uuid not null,
+  owner_id uuid not null,
+  kind text not null,
+  version integer,
+  silent boolean default false not null,
+  state text default 'pending'::text not null,
+  due_at timestamp with time zone default now() not null,
+  job_id uuid,
+  attempts integer default 0 not null,
+  error_code text,
+  error_message text,
+  done_at timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  constraint delivery_actions_attempts_check CHECK ((attempts >= 0)),
+  constraint delivery_actions_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(id) ON DELETE CASCADE,
+  constraint delivery_actions_check CHECK (((kind = 'edit'::text) = (version IS NOT NULL))),
+  constraint delivery_actions_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.deliveries(id) ON DELETE CASCADE,
+  constraint delivery_actions_error_code_check CHECK ((char_length(error_code) <= 100)),
+  constraint delivery_actions_error_message_check CHECK ((char_length(error_message) <= 1000)),
+  constraint delivery_actions_kind_check CHECK ((kind = ANY (ARRAY['edit'::text, 'delete'::text, 'pin'::text, 'unpin'::text]))),
+  constraint delivery_actions_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES auth.users(id) ON DELETE CASCADE,
+  constraint delivery_actions_pkey PRIMARY KEY (id),
+  constraint delivery_actions_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'done'::text, 'failed'::text, 'cancelled'::text])))
+);
+alter table public.delivery_actions enable row level security;
 
 create table public.delivery_reach (
   delivery_id uuid not null,
@@ -2221,6 +2494,14 @@ CREATE INDEX deliveries_campaign_state ON public.deliveries USING btree (campaig
 
 CREATE INDEX deliveries_sent ON public.deliveries USING btree (campaign_id, sent_at) WHERE (state = 'sent'::text);
 
+CREATE INDEX delivery_actions_campaign ON public.delivery_actions USING btree (campaign_id, state, kind);
+
+CREATE UNIQUE INDEX delivery_actions_delete_once ON public.delivery_actions USING btree (delivery_id) WHERE ((kind = 'delete'::text) AND (state <> 'cancelled'::text));
+
+CREATE INDEX delivery_actions_delivery ON public.delivery_actions USING btree (delivery_id, kind, created_at DESC);
+
+CREATE UNIQUE INDEX delivery_actions_edit_once ON public.delivery_actions USING btree (delivery_id, version) WHERE (kind = 'edit'::text);
+
 CREATE INDEX delivery_reach_campaign ON public.delivery_reach USING btree (campaign_id, delivery_id);
 
 CREATE INDEX reach_rounds_campaign ON public.reach_rounds USING btree (campaign_id, taken_at);
@@ -2273,6 +2554,22 @@ begin
   select * into v_after from public.campaigns where id = c.id;
   perform private.audit_transition('cancel', c, v_after);
   return v_after;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.cancel_post_actions(p_campaign_id uuid)
+ RETURNS public.campaigns
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'cancel the post actions of',
+    '{draft,scheduled,running,paused,completed,cancelled}', 'unchanged');
+begin
+  perform private.cancel_actions(c.id, '{edit,delete,pin,unpin}', 'CANCELLED');
+  perform private.audit(c.owner_id, 'cancel_post_actions', 'campaigns', c.id, null, null);
+  select * into c from public.campaigns where id = c.id;
+  return c;
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.create_campaign(p_name text, p_channel_ids uuid[] DEFAULT NULL::uuid[], p_batch_ids uuid[] DEFAULT NULL::uuid[], p_template_id uuid DEFAULT NULL::uuid, p_message jsonb DEFAULT NULL::jsonb, p_variables jsonb DEFAULT NULL::jsonb, p_account_id uuid DEFAULT NULL::uuid, p_rate_per_minute integer DEFAULT NULL::integer, p_max_errors integer DEFAULT NULL::integer, p_scheduled_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
@@ -2329,6 +2626,91 @@ begin
   returning * into e;
   insert into private.webhook_secrets (endpoint_id, secret) values (e.id, v_secret);
   return to_jsonb(e) || jsonb_build_object('secret', v_secret);
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.delete_campaign_posts(p_campaign_id uuid)
+ RETURNS public.campaigns
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  c public.campaigns := private.campaign_for_action(p_campaign_id, 'delete the posts of',
+    '{running,paused,completed,cancelled}', 'unchanged');
+begin
+  perform private.cancel_actions(c.id, '{edit,delete,pin,unpin}', 'SUPERSEDED');
+  perform private.enqueue_actions(private.add_actions(c.id, 'delete', now(), null));
+  perform private.audit(c.owner_id, 'delete_posts', 'campaigns', c.id, null, null);
+  select * into c from public.campaigns where id = c.id;
+  return c;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.edit_campaign_message(p_campaign_id uuid, p_message jsonb)
+ RETURNS public.campaigns
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  k text;
+  v jsonb;
+  v_text text;
+  v_parse text;
+  v_preview boolean;
+  v_missing text[];
+  c public.campaigns;
+begin
+  perform private.require_user();
+  if p_message is null or jsonb_typeof(p_message) <> 'object' then
+    raise exception 'the body must be an object with the message''s text' using errcode = 'PT422',
+      detail = '{"field":"text"}';
+  end if;
+  for k, v in select * from jsonb_each(p_message) loop
+    if k not in ('text', 'parseMode', 'linkPreview') then
+      raise exception 'unknown field % (a post''s text, parse mode and link preview can change; its media cannot)', k
+        using errcode = 'PT422', detail = jsonb_build_object('field', k)::text;
+    end if;
+    if (k = 'text' and jsonb_typeof(v) <> 'string') or (k = 'linkPreview' and jsonb_typeof(v) <> 'boolean')
+        or (k = 'parseMode' and (jsonb_typeof(v) <> 'string' or v #>> '{}' not in ('html', 'markdown', 'plain'))) then
+      raise exception '% has the wrong type or value', k using errcode = 'PT422',
+        detail = jsonb_build_object('field', k)::text;
+    end if;
+  end loop;
+  if not p_message ? 'text' then
+    raise exception 'text is required' using errcode = 'PT422', detail = '{"field":"text"}';
+  end if;
+
+  c := private.campaign_for_action(p_campaign_id, 'edit the message of', '{running,paused,completed}', 'unchanged');
+  v_parse := coalesce(p_message ->> 'parseMode', c.parse_mode);
+  v_preview := coalesce((p_message ->> 'linkPreview')::boolean, c.link_preview);
+  select r.text, r.missing into v_text, v_missing from public.render_template(p_message ->> 'text', '{}', v_parse) r;
+  if cardinality(v_missing) > 0 then
+    raise exception 'text has placeholders without values (%): an edit takes the final text', array_to_string(v_missing, ', ')
+      using errcode = 'PT422', detail = '{"field":"text"}';
+  end if;
+  if private.utf16_length(v_text) not between 1 and 4096 then
+    raise exception 'text must have 1 to 4096 characters (UTF-16 code units)' using errcode = 'PT422',
+      detail = '{"field":"text"}';
+  end if;
+  if c.media_path is not null then
+    perform private.check_caption(v_text, 'text');
+  end if;
+  if (v_text, v_parse, v_preview) is not distinct from (c.message_text, c.parse_mode, c.link_preview) then
+    return c;
+  end if;
+
+  update public.campaigns set message_text = v_text, parse_mode = v_parse, link_preview = v_preview,
+    message_version = message_version + 1, message_changed_at = clock_timestamp()
+  where id = c.id;
+  perform private.cancel_actions(c.id, '{edit}', 'SUPERSEDED');
+  perform private.enqueue_actions(private.add_actions(c.id, 'edit', now(), null));
+  perform private.audit(c.owner_id, 'edit_message', 'campaigns', c.id,
+    jsonb_build_object('version', c.message_version, 'text', c.message_text, 'parseMode', c.parse_mode,
+      'linkPreview', c.link_preview),
+    jsonb_build_object('version', c.message_version + 1, 'text', v_text, 'parseMode', v_parse,
+      'linkPreview', v_preview));
+  select * into c from public.campaigns where id = c.id;
+  return c;
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.import_channels(p_peers text[])
@@ -2714,6 +3096,77 @@ begin
   perform private.audit(v_uid, 'set_channels', 'batches', p_batch_id,
     jsonb_build_object('channelCount', v_before), jsonb_build_object('channelCount', v_after));
   return v_after;
+end $function$;
+
+CREATE OR REPLACE FUNCTION public.set_post_actions(p_campaign_id uuid, p_changes jsonb)
+ RETURNS public.campaigns
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  k text;
+  v jsonb;
+  v_delete interval;
+  v_silent boolean;
+  v_unpin interval;
+  c public.campaigns;
+begin
+  perform private.require_user();
+  if p_changes is null or jsonb_typeof(p_changes) <> 'object' or p_changes = '{}' then
+    raise exception 'give deleteAfter or pin' using errcode = 'PT422', detail = '{"field":"deleteAfter"}';
+  end if;
+  for k, v in select * from jsonb_each(p_changes) loop
+    case k
+      when 'deleteAfter' then
+        v_delete := private.duration_of(v, 'deleteAfter');
+      when 'pin' then
+        if jsonb_typeof(v) = 'object' then
+          if exists (select 1 from jsonb_object_keys(v) x where x not in ('silent', 'unpinAfter')) then
+            raise exception 'pin takes silent and unpinAfter' using errcode = 'PT422', detail = '{"field":"pin"}';
+          end if;
+          if v ? 'silent' and jsonb_typeof(v -> 'silent') <> 'boolean' then
+            raise exception 'pin.silent must be a boolean' using errcode = 'PT422', detail = '{"field":"pin.silent"}';
+          end if;
+          v_silent := coalesce((v ->> 'silent')::boolean, false);
+          v_unpin := private.duration_of(v -> 'unpinAfter', 'pin.unpinAfter');
+        elsif jsonb_typeof(v) <> 'null' then
+          raise exception 'pin must be an object or null' using errcode = 'PT422', detail = '{"field":"pin"}';
+        end if;
+      else
+        raise exception 'unknown field %', k using errcode = 'PT422', detail = jsonb_build_object('field', k)::text;
+    end case;
+  end loop;
+
+  c := private.campaign_for_action(p_campaign_id, 'change the post actions of',
+    '{draft,scheduled,running,paused,completed}', 'unchanged');
+  if p_changes ? 'deleteAfter' then
+    update public.campaigns set delete_after_s = extract(epoch from v_delete)::integer where id = c.id;
+    perform private.cancel_actions(c.id, '{delete}', 'RESCHEDULED');
+    if v_delete is not null then
+      perform private.enqueue_actions(private.add_actions(c.id, 'delete', null, v_delete));
+    end if;
+  end if;
+  if p_changes ? 'pin' then
+    update public.campaigns set pin_silent = v_silent, unpin_after_s = extract(epoch from v_unpin)::integer
+    where id = c.id;
+    perform private.cancel_actions(c.id, '{pin,unpin}', 'SUPERSEDED');
+    -- pin_silent (set above) is what add_actions gives each pin
+    if v_silent is null then
+      perform private.enqueue_actions(private.add_actions(c.id, 'unpin', now(), null));
+    else
+      perform private.enqueue_actions(private.add_actions(c.id, 'pin', now(), null));
+    end if;
+    if v_unpin is not null then
+      perform private.enqueue_actions(private.add_actions(c.id, 'unpin', now() + v_unpin, null));
+    end if;
+  end if;
+  perform private.audit(c.owner_id, 'set_post_actions', 'campaigns', c.id,
+    jsonb_build_object('deleteAfterSeconds', c.delete_after_s, 'pinSilent', c.pin_silent,
+      'unpinAfterSeconds', c.unpin_after_s),
+    p_changes);
+  select * into c from public.campaigns where id = c.id;
+  return c;
 end $function$;
 
 CREATE OR REPLACE FUNCTION public.start_campaign(p_campaign_id uuid)
@@ -3367,6 +3820,60 @@ begin
     from public.campaigns c where c.id = any (v_campaigns)), '[]');
 end $function$;
 
+CREATE OR REPLACE FUNCTION public.worker_record_actions(p_results jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_bad jsonb;
+  v_again uuid[];
+begin
+  select to_jsonb(x) into v_bad
+  from jsonb_to_recordset(p_results) as x ("actionId" uuid, "jobId" uuid, "accountId" uuid, outcome text)
+  where x."actionId" is null or x."jobId" is null or x."accountId" is null
+     or x.outcome is null or x.outcome not in ('done', 'failed', 'retry', 'deferred', 'skip')
+  limit 1;
+  if v_bad is not null then
+    raise exception 'worker_record_actions: bad result %', v_bad using errcode = '22023';
+  end if;
+
+  -- Lock order of every path: campaigns, then the rows under them, then jobs.
+  perform 1 from public.campaigns c
+  where c.id in (select a.campaign_id from public.delivery_actions a
+    where a.id in (select (x ->> 'actionId')::uuid from jsonb_array_elements(p_results) x))
+  order by c.id for no key update;
+
+  with x as (
+    select * from jsonb_to_recordset(p_results) as x ("actionId" uuid, "jobId" uuid, outcome text,
+      "errorCode" text, "errorMessage" text, "retryAt" timestamptz)
+    where x.outcome <> 'skip'
+  ), upd as (
+    update public.delivery_actions a set
+      state = case when x.outcome in ('done', 'failed') then x.outcome else a.state end,
+      attempts = a.attempts + case when x.outcome in ('done', 'failed', 'retry') then 1 else 0 end,
+      error_code = case when x.outcome = 'done' then null else coalesce(left(x."errorCode", 100), a.error_code) end,
+      error_message = case when x.outcome = 'done' then null
+        else coalesce(left(x."errorMessage", 1000), a.error_message) end,
+      due_at = case when x.outcome in ('retry', 'deferred') then greatest(now(), coalesce(x."retryAt", now()))
+        else a.due_at end,
+      done_at = case when x.outcome in ('done', 'failed') then clock_timestamp() end
+    from x
+    where a.id = x."actionId" and a.job_id = x."jobId" and a.state = 'pending'
+    returning a.id, x.outcome
+  )
+  select array_agg(id) filter (where outcome in ('retry', 'deferred')) into v_again from upd;
+
+  update pgboss.job j set state = 'completed', completed_on = pgboss.job_now()
+  from jsonb_to_recordset(p_results) as x ("jobId" uuid, "accountId" uuid)
+  where j.name = private.delivery_queue(x."accountId") and j.id = x."jobId" and j.state = 'active';
+
+  if v_again is not null then
+    perform private.enqueue_actions(v_again);
+  end if;
+end $function$;
+
 CREATE OR REPLACE FUNCTION public.worker_record_tests(p_results jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -3656,6 +4163,58 @@ begin
   left join private.campaign_media_refs mr on mr.campaign_id = c.id and mr.account_id = t.account_id;
 end $function$;
 
+CREATE OR REPLACE FUNCTION public.worker_take_actions(p_lock_pid integer, p_wants jsonb)
+ RETURNS TABLE(job_id uuid, action_id uuid, delivery_id uuid, campaign_id uuid, account_id uuid, action text, reason text, channel_id uuid, peer text, telegram_id bigint, access_hash bigint, message_id bigint, attempts integer, version integer, message_text text, parse_mode text, link_preview boolean, silent boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  return query
+  with wants as (
+    select w."accountId" as acc, w."limit" as lim
+    from jsonb_to_recordset(p_wants) as w ("accountId" uuid, "limit" integer)
+    join public.telegram_accounts a on a.id = w."accountId" and a.status = 'active'
+    where exists (
+      select 1 from pg_catalog.pg_locks l
+      where l.locktype = 'advisory' and l.pid = p_lock_pid and l.granted
+        and l.classid = 29799 and l.objsubid = 2
+        and l.objid = pg_catalog.hashtext(w."accountId"::text)::oid)
+  ), picked as (
+    select w.acc, j.id as jid from wants w
+    cross join lateral (
+      select j.id from pgboss.job j
+      join public.campaigns c on c.id = (j.data ->> 'campaignId')::uuid
+      where j.name = private.delivery_queue(w.acc) and j.group_id = 'actions'
+        and j.state < 'active' and not j.blocked and j.start_after <= pgboss.job_now()
+        and c.state <> 'paused'
+      order by j.start_after, j.created_on
+      limit greatest(0, w.lim)
+      for update of j skip locked) j
+  ), activated as (
+    update pgboss.job j set state = 'active', started_on = pgboss.job_now(),
+      heartbeat_on = pgboss.job_now(),
+      retry_count = case when j.started_on is not null then j.retry_count + 1 else j.retry_count end
+    from picked p
+    where j.name = private.delivery_queue(p.acc) and j.id = p.jid
+    returning j.id, (j.data ->> 'actionId')::uuid as aid
+  )
+  select a.id, x.id, d.id, d.campaign_id, c.account_id,
+    case when x.state = 'pending' and x.job_id = a.id and d.state = 'sent' then x.kind else 'skip' end,
+    case
+      when x.state <> 'pending' then 'action ' || x.state
+      when x.job_id is distinct from a.id then 'stale job'
+      when d.state <> 'sent' then 'delivery ' || d.state
+    end,
+    d.channel_id, d.peer, ap.telegram_id, ap.access_hash, d.telegram_message_id, x.attempts, x.version,
+    c.message_text, c.parse_mode, c.link_preview, x.silent
+  from activated a
+  join public.delivery_actions x on x.id = a.aid
+  join public.deliveries d on d.id = x.delivery_id
+  join public.campaigns c on c.id = x.campaign_id
+  left join private.account_peers ap on ap.account_id = c.account_id and ap.channel_id = d.channel_id;
+end $function$;
+
 CREATE OR REPLACE FUNCTION public.worker_take_login_steps(p_worker uuid, p_key_ids text[], p_limit integer DEFAULT 10)
  RETURNS TABLE(id uuid, account_id uuid, kind text, key_id text, sealed bytea, label text, state_key_id text, state_nonce bytea, state_ciphertext bytea)
  LANGUAGE plpgsql
@@ -3760,13 +4319,17 @@ CREATE TRIGGER batches_touch BEFORE UPDATE ON public.batches FOR EACH ROW EXECUT
 
 CREATE TRIGGER campaign_test_sends_caps AFTER INSERT ON public.campaign_test_sends REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.enforce_test_caps();
 
-CREATE TRIGGER campaigns_broadcast_progress AFTER UPDATE OF state, pause_reason, resume_at, total_count, pending_count, sent_count, failed_count, unconfirmed_count, cancelled_count ON public.campaigns FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) OR (old.pause_reason IS DISTINCT FROM new.pause_reason) OR (old.resume_at IS DISTINCT FROM new.resume_at) OR (old.total_count <> new.total_count) OR (old.pending_count <> new.pending_count) OR (old.sent_count <> new.sent_count) OR (old.failed_count <> new.failed_count) OR (old.unconfirmed_count <> new.unconfirmed_count) OR (old.cancelled_count <> new.cancelled_count))) EXECUTE FUNCTION private.broadcast_campaign_progress();
+CREATE TRIGGER campaigns_broadcast_progress AFTER UPDATE OF state, pause_reason, resume_at, total_count, pending_count, sent_count, failed_count, unconfirmed_count, cancelled_count, action_counts ON public.campaigns FOR EACH ROW WHEN (((old.state IS DISTINCT FROM new.state) OR (old.pause_reason IS DISTINCT FROM new.pause_reason) OR (old.resume_at IS DISTINCT FROM new.resume_at) OR (old.total_count <> new.total_count) OR (old.pending_count <> new.pending_count) OR (old.sent_count <> new.sent_count) OR (old.failed_count <> new.failed_count) OR (old.unconfirmed_count <> new.unconfirmed_count) OR (old.cancelled_count <> new.cancelled_count) OR (old.action_counts <> new.action_counts))) EXECUTE FUNCTION private.broadcast_campaign_progress();
+
+CREATE TRIGGER campaigns_cancel_actions AFTER UPDATE OF state ON public.campaigns FOR EACH ROW WHEN (((new.state = 'cancelled'::text) AND (old.state <> 'cancelled'::text))) EXECUTE FUNCTION private.campaigns_cancel_actions();
 
 CREATE TRIGGER campaigns_media_path BEFORE INSERT OR UPDATE OF media_path ON public.campaigns FOR EACH ROW EXECUTE FUNCTION private.campaigns_media_path();
 
 CREATE TRIGGER campaigns_notify_stopped AFTER UPDATE OF state ON public.campaigns FOR EACH ROW WHEN (((old.state = 'running'::text) AND (new.state <> 'running'::text))) EXECUTE FUNCTION private.campaigns_notify_stopped();
 
 CREATE TRIGGER campaigns_pending_quota AFTER UPDATE OF state, pending_count ON public.campaigns FOR EACH ROW WHEN (((new.state = ANY (ARRAY['scheduled'::text, 'running'::text, 'paused'::text])) AND ((old.state <> ALL (ARRAY['scheduled'::text, 'running'::text, 'paused'::text])) OR (new.pending_count > old.pending_count)))) EXECUTE FUNCTION private.enforce_pending_quota();
+
+CREATE TRIGGER campaigns_requeue_actions AFTER UPDATE OF state ON public.campaigns FOR EACH ROW WHEN (((old.state = 'paused'::text) AND (new.state = 'running'::text))) EXECUTE FUNCTION private.campaigns_requeue_actions();
 
 CREATE TRIGGER campaigns_touch BEFORE UPDATE ON public.campaigns FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
 
@@ -3780,6 +4343,8 @@ CREATE TRIGGER channels_quota AFTER INSERT ON public.channels REFERENCING NEW TA
 
 CREATE TRIGGER channels_touch BEFORE UPDATE ON public.channels FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
 
+CREATE TRIGGER deliveries_after_send AFTER UPDATE ON public.deliveries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.deliveries_after_send();
+
 CREATE TRIGGER deliveries_count_insert AFTER INSERT ON public.deliveries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.deliveries_count_insert();
 
 CREATE TRIGGER deliveries_count_update AFTER UPDATE ON public.deliveries REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.deliveries_count_update();
@@ -3787,6 +4352,10 @@ CREATE TRIGGER deliveries_count_update AFTER UPDATE ON public.deliveries REFEREN
 CREATE TRIGGER deliveries_schedule_reach AFTER UPDATE ON public.deliveries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.deliveries_schedule_reach();
 
 CREATE TRIGGER deliveries_touch BEFORE UPDATE ON public.deliveries FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
+
+CREATE TRIGGER delivery_actions_count_insert AFTER INSERT ON public.delivery_actions REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.delivery_actions_count();
+
+CREATE TRIGGER delivery_actions_count_update AFTER UPDATE ON public.delivery_actions REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION private.delivery_actions_count();
 
 CREATE TRIGGER telegram_accounts_audit AFTER INSERT OR DELETE ON public.telegram_accounts FOR EACH ROW EXECUTE FUNCTION private.audit_row();
 
@@ -3842,6 +4411,9 @@ create policy owner_all on public.channels as permissive for all to authenticate
   with check ((owner_id = ( SELECT auth.uid() AS uid)));
 
 create policy owner_read on public.deliveries as permissive for select to authenticated
+  using ((owner_id = ( SELECT auth.uid() AS uid)));
+
+create policy owner_read on public.delivery_actions as permissive for select to authenticated
   using ((owner_id = ( SELECT auth.uid() AS uid)));
 
 create policy owner_read on public.delivery_reach as permissive for select to authenticated
@@ -3901,6 +4473,9 @@ grant delete, insert, select, update on table public.channels to service_role;
 grant select on table public.deliveries to authenticated;
 grant delete, insert, select, update on table public.deliveries to service_role;
 
+grant select on table public.delivery_actions to authenticated;
+grant delete, insert, select, update on table public.delivery_actions to service_role;
+
 grant select on table public.delivery_reach to authenticated;
 grant delete, insert, select, update on table public.delivery_reach to service_role;
 
@@ -3949,6 +4524,10 @@ revoke execute on function public.cancel_campaign(p_campaign_id uuid) from publi
 grant execute on function public.cancel_campaign(p_campaign_id uuid) to authenticated;
 grant execute on function public.cancel_campaign(p_campaign_id uuid) to service_role;
 
+revoke execute on function public.cancel_post_actions(p_campaign_id uuid) from public;
+grant execute on function public.cancel_post_actions(p_campaign_id uuid) to authenticated;
+grant execute on function public.cancel_post_actions(p_campaign_id uuid) to service_role;
+
 revoke execute on function public.create_campaign(p_name text, p_channel_ids uuid[], p_batch_ids uuid[], p_template_id uuid, p_message jsonb, p_variables jsonb, p_account_id uuid, p_rate_per_minute integer, p_max_errors integer, p_scheduled_at timestamp with time zone) from public;
 grant execute on function public.create_campaign(p_name text, p_channel_ids uuid[], p_batch_ids uuid[], p_template_id uuid, p_message jsonb, p_variables jsonb, p_account_id uuid, p_rate_per_minute integer, p_max_errors integer, p_scheduled_at timestamp with time zone) to authenticated;
 grant execute on function public.create_campaign(p_name text, p_channel_ids uuid[], p_batch_ids uuid[], p_template_id uuid, p_message jsonb, p_variables jsonb, p_account_id uuid, p_rate_per_minute integer, p_max_errors integer, p_scheduled_at timestamp with time zone) to service_role;
@@ -3956,6 +4535,14 @@ grant execute on function public.create_campaign(p_name text, p_channel_ids uuid
 revoke execute on function public.create_webhook(p_url text, p_events text[], p_description text) from public;
 grant execute on function public.create_webhook(p_url text, p_events text[], p_description text) to authenticated;
 grant execute on function public.create_webhook(p_url text, p_events text[], p_description text) to service_role;
+
+revoke execute on function public.delete_campaign_posts(p_campaign_id uuid) from public;
+grant execute on function public.delete_campaign_posts(p_campaign_id uuid) to authenticated;
+grant execute on function public.delete_campaign_posts(p_campaign_id uuid) to service_role;
+
+revoke execute on function public.edit_campaign_message(p_campaign_id uuid, p_message jsonb) from public;
+grant execute on function public.edit_campaign_message(p_campaign_id uuid, p_message jsonb) to authenticated;
+grant execute on function public.edit_campaign_message(p_campaign_id uuid, p_message jsonb) to service_role;
 
 revoke execute on function public.import_channels(p_peers text[]) from public;
 grant execute on function public.import_channels(p_peers text[]) to authenticated;
@@ -4004,6 +4591,10 @@ grant execute on function public.set_account_proxy(p_account_id uuid, p_shown js
 revoke execute on function public.set_batch_channels(p_batch_id uuid, p_channel_ids uuid[]) from public;
 grant execute on function public.set_batch_channels(p_batch_id uuid, p_channel_ids uuid[]) to authenticated;
 grant execute on function public.set_batch_channels(p_batch_id uuid, p_channel_ids uuid[]) to service_role;
+
+revoke execute on function public.set_post_actions(p_campaign_id uuid, p_changes jsonb) from public;
+grant execute on function public.set_post_actions(p_campaign_id uuid, p_changes jsonb) to authenticated;
+grant execute on function public.set_post_actions(p_campaign_id uuid, p_changes jsonb) to service_role;
 
 revoke execute on function public.start_campaign(p_campaign_id uuid) from public;
 grant execute on function public.start_campaign(p_campaign_id uuid) to authenticated;
@@ -4080,6 +4671,9 @@ grant execute on function public.worker_reach_targets(p_job_id uuid, p_limit int
 revoke execute on function public.worker_record(p_results jsonb) from public;
 grant execute on function public.worker_record(p_results jsonb) to service_role;
 
+revoke execute on function public.worker_record_actions(p_results jsonb) from public;
+grant execute on function public.worker_record_actions(p_results jsonb) to service_role;
+
 revoke execute on function public.worker_record_tests(p_results jsonb) from public;
 grant execute on function public.worker_record_tests(p_results jsonb) to service_role;
 
@@ -4112,6 +4706,9 @@ grant execute on function public.worker_store_session(p_account_id uuid, p_key_i
 
 revoke execute on function public.worker_take(p_lock_pid integer, p_wants jsonb, p_campaigns integer) from public;
 grant execute on function public.worker_take(p_lock_pid integer, p_wants jsonb, p_campaigns integer) to service_role;
+
+revoke execute on function public.worker_take_actions(p_lock_pid integer, p_wants jsonb) from public;
+grant execute on function public.worker_take_actions(p_lock_pid integer, p_wants jsonb) to service_role;
 
 revoke execute on function public.worker_take_login_steps(p_worker uuid, p_key_ids text[], p_limit integer) from public;
 grant execute on function public.worker_take_login_steps(p_worker uuid, p_key_ids text[], p_limit integer) to service_role;

@@ -15,6 +15,25 @@ import { captionFits, mediaSchema, messageTextSchema, variablesSchema } from './
 
 export const MAX_CAMPAIGN_TARGETS = 100_000;
 
+/** An ISO 8601 duration of weeks, days, hours, minutes or seconds (PT24H, P2D, PT90M), 1 s to 366 days. */
+export const durationSchema = z.string().regex(/^P(\d{1,4}W|(\d{1,4}D)?(T(\d{1,6}H)?(\d{1,8}M)?(\d{1,9}S)?)?)$/, {
+  error: 'must be an ISO 8601 duration of weeks, days, hours, minutes or seconds, e.g. PT24H',
+}).refine((v) => !/^P$|T$/.test(v), { error: 'must be an ISO 8601 duration with at least one figure, e.g. PT24H' });
+
+/** Pin each post once sent (and those already sent); unpinAfter: take the pin off that long after pinning. */
+export const pinSchema = z.strictObject({
+  /** No notification for the pin. */
+  silent: z.boolean().optional(),
+  unpinAfter: durationSchema.nullable().optional(),
+});
+
+/** Standing actions on the posts: both at creation, and later through PATCH /campaigns/{id}. */
+const postActionFields = {
+  /** Delete each post this long after it was sent (posts already sent: from their send time). */
+  deleteAfter: durationSchema,
+  pin: pinSchema,
+};
+
 export const messageInputSchema = z.strictObject({
   text: messageTextSchema,
   parseMode: parseModeSchema.optional(),
@@ -38,6 +57,8 @@ export const createCampaignSchema = z.strictObject({
   /** Pause the campaign once more than this many deliveries failed. */
   maxErrors: z.number().int().min(0).max(1_000_000).optional(),
   scheduledAt: timestampSchema.optional(),
+  deleteAfter: postActionFields.deleteAfter.optional(),
+  pin: postActionFields.pin.optional(),
 }).superRefine((b, ctx) => {
   if ((b.templateId === undefined) === (b.message === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['templateId'], message: 'give exactly one of templateId and message' });
@@ -61,6 +82,44 @@ export const updateCampaignSchema = patchSchema({
   maxErrors: z.number().int().min(0).max(1_000_000).nullable(),
   /** Draft only: when the campaign starts sending once started; null: at once. */
   scheduledAt: timestampSchema.nullable(),
+  /** null: no deletes from now on (scheduled ones are cancelled). Not on a cancelled campaign. */
+  deleteAfter: postActionFields.deleteAfter.nullable(),
+  /** null: unpin every post and pin no more. Not on a cancelled campaign. */
+  pin: postActionFields.pin.nullable(),
+});
+
+/**
+ * PATCH /campaigns/{id}/message (running, paused or completed): a new message version. Pending
+ * deliveries send it; every post already sent is edited to it (the caption, for a post with media).
+ */
+export const editMessageSchema = z.strictObject({
+  text: messageTextSchema,
+  parseMode: parseModeSchema.optional(),
+  linkPreview: z.boolean().optional(),
+});
+
+export const postActionKindSchema = z.enum(['edit', 'delete', 'pin', 'unpin']);
+
+/** Per action kind: the posts it was done to, still to do, and its failures per Telegram error. */
+export const actionCountsSchema = z.object({
+  edited: z.number().int(),
+  deleted: z.number().int(),
+  pinned: z.number().int(),
+  unpinned: z.number().int(),
+  /** Waiting, scheduled ones (deleteAfter, unpinAfter) included. */
+  pending: z.number().int(),
+  /** e.g. { edit: { MESSAGE_EDIT_TIME_EXPIRED: 2 } }: reported once per post, never retried. */
+  failed: z.partialRecord(postActionKindSchema, z.record(z.string(), z.number().int())),
+});
+
+/** The latest action of a kind on one post. */
+export const postActionSchema = z.object({
+  state: z.enum(['pending', 'done', 'failed', 'cancelled']),
+  /** An edit's message version. */
+  version: z.number().int().nullable(),
+  errorCode: z.string().nullable(),
+  /** When it is due (pending) or when it ended. */
+  at: timestampSchema,
 });
 
 export const campaignActionSchema = z.enum(['start', 'pause', 'resume', 'cancel', 'retry-failed']);
@@ -106,7 +165,13 @@ export const campaignSchema = z.object({
     linkPreview: z.boolean(),
     /** The file as it was when the campaign was created (content type and size in bytes). */
     media: mediaSchema.extend({ mimeType: z.string(), size: z.number().int() }).nullable(),
+    /** 1 at creation; each PATCH /campaigns/{id}/message that changes it adds one. */
+    version: z.number().int(),
   }),
+  deleteAfter: durationSchema.nullable(),
+  pin: z.object({ silent: z.boolean(), unpinAfter: durationSchema.nullable() }).nullable(),
+  /** Edits, deletes, pins and unpins of the sent posts. */
+  actions: actionCountsSchema,
   /** The latest test send (POST /campaigns/{id}/test), if any. */
   lastTest: testSendSchema.nullable(),
   ratePerMinute: z.number().int().nullable(),
@@ -146,6 +211,8 @@ export const deliverySchema = z.object({
   sentAt: timestampSchema.nullable(),
   createdAt: timestampSchema,
   updatedAt: timestampSchema,
+  /** The latest action of each kind on the post, if any. */
+  actions: z.partialRecord(postActionKindSchema, postActionSchema),
 });
 
 export const campaignListQuerySchema = pageQuerySchema.extend({ state: campaignStateSchema.optional() });
@@ -158,3 +225,5 @@ export type CreateCampaign = z.input<typeof createCampaignSchema>;
 export type UpdateCampaign = z.input<typeof updateCampaignSchema>;
 export type Delivery = z.infer<typeof deliverySchema>;
 export type TestSend = z.infer<typeof testSendSchema>;
+export type EditMessage = z.input<typeof editMessageSchema>;
+export type ActionCounts = z.infer<typeof actionCountsSchema>;

@@ -35,17 +35,20 @@ export interface RouteSpec {
 
 const id = idParamsSchema;
 
-/** One route per campaign action; their handlers differ only in the RPC they call. */
-const action = <A extends campaigns.CampaignAction>(a: A, summary: string) =>
+/** A POST on one campaign (an action on it or on its posts) answered with the campaign. */
+const postAction = <P extends string>(path: P, summary: string) =>
   ({
     fn: 'campaigns',
     method: 'POST',
-    path: `/{id}/${a}`,
+    path: `/{id}/${path}`,
     summary,
     params: id,
     status: 200,
     response: campaigns.campaignSchema,
   }) as const;
+
+/** One route per campaign action; their handlers differ only in the RPC they call. */
+const action = <A extends campaigns.CampaignAction>(a: A, summary: string) => postAction(a, summary);
 
 export const routes = {
   listChannels: {
@@ -263,6 +266,24 @@ export const routes = {
   resumeCampaign: action('resume', 'Resume a paused campaign'),
   cancelCampaign: action('cancel', 'Cancel a campaign; its pending deliveries are cancelled'),
   retryFailedDeliveries: action('retry-failed', 'Send the failed deliveries again (same random_id)'),
+  editCampaignMessage: {
+    fn: 'campaigns',
+    method: 'PATCH',
+    path: '/{id}/message',
+    summary:
+      "A new version of a running, paused or completed campaign's message: pending deliveries send it, every sent post is edited to it at the account's pace (once per version)",
+    params: id,
+    body: campaigns.editMessageSchema,
+    status: 200,
+    response: campaigns.campaignSchema,
+  },
+  deleteCampaignPosts: postAction('delete-posts', "Delete every post the campaign has sent, at the account's pace"),
+  pinCampaignPosts: {
+    ...postAction('pin', 'Pin every post sent (and each one sent from now on); unpinAfter takes the pins off later'),
+    body: campaigns.pinSchema,
+  },
+  unpinCampaignPosts: postAction('unpin', 'Unpin every post sent and pin no more'),
+  cancelPostActions: postAction('actions/cancel', 'Cancel the pending edits, deletes and pins of the posts'),
   testCampaign: {
     fn: 'campaigns',
     method: 'POST',

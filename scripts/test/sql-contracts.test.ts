@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountStatusSchema } from '../../contracts/api/accounts.ts';
-import { deliveryStateSchema } from '../../contracts/api/campaigns.ts';
+import { deliveryStateSchema, postActionKindSchema, postActionSchema } from '../../contracts/api/campaigns.ts';
 import { campaignStateSchema, pauseReasonSchema } from '../../contracts/realtime.ts';
 import { REPO_ROOT } from '../lib/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -36,6 +36,8 @@ describe('SQL and contracts/', () => {
     ['public.campaigns', 'pause_reason', pauseReasonSchema.options],
     ['public.deliveries', 'state', deliveryStateSchema.options],
     ['public.telegram_accounts', 'status', accountStatusSchema.options],
+    ['public.delivery_actions', 'kind', postActionKindSchema.options],
+    ['public.delivery_actions', 'state', postActionSchema.shape.state.options],
   ])('%s.%s allows exactly the values of the zod enum in contracts/', async (table, column, zodValues) => {
     expect(await allowedValues(table, column)).toEqual([...zodValues].sort());
   });

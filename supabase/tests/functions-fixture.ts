@@ -16,6 +16,7 @@ export const APP_TABLES = [
   'public.templates',
   'public.campaigns',
   'public.deliveries',
+  'public.delivery_actions',
   'public.audit_log',
   'public.webhook_endpoints',
   'public.webhook_deliveries',

@@ -52,6 +52,8 @@ const VALID: Record<string, Record<string, unknown>> = {
   submitLoginPassword: { password: 'pw' },
   setAccountProxy: { type: 'socks5', host: '203.0.114.7', port: 1080, username: 'u', password: 'p' },
   testCampaign: { channelId: '00000000-0000-4000-8000-000000000000' },
+  editCampaignMessage: { text: 'fuzz v2', parseMode: 'plain' },
+  pinCampaignPosts: { silent: true, unpinAfter: 'PT1H' },
   createWebhook: { url: 'https://8.8.8.8/fuzz', events: ['campaign.completed'] },
   updateWebhook: { description: 'x' },
 };

@@ -4,6 +4,7 @@
 // transaction's client.
 import type pg from 'pg';
 import { deliveryQueueName } from '../../contracts/jobs.ts';
+import { type ActionRow, recordActions, takeActions } from './actions/store.ts';
 import type { MediaKind, MediaRef } from './gateway/types.ts';
 
 export interface SqlExecutor {
@@ -77,6 +78,8 @@ interface Settled {
   campaignId: string;
   /** A test send's outcome (worker_record_tests), not a delivery's. */
   test?: boolean;
+  /** An action's outcome (worker_record_actions) on the delivery's post, not the delivery's. */
+  actionId?: string;
   /** Uploaded for this campaign and account since the last commit: stored with the outcome. */
   mediaRef?: MediaRef;
 }
@@ -84,6 +87,7 @@ export type Outcome =
   & Settled
   & (
     | { outcome: 'sent'; messageId: number }
+    | { outcome: 'done' }
     | { outcome: 'failed' | 'unconfirmed'; errorCode: string; errorMessage: string }
     | { outcome: 'retry'; errorCode: string; errorMessage: string; retryAt: string }
     | { outcome: 'reschedule'; retryAt: string; errorCode?: string; errorMessage?: string }
@@ -109,19 +113,35 @@ export interface Want {
   queued: Record<string, number>;
 }
 
-/** Fetches due jobs for the accounts (per-account limits) and claims their deliveries. */
+/** A claimed job: a delivery's send (or test send), or an action on a sent post. */
+export type Claimed = ClaimRow | ActionRow;
+
+/**
+ * Fetches due jobs for the accounts (per-account limits) and claims their deliveries and actions.
+ * Actions get up to half of each limit first and sends the rest, then actions what sends left:
+ * edits share the account's pace with sends and neither waits for the other to finish.
+ */
 export async function take(
   db: SqlExecutor,
   lockPid: number,
   wants: Want[],
   campaigns: number,
-): Promise<ClaimRow[]> {
+): Promise<Claimed[]> {
+  const got = new Map<string, number>();
+  const count = <R extends Claimed>(rows: R[]) => {
+    for (const r of rows) got.set(r.account_id, (got.get(r.account_id) ?? 0) + 1);
+    return rows;
+  };
+  const left = (share = 1) => wants.map((w) => ({ ...w, limit: Math.ceil((w.limit - (got.get(w.accountId) ?? 0)) * share) }));
+  const actions = count(await takeActions(db, lockPid, left(0.5)));
   const { rows } = await db.query('select * from public.worker_take($1, $2::jsonb, $3)', [
     lockPid,
-    JSON.stringify(wants),
+    JSON.stringify(left()),
     campaigns,
   ]);
-  const tests = (rows as ClaimRow[]).filter((r) => r.action === 'test');
+  const sends = count(rows as ClaimRow[]);
+  const more = actions.length ? await takeActions(db, lockPid, left()) : [];
+  const tests = sends.filter((r) => r.action === 'test');
   if (tests.length) {
     const asked = await db.query('select id, created_at from public.campaign_test_sends where id = any($1::uuid[])', [
       tests.map((t) => t.delivery_id),
@@ -129,10 +149,10 @@ export async function take(
     const at = new Map(asked.rows.map((a) => [a.id as string, new Date(a.created_at).getTime()]));
     for (const t of tests) t.asked_at = at.get(t.delivery_id);
   }
-  return rows as ClaimRow[];
+  return [...actions, ...sends, ...more];
 }
 
-/** Records outcomes (deliveries and test sends) and the uploads they carry, in the caller's transaction. */
+/** Records outcomes (deliveries, test sends and actions on posts) and the uploads they carry, in the caller's transaction. */
 export async function record(db: SqlExecutor, results: Outcome[]): Promise<CampaignState[]> {
   const refs = results.filter((o) => o.mediaRef).map((o) => ({
     campaignId: o.campaignId,
@@ -142,7 +162,9 @@ export async function record(db: SqlExecutor, results: Outcome[]): Promise<Campa
   if (refs.length) await db.query('select public.worker_media_refs($1::jsonb)', [JSON.stringify(refs)]);
   const tests = results.filter((o) => o.test);
   if (tests.length) await db.query('select public.worker_record_tests($1::jsonb)', [JSON.stringify(tests)]);
-  const deliveries = tests.length ? results.filter((o) => !o.test) : results;
+  const actions = results.filter((o) => o.actionId);
+  if (actions.length) await recordActions(db, actions.map((o) => ({ ...o, actionId: o.actionId! })));
+  const deliveries = tests.length || actions.length ? results.filter((o) => !o.test && !o.actionId) : results;
   if (!deliveries.length) return [];
   const { rows } = await db.query('select public.worker_record($1::jsonb) as r', [JSON.stringify(deliveries)]);
   return (rows[0]?.r ?? []) as CampaignState[];

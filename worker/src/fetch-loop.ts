@@ -173,7 +173,7 @@ export class FetchLoop {
     const wants = this.#wants();
     // Without a lock session the accounts are suspended; they ask again when they run.
     if (!wants.length || !this.#locks.pid) return;
-    let rows: db.ClaimRow[];
+    let rows: db.Claimed[];
     try {
       rows = await db.take(this.#pool, this.#locks.pid, wants, this.#config.campaignConcurrency);
     } catch (err) {
@@ -182,7 +182,7 @@ export class FetchLoop {
       throw err;
     }
     const accounts = this.#accounts();
-    const byAccount = new Map<string, db.ClaimRow[]>();
+    const byAccount = new Map<string, db.Claimed[]>();
     const now = Date.now();
     for (const r of rows) {
       this.#held.set(r.job_id, { accountId: r.account_id, since: now });

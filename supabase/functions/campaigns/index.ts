@@ -2,11 +2,12 @@
 // which enforces the state machine (409 on an illegal transition) and queues jobs in the same
 // transaction.
 import type { Campaign, CampaignAction, Delivery, TestSend } from '../../../contracts/api/campaigns.ts';
-import { sleep } from '../../../contracts/time.ts';
+import { isoDuration, sleep } from '../../../contracts/time.ts';
 import { AfterCommit, defineFunction, serveIfMain } from '../_shared/app.ts';
 import type { UserClaims } from '../_shared/auth.ts';
 import { findOne, iso, isoNN, type Listable, listPage, type OwnedResource } from '../_shared/crud.ts';
 import { asUser, type Row, type Tx, uuidArray } from '../_shared/db.ts';
+import { actionsDto, editMessage, latestActionsSql, postsRpc, setPostActions, splitPostActions } from './actions.ts';
 import { campaignReach, deliveriesCsv, ownCampaign, refreshReach } from './reach.ts';
 
 export const campaignResource: OwnedResource<Campaign> = {
@@ -32,7 +33,13 @@ export const campaignResource: OwnedResource<Campaign> = {
       media: r.media_path === null
         ? null
         : { path: r.media_path, kind: r.media_kind, mimeType: r.media_mime, size: Number(r.media_size) },
+      version: r.message_version,
     },
+    deleteAfter: r.delete_after_s === null ? null : isoDuration(r.delete_after_s),
+    pin: r.pin_silent === null
+      ? null
+      : { silent: r.pin_silent, unpinAfter: r.unpin_after_s === null ? null : isoDuration(r.unpin_after_s) },
+    actions: { edited: 0, deleted: 0, pinned: 0, unpinned: 0, pending: 0, failed: {}, ...r.action_counts },
     lastTest: r.last_test ? testSendDto(r.last_test) : null,
     ratePerMinute: r.rate_per_minute,
     maxErrors: r.max_errors,
@@ -55,7 +62,7 @@ export const campaignResource: OwnedResource<Campaign> = {
 const deliveries: Listable<Delivery> = {
   table: 'deliveries',
   select: `t.id, t.campaign_id, t.channel_id, t.peer, t.state, t.attempts, t.error_code, t.error_message,
-    t.telegram_message_id, t.next_attempt_at, t.sent_at, t.created_at, t.updated_at`,
+    t.telegram_message_id, t.next_attempt_at, t.sent_at, t.created_at, t.updated_at, ${latestActionsSql}`,
   toDto: (r: Row) => ({
     id: r.id,
     campaignId: r.campaign_id,
@@ -70,6 +77,7 @@ const deliveries: Listable<Delivery> = {
     sentAt: iso(r.sent_at),
     createdAt: isoNN(r.created_at),
     updatedAt: isoNN(r.updated_at),
+    actions: actionsDto(r.actions),
   }),
 };
 
@@ -129,8 +137,8 @@ const act = (action: CampaignAction) => ({ tx, params }: { tx: Tx; params: { id:
 const campaigns = defineFunction('campaigns', {
   listCampaigns: ({ tx, query }) =>
     listPage(tx, campaignResource, query, { where: query.state ? tx`and t.state = ${query.state}` : undefined }),
-  createCampaign: ({ tx, body: b }) =>
-    campaignFrom(tx`
+  createCampaign: async ({ tx, body: b }) => {
+    const [created] = await tx`
     select t.* from public.create_campaign(
       p_name => ${b.name},
       p_channel_ids => ${uuidArray(b.channelIds)}::uuid[],
@@ -141,11 +149,26 @@ const campaigns = defineFunction('campaigns', {
       p_account_id => ${b.accountId ?? null}::uuid,
       p_rate_per_minute => ${b.ratePerMinute ?? null}::integer,
       p_max_errors => ${b.maxErrors ?? null}::integer,
-      p_scheduled_at => ${b.scheduledAt ?? null}::timestamptz) t`),
+      p_scheduled_at => ${b.scheduledAt ?? null}::timestamptz) t`;
+    const { post } = splitPostActions(b);
+    return Object.keys(post).length ? campaignFrom(setPostActions(tx, created!.id, post)) : campaignResource.toDto(created!);
+  },
   getCampaign: ({ tx, params }) => findOne(tx, campaignResource, params.id),
-  // Absent keys stay, null clears; the RPC decides what the campaign's state allows (409).
-  updateCampaign: ({ tx, params, body }) =>
-    campaignFrom(tx`select t.* from public.update_campaign(${params.id}::uuid, ${tx.json(body)}::jsonb) t`),
+  // Absent keys stay, null clears; the RPCs decide what the campaign's state allows (409), in one transaction.
+  updateCampaign: async ({ tx, params, body }) => {
+    const { post, rest } = splitPostActions(body);
+    const updated = Object.keys(rest).length
+      ? tx`select t.* from public.update_campaign(${params.id}::uuid, ${tx.json(rest)}::jsonb) t`
+      : undefined;
+    if (!Object.keys(post).length) return campaignFrom(updated!);
+    await updated;
+    return campaignFrom(setPostActions(tx, params.id, post));
+  },
+  editCampaignMessage: ({ tx, params, body }) => campaignFrom(editMessage(tx, params.id, body)),
+  deleteCampaignPosts: ({ tx, params }) => campaignFrom(postsRpc(tx, 'delete-posts', params.id)),
+  pinCampaignPosts: ({ tx, params, body }) => campaignFrom(setPostActions(tx, params.id, { pin: body })),
+  unpinCampaignPosts: ({ tx, params }) => campaignFrom(setPostActions(tx, params.id, { pin: null })),
+  cancelPostActions: ({ tx, params }) => campaignFrom(postsRpc(tx, 'actions/cancel', params.id)),
   listDeliveries: async ({ tx, params, query }) => {
     await findOne(tx, campaignResource, params.id); // 404 before an empty page
     const where = tx`and t.campaign_id = ${params.id} ${query.state ? tx`and t.state = ${query.state}` : tx``}`;

@@ -3,6 +3,8 @@
 // (deliveries.ts), the loop that runs them at the account's pace (paced-loop.ts), one send
 // (send.ts: peer, post, outcome), test sends, peer lookups and what a refusal does
 // (failures.ts). Every outcome goes to the recorder; the fetch loop refills the queue.
+import { AccountActions } from '../actions/runner.ts';
+import { isActionRow } from '../actions/store.ts';
 import { CampaignQueues } from '../campaign-queue.ts';
 import type * as db from '../db.ts';
 import { classify, withTimeout } from '../errors.ts';
@@ -30,6 +32,7 @@ export class Account {
   readonly #queue = new CampaignQueues();
   readonly #failures: Failures;
   readonly #deliveries: Deliveries;
+  readonly #actions: AccountActions;
   readonly #loop: PacedLoop;
   #gateway: TelegramGateway | null = null;
   #reach: Reachability | null = null;
@@ -45,7 +48,7 @@ export class Account {
       Math.max(120_000, sendTimeoutMs * 8),
     );
     const ctx = this.#context();
-    const failures = new Failures(ctx, { reach: () => this.#reach!, releaseAll: () => this.#deliveries.releaseAll() });
+    const failures = new Failures(ctx, { reach: () => this.#reach!, releaseAll: () => this.#releaseAll() });
     const peers = new AccountPeers(ctx, {
       unresolved: async (row, err) => {
         if (this.#queue.remove(row)) await failures.failed(row, classify(err));
@@ -58,9 +61,14 @@ export class Account {
       send: (row) => sendDelivery({ ctx, peers, failures, sent }, row),
       test: (row) => void testSend({ ctx, peers, failures, backlogged }, row),
     });
+    this.#actions = new AccountActions(ctx, {
+      peerOf: async (row) => peers.known(row) ?? (await peers.resolve(row)),
+      stopping: (c) => failures.stopping(c),
+    });
     this.#failures = failures;
-    // The kinds of paced work this account runs, asked in this order for their next piece.
-    this.#loop = new PacedLoop(this.pacer, [this.#deliveries], sendConcurrency, () => this.#pump());
+    // The kinds of paced work this account runs, asked in this order for their next piece
+    // (actions give every other slot to the deliveries).
+    this.#loop = new PacedLoop(this.pacer, [this.#actions, this.#deliveries], sendConcurrency, () => this.#pump());
   }
 
   /** What the account's parts share. */
@@ -81,9 +89,9 @@ export class Account {
     return this.#queue.queuedByCampaign();
   }
 
-  /** Claimed rows waiting for their slot. */
+  /** Claimed rows (deliveries and actions on posts) waiting for their slot. */
   get queued(): number {
-    return this.#queue.size;
+    return this.#queue.size + this.#actions.size;
   }
 
   /** May the fetch loop take jobs for this account now? */
@@ -153,9 +161,10 @@ export class Account {
     }
   }
 
-  /** Rows the fetch loop claimed for this account: skips are recorded, sends queued. */
-  enqueue(rows: db.ClaimRow[]): void {
-    this.#deliveries.enqueue(rows);
+  /** Rows the fetch loop claimed for this account: skips are recorded, sends and actions queued. */
+  enqueue(rows: db.Claimed[]): void {
+    for (const r of rows) if (isActionRow(r)) this.#actions.add(r);
+    this.#deliveries.enqueue(rows.filter((r): r is db.ClaimRow => !isActionRow(r)));
     this.#pump();
   }
 
@@ -182,8 +191,14 @@ export class Account {
   /** Stops sending: queued rows go back unsent; in-flight sends finish and are recorded. */
   async suspend(status: AccountStatus, reason: string | null): Promise<void> {
     this.setStatus(status, reason);
-    this.#deliveries.releaseAll();
+    this.#releaseAll();
     await this.#loop.settled();
+  }
+
+  /** Every claimed row goes back unsent (deferred). */
+  #releaseAll(): void {
+    this.#deliveries.releaseAll();
+    this.#actions.releaseAll();
   }
 
   async stop(): Promise<void> {
@@ -206,7 +221,7 @@ export class Account {
     if (this.status === 'running' || this.status === 'starting') this.setStatus('unreachable', reason);
     this.#deps.recorder.event({ kind: 'reachable', accountId: this.id, unreachableReason: reason });
     this.#deps.log.warn({ accountId: this.id, reason }, 'Telegram unreachable: deliveries wait');
-    this.#deliveries.releaseAll();
+    this.#releaseAll();
   }
 
   #reachable(): void {

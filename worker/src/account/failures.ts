@@ -50,10 +50,15 @@ export class Failures {
     if (n) this.#duplicates.set(row.delivery_id, n);
     const o = outcomeOf(c, { attempts: row.attempts, reachable, duplicates: n, config: deps.config });
     queue.settle(row.campaign_id, o.outcome === 'failed');
-    if (c.kind === 'flood_wait') this.flood(Date.now() + c.seconds * 1000, c.seconds);
-    if (c.kind === 'account' && this.#ctx.account.status !== 'account_stopped') this.#stopped(c);
+    this.stopping(c);
     if ('retryAt' in o) deps.wake(this.#ctx.id, Date.parse(o.retryAt));
     record(this.#ctx, row, o);
+  }
+
+  /** What Telegram's answer (to a send, or to an action on a post) does to the account. */
+  stopping(c: Classified): void {
+    if (c.kind === 'flood_wait') this.flood(Date.now() + c.seconds * 1000, c.seconds);
+    if (c.kind === 'account' && this.#ctx.account.status !== 'account_stopped') this.#stopped(c);
   }
 
   /** FLOOD_WAIT until `until`: no sends, rows back, campaigns paused by the recorder (seconds given). */

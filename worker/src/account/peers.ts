@@ -14,6 +14,9 @@ function usable(p: ResolvedPeer): boolean {
   return p.accessHash !== null || (p.telegramId.startsWith('-') && !p.telegramId.startsWith('-100'));
 }
 
+/** What a lookup reads of a claimed row (a delivery's, or an action's on its post). */
+export type PeerRow = Pick<db.ClaimRow, 'telegram_id' | 'access_hash' | 'channel_id' | 'peer'>;
+
 export interface PeerHooks {
   /** A lookup for a queued row failed: that is the delivery's outcome. */
   unresolved(row: db.ClaimRow, err: unknown): Promise<void>;
@@ -37,7 +40,7 @@ export class AccountPeers {
    * never another account's hash) or this process's. One without a hash (not yet resolved by
    * this account) is resolved first, never sent with 0.
    */
-  known(row: db.ClaimRow): ResolvedPeer | undefined {
+  known(row: PeerRow): ResolvedPeer | undefined {
     const cached = row.telegram_id ? { telegramId: row.telegram_id, accessHash: row.access_hash } : undefined;
     return cached && usable(cached) ? cached : this.#peers.get(row.channel_id ?? row.peer);
   }
@@ -69,7 +72,7 @@ export class AccountPeers {
   }
 
   /** Looks the peer up once per account and has the recorder keep it in the account's cache. */
-  async resolve(row: db.ClaimRow): Promise<ResolvedPeer> {
+  async resolve(row: PeerRow): Promise<ResolvedPeer> {
     const { deps, id } = this.#ctx;
     const key = row.channel_id ?? row.peer;
     let p = this.#peers.get(key);

@@ -14,6 +14,7 @@ import { serverConnection, TelegramServer, trustServerKey } from './server.ts';
 import {
   type MediaFile,
   type MediaRef,
+  type MessageEdit,
   type OutgoingMessage,
   type PostViews,
   type ResolvedPeer,
@@ -392,6 +393,42 @@ export class GramJsGateway implements TelegramGateway {
         : new Api.messages.SendMessage({ ...common, noWebpage: !m.linkPreview || undefined }),
     );
     return { messageId: sentMessageId(result, m.randomId) };
+  }
+
+  async editMessage(e: MessageEdit): Promise<void> {
+    const { message, entities } = formatMessage(e.text, e.parseMode);
+    await this.#invoke(
+      new Api.messages.EditMessage({
+        peer: inputPeer(e.peer),
+        id: e.messageId,
+        message,
+        entities,
+        noWebpage: !e.linkPreview || undefined,
+      }),
+    );
+  }
+
+  async deleteMessage(peer: ResolvedPeer, messageId: number): Promise<void> {
+    const input = inputPeer(peer);
+    await this.#invoke(
+      input instanceof Api.InputPeerChannel
+        ? new Api.channels.DeleteMessages({
+          channel: new Api.InputChannel({ channelId: input.channelId, accessHash: input.accessHash }),
+          id: [messageId],
+        })
+        : new Api.messages.DeleteMessages({ id: [messageId], revoke: true }),
+    );
+  }
+
+  async pinMessage(peer: ResolvedPeer, messageId: number, opts: { silent: boolean; unpin: boolean }): Promise<void> {
+    await this.#invoke(
+      new Api.messages.UpdatePinnedMessage({
+        peer: inputPeer(peer),
+        id: messageId,
+        silent: opts.silent || undefined,
+        unpin: opts.unpin || undefined,
+      }),
+    );
   }
 
   /**

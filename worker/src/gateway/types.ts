@@ -50,6 +50,15 @@ export interface OutgoingMessage {
   media?: MediaRef;
 }
 
+/** A new text for a sent post (its caption, for a post with media). */
+export interface MessageEdit {
+  peer: ResolvedPeer;
+  messageId: number;
+  text: string;
+  parseMode: ParseMode;
+  linkPreview: boolean;
+}
+
 /** One post's figures as messages.getMessagesViews answers them (null: not given, e.g. a deleted post). */
 export interface PostViews {
   views: number | null;
@@ -66,6 +75,12 @@ export interface TelegramGateway {
   /** Looks a peer up once ("@name", "+invite", "-100…"); the caller stores the answer. */
   resolvePeer(peer: string): Promise<ResolvedPeer>;
   send(message: OutgoingMessage): Promise<{ messageId: number }>;
+  /** messages.editMessage; Telegram answers MESSAGE_NOT_MODIFIED when the post already reads so. */
+  editMessage(edit: MessageEdit): Promise<void>;
+  /** channels.deleteMessages in a channel or supergroup, else messages.deleteMessages for everyone. */
+  deleteMessage(peer: ResolvedPeer, messageId: number): Promise<void>;
+  /** messages.updatePinnedMessage (unpin: takes the pin off; silent: no notification). */
+  pinMessage(peer: ResolvedPeer, messageId: number, opts: { silent: boolean; unpin: boolean }): Promise<void>;
   /** Uploads a file once (upload.saveFilePart + messages.uploadMedia); sends then refer to it. */
   uploadMedia(file: MediaFile): Promise<MediaRef>;
   /**

@@ -19,10 +19,48 @@ export interface Outage {
  * A post: media is the kind of file the message carries (photo, video, document), if any; at is
  * when Telegram accepted it (it was reachable then), the message's time whenever it is stored.
  */
-type PostArgs = [accountId: string, chatId: string, randomId: string, label: string, media?: string, at?: Date];
+type PostArgs = [
+  accountId: string,
+  chatId: string,
+  randomId: string,
+  label: string,
+  media?: string,
+  at?: Date,
+  text?: string,
+];
+
+/** What can be done to a posted message (the simulator's messages.editMessage, deleteMessages, updatePinnedMessage). */
+export type PostAction = { kind: 'edit'; text: string } | { kind: 'delete' | 'pin' | 'unpin' };
+
+/** An action Telegram carried out, in the order it did. */
+export interface ActionRecord {
+  accountId: string;
+  chatId: string;
+  messageId: number;
+  kind: PostAction['kind'];
+  text: string | null;
+}
+
+/**
+ * Telegram's answer to an action: null when done, else its error. Edits and pins of a message
+ * that is not there (never posted, or deleted) are MESSAGE_ID_INVALID, an edit to the text the
+ * message has MESSAGE_NOT_MODIFIED (core.telegram.org/method/messages.editMessage); deleting a
+ * message that is not there deletes nothing and is no error (/method/channels.deleteMessages).
+ */
+export type ActionAnswer = null | 'MESSAGE_ID_INVALID' | 'MESSAGE_NOT_MODIFIED';
+
+function answerFor(found: { text: string | null; deleted: boolean } | undefined, a: PostAction): ActionAnswer | 'none' {
+  if (!found || found.deleted) return a.kind === 'delete' ? 'none' : 'MESSAGE_ID_INVALID';
+  if (a.kind === 'edit' && found.text === a.text) return 'MESSAGE_NOT_MODIFIED';
+  return null;
+}
 
 export interface MessageStore {
   post(...args: PostArgs): Promise<PostedMessage>;
+  /** Carries out an action on a message of the chat, as Telegram answers it (logged when done). */
+  act(accountId: string, chatId: string, messageId: number, action: PostAction): Promise<ActionAnswer>;
+  /** Every action carried out, in order. */
+  actions(): Promise<ActionRecord[]>;
   /** Remembers an outage, so a check can hold each message's time against it. */
   outage(o: Outage): Promise<void>;
   outages(): Promise<Outage[]>;
@@ -40,21 +78,39 @@ export class MemoryMessageStore implements MessageStore {
   #log: Array<
     { accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }
   > = [];
+  #posts = new Map<string, { text: string | null; deleted: boolean }>();
+  #actions: ActionRecord[] = [];
   #nextId = 1;
   #outages: Outage[] = [];
 
-  async post(...[accountId, chatId, randomId, label, media, at = new Date()]: PostArgs): Promise<PostedMessage> {
+  async post(...[accountId, chatId, randomId, label, media, at = new Date(), text]: PostArgs): Promise<PostedMessage> {
     const key = `${accountId}|${chatId}|${randomId}`;
     const earlier = this.#byKey.get(key);
     if (earlier !== undefined) return { messageId: earlier, duplicate: true };
     const messageId = this.#nextId++;
     this.#byKey.set(key, messageId);
+    this.#posts.set(`${chatId}|${messageId}`, { text: text ?? null, deleted: false });
     this.#log.push({ accountId, chatId, peer: label, randomId, messageId, at, media: media ?? null });
     return { messageId, duplicate: false };
   }
 
   async outage(o: Outage): Promise<void> {
     this.#outages.push(o);
+  }
+
+  async act(accountId: string, chatId: string, messageId: number, a: PostAction): Promise<ActionAnswer> {
+    const post = this.#posts.get(`${chatId}|${messageId}`);
+    const answer = answerFor(post, a);
+    if (answer === 'none') return null;
+    if (answer || !post) return answer;
+    if (a.kind === 'edit') post.text = a.text;
+    if (a.kind === 'delete') post.deleted = true;
+    this.#actions.push({ accountId, chatId, messageId, kind: a.kind, text: a.kind === 'edit' ? a.text : null });
+    return null;
+  }
+
+  async actions(): Promise<ActionRecord[]> {
+    return [...this.#actions];
   }
 
   async outages(): Promise<Outage[]> {
@@ -95,6 +151,11 @@ export class PostgresMessageStore implements MessageStore {
         posted_at timestamptz not null default clock_timestamp(),
         primary key (account_id, chat_id, random_id));
       alter table telegram_sim.messages add column if not exists media text;
+      alter table telegram_sim.messages add column if not exists text text;
+      alter table telegram_sim.messages add column if not exists deleted boolean not null default false;
+      create table if not exists telegram_sim.actions (
+        seq bigint generated always as identity primary key, account_id text not null, chat_id text not null,
+        message_id bigint not null, kind text not null, text text);
       create table if not exists telegram_sim.outages (started_at timestamptz not null, ends_at timestamptz not null);`).then(
       () => {},
       (err: unknown) => {
@@ -104,12 +165,12 @@ export class PostgresMessageStore implements MessageStore {
     );
   }
 
-  async post(...[accountId, chatId, randomId, label, media, at = new Date()]: PostArgs): Promise<PostedMessage> {
+  async post(...[accountId, chatId, randomId, label, media, at = new Date(), text]: PostArgs): Promise<PostedMessage> {
     await this.#ready;
     const ins = await this.#pool.query<{ message_id: string }>(
-      `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media, posted_at)
-       values ($1, $2, $3, $4, $5, $6) on conflict do nothing returning message_id`,
-      [accountId, chatId, randomId, label, media ?? null, at],
+      `insert into telegram_sim.messages (account_id, chat_id, random_id, peer, media, posted_at, text)
+       values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing returning message_id`,
+      [accountId, chatId, randomId, label, media ?? null, at, text ?? null],
     );
     if (ins.rows[0]) return { messageId: Number(ins.rows[0].message_id), duplicate: false };
     const old = await this.#pool.query<{ message_id: string }>(
@@ -141,6 +202,53 @@ export class PostgresMessageStore implements MessageStore {
       messageId: Number(r.message_id),
       at: r.posted_at,
       media: r.media,
+    }));
+  }
+
+  /** One transaction: the message is locked, so two workers' actions on it answer one after the other. */
+  async act(accountId: string, chatId: string, messageId: number, a: PostAction): Promise<ActionAnswer> {
+    await this.#ready;
+    const client = await this.#pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query(
+        'select text, deleted from telegram_sim.messages where chat_id = $1 and message_id = $2 for update',
+        [chatId, messageId],
+      );
+      const answer = answerFor(rows[0], a);
+      if (answer === null) {
+        const text = a.kind === 'edit' ? a.text : null;
+        await client.query(
+          `update telegram_sim.messages set text = coalesce($3, text), deleted = deleted or $4
+           where chat_id = $1 and message_id = $2`,
+          [chatId, messageId, text, a.kind === 'delete'],
+        );
+        await client.query(
+          'insert into telegram_sim.actions (account_id, chat_id, message_id, kind, text) values ($1, $2, $3, $4, $5)',
+          [accountId, chatId, messageId, a.kind, text],
+        );
+      }
+      await client.query('commit');
+      return answer === 'none' ? null : answer;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async actions(): Promise<ActionRecord[]> {
+    await this.#ready;
+    const { rows } = await this.#pool.query(
+      'select account_id, chat_id, message_id, kind, text from telegram_sim.actions order by seq',
+    );
+    return rows.map((r) => ({
+      accountId: r.account_id,
+      chatId: r.chat_id,
+      messageId: Number(r.message_id),
+      kind: r.kind,
+      text: r.text,
     }));
   }
 

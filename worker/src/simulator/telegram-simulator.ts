@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Api, errors } from 'telegram';
 import { returnBigInt } from 'telegram/Helpers.js';
+import { answerAfterSend, isAfterSend } from './after-send.ts';
 import { SimulatedMedia } from './media.ts';
 import { MemoryMessageStore, type MessageStore, type PostedMessage } from './store.ts';
 import { realClock, type SimulatorClock, SimulatorOptions, type SimulatorOptionsInput, type TargetBehaviour } from './options.ts';
@@ -178,6 +179,7 @@ export class TelegramSimulator {
       return this.media.savePart(accountId, request);
     }
     if (request instanceof Api.messages.UploadMedia) return this.media.upload(accountId, request, fail);
+    if (isAfterSend(request)) return answerAfterSend(this.store, accountId, request, fail);
     if (request instanceof Api.messages.GetMessagesViews) return this.#postViews(accountId, request, fail);
     if (request instanceof Api.messages.GetMessagesReactions) return this.#postReactions(accountId, request, fail);
     if (request instanceof Api.help.GetNearestDc) {
@@ -307,7 +309,7 @@ export class TelegramSimulator {
         fail(400, 'CHANNEL_INVALID');
       }
       const media = req instanceof Api.messages.SendMedia ? this.media.check(accountId, req.media, fail) : undefined;
-      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media, acceptedAt);
+      const posted = await this.#post(accountId, chatId, randomId, peer, target, faulty, fail, media, acceptedAt, req.message);
       this.sends.push({ accountId, peer, randomId, requestedAt, startedAt, at: this.clock.now(), duplicate: posted.duplicate });
       this.#inFlight.delete(key);
       if (faulty && target.hang === 'after') return never();
@@ -333,6 +335,7 @@ export class TelegramSimulator {
     fail: (code: number, message: string) => never,
     media?: string,
     acceptedAt?: Date,
+    text?: string,
   ): Promise<PostedMessage> {
     const acct = this.#account(accountId);
     const now = this.clock.now();
@@ -371,7 +374,7 @@ export class TelegramSimulator {
         if (i >= 0) times.splice(i, 1);
       }
     };
-    const posted = await this.store.post(accountId, chatId, randomId, peer, media, acceptedAt).catch((err: unknown) => {
+    const posted = await this.store.post(accountId, chatId, randomId, peer, media, acceptedAt, text).catch((err: unknown) => {
       unadmit();
       throw err;
     });

@@ -345,23 +345,29 @@ describe('account health on GET /accounts and Realtime', () => {
 
   it('start, schedule or resume on an account that cannot send: 409 saying what to do; after PEER_FLOOD, the start reactivates it', async () => {
     const owner = await api.newUser();
-    const { client, account, campaigns: [first], channelIds } = await ownerWithCampaigns(owner);
+    const { client, account, campaigns: [first, done], channelIds } = await ownerWithCampaigns(owner);
     const draft = (scheduledAt?: string) =>
       client.createCampaign({ name: 'later', message: { text: 'hi' }, channelIds, accountId: account.id, scheduledAt });
-    const refused = async (action: 'start' | 'resume', campaignId: string) => {
+    const refused = async (action: 'start' | 'resume' | 'retry-failed', campaignId: string) => {
+      const before = (await owner.call('GET', `/campaigns/${campaignId}`)).body.state;
       const r = await owner.call('POST', `/campaigns/${campaignId}/${action}`);
-      expect((await owner.call('GET', `/campaigns/${campaignId}`)).body.state).toBe(action === 'start' ? 'draft' : 'paused');
+      expect((await owner.call('GET', `/campaigns/${campaignId}`)).body.state).toBe(before);
       return [r.status, r.body.error?.message];
     };
     const now = await draft();
     const scheduled = await draft(new Date(Date.now() + 3_600_000).toISOString());
     await owner.call('POST', `/campaigns/${first!.id}/pause`);
+    // every send failed, as the worker records it: the campaign completed
+    await c.query(`update public.deliveries set state = 'failed', error_code = 'CHAT_WRITE_FORBIDDEN' where campaign_id = $1`, [
+      done!.id,
+    ]);
 
     await owner.call('POST', `/accounts/${account.id}/disable`);
     const enableFirst = `account ${account.id} is disabled: enable it first (POST /accounts/${account.id}/enable)`;
     expect(await refused('start', now.id)).toEqual([409, `cannot start campaign: ${enableFirst}`]);
     expect(await refused('start', scheduled.id)).toEqual([409, `cannot start campaign: ${enableFirst}`]);
     expect(await refused('resume', first!.id)).toEqual([409, `cannot resume campaign: ${enableFirst}`]);
+    expect(await refused('retry-failed', done!.id)).toEqual([409, `cannot retry-failed campaign: ${enableFirst}`]);
 
     await owner.call('POST', `/accounts/${account.id}/enable`);
     await worker('select public.worker_account_status($1, $2, $3)', [account.id, 'revoked', 'SESSION_REVOKED']);

@@ -373,7 +373,7 @@ export const routes = {
     fn: 'accounts',
     method: 'POST',
     path: '/{id}/disable',
-    summary: 'Stop the account sending (status disabled): its running and scheduled campaigns pause until resumed',
+    summary: 'Stop the account sending (status disabled): its running and scheduled campaigns pause until it is enabled',
     params: id,
     status: 200,
     response: accounts.accountSchema,
@@ -382,7 +382,8 @@ export const routes = {
     fn: 'accounts',
     method: 'POST',
     path: '/{id}/enable',
-    summary: 'Make a disabled account active again (resume the campaigns it paused); 409 unless disabled',
+    summary:
+      'Give a disabled account back its real status (revoked, limited, frozen, logging_in, flood_wait or active) and, active, resume the campaigns the disable paused; 409 unless disabled',
     params: id,
     status: 200,
     response: accounts.accountSchema,

@@ -65,7 +65,51 @@ async function ownerWithCampaigns(user: User) {
     await client.startCampaign(campaign.id);
     campaigns.push(campaign);
   }
-  return { cl, account, campaigns };
+  return { cl, client, account, campaigns, channelIds };
+}
+
+const keyId = 'a1b2c3d4e5f60718';
+const workerId = '00000000-0000-4000-8000-00000000beef';
+
+/** One sign-in of the account as the function (the owner) and a worker call it; sealed bytes are opaque here. */
+function signIn(owner: User, accountId: string) {
+  const step = (kind: string) =>
+    asUser(
+      c,
+      owner.id,
+      (t) => t.query(`select public.request_login_step($1, $2, $3, $4, '+•••12')`, [accountId, kind, keyId, Buffer.alloc(61, 7)]),
+    );
+  // Every test's accounts share the key: take this account's step (others' are left taken, unanswered).
+  const take = async () =>
+    (await worker('select id from public.worker_take_login_steps($1, $2, 1000) where account_id = $3', [
+      workerId,
+      [keyId],
+      accountId,
+    ]))
+      .rows[0];
+  const answer = async (state: string, finished: boolean) => {
+    const taken = await take();
+    await worker('select public.worker_answer_login_step($1, $2, false, $3)', [taken.id, { state }, finished]);
+  };
+  const expire = async () => {
+    await c.query(`update private.account_logins set expires_at = now() - interval '1 second' where account_id = $1`, [
+      accountId,
+    ]);
+    await worker('select from public.worker_take_login_steps($1, $2)', [workerId, [keyId]]);
+  };
+  const signedIn = async () => {
+    await step('phone');
+    const taken = await take();
+    await worker('select public.worker_store_session($1, $2, $3, $4)', [accountId, keyId, Buffer.alloc(12), Buffer.alloc(40)]);
+    await worker('select public.worker_answer_login_step($1, $2, false, true)', [taken.id, { state: 'signed_in' }]);
+  };
+  return { step, start: () => step('phone'), answer, expire, signedIn };
+}
+
+/** The account's status and why, as GET /accounts/{id} shows them to its owner. */
+async function statusOf(owner: User, accountId: string) {
+  const a = (await owner.call('GET', `/accounts/${accountId}`)).body as Account;
+  return [a.status, a.statusReason];
 }
 
 /** Status events of the account's private topic, as the owner's app receives them. */
@@ -149,25 +193,8 @@ describe('account health on GET /accounts and Realtime', () => {
   it('logging_in while a sign-in of an account with no session is under way; after it, signed in or what it was', async () => {
     const owner = await api.newUser();
     const { account } = await ownerWithCampaigns(owner);
-    const keyId = 'a1b2c3d4e5f60718';
-    const workerId = '00000000-0000-4000-8000-00000000beef';
-    const status = async () => {
-      const a = (await owner.call('GET', `/accounts/${account.id}`)).body as Account;
-      return [a.status, a.statusReason];
-    };
-    // The function's and the worker's calls of one sign-in step (sealed bytes are opaque here).
-    const step = (kind: string) =>
-      asUser(
-        c,
-        owner.id,
-        (t) =>
-          t.query(`select public.request_login_step($1, $2, $3, $4, '+•••12')`, [account.id, kind, keyId, Buffer.alloc(61, 7)]),
-      );
-    const start = () => step('phone');
-    const answer = async (state: string, finished: boolean) => {
-      const [step] = (await worker('select id from public.worker_take_login_steps($1, $2)', [workerId, [keyId]])).rows;
-      await worker('select public.worker_answer_login_step($1, $2, false, $3)', [step.id, { state }, finished]);
-    };
+    const status = () => statusOf(owner, account.id);
+    const { step, start, answer, expire, signedIn } = signIn(owner, account.id);
 
     await start();
     expect(await status()).toEqual(['logging_in', 'signing in (phone)']);
@@ -182,17 +209,11 @@ describe('account health on GET /accounts and Realtime', () => {
     await start();
     await answer('code_sent', false);
     expect(await status()).toEqual(['logging_in', 'signing in (phone)']);
-    await c.query(`update private.account_logins set expires_at = now() - interval '1 second' where account_id = $1`, [
-      account.id,
-    ]);
-    await worker('select from public.worker_take_login_steps($1, $2)', [workerId, [keyId]]);
+    await expire();
     expect(await status()).toEqual(['revoked', 'AUTH_KEY_UNREGISTERED: gone']);
 
     // Signed in: the worker stores the session, then answers; the account is active.
-    await start();
-    const [taken] = (await worker('select id from public.worker_take_login_steps($1, $2)', [workerId, [keyId]])).rows;
-    await worker('select public.worker_store_session($1, $2, $3, $4)', [account.id, keyId, Buffer.alloc(12), Buffer.alloc(40)]);
-    await worker('select public.worker_answer_login_step($1, $2, false, true)', [taken.id, { state: 'signed_in' }]);
+    await signedIn();
     expect(await status()).toEqual(['active', null]);
 
     // With a session, the account keeps its status (and sends with it) while it signs in anew.
@@ -241,10 +262,10 @@ describe('account health on GET /accounts and Realtime', () => {
       `cannot resume campaign: account ${account.id} is disabled: enable it first (POST /accounts/${account.id}/enable)`,
     ]);
 
+    // The FLOOD_WAIT kept by the disable is over: enable makes it active and resumes what it paused.
     const enabled = await owner.call('POST', `/accounts/${account.id}/enable`);
-    expect(enabled.body).toMatchObject({ status: 'active', statusReason: null });
-    expect((enabled.body as Account).pausedCampaigns).toHaveLength(2);
-    for (const x of campaigns) expect((await owner.call('POST', `/campaigns/${x.id}/resume`)).body.state).toBe('running');
+    expect(enabled.body).toMatchObject({ status: 'active', statusReason: null, pausedCampaigns: [] });
+    for (const x of campaigns) expect((await owner.call('GET', `/campaigns/${x.id}`)).body.state).toBe('running');
     const again = await owner.call('POST', `/accounts/${account.id}/enable`);
     expect([again.status, again.body.error.message]).toEqual([409, `account ${account.id} is not disabled (it is active)`]);
     const audit = await c.query(
@@ -252,5 +273,117 @@ describe('account health on GET /accounts and Realtime', () => {
       [account.id],
     );
     expect(audit.rows.map((r) => r.action)).toEqual(['disable', 'enable']);
+  });
+
+  it('enable restores what Telegram said: revoked with its reason, a sign-in under way, a revoke or PEER_FLOOD reported while disabled', async () => {
+    const owner = await api.newUser();
+    const { account } = await ownerWithCampaigns(owner);
+    const status = () => statusOf(owner, account.id);
+    const toggle = async () => {
+      expect((await owner.call('POST', `/accounts/${account.id}/disable`)).body.status).toBe('disabled');
+      return (await owner.call('POST', `/accounts/${account.id}/enable`)).body as Account;
+    };
+    const login = signIn(owner, account.id);
+
+    await worker('select public.worker_account_status($1, $2, $3)', [account.id, 'revoked', 'AUTH_KEY_UNREGISTERED: gone']);
+    const revoked = await toggle();
+    expect([revoked.status, revoked.statusReason]).toEqual(['revoked', 'AUTH_KEY_UNREGISTERED: gone']);
+    // no session: the campaigns the revoke paused stay paused for the owner's resume after a sign-in
+    expect(revoked.pausedCampaigns.map((p) => p.pauseReason)).toEqual(['account', 'account']);
+
+    // A sign-in under way across the disable: still signing in, and if it expires, revoked again.
+    await login.start();
+    await login.answer('code_sent', false);
+    await toggle();
+    expect(await status()).toEqual(['logging_in', 'signing in (phone)']);
+    await login.expire();
+    expect(await status()).toEqual(['revoked', 'AUTH_KEY_UNREGISTERED: gone']);
+
+    // Signed in while disabled: active once enabled.
+    await owner.call('POST', `/accounts/${account.id}/disable`);
+    await login.signedIn();
+    expect(await status()).toEqual(['disabled', 'disabled by its owner']);
+    expect((await owner.call('POST', `/accounts/${account.id}/enable`)).body.status).toBe('active');
+
+    // What a send in flight reports while the account is disabled is what enable restores.
+    for (const [reported, reason] of [['revoked', 'SESSION_REVOKED'], ['limited', 'PEER_FLOOD']]) {
+      if (reported === 'limited') await login.signedIn();
+      await owner.call('POST', `/accounts/${account.id}/disable`);
+      await worker('select public.worker_account_status($1, $2, $3)', [account.id, reported, reason]);
+      expect(await status()).toEqual(['disabled', 'disabled by its owner']);
+      const enabled = (await owner.call('POST', `/accounts/${account.id}/enable`)).body as Account;
+      expect([enabled.status, enabled.statusReason]).toEqual([reported, reason]);
+    }
+    // PEER_FLOOD before the disable stays too.
+    expect(await toggle()).toMatchObject({ status: 'limited', statusReason: 'PEER_FLOOD' });
+  });
+
+  it('enable resumes exactly the campaigns the disable paused: not one the owner paused, a FLOOD_WAIT still under way kept', async () => {
+    const owner = await api.newUser();
+    const { account, campaigns: [first, second] } = await ownerWithCampaigns(owner);
+    expect((await owner.call('POST', `/campaigns/${second!.id}/pause`)).body.pauseReason).toBe('manual');
+    const floodUntil = (await worker('select public.worker_flood_wait($1, 600) as u', [account.id])).rows[0].u as Date;
+
+    await owner.call('POST', `/accounts/${account.id}/disable`);
+    const enabled = (await owner.call('POST', `/accounts/${account.id}/enable`)).body as Account;
+    expect([enabled.status, enabled.floodWaitUntil && new Date(enabled.floodWaitUntil).getTime()]).toEqual([
+      'flood_wait',
+      floodUntil.getTime(),
+    ]);
+    expect(enabled.pausedCampaigns.map((p) => [p.id, p.pauseReason, new Date(p.resumeAt!).getTime()])).toEqual([
+      [first!.id, 'flood_wait', floodUntil.getTime()],
+    ]);
+    expect((await owner.call('GET', `/campaigns/${second!.id}`)).body).toMatchObject({ state: 'paused', pauseReason: 'manual' });
+    // the wait's own job, queued for its end, still resumes it as any campaign the wait paused
+    const due = await c.query(
+      `select count(*)::int n from pgboss.job j join public.telegram_accounts a on a.id::text = j.data ->> 'accountId'
+       where a.id = $1 and j.name = 'campaign-resume' and j.state = 'created' and j.start_after = a.flood_wait_until`,
+      [account.id],
+    );
+    expect(due.rows[0].n).toBe(1);
+  });
+
+  it('start, schedule or resume on an account that cannot send: 409 saying what to do; after PEER_FLOOD, the start reactivates it', async () => {
+    const owner = await api.newUser();
+    const { client, account, campaigns: [first, done], channelIds } = await ownerWithCampaigns(owner);
+    const draft = (scheduledAt?: string) =>
+      client.createCampaign({ name: 'later', message: { text: 'hi' }, channelIds, accountId: account.id, scheduledAt });
+    const refused = async (action: 'start' | 'resume' | 'retry-failed', campaignId: string) => {
+      const before = (await owner.call('GET', `/campaigns/${campaignId}`)).body.state;
+      const r = await owner.call('POST', `/campaigns/${campaignId}/${action}`);
+      expect((await owner.call('GET', `/campaigns/${campaignId}`)).body.state).toBe(before);
+      return [r.status, r.body.error?.message];
+    };
+    const now = await draft();
+    const scheduled = await draft(new Date(Date.now() + 3_600_000).toISOString());
+    await owner.call('POST', `/campaigns/${first!.id}/pause`);
+    // every send failed, as the worker records it: the campaign completed
+    await c.query(`update public.deliveries set state = 'failed', error_code = 'CHAT_WRITE_FORBIDDEN' where campaign_id = $1`, [
+      done!.id,
+    ]);
+
+    await owner.call('POST', `/accounts/${account.id}/disable`);
+    const enableFirst = `account ${account.id} is disabled: enable it first (POST /accounts/${account.id}/enable)`;
+    expect(await refused('start', now.id)).toEqual([409, `cannot start campaign: ${enableFirst}`]);
+    expect(await refused('start', scheduled.id)).toEqual([409, `cannot start campaign: ${enableFirst}`]);
+    expect(await refused('resume', first!.id)).toEqual([409, `cannot resume campaign: ${enableFirst}`]);
+    expect(await refused('retry-failed', done!.id)).toEqual([409, `cannot retry-failed campaign: ${enableFirst}`]);
+
+    await owner.call('POST', `/accounts/${account.id}/enable`);
+    await worker('select public.worker_account_status($1, $2, $3)', [account.id, 'revoked', 'SESSION_REVOKED']);
+    const signInFirst =
+      `account ${account.id} has no Telegram session (revoked: SESSION_REVOKED): sign it in through the API (POST /accounts/${account.id}/login, or \`npm run login -- --api <functions URL> --account ${account.id}\`)`;
+    expect(await refused('start', now.id)).toEqual([409, `cannot start campaign: ${signInFirst}, then start`]);
+    expect(await refused('resume', first!.id)).toEqual([409, `cannot resume campaign: ${signInFirst}, then resume`]);
+    await signIn(owner, account.id).start();
+    expect((await refused('start', now.id))[1]).toMatch(/^cannot start campaign: .*a sign-in is under way/);
+
+    await worker('select public.worker_account_status($1, $2, $3)', [account.id, 'limited', 'PEER_FLOOD']);
+    expect((await owner.call('POST', `/campaigns/${scheduled.id}/start`)).body.state).toBe('scheduled');
+    expect(await statusOf(owner, account.id)).toEqual(['active', null]);
+    const audit = await c.query(`select action from public.audit_log where entity_id = $1 and action = 'reactivate'`, [
+      account.id,
+    ]);
+    expect(audit.rows).toHaveLength(1);
   });
 });

@@ -1,8 +1,9 @@
 // A worker SIGKILLed while it performs a sign-in step (the stand-in holds the Telegram call, so the
 // worker dies between sending it and the answer), through the real functions over HTTP:
 // auth.sendCode and auth.signIn are not performed twice, and the caller gets 503
-// login_interrupted at once, free to send its next request right away; auth.checkPassword is
-// performed again by another worker, and the caller gets signed_in within its one wait.
+// login_interrupted at once, free to send its next request right away; auth.checkPassword and
+// auth.importBotAuthorization are performed again by another worker, and the caller gets
+// signed_in within its one wait.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
@@ -61,6 +62,18 @@ function killDuring(method: string, kind: string, running: WorkerProcess[]): Pro
 }
 
 describe('sign-in step of a worker that died', () => {
+  it('imports a bot token again on another worker when the one importing it dies', async () => {
+    const { token } = standIn().model.accounts.createBot('lost_worker_bot');
+    const accountId = (await user.call('POST', '/accounts', { label: 'bot of a dead worker' })).body.id;
+    const running = [await startWorkerProcess(), await startWorkerProcess()];
+    const killed = killDuring('auth.importBotAuthorization', 'bot', running);
+    const r = await user.call('POST', `/accounts/${accountId}/login`, { botToken: token });
+    const dead = await killed;
+    expect([r.status, r.body.state], JSON.stringify(r.body)).toEqual([200, 'signed_in']);
+    expect(running.find((w) => w !== dead)!.log()).toContain('"loginStep":"bot"');
+    for (const w of running) expect(w.log()).not.toContain(token);
+  });
+
   it('answers login_interrupted for sendCode and signIn, retries checkPassword on another worker', async () => {
     const phone = testPhone(2);
     const owner = track(await signedIn(standIn(), phone));

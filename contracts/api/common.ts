@@ -37,6 +37,7 @@ export const errorCodeSchema = z.enum([
   'validation_failed', // 422
   'quota_exceeded', // 422: a per-user limit (details name the quota and its limit)
   'login_refused', // 4xx: Telegram refused a sign-in step (details name its error, and FLOOD_WAIT's seconds)
+  'login_interrupted', // 503: the worker died performing a sign-in step that is not performed twice; the message says what to send now
   'unavailable', // 503: database unreachable or busy; retry
   'internal', // 500: a bug; details are in the server log, never in the answer
 ]);

@@ -113,7 +113,12 @@ async function servedSessions(
 }
 
 /** Sign-in through the API: a gramjs worker holding the session key (it stores what it signs in). */
-async function loginService(config: WorkerConfig, pool: pg.Pool, log: Logger): Promise<LoginService | null> {
+async function loginService(
+  config: WorkerConfig,
+  pool: pg.Pool,
+  log: Logger,
+  lockPid: () => number,
+): Promise<LoginService | null> {
   if (config.mode !== 'gramjs' || !config.sessionKey || !config.apiId || !config.apiHash) return null;
   const service = new LoginService({
     pool,
@@ -123,6 +128,7 @@ async function loginService(config: WorkerConfig, pool: pg.Pool, log: Logger): P
     server: config.server,
     proxyAllowPrivate: config.proxyAllowPrivateTargets,
     pollMs: config.pollingSeconds * 1000,
+    lockPid,
   });
   await service.start();
   return service;
@@ -187,9 +193,9 @@ export async function startWorker(input: WorkerConfigInput | WorkerConfig, optio
   const boss = await startBoss(config, log);
   const wakeResume = await workResumeQueue(boss, pool, config, log);
   const webhooks = await workWebhooks({ boss, pool, config, log });
-  const logins = await loginService(config, pool, log);
 
   let fleet: Fleet | null = null;
+  const logins = await loginService(config, pool, log, () => fleet?.lockPid ?? 0);
   const clearance = new SendClearance({ pool, log, accounts: () => fleet?.accounts.values() ?? [] });
   const onNotify = (q: string) =>
     fleet?.notified(q) || clearance.notified(q) || webhooks.notified(q) || logins?.notified(q) || fetch.notified(q);

@@ -99,10 +99,26 @@ const REFUSALS: Record<string, [number, string | null]> = {
   FLOOD_WAIT: [429, null],
 };
 
+/**
+ * What the caller does after a step whose worker died performing it (the database answers it
+ * STEP_INTERRUPTED once the worker's session is gone; the steps it performs again never get here).
+ */
+const INTERRUPTED: Record<string, string> = {
+  code_sent: 'the worker died while Telegram checked the code; send the code again now ' +
+    '(if Telegram had used it, the answer is PHONE_CODE_EXPIRED: then start again with POST /accounts/{id}/login)',
+  failed: 'the worker died while asking Telegram for a code; a code may have been sent that can no longer be used: ' +
+    'start again now with POST /accounts/{id}/login',
+};
+
 /** The step's answer: the account's login, or a 4xx naming Telegram's error when the step was refused. */
 function answered(answer: Row, login: Login): Login {
   if (!answer.error) return login;
   const { code, seconds = null } = answer.error as { code: string; seconds?: number | null };
+  if (code === 'STEP_INTERRUPTED') {
+    throw new ApiError(503, 'login_interrupted', INTERRUPTED[answer.state] ?? INTERRUPTED.failed!, {
+      headers: { 'Retry-After': '0' },
+    });
+  }
   const [status, field] = REFUSALS[code] ?? [502, null];
   const message = code === 'FLOOD_WAIT'
     ? `Telegram asks to wait ${seconds} s before trying again (FLOOD_WAIT)`

@@ -34,6 +34,11 @@ export interface LoginServiceDeps {
   /** Local development and tests only: a proxy may be a loopback or private address. */
   proxyAllowPrivate: boolean;
   pollMs: number;
+  /**
+   * The backend pid of the worker's lock session (0 while it is down): a step is taken for it, so
+   * that the database hands the step on (or answers it) once the session is gone with the worker.
+   */
+  lockPid(): number;
 }
 
 interface Held {
@@ -91,7 +96,9 @@ export class LoginService {
     this.#busy = true;
     const ids = this.#keys.map((k) => k.id);
     const { pool, log, sessionKeys } = this.#d;
-    void takeLoginSteps(pool, this.workerId, ids, TAKE_LIMIT)
+    const lockPid = this.#d.lockPid();
+    // Without its lock session a worker takes no step: it could not be told from a dead one.
+    void (lockPid ? takeLoginSteps(pool, this.workerId, ids, TAKE_LIMIT, lockPid) : Promise.resolve([]))
       .then((steps) => steps.forEach((s) => this.#track(this.#perform(s))))
       .then(() => foldProxies(pool, this.#keys, sessionKeys[0]!, log, this.#unopenedProxies))
       .catch((err) => log.warn({ err }, 'taking sign-in steps or proxies failed; trying again at the next poll'))
@@ -111,6 +118,7 @@ export class LoginService {
 
   async #perform(step: TakenStep): Promise<void> {
     const log = this.#d.log.child({ accountId: step.accountId, loginStep: step.kind });
+    log.info('sign-in step taken');
     try {
       const key = this.#keys.find((k) => k.id === step.keyId)!;
       const secret = openLoginSecret(key, step.sealed, `${step.accountId}:${step.kind}`);

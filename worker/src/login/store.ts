@@ -10,7 +10,7 @@ export interface TakenStep {
   accountId: string;
   kind: StepKind;
   keyId: string;
-  /** The sealed secret: it left the database with the take. */
+  /** The sealed secret (the database clears it with the answer). */
   sealed: Buffer;
   /** The account's label: the first name of a number that signs up. */
   label: string;
@@ -32,8 +32,20 @@ export async function publishLoginKey(db: SqlExecutor, key: LoginKey): Promise<v
   await db.query('select public.worker_publish_login_key($1, $2)', [key.id, key.publicKey]);
 }
 
-export async function takeLoginSteps(db: SqlExecutor, workerId: string, keyIds: string[], limit: number): Promise<TakenStep[]> {
-  const { rows } = await db.query('select * from public.worker_take_login_steps($1, $2, $3)', [workerId, keyIds, limit]);
+/** `lockPid`: the worker's lock session; a step it takes is performed again, or answered, once that session is gone. */
+export async function takeLoginSteps(
+  db: SqlExecutor,
+  workerId: string,
+  keyIds: string[],
+  limit: number,
+  lockPid: number,
+): Promise<TakenStep[]> {
+  const { rows } = await db.query('select * from public.worker_take_login_steps($1, $2, $3, $4)', [
+    workerId,
+    keyIds,
+    limit,
+    lockPid,
+  ]);
   return rows.map((r) => ({
     id: r.id,
     accountId: r.account_id,

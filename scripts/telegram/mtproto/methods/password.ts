@@ -29,6 +29,7 @@ export function passwordMethods(m: Methods): Methods {
       });
     })
     .on(Api.auth.CheckPassword, async (ctx, req) => {
+      await ctx.model.faults.apply('auth.checkPassword');
       const account = ctx.model.accounts.passwordSubject(ctx.keyId);
       if (!account.password) badRequest('PASSWORD_HASH_INVALID');
       ctx.model.twoFactor.check(account, proofOf(req.password) ?? badRequest('PASSWORD_HASH_INVALID'));

@@ -55,6 +55,7 @@ export function sessionMethods(m: Methods): Methods {
     .on(Api.help.GetNearestDc, async (ctx) => new Api.NearestDc({ country: 'XX', thisDc: ctx.dcId, nearestDc: ctx.dcId }))
     .on(Api.auth.SendCode, async (ctx, req) => {
       checkApp(ctx, req.apiId, req.apiHash);
+      await ctx.model.faults.apply('auth.sendCode');
       // Counted on the number's own DC: a PHONE_MIGRATE_X answer sends no code.
       if (homeDcOf(req.phoneNumber) === ctx.dcId) ctx.model.signIn.beforeSendCode(req.phoneNumber);
       const { phoneCodeHash } = ctx.model.accounts.sendCode(req.phoneNumber, ctx.dcId);
@@ -62,6 +63,7 @@ export function sessionMethods(m: Methods): Methods {
       return new Api.auth.SentCode({ type: new Api.auth.SentCodeTypeApp({ length: 5 }), phoneCodeHash });
     })
     .on(Api.auth.SignIn, async (ctx, req) => {
+      await ctx.model.faults.apply('auth.signIn');
       ctx.model.signIn.assertFresh(req.phoneCodeHash);
       const signed = ctx.model.accounts.signIn(ctx.keyId, req.phoneNumber, req.phoneCodeHash, req.phoneCode ?? '');
       if (signed === 'sign-up') return new Api.auth.AuthorizationSignUpRequired({});

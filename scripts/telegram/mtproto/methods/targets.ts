@@ -175,6 +175,7 @@ export function targetMethods(m: Methods): Methods {
     .on(Api.auth.ImportBotAuthorization, async (ctx, req) => {
       // Checked like auth.sendCode's app (core.telegram.org/method/auth.importBotAuthorization: API_ID_INVALID).
       if (req.apiId !== ctx.apiId || req.apiHash !== ctx.apiHash) badRequest('API_ID_INVALID');
+      await ctx.model.faults.apply('auth.importBotAuthorization');
       const bot = ctx.model.accounts.importBot(ctx.keyId, req.botAuthToken);
       return new Api.auth.Authorization({ user: userView(ctx.model, bot, bot) });
     });

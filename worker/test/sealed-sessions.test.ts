@@ -65,7 +65,7 @@ describe('a gramjs worker without an account list', () => {
     const { logger, lines } = capturedLogger();
     await expect(startWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT), { logger })).rejects.toThrow(
       new RegExp(
-        `none of the 1 stored sessions opens with this worker's keys \\(${
+        `none of the 1 stored sessions opens with this worker's keys \\(it holds ${
           parseSessionKey(OTHER_KEY_TEXT).id
         }\\); they are sealed under ${KEY.id}`,
       ),
@@ -118,7 +118,7 @@ describe('a gramjs worker without an account list', () => {
     const before = (await state()).rows[0];
     const { logger, lines } = capturedLogger();
     await expect(startWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT), { logger })).rejects.toThrow(
-      `1 of the 2 stored sessions are sealed under keys this worker lacks (${
+      `1 of the 2 stored sessions are sealed under keys this worker lacks (it holds ${
         parseSessionKey(OTHER_KEY_TEXT).id
       }); they are sealed under ${KEY.id}: set WORKER_SESSION_KEY (or WORKER_SESSION_KEYS_OLD during a rotation) to that key`,
     );

@@ -50,7 +50,7 @@ export class ServedSessions {
   #refuse(what: string, rows: StoredSession[]): never {
     const ids = [...new Set(rows.map((s) => s.session.keyId))].join(', ');
     throw new SessionKeyError(
-      `${what} (${
+      `${what} (it holds ${
         this.#keys.map((k) => k.id).join(', ')
       }); they are sealed under ${ids}: set WORKER_SESSION_KEY (or WORKER_SESSION_KEYS_OLD during a rotation) to that key`,
     );

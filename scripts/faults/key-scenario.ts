@@ -69,10 +69,24 @@ async function refused(ctx: ScenarioContext, sql: pg.Pool, size: TakeoverSize, r
   ctx.notes.push(`${r.name}: ${end ? `exited ${end.code}` : 'did not exit'}${problems.length ? '' : ', nothing changed'}`);
 }
 
+/** The worker's lock session once one of the accounts it locked runs (connecting takes a while on a loaded machine). */
+async function running(sql: pg.Pool, w: WorkerProcess, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await sessionOf(sql, w);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
+
 /** Every account the worker holds with deliveries left sends within the bound (after it took them). */
 async function servesShare(ctx: ScenarioContext, sql: pg.Pool, w: WorkerProcess, limitMs: number) {
+  const { accounts } = await running(sql, w, limitMs);
+  // From here on its accounts' sends are its own (it holds their locks and runs them).
   const from = await dbNow(sql);
-  const { accounts } = await sessionOf(sql, w);
   const { rows: left } = await sql.query<{ account: string }>(
     `select account_id::text as account from public.campaigns where account_id = any($1::uuid[]) and pending_count >= $2`,
     [accounts, MIN_LEFT],

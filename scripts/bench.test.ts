@@ -31,14 +31,66 @@ function runCli(args: string[], timeoutMs: number): Promise<{ code: number | nul
   });
 }
 
+interface Timed {
+  accounts: number;
+  p50Seconds: number;
+  p95Seconds: number;
+  maxSeconds: number;
+}
+interface SharedSummary {
+  workers: number;
+  accounts: number;
+  perWorker: { min: number; max: number; ratio: number };
+  killResume: Timed;
+  termHandOver: Timed;
+  termExitSeconds: number;
+  lost: number;
+  duplicated: number;
+  violations: number;
+}
+
+/**
+ * The short shared point: 3 workers, 6 accounts, one SIGKILLed and one SIGTERMed. Properties
+ * only (each worker at its fair share, figures ordered and matching the raw samples, nothing lost
+ * or doubled); the product's 15 s and 5 s bounds are the full run's and the fault suite's.
+ */
+function expectSharedFleet(s: SharedSummary, raw: Record<string, unknown>, last: string) {
+  expect(Object.keys(s).sort(), last).toEqual([
+    'accounts',
+    'duplicated',
+    'killResume',
+    'lost',
+    'perWorker',
+    'termExitSeconds',
+    'termHandOver',
+    'violations',
+    'workers',
+  ]);
+  expect([s.workers, s.accounts]).toEqual([3, 6]);
+  expect(s.perWorker).toEqual({ min: 2, max: 2, ratio: 1 });
+  expect(raw.perWorker).toEqual([2, 2, 2]);
+  // The killed worker held 2 accounts, the survivors then 3 each.
+  expect(raw.afterKill).toEqual([3, 3]);
+  for (const [t, samples] of [[s.killResume, raw.killResumeMs], [s.termHandOver, raw.termHandOverMs]] as const) {
+    expect(t.accounts, last).toBeGreaterThan(0);
+    expect(samples).toHaveLength(t.accounts);
+    expect(0 < t.p50Seconds && t.p50Seconds <= t.p95Seconds && t.p95Seconds <= t.maxSeconds, last).toBe(true);
+    expect(Math.max(...(samples as number[])) / 1000).toBeCloseTo(t.maxSeconds, 1);
+  }
+  expect(s.termExitSeconds).toBeGreaterThan(0);
+  expect([s.lost, s.duplicated]).toEqual([0, 0]);
+  expect(raw.deliveries).toBe(6 * 24);
+}
+
 describe('npm run bench (short)', () => {
   it('prints the summary JSON last, fleet included, and writes results and a chart', async () => {
-    const r = await runCli(['--short', '--json', '--out', 'bench-test'], 230_000);
+    const r = await runCli(['--short', '--json', '--out', 'bench-test'], 380_000);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const last = r.stdout.trim().split('\n').at(-1)!;
-    const { fleet, idleCpuPercent1000, ...summary } = JSON.parse(last) as Record<string, number> & {
+    const { fleet, idleCpuPercent1000, sharedFleet, ...summary } = JSON.parse(last) as Record<string, number> & {
       fleet: Array<Record<string, number | null>>;
       idleCpuPercent1000: number | null;
+      sharedFleet: SharedSummary;
     };
     expect(Object.keys(summary).sort()).toEqual([
       'ceilingPerSecond',
@@ -107,15 +159,18 @@ describe('npm run bench (short)', () => {
     expect(results.fleet.idle).toMatchObject({ accounts: 200 });
     expect(results.fleet.idle.cpuPercent).toBeGreaterThanOrEqual(0);
     expect(results.fleet.idle.cpuPercent).toBeLessThan(20);
+    expectSharedFleet(sharedFleet, results.shared, last);
     expect(existsSync(join(dir, 'throughput.svg'))).toBe(true);
     expect(readFileSync(join(dir, 'throughput.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
-  }, 240_000);
+  }, 390_000);
 
   it('prints its usage with --help and names an unknown flag', async () => {
     const help = await runCli(['--help'], 20_000);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: npm run bench/);
-    for (const flag of ['--short', '--json', '--fleet-only', '--fleet ', '--idle ']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--short', '--json', '--fleet-only', '--fleet ', '--idle ', '--fleet-shared ']) {
+      expect(help.stdout).toContain(flag);
+    }
     const bad = await runCli(['--fleet-only', '--fast'], 20_000);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('unknown flag --fast');

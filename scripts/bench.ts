@@ -1,7 +1,8 @@
 // `npm run bench [-- flags]`: pipeline ceiling, pacing accuracy and fairness, pickup latency,
 // progress latency, and the fleet benchmark (many accounts on one worker process), against the
 // real worker, the simulator and an embedded Postgres of its own; and fleet points on real
-// clients (the worker's GramJS against the MTProto stand-in, bench/fleet-real.ts). Writes
+// clients (the worker's GramJS against the MTProto stand-in, bench/fleet-real.ts), and worker
+// processes sharing the accounts, one killed and one stopped (bench/fleet-shared.ts). Writes
 // .local/<dir: bench>/results.json and throughput.svg. `--help` lists the flags.
 import { startOwnCluster } from './bench/cluster.ts';
 import {
@@ -24,6 +25,16 @@ import {
   runRealFleet,
   SHORT_REAL,
 } from './bench/fleet-real.ts';
+import {
+  FULL_SHARED,
+  parseShared,
+  runSharedFleet,
+  sharedFleetSummary,
+  sharedFleetTable,
+  type SharedPoint,
+  type SharedResult,
+  SHORT_SHARED,
+} from './bench/fleet-shared.ts';
 import { writeResults } from './bench/report.ts';
 import type { BenchRun } from './bench/run.ts';
 
@@ -42,6 +53,10 @@ const USAGE = `usage: npm run bench [-- flags]
                      (scripts/telegram/) in a process of its own, same format as --fleet (default 10x1;
                      short and none: no point)
   --idle-real <list> idle points on real clients, in accounts (default 10,1000; short and 0: none)
+  --fleet-shared <workers>x<accounts>  worker processes sharing the accounts (stored sessions, GramJS
+                     against the stand-in) with campaigns running: accounts per worker, one SIGKILLed
+                     and one SIGTERMed, seconds until their accounts send again (default 3x90,
+                     short 3x6; none: skip)
   --help             this text`;
 
 function parseArgs(argv: string[]) {
@@ -55,6 +70,7 @@ function parseArgs(argv: string[]) {
     idle: undefined as number | undefined,
     fleetReal: undefined as string | undefined,
     idleReal: undefined as string | undefined,
+    fleetShared: undefined as string | undefined,
   };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
@@ -74,6 +90,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--fleet') o.fleet = value(i++, a);
     else if (a === '--fleet-real') o.fleetReal = value(i++, a);
     else if (a === '--idle-real') o.idleReal = value(i++, a);
+    else if (a === '--fleet-shared') o.fleetShared = value(i++, a);
     else if (a === '--idle') {
       o.idle = Number(value(i++, a));
       if (!Number.isInteger(o.idle) || o.idle < 0) throw new Error('--idle must be a whole number of accounts');
@@ -86,6 +103,7 @@ function parseArgs(argv: string[]) {
 let opts: ReturnType<typeof parseArgs>;
 let fleetSizes: FleetSizes;
 let realSizes: RealFleetSizes;
+let sharedPoint: SharedPoint | null;
 try {
   opts = parseArgs(process.argv.slice(2));
   const base = opts.short ? SHORT_FLEET : FULL_FLEET;
@@ -99,6 +117,7 @@ try {
     points: opts.fleetReal !== undefined ? parsePoints(opts.fleetReal) : real.points,
     idle: opts.idleReal !== undefined ? parseIdle(opts.idleReal) : real.idle,
   };
+  sharedPoint = opts.fleetShared !== undefined ? parseShared(opts.fleetShared) : opts.short ? SHORT_SHARED : FULL_SHARED;
 } catch (err) {
   console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
   process.exit(2);
@@ -113,6 +132,7 @@ try {
   let r: BenchRun | undefined;
   let fleet: FleetRun | undefined;
   let fleetReal: RealFleetRun | undefined;
+  let shared: SharedResult | undefined;
   // Loaded only when needed: these phases embed the worker in this process, the fleet does not.
   const phases = opts.fleetOnly ? undefined : await import('./bench/run.ts');
   if (phases) {
@@ -121,9 +141,10 @@ try {
   }
   if (!opts.noFleet) fleet = await runFleet(cluster, fleetSizes, (m) => say(`[bench] ${m}`));
   if (!opts.noFleet) fleetReal = await runRealFleet(cluster, realSizes, (m) => say(`[bench] ${m}`));
+  if (!opts.noFleet && sharedPoint) shared = await runSharedFleet(cluster, sharedPoint, (m) => say(`[bench] ${m}`));
   const files = await writeResults(opts.out, {
     'results.json': `${
-      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet, fleetReal }, null, 2)
+      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet, fleetReal, shared }, null, 2)
     }\n`,
     ...(r && phases ? { 'throughput.svg': phases.benchChart(r) } : {}),
   });
@@ -131,10 +152,12 @@ try {
   if (fleet && (fleet.points.length || fleet.idle)) say(`\n${fleetTable(fleet)}`);
   const realRan = !!fleetReal && (fleetReal.points.length > 0 || fleetReal.idle.length > 0);
   if (realRan) say(`\n${realFleetTable(fleetReal!)}`);
+  if (shared) say(`\n${sharedFleetTable(shared)}`);
   say(`${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${files.join(', ')}`);
   if (opts.json) {
     const real = realRan ? realFleetSummary(fleetReal!) : {};
-    console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}), ...real }));
+    const sharing = shared ? sharedFleetSummary(shared) : {};
+    console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}), ...real, ...sharing }));
   }
 } finally {
   await cluster.stop();

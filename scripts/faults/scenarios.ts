@@ -9,6 +9,7 @@ import { mediaKillScenario } from './media-scenario.ts';
 import { halfOpenLockScenario, lockOnlyRestartScenario } from './connection-scenarios.ts';
 import { socketScenarios, type SocketSizes } from './socket-scenarios.ts';
 import { fleetKillScenario, rollingRestartScenario, type TakeoverSize } from './takeover-scenarios.ts';
+import { wrongKeyScenario } from './key-scenario.ts';
 import { sleep } from '../../contracts/time.ts';
 import type { TelegramModel } from '../telegram/model/model.ts';
 
@@ -34,6 +35,8 @@ export interface FaultSizes {
   sharedKill: TakeoverSize;
   /** Workers sharing the accounts, each SIGTERMed and replaced in turn: handed over within limitMs. */
   rollingRestart: TakeoverSize;
+  /** Workers sharing the accounts, one more started with a wrong key (twice): it refuses; then the right one sends within limitMs. */
+  wrongKey: TakeoverSize;
 }
 
 export const FULL: FaultSizes = {
@@ -54,6 +57,7 @@ export const FULL: FaultSizes = {
   halfOpenLock: { accounts: 2, targets: 150, ratePerSecond: 5, settleTimeoutMs: 120_000, noticeMs: 30_000 },
   sharedKill: { workers: 3, accounts: 90, targets: 24, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 15_000 },
   rollingRestart: { workers: 3, accounts: 90, targets: 30, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 5_000 },
+  wrongKey: { workers: 2, accounts: 30, targets: 30, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 15_000 },
 };
 
 /** Inside `npm test`: seconds each, same code paths. */
@@ -85,6 +89,7 @@ export const SHORT: FaultSizes = {
     heartbeatSeconds: 2,
   },
   rollingRestart: { workers: 3, accounts: 6, targets: 24, ratePerSecond: 0.5, settleTimeoutMs: 60_000, limitMs: 15_000 },
+  wrongKey: { workers: 2, accounts: 6, targets: 30, ratePerSecond: 0.5, settleTimeoutMs: 60_000, limitMs: 15_000 },
 };
 
 /** SIGKILL the worker at random points of one campaign, restarting it each time. */
@@ -367,5 +372,6 @@ export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart:
     burstScenario(sizes.burst, logDir),
     fleetKillScenario(sizes.sharedKill, logDir),
     rollingRestartScenario(sizes.rollingRestart, logDir),
+    wrongKeyScenario(sizes.wrongKey, logDir),
   ];
 }

@@ -24,7 +24,7 @@ export interface TakeoverSize extends ScenarioSize {
 }
 
 /** Accounts with fewer deliveries left than this when the signal comes are not timed (they may finish first). */
-const MIN_LEFT = 3;
+export const MIN_LEFT = 3;
 
 /** The scenario's own connection to its database, closed with its workers. */
 function connect(ctx: ScenarioContext): pg.Pool {
@@ -47,24 +47,28 @@ async function holders(sql: pg.Pool): Promise<Map<number, string[]>> {
   return out;
 }
 
-/** Waits (bounded) until `workers` sessions hold every account evenly; returns the accounts per worker, e.g. "30/30/30". */
-async function balance(ctx: ScenarioContext, sql: pg.Pool, workers: number, timeoutMs: number): Promise<string> {
+/** Waits (bounded) until `workers` sessions hold every account evenly; returns the accounts per worker, most first. */
+export async function balance(ctx: ScenarioContext, sql: pg.Pool, workers: number, timeoutMs: number): Promise<number[]> {
   const n = ctx.accountIds.length;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = [...(await holders(sql)).values()].map((a) => a.length).sort((a, b) => b - a);
     const even = counts.length === workers && counts.every((c) => c >= Math.floor(n / workers) && c <= Math.ceil(n / workers));
-    if (even && counts.reduce((a, b) => a + b, 0) === n) return counts.join('/');
+    if (even && counts.reduce((a, b) => a + b, 0) === n) return counts;
     if (Date.now() > deadline) {
       ctx.violations.push(`accounts not spread evenly over ${workers} workers within ${timeoutMs} ms: ${counts.join('/')}`);
-      return counts.join('/');
+      return counts;
     }
     await sleep(100);
   }
 }
 
+/** "30/30/30": accounts per worker as the notes show them. */
+export const spread = async (ctx: ScenarioContext, sql: pg.Pool, workers: number) =>
+  (await balance(ctx, sql, workers, 30_000)).join('/');
+
 /** The lock session of a worker process and the accounts it holds (as its /health and pg_locks agree). */
-async function sessionOf(sql: pg.Pool, w: WorkerProcess): Promise<{ pid: number; accounts: string[] }> {
+export async function sessionOf(sql: pg.Pool, w: WorkerProcess): Promise<{ pid: number; accounts: string[] }> {
   const r = await fetch(`http://127.0.0.1:${w.port}/health`, { signal: AbortSignal.timeout(5_000) });
   const running = ((await r.json()) as { accounts: Array<{ accountId: string; status: string }> }).accounts
     .filter((a) => a.status === 'running').map((a) => a.accountId);
@@ -73,13 +77,13 @@ async function sessionOf(sql: pg.Pool, w: WorkerProcess): Promise<{ pid: number;
 }
 
 /** DB-clock time, as a timestamptz text. */
-const dbNow = async (sql: pg.Pool) => (await sql.query<{ t: string }>('select clock_timestamp()::text as t')).rows[0]!.t;
+export const dbNow = async (sql: pg.Pool) => (await sql.query<{ t: string }>('select clock_timestamp()::text as t')).rows[0]!.t;
 
 /**
  * Signals the worker (kill or stop) and times how long each of its accounts with deliveries left
  * takes to send again on another worker; accounts not resumed within the bound are violations.
  */
-async function timeTakeover(
+export async function timeTakeover(
   ctx: ScenarioContext,
   sql: pg.Pool,
   w: WorkerProcess,
@@ -122,36 +126,46 @@ async function timeTakeover(
   }
 }
 
-const seconds = (s: Summary) =>
+export const seconds = (s: Summary) =>
   `p50 ${(s.p50 / 1000).toFixed(1)} s, p95 ${(s.p95 / 1000).toFixed(1)} s, max ${(s.max / 1000).toFixed(1)} s`;
 
+/** A fresh session key, as WORKER_SESSION_KEY takes it. */
+export const newSessionKey = () => randomBytes(32).toString('base64');
+
 /**
- * The stand-in's sessions stored sealed in the database under a fresh key; returns the workers'
- * environment that serves them with no list of their own.
+ * The stand-in's sessions stored sealed in the database, account i under keys[i % keys.length]
+ * (several: a rotation under way); returns the workers' environment that holds them all and
+ * serves them with no list of their own.
  */
-async function storedSessions(ctx: ScenarioContext): Promise<Record<string, string>> {
-  const text = randomBytes(32).toString('base64');
-  const key = parseSessionKey(text);
+async function storedSessions(ctx: ScenarioContext, keys: string[]): Promise<Record<string, string>> {
+  const sealing = keys.map(parseSessionKey);
   const listed = JSON.parse(ctx.telegramEnv.TELEGRAM_ACCOUNTS!) as Array<{ accountId: string; session: string }>;
   await withClient(ctx.db.url, async (c) => {
-    for (const a of listed) await storeSession(c, key, a.accountId, a.session);
+    for (const [i, a] of listed.entries()) await storeSession(c, sealing[i % keys.length]!, a.accountId, a.session);
   });
   // Undefined: left out of the worker's environment (child_process skips such variables).
-  return { WORKER_SESSION_KEY: text, TELEGRAM_ACCOUNTS: undefined as unknown as string };
+  const unset = undefined as unknown as string;
+  return { WORKER_SESSION_KEY: keys[0]!, WORKER_SESSION_KEYS_OLD: keys.slice(1).join(',') || unset, TELEGRAM_ACCOUNTS: unset };
 }
 
-/** Workers up, accounts spread, campaigns started and sending; `spawn` starts one more. */
-async function sharedFleet(ctx: ScenarioContext, size: TakeoverSize, prefix: string) {
+/** Workers up, accounts spread, campaigns started and sending (`sending`: accounts per worker then); `spawn` starts one more, `env` is theirs. */
+export async function sharedFleet(
+  ctx: ScenarioContext,
+  size: TakeoverSize,
+  prefix: string,
+  o: { keys?: string[]; workerEnv?: Record<string, string> } = {},
+) {
   const sql = connect(ctx);
-  const env = await storedSessions(ctx);
+  const env = { ...o.workerEnv, ...await storedSessions(ctx, o.keys ?? [newSessionKey()]) };
   const spawn = (name: string) => ctx.worker(name, { env });
   const workers: WorkerProcess[] = [];
   for (let i = 0; i < size.workers; i++) workers.push(await spawn(`${prefix}-${i}`));
-  ctx.notes.push(`idle accounts per worker: ${await balance(ctx, sql, size.workers, 30_000)}`);
+  ctx.notes.push(`idle accounts per worker: ${await spread(ctx, sql, size.workers)}`);
   await ctx.start();
   await ctx.waitSent(Math.ceil(ctx.accountIds.length * size.targets * 0.1), 60_000);
-  ctx.notes.push(`sending, accounts per worker: ${await balance(ctx, sql, size.workers, 30_000)}`);
-  return { sql, workers, spawn };
+  const sending = await balance(ctx, sql, size.workers, 30_000);
+  ctx.notes.push(`sending, accounts per worker: ${sending.join('/')}`);
+  return { sql, workers, spawn, env, sending };
 }
 
 /** One of the workers SIGKILLed mid-campaign: the others take its accounts over. */
@@ -165,7 +179,7 @@ export function fleetKillScenario(size: TakeoverSize, logDir: string): ScenarioS
       const victim = workers[Math.floor(Math.random() * workers.length)]!;
       const times = await timeTakeover(ctx, sql, victim, (w) => w.kill(), size.limitMs);
       ctx.notes.push(`takeover after SIGKILL (${times.length} accounts): ${seconds(summarize(times))}`);
-      ctx.notes.push(`after the kill, accounts per worker: ${await balance(ctx, sql, size.workers - 1, 30_000)}`);
+      ctx.notes.push(`after the kill, accounts per worker: ${await spread(ctx, sql, size.workers - 1)}`);
     },
   };
 }
@@ -189,7 +203,7 @@ export function rollingRestartScenario(size: TakeoverSize, logDir: string): Scen
         times.push(...await timeTakeover(ctx, sql, workers[i]!, stop, size.limitMs));
         workers[i] = await spawn(`roll-${i}-again`);
         ctx.notes.push(
-          `restart ${i + 1}: exited ${stoppedMs} ms after SIGTERM, then ${await balance(ctx, sql, size.workers, 30_000)}`,
+          `restart ${i + 1}: exited ${stoppedMs} ms after SIGTERM, then ${await spread(ctx, sql, size.workers)}`,
         );
       }
       ctx.notes.push(`hand-over after SIGTERM (${times.length} accounts): ${seconds(summarize(times))}`);

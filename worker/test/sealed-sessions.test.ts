@@ -9,10 +9,12 @@ import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { Api } from 'telegram';
 import { standInClient } from '../../scripts/telegram/client.ts';
+import { SHARED_SESSION_NAME } from '../src/fleet-share.ts';
+import { ServedSessions } from '../src/sessions/served.ts';
 import { readSealedSessions, storeSession } from '../src/sessions/store.ts';
 import { parseSessionKey } from '../src/sessions/vault.ts';
 import { startWorker } from '../src/worker.ts';
-import { campaign, createWorld, startTestWorker, waitFor, waitForState } from './fixtures.ts';
+import { addAccount, campaign, createWorld, startTestWorker, waitFor, waitForState } from './fixtures.ts';
 import { campaignTo, capturedLogger, gramjsConfig, poster } from './stand-in-accounts.ts';
 
 const { standIn, track } = useStandIn();
@@ -63,7 +65,7 @@ describe('a gramjs worker without an account list', () => {
     const { logger, lines } = capturedLogger();
     await expect(startWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT), { logger })).rejects.toThrow(
       new RegExp(
-        `none of the 1 stored sessions opens with this worker's keys \\(${
+        `none of the 1 stored sessions opens with this worker's keys \\(it holds ${
           parseSessionKey(OTHER_KEY_TEXT).id
         }\\); they are sealed under ${KEY.id}`,
       ),
@@ -96,6 +98,37 @@ describe('a gramjs worker without an account list', () => {
     // The same worker given the first key as an old one (a rotation under way) starts.
     const worker = await startTestWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT, { sessionKeysOld: [KEY_TEXT] }), { logger });
     await waitFor('the account served', async () => worker.accounts().some((a) => a.id === w.accountId), 10_000);
+  });
+
+  it('refuses to start when some stored sessions are sealed under a key it lacks (an old key dropped mid-rotation)', async () => {
+    const w = await createWorld();
+    const other = await addAccount(w.sql, w.userId, 60);
+    // Half a rotation: one row re-sealed under the new key, the other still under the old one.
+    await storeSession(w.sql, KEY, w.accountId, 'session under the old key');
+    await storeSession(w.sql, parseSessionKey(OTHER_KEY_TEXT), other, 'session under the new key');
+    const state = () =>
+      w.sql.query(
+        `select (select string_agg(s::text, ',' order by s.account_id) from private.account_sessions s) sessions,
+        (select string_agg(a::text, ',' order by a.id) from public.telegram_accounts a) accounts,
+        (select count(*) from pg_stat_activity where datname = current_database() and application_name = $1) workers`,
+        [
+          SHARED_SESSION_NAME,
+        ],
+      );
+    const before = (await state()).rows[0];
+    const { logger, lines } = capturedLogger();
+    await expect(startWorker(gramjsConfig(standIn(), w, OTHER_KEY_TEXT), { logger })).rejects.toThrow(
+      `1 of the 2 stored sessions are sealed under keys this worker lacks (it holds ${
+        parseSessionKey(OTHER_KEY_TEXT).id
+      }); they are sealed under ${KEY.id}: set WORKER_SESSION_KEY (or WORKER_SESSION_KEYS_OLD during a rotation) to that key`,
+    );
+    // Nothing changed, and it never counted among the workers sharing the accounts.
+    expect((await state()).rows[0]).toEqual(before);
+    expect(lines.filter((l) => l.includes('session under') || l.includes(OTHER_KEY_TEXT))).toEqual([]);
+    // Given the old key as well, the same worker opens both.
+    const both = new ServedSessions([parseSessionKey(OTHER_KEY_TEXT), KEY], logger);
+    await both.load(w.sql, 100);
+    expect([both.get(w.accountId), both.get(other)]).toEqual(['session under the old key', 'session under the new key']);
   });
 
   it('a session Telegram revokes is marked revoked and deleted; a new sign-in is served with no restart, another one replaces it', async () => {

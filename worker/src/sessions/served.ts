@@ -33,20 +33,32 @@ export class ServedSessions {
 
   /**
    * Opens the stored sessions (of the first `limit` accounts). Stored sessions of which none opens
-   * mean this worker has the wrong key: it throws, having changed nothing, rather than serve nothing.
+   * mean this worker has the wrong key; some sealed under a key it lacks, that it was started
+   * without a key the others hold (an old key dropped before a rotation ended): counted among the
+   * workers, it would take a share of accounts it cannot serve. Either way it throws, having
+   * changed nothing. A row under a key it holds that fails its tag (altered) is only logged.
    */
   async load(db: SqlExecutor, limit: number): Promise<void> {
     this.#version = await sessionsVersion(db);
     const stored = await readSealedSessions(db, null, limit);
+    const holds = this.#keys.map((k) => k.id);
+    const lacking = stored.filter((s) => !holds.includes(s.session.keyId));
+    if (lacking.length && lacking.length < stored.length) {
+      this.#refuse(`${lacking.length} of the ${stored.length} stored sessions are sealed under keys this worker lacks`, lacking);
+    }
     this.#open(stored);
     if (stored.length && !this.#held.size) {
-      const ids = [...new Set(stored.map((s) => s.session.keyId))].join(', ');
-      throw new SessionKeyError(
-        `none of the ${stored.length} stored sessions opens with this worker's keys (${
-          this.#keys.map((k) => k.id).join(', ')
-        }); they are sealed under ${ids}: set WORKER_SESSION_KEY (or WORKER_SESSION_KEYS_OLD during a rotation) to that key`,
-      );
+      this.#refuse(`none of the ${stored.length} stored sessions opens with this worker's keys`, stored);
     }
+  }
+
+  #refuse(what: string, rows: StoredSession[]): never {
+    const ids = [...new Set(rows.map((s) => s.session.keyId))].join(', ');
+    throw new SessionKeyError(
+      `${what} (it holds ${
+        this.#keys.map((k) => k.id).join(', ')
+      }); they are sealed under ${ids}: set WORKER_SESSION_KEY (or WORKER_SESSION_KEYS_OLD during a rotation) to that key`,
+    );
   }
 
   /** True when sessions were stored, re-sealed or deleted since the last look. */

@@ -21,14 +21,14 @@ import { now } from './seed.ts';
 import { round } from './stats.ts';
 import { NODE, type WorkerProcess } from './worker.ts';
 
-interface StandInEntry {
+export interface StandInEntry {
   dcs: Array<{ id: number; host: string; port: number }>;
   publicKeyPem: string;
   apiId: number;
   apiHash: string;
 }
 
-interface StandInProcess {
+export interface StandInProcess {
   entry: StandInEntry;
   call<T>(op: string, args?: object): Promise<T>;
   cpuMs(): number | undefined;
@@ -36,7 +36,7 @@ interface StandInProcess {
 }
 
 /** The stand-in in a child process, its log in .local/bench/fleet/standin.log. */
-async function startStandInProcess(): Promise<StandInProcess> {
+export async function startStandInProcess(): Promise<StandInProcess> {
   const logs = join(RESULTS_ROOT, 'bench/fleet');
   mkdirSync(logs, { recursive: true });
   const logFd = openSync(join(logs, 'standin.log'), 'a');
@@ -82,7 +82,7 @@ async function startStandInProcess(): Promise<StandInProcess> {
  * Each account's channel usernames, as fleet-seed.ts names its peers (@f<user>a<account>x<i>,
  * the account numbered by its label within its owner), in the order of fleet.accountIds.
  */
-async function channelNames(db: AppDatabase, fleet: Fleet, targets: number): Promise<string[][]> {
+export async function channelNames(db: AppDatabase, fleet: Fleet, targets: number): Promise<string[][]> {
   const labels = await withClient(db.adminUrl, async (c) => {
     const { rows } = await c.query<{ id: string; label: string }>(
       'select id, label from public.telegram_accounts where id = any($1::uuid[])',
@@ -96,7 +96,7 @@ async function channelNames(db: AppDatabase, fleet: Fleet, targets: number): Pro
 }
 
 /** The worker in gramjs mode against the stand-in, its sessions handed over in a file (real-worker.ts). */
-async function realWorker(
+export async function realWorker(
   db: AppDatabase,
   name: string,
   accountIds: string[],

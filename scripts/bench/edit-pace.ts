@@ -8,12 +8,11 @@ import pg from 'pg';
 import { sleep } from '../../contracts/time.ts';
 import { asUser, withClient } from '../lib/database.ts';
 import type { AppDatabase, BenchCluster } from './cluster.ts';
-import { load1, measure, watchExit } from './fleet.ts';
-import { channelNames, realWorker, type StandInProcess, startStandInProcess } from './fleet-real.ts';
+import { measure, watchExit } from './fleet.ts';
+import { channelNames, onFreshStandIn, realWorker, type StandInProcess } from './fleet-real.ts';
 import { type Fleet, seedFleet } from './fleet-seed.ts';
 import { type Row, table } from './report.ts';
 import { round } from './stats.ts';
-import type { WorkerProcess } from './worker.ts';
 
 export interface EditPoint {
   targets: number;
@@ -123,15 +122,10 @@ async function timeAction(
 /** The point on a fresh database and stand-in: send, then edit every post, then delete them. */
 export async function runEditPace(cluster: BenchCluster, point: EditPoint, log: (m: string) => void): Promise<EditPaceResult> {
   const base = { ...point, sendSeconds: null, sendRatio: null, posted: null, edit: null, delete: null };
-  const loadStart = load1();
-  const db = await cluster.createDatabase('tg_edit_pace');
-  const standIn = await startStandInProcess();
-  let worker: WorkerProcess | undefined;
-  try {
-    const shape = { accounts: 1, campaignsPerAccount: 1, ...point };
-    const fleet = await seedFleet(db, shape);
+  return await onFreshStandIn<EditPaceResult>(cluster, 'tg_edit_pace', base, async ({ db, standIn, started }) => {
+    const fleet = await seedFleet(db, { accounts: 1, campaignsPerAccount: 1, ...point });
     const sessions = await standIn.call<string[]>('seed', { channels: await channelNames(db, fleet, point.targets) });
-    worker = await realWorker(db, 'edit-pace', fleet.accountIds, sessions, standIn.entry, 60_000);
+    const worker = started(await realWorker(db, 'edit-pace', fleet.accountIds, sessions, standIn.entry, 60_000));
     const died = watchExit(worker);
     const sent = await measure(cluster, db, fleet, worker, (point.targets * 60) / point.ratePerMinute);
     const posts = await standIn.call<string[]>('postIds');
@@ -141,22 +135,15 @@ export async function runEditPace(cluster: BenchCluster, point: EditPoint, log: 
     const del = await timeAction(db, fleet, standIn, point, 'delete', posts);
     const error = died();
     return {
-      ...base,
+      ...point,
       sendSeconds: sent.seconds,
       sendRatio: sent.ratio,
       posted: posts.length,
       edit,
       delete: del,
-      load: [loadStart, load1()],
       ...(error ? { error } : {}),
     };
-  } catch (err) {
-    return { ...base, load: [loadStart, load1()], error: (err as Error).message.split('\n')[0] };
-  } finally {
-    await worker?.stop(10_000).catch(() => {});
-    await standIn.stop();
-    await db.drop().catch(() => {});
-  }
+  });
 }
 
 function rowOf(kind: 'edit' | 'delete', a: ActionRun | null, r?: EditPaceResult): Row {

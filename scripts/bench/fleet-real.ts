@@ -162,6 +162,39 @@ async function timeline(db: AppDatabase, fleet: Fleet): Promise<Timeline | null>
   });
 }
 
+/** A real-client point's fresh database and stand-in; `started` hands over its worker, stopped afterwards. */
+export interface RealContext {
+  db: AppDatabase;
+  standIn: StandInProcess;
+  started(w: WorkerProcess): WorkerProcess;
+}
+
+/**
+ * `body` on a fresh database and stand-in, with the load average at its start and end; when it
+ * throws, `base` and the error's first line. The worker, the stand-in and the database go afterwards.
+ */
+export async function onFreshStandIn<T extends { load: [number, number]; error?: string }>(
+  cluster: BenchCluster,
+  dbName: string,
+  base: Omit<T, 'load' | 'error'>,
+  body: (ctx: RealContext) => Promise<Omit<T, 'load'>>,
+): Promise<T> {
+  const loadStart = load1();
+  const db = await cluster.createDatabase(dbName);
+  const standIn = await startStandInProcess();
+  let worker: WorkerProcess | undefined;
+  try {
+    const r = await body({ db, standIn, started: (w) => (worker = w) });
+    return { ...r, load: [loadStart, load1()] } as T;
+  } catch (err) {
+    return { ...base, load: [loadStart, load1()], error: (err as Error).message.split('\n')[0] } as T;
+  } finally {
+    await worker?.stop(10_000).catch(() => {});
+    await standIn.stop();
+    await db.drop().catch(() => {});
+  }
+}
+
 /** One real-client point on a fresh database and a fresh stand-in. */
 export async function realFleetPoint(
   cluster: BenchCluster,
@@ -179,22 +212,12 @@ export async function realFleetPoint(
     standInCpuMsPerDelivery: null,
     timeline: null,
   };
-  const loadStart = load1();
-  const db = await cluster.createDatabase('tg_fleet_real');
-  const standIn = await startStandInProcess();
-  let worker: WorkerProcess | undefined;
-  try {
+  return await onFreshStandIn<RealPointResult>(cluster, 'tg_fleet_real', base, async ({ db, standIn, started }) => {
     const fleet = await seedFleet(db, point);
     const sessions = await standIn.call<string[]>('seed', { channels: await channelNames(db, fleet, point.targets) });
     log(`  real: ${sessions.length} seeded sessions, ${deliveries} channels in the stand-in`);
-    worker = await realWorker(
-      db,
-      `fleet-real-${point.accounts}x${point.campaignsPerAccount}`,
-      fleet.accountIds,
-      sessions,
-      standIn.entry,
-      60_000,
-    );
+    const name = `fleet-real-${point.accounts}x${point.campaignsPerAccount}`;
+    const worker = started(await realWorker(db, name, fleet.accountIds, sessions, standIn.entry, 60_000));
     const died = watchExit(worker);
     const s0 = standIn.cpuMs();
     const measured = await measure(cluster, db, fleet, worker, theoreticalSeconds);
@@ -208,16 +231,9 @@ export async function realFleetPoint(
       posted,
       standInCpuMsPerDelivery: perDelivery,
       timeline: await timeline(db, fleet),
-      load: [loadStart, load1()],
       ...(error ? { error } : {}),
     };
-  } catch (err) {
-    return { ...base, load: [loadStart, load1()], error: (err as Error).message.split('\n')[0] };
-  } finally {
-    await worker?.stop(10_000).catch(() => {});
-    await standIn.stop();
-    await db.drop().catch(() => {});
-  }
+  });
 }
 
 export interface RealIdleResult {

@@ -164,11 +164,46 @@ describe('npm run bench (short)', () => {
     expect(readFileSync(join(dir, 'throughput.svg'), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
   }, 390_000);
 
+  // Opt-in from the short run above: a small edit-pace point of its own (about a minute).
+  it('--edit-pace-only: 100 posts sent, edited and deleted, each post once at the stand-in', async () => {
+    const r = await runCli(['--edit-pace-only', '--edit-pace', '100x3000', '--json', '--out', 'bench-test-edit'], 240_000);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const last = r.stdout.trim().split('\n').at(-1)!;
+    const { editPace: e, ...rest } = JSON.parse(last);
+    expect(rest, last).toEqual({});
+    expect(Object.keys(e).sort()).toEqual(['delete', 'edit', 'load', 'perSecond', 'posted', 'targets']);
+    expect([e.targets, e.perSecond, e.posted]).toEqual([100, 50, 100]);
+    for (const a of [e.edit, e.delete]) {
+      expect(Object.keys(a).sort(), last).toEqual(['idealSeconds', 'maxPerSecond', 'perPost', 'ratio', 'seconds']);
+      expect(a.perPost, last).toEqual({ min: 1, max: 1 });
+      expect(a.idealSeconds).toBeCloseTo(99 / 50, 2);
+      // Never faster than the pace allows; the ×1.1 target is the full run's, not a loaded test box's.
+      expect(a.ratio, last).toBeGreaterThan(0.95);
+      expect(a.seconds / a.idealSeconds).toBeCloseTo(a.ratio, 2);
+      // Calls arrive at the pace, give or take the network's jitter.
+      expect(a.maxPerSecond, last).toBeGreaterThan(0);
+      expect(a.maxPerSecond, last).toBeLessThanOrEqual(60);
+    }
+    const raw = JSON.parse(readFileSync(join(RESULTS_ROOT, 'bench-test-edit', 'results.json'), 'utf8')).editPace;
+    expect([raw.edit.done, raw.edit.failed, raw.delete.done, raw.delete.failed]).toEqual([100, 0, 100, 0]);
+  }, 250_000);
+
   it('prints its usage with --help and names an unknown flag', async () => {
     const help = await runCli(['--help'], 20_000);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: npm run bench/);
-    for (const flag of ['--short', '--json', '--fleet-only', '--fleet ', '--idle ', '--fleet-shared ']) {
+    for (
+      const flag of [
+        '--short',
+        '--json',
+        '--fleet-only',
+        '--fleet ',
+        '--idle ',
+        '--fleet-shared ',
+        '--edit-pace ',
+        '--edit-pace-only',
+      ]
+    ) {
       expect(help.stdout).toContain(flag);
     }
     const bad = await runCli(['--fleet-only', '--fast'], 20_000);

@@ -2,7 +2,8 @@
 // progress latency, and the fleet benchmark (many accounts on one worker process), against the
 // real worker, the simulator and an embedded Postgres of its own; and fleet points on real
 // clients (the worker's GramJS against the MTProto stand-in, bench/fleet-real.ts), and worker
-// processes sharing the accounts, one killed and one stopped (bench/fleet-shared.ts). Writes
+// processes sharing the accounts, one killed and one stopped (bench/fleet-shared.ts); and the
+// edit pace: 1,000 posts on one GramJS account edited, then deleted (bench/edit-pace.ts). Writes
 // .local/<dir: bench>/results.json and throughput.svg. `--help` lists the flags.
 import { startOwnCluster } from './bench/cluster.ts';
 import {
@@ -35,6 +36,15 @@ import {
   type SharedResult,
   SHORT_SHARED,
 } from './bench/fleet-shared.ts';
+import {
+  type EditPaceResult,
+  editPaceSummary,
+  editPaceTable,
+  type EditPoint,
+  FULL_EDIT,
+  parseEditPace,
+  runEditPace,
+} from './bench/edit-pace.ts';
 import { writeResults } from './bench/report.ts';
 import type { BenchRun } from './bench/run.ts';
 
@@ -57,6 +67,10 @@ const USAGE = `usage: npm run bench [-- flags]
                      against the stand-in) with campaigns running: accounts per worker, one SIGKILLed
                      and one SIGTERMed, seconds until their accounts send again (default 3x90,
                      short 3x6; none: skip)
+  --edit-pace <posts>x<per minute>  one GramJS account against the stand-in sends a campaign, then every
+                     post is edited and then deleted through the API's RPCs: time against the pace,
+                     most calls in any second, calls per post (default 1000x1200; short and none: skip)
+  --edit-pace-only   only the edit-pace point
   --help             this text`;
 
 function parseArgs(argv: string[]) {
@@ -71,6 +85,8 @@ function parseArgs(argv: string[]) {
     fleetReal: undefined as string | undefined,
     idleReal: undefined as string | undefined,
     fleetShared: undefined as string | undefined,
+    editPace: undefined as string | undefined,
+    editPaceOnly: false,
   };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
@@ -91,12 +107,17 @@ function parseArgs(argv: string[]) {
     else if (a === '--fleet-real') o.fleetReal = value(i++, a);
     else if (a === '--idle-real') o.idleReal = value(i++, a);
     else if (a === '--fleet-shared') o.fleetShared = value(i++, a);
+    else if (a === '--edit-pace') o.editPace = value(i++, a);
+    else if (a === '--edit-pace-only') o.editPaceOnly = true;
     else if (a === '--idle') {
       o.idle = Number(value(i++, a));
       if (!Number.isInteger(o.idle) || o.idle < 0) throw new Error('--idle must be a whole number of accounts');
     } else throw new Error(`unknown flag ${a}`);
   }
   if (o.fleetOnly && o.noFleet) throw new Error('--fleet-only and --no-fleet exclude each other');
+  if (o.editPaceOnly && (o.fleetOnly || o.editPace === 'none')) {
+    throw new Error('--edit-pace-only excludes --fleet-only and --edit-pace none');
+  }
   return o;
 }
 
@@ -104,6 +125,7 @@ let opts: ReturnType<typeof parseArgs>;
 let fleetSizes: FleetSizes;
 let realSizes: RealFleetSizes;
 let sharedPoint: SharedPoint | null;
+let editPoint: EditPoint | null;
 try {
   opts = parseArgs(process.argv.slice(2));
   const base = opts.short ? SHORT_FLEET : FULL_FLEET;
@@ -117,6 +139,7 @@ try {
     points: opts.fleetReal !== undefined ? parsePoints(opts.fleetReal) : real.points,
     idle: opts.idleReal !== undefined ? parseIdle(opts.idleReal) : real.idle,
   };
+  editPoint = opts.editPace !== undefined ? parseEditPace(opts.editPace) : opts.short ? null : FULL_EDIT;
   sharedPoint = opts.fleetShared !== undefined ? parseShared(opts.fleetShared) : opts.short ? SHORT_SHARED : FULL_SHARED;
 } catch (err) {
   console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
@@ -133,18 +156,28 @@ try {
   let fleet: FleetRun | undefined;
   let fleetReal: RealFleetRun | undefined;
   let shared: SharedResult | undefined;
+  let editPace: EditPaceResult | undefined;
+  const fleets = !opts.noFleet && !opts.editPaceOnly;
   // Loaded only when needed: these phases embed the worker in this process, the fleet does not.
-  const phases = opts.fleetOnly ? undefined : await import('./bench/run.ts');
+  const phases = opts.fleetOnly || opts.editPaceOnly ? undefined : await import('./bench/run.ts');
   if (phases) {
     const { FULL_SIZES, SHORT_SIZES } = await import('./bench/phases.ts');
     r = await phases.runBench(cluster, opts.short ? SHORT_SIZES : FULL_SIZES, (m) => say(`[bench] ${m}`));
   }
-  if (!opts.noFleet) fleet = await runFleet(cluster, fleetSizes, (m) => say(`[bench] ${m}`));
-  if (!opts.noFleet) fleetReal = await runRealFleet(cluster, realSizes, (m) => say(`[bench] ${m}`));
-  if (!opts.noFleet && sharedPoint) shared = await runSharedFleet(cluster, sharedPoint, (m) => say(`[bench] ${m}`));
+  if (fleets) fleet = await runFleet(cluster, fleetSizes, (m) => say(`[bench] ${m}`));
+  if (fleets) fleetReal = await runRealFleet(cluster, realSizes, (m) => say(`[bench] ${m}`));
+  if (fleets && sharedPoint) shared = await runSharedFleet(cluster, sharedPoint, (m) => say(`[bench] ${m}`));
+  if (editPoint && !opts.fleetOnly) {
+    say(`[bench] edit pace: ${editPoint.targets} posts on one GramJS account at ${editPoint.ratePerMinute}/min`);
+    editPace = await runEditPace(cluster, editPoint, (m) => say(`[bench] ${m}`));
+  }
   const files = await writeResults(opts.out, {
     'results.json': `${
-      JSON.stringify({ at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet, fleetReal, shared }, null, 2)
+      JSON.stringify(
+        { at: new Date().toISOString(), seconds: (Date.now() - t0) / 1000, ...r, fleet, fleetReal, shared, editPace },
+        null,
+        2,
+      )
     }\n`,
     ...(r && phases ? { 'throughput.svg': phases.benchChart(r) } : {}),
   });
@@ -153,11 +186,13 @@ try {
   const realRan = !!fleetReal && (fleetReal.points.length > 0 || fleetReal.idle.length > 0);
   if (realRan) say(`\n${realFleetTable(fleetReal!)}`);
   if (shared) say(`\n${sharedFleetTable(shared)}`);
+  if (editPace) say(`\n${editPaceTable(editPace)}`);
   say(`${((Date.now() - t0) / 1000).toFixed(0)} s; wrote ${files.join(', ')}`);
   if (opts.json) {
     const real = realRan ? realFleetSummary(fleetReal!) : {};
     const sharing = shared ? sharedFleetSummary(shared) : {};
-    console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}), ...real, ...sharing }));
+    const editing = editPace ? editPaceSummary(editPace) : {};
+    console.log(JSON.stringify({ ...r?.summary, ...(fleet ? fleetSummary(fleet) : {}), ...real, ...sharing, ...editing }));
   }
 } finally {
   await cluster.stop();

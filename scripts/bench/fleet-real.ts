@@ -21,14 +21,14 @@ import { now } from './seed.ts';
 import { round } from './stats.ts';
 import { NODE, type WorkerProcess } from './worker.ts';
 
-interface StandInEntry {
+export interface StandInEntry {
   dcs: Array<{ id: number; host: string; port: number }>;
   publicKeyPem: string;
   apiId: number;
   apiHash: string;
 }
 
-interface StandInProcess {
+export interface StandInProcess {
   entry: StandInEntry;
   call<T>(op: string, args?: object): Promise<T>;
   cpuMs(): number | undefined;
@@ -36,7 +36,7 @@ interface StandInProcess {
 }
 
 /** The stand-in in a child process, its log in .local/bench/fleet/standin.log. */
-async function startStandInProcess(): Promise<StandInProcess> {
+export async function startStandInProcess(): Promise<StandInProcess> {
   const logs = join(RESULTS_ROOT, 'bench/fleet');
   mkdirSync(logs, { recursive: true });
   const logFd = openSync(join(logs, 'standin.log'), 'a');
@@ -82,7 +82,7 @@ async function startStandInProcess(): Promise<StandInProcess> {
  * Each account's channel usernames, as fleet-seed.ts names its peers (@f<user>a<account>x<i>,
  * the account numbered by its label within its owner), in the order of fleet.accountIds.
  */
-async function channelNames(db: AppDatabase, fleet: Fleet, targets: number): Promise<string[][]> {
+export async function channelNames(db: AppDatabase, fleet: Fleet, targets: number): Promise<string[][]> {
   const labels = await withClient(db.adminUrl, async (c) => {
     const { rows } = await c.query<{ id: string; label: string }>(
       'select id, label from public.telegram_accounts where id = any($1::uuid[])',
@@ -96,7 +96,7 @@ async function channelNames(db: AppDatabase, fleet: Fleet, targets: number): Pro
 }
 
 /** The worker in gramjs mode against the stand-in, its sessions handed over in a file (real-worker.ts). */
-async function realWorker(
+export async function realWorker(
   db: AppDatabase,
   name: string,
   accountIds: string[],
@@ -162,6 +162,39 @@ async function timeline(db: AppDatabase, fleet: Fleet): Promise<Timeline | null>
   });
 }
 
+/** A real-client point's fresh database and stand-in; `started` hands over its worker, stopped afterwards. */
+export interface RealContext {
+  db: AppDatabase;
+  standIn: StandInProcess;
+  started(w: WorkerProcess): WorkerProcess;
+}
+
+/**
+ * `body` on a fresh database and stand-in, with the load average at its start and end; when it
+ * throws, `base` and the error's first line. The worker, the stand-in and the database go afterwards.
+ */
+export async function onFreshStandIn<T extends { load: [number, number]; error?: string }>(
+  cluster: BenchCluster,
+  dbName: string,
+  base: Omit<T, 'load' | 'error'>,
+  body: (ctx: RealContext) => Promise<Omit<T, 'load'>>,
+): Promise<T> {
+  const loadStart = load1();
+  const db = await cluster.createDatabase(dbName);
+  const standIn = await startStandInProcess();
+  let worker: WorkerProcess | undefined;
+  try {
+    const r = await body({ db, standIn, started: (w) => (worker = w) });
+    return { ...r, load: [loadStart, load1()] } as T;
+  } catch (err) {
+    return { ...base, load: [loadStart, load1()], error: (err as Error).message.split('\n')[0] } as T;
+  } finally {
+    await worker?.stop(10_000).catch(() => {});
+    await standIn.stop();
+    await db.drop().catch(() => {});
+  }
+}
+
 /** One real-client point on a fresh database and a fresh stand-in. */
 export async function realFleetPoint(
   cluster: BenchCluster,
@@ -179,22 +212,12 @@ export async function realFleetPoint(
     standInCpuMsPerDelivery: null,
     timeline: null,
   };
-  const loadStart = load1();
-  const db = await cluster.createDatabase('tg_fleet_real');
-  const standIn = await startStandInProcess();
-  let worker: WorkerProcess | undefined;
-  try {
+  return await onFreshStandIn<RealPointResult>(cluster, 'tg_fleet_real', base, async ({ db, standIn, started }) => {
     const fleet = await seedFleet(db, point);
     const sessions = await standIn.call<string[]>('seed', { channels: await channelNames(db, fleet, point.targets) });
     log(`  real: ${sessions.length} seeded sessions, ${deliveries} channels in the stand-in`);
-    worker = await realWorker(
-      db,
-      `fleet-real-${point.accounts}x${point.campaignsPerAccount}`,
-      fleet.accountIds,
-      sessions,
-      standIn.entry,
-      60_000,
-    );
+    const name = `fleet-real-${point.accounts}x${point.campaignsPerAccount}`;
+    const worker = started(await realWorker(db, name, fleet.accountIds, sessions, standIn.entry, 60_000));
     const died = watchExit(worker);
     const s0 = standIn.cpuMs();
     const measured = await measure(cluster, db, fleet, worker, theoreticalSeconds);
@@ -208,16 +231,9 @@ export async function realFleetPoint(
       posted,
       standInCpuMsPerDelivery: perDelivery,
       timeline: await timeline(db, fleet),
-      load: [loadStart, load1()],
       ...(error ? { error } : {}),
     };
-  } catch (err) {
-    return { ...base, load: [loadStart, load1()], error: (err as Error).message.split('\n')[0] };
-  } finally {
-    await worker?.stop(10_000).catch(() => {});
-    await standIn.stop();
-    await db.drop().catch(() => {});
-  }
+  });
 }
 
 export interface RealIdleResult {

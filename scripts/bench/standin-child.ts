@@ -1,7 +1,8 @@
 // The Telegram stand-in (scripts/telegram/) in a process of its own for the real-client fleet
 // points, so its CPU is measured apart from the worker's. Driven over IPC by fleet-real.ts:
 // `seed` makes signed-in sessions (sessions.ts, a stand-in-only shortcut) and each account's
-// channels, `posted` counts what the channels hold, `connections` the clients connected.
+// channels, `posted` counts what the channels hold, `connections` the clients connected,
+// `actions` what edits and deletes of posts reached the stand-in (edit-pace.ts).
 import { TelegramModel } from '../telegram/model/model.ts';
 import type { Channel } from '../telegram/model/state.ts';
 import { startStandIn } from '../telegram/mtproto/server.ts';
@@ -22,6 +23,19 @@ const model = new TelegramModel({ config: { resolve: { limit: 1_000_000, ms: 1_0
 const standIn = await startStandIn({ model, log: (line) => console.error(line) });
 const channels: Channel[] = [];
 
+/** Every messages.editMessage / channels.deleteMessages call that reached the model: when, and which post. */
+const reached = { edit: [] as Array<{ at: number; post: string }>, delete: [] as Array<{ at: number; post: string }> };
+const after = model.afterSend;
+const [editChannel, deleteInChannel] = [after.editChannel.bind(after), after.deleteInChannel.bind(after)];
+after.editChannel = (editor, ch, id, text) => {
+  reached.edit.push({ at: Date.now(), post: `${ch.id}/${id}` });
+  return editChannel(editor, ch, id, text);
+};
+after.deleteInChannel = (caller, ch, ids) => {
+  for (const id of ids) reached.delete.push({ at: Date.now(), post: `${ch.id}/${id}` });
+  return deleteInChannel(caller, ch, ids);
+};
+
 const ops: Record<string, (args: never) => Promise<unknown>> = {
   async seed({ channels: names }: SeedRequest) {
     const seeded = await seedSessions(standIn, names.length, { dcId: DC, first: 1 });
@@ -36,6 +50,15 @@ const ops: Record<string, (args: never) => Promise<unknown>> = {
     return seeded.map((s) => s.session);
   },
   posted: async () => channels.reduce((n, ch) => n + ch.messages.length, 0),
+  /** The calls of one kind (times in ms) and the calls per post, fewest and most, over `posts` (channel/id). */
+  async actions({ kind, posts }: { kind: keyof typeof reached; posts: string[] }) {
+    const per = new Map(posts.map((p) => [p, 0]));
+    for (const r of reached[kind]) per.set(r.post, (per.get(r.post) ?? 0) + 1);
+    const counts = [...per.values()];
+    return { times: reached[kind].map((r) => r.at), posts: per.size, min: Math.min(...counts), max: Math.max(...counts) };
+  },
+  /** Every post the channels hold now, as channel/id. */
+  postIds: async () => channels.flatMap((ch) => ch.messages.map((m) => `${ch.id}/${m.id}`)),
   connections: async () => standIn.dcs.reduce((n, dc) => n + standIn.connections(dc.id), 0),
 };
 

@@ -282,7 +282,7 @@ export const routes = {
     ...postAction('pin', 'Pin every post sent (and each one sent from now on); unpinAfter takes the pins off later'),
     body: campaigns.pinSchema,
   },
-  unpinCampaignPosts: postAction('unpin', 'Unpin every post sent and pin no more'),
+  unpinCampaignPosts: postAction('unpin', 'Unpin the posts pinned (latest pin or unpin done is a pin) and pin no more'),
   cancelPostActions: postAction('actions/cancel', 'Cancel the pending edits, deletes and pins of the posts'),
   testCampaign: {
     fn: 'campaigns',

@@ -116,11 +116,47 @@ describe('PATCH /campaigns/:id/message and the post actions', () => {
     const pinned = await a.call('POST', `/campaigns/${c.id}/pin`, { silent: true });
     expect(pinned.body).toMatchObject({ pin: { silent: true, unpinAfter: null }, actions: { pending: 6 } });
     const unpinned = await a.call('POST', `/campaigns/${c.id}/unpin`);
-    expect(unpinned.body).toMatchObject({ pin: null, actions: { pending: 6 } }); // pins superseded by unpins
+    expect(unpinned.body).toMatchObject({ pin: null, actions: { pending: 3 } }); // the pins never ran: nothing to unpin
     const deleted = await a.call('POST', `/campaigns/${c.id}/delete-posts`);
     expect(deleted.body.actions).toMatchObject({ pending: 3 }); // a delete stops the rest
     const cancelled = await a.call('POST', `/campaigns/${c.id}/actions/cancel`);
     expect(cancelled.body.actions).toEqual(noActions);
+  });
+
+  it('unpin unpins only the posts pinned: a pin done and no unpin since', async () => {
+    const c = await sent();
+    const pinned = await a.call('POST', `/campaigns/${c.id}/pin`, {});
+    expect(pinned.body.actions).toMatchObject({ pending: 3 });
+    // The worker carried out the pins of two posts, then an unpin of the second; the third's pin never ran.
+    const [first, second] = await withClient(api.db.url, async (sql) => {
+      const { rows } = await sql.query(
+        `update public.delivery_actions set state = 'done', done_at = clock_timestamp()
+         where id in (select id from public.delivery_actions where campaign_id = $1 and kind = 'pin' order by id limit 2)
+         returning delivery_id, owner_id`,
+        [c.id],
+      );
+      await sql.query(
+        `insert into public.delivery_actions (delivery_id, campaign_id, owner_id, kind, state, done_at)
+         values ($1, $2, $3, 'unpin', 'done', clock_timestamp())`,
+        [rows[1].delivery_id, c.id, rows[1].owner_id],
+      );
+      return rows.map((r) => r.delivery_id as string);
+    });
+    const r = await a.call('POST', `/campaigns/${c.id}/unpin`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ pin: null, actions: { pinned: 2, unpinned: 1, pending: 1 } });
+    const unpins = await withClient(
+      api.db.url,
+      (sql) =>
+        sql.query(
+          `select delivery_id from public.delivery_actions where campaign_id = $1 and kind = 'unpin' and state = 'pending'`,
+          [
+            c.id,
+          ],
+        ),
+    );
+    expect(unpins.rows.map((x) => x.delivery_id)).toEqual([first]);
+    expect(second).not.toBe(first);
   });
 
   it("answers 404 for another user's campaign", async () => {

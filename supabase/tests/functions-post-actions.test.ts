@@ -175,3 +175,42 @@ describe('PATCH /campaigns/:id/message and the post actions', () => {
     expect(await api.fingerprint()).toEqual(before);
   });
 });
+
+describe('the action_requests quota', () => {
+  it('past 60 an hour, an edit, delete or pin answers 429 naming it and writes nothing; drafts do not count', async () => {
+    const u = await api.newUser();
+    await u.call('POST', '/accounts', { label: 'Sender', ratePerMinute: 60 });
+    await u.call('POST', '/channels/import', { peers: ['@quota_act_1'] });
+    const ids = (await u.call('GET', '/channels?limit=100')).body.items.map((x: any) => x.id);
+    const c = (await u.call('POST', '/campaigns', { name: 'Q', message: { text: 'v0' }, channelIds: ids })).body;
+    // A draft has no posts: setting its pin is no action request.
+    expect((await u.call('PATCH', `/campaigns/${c.id}`, { pin: { silent: true } })).status).toBe(200);
+    expect((await u.call('PATCH', `/campaigns/${c.id}`, { pin: null })).status).toBe(200);
+    await u.call('POST', `/campaigns/${c.id}/start`);
+    await withClient(
+      api.db.url,
+      (sql) =>
+        sql.query(
+          `update public.deliveries set state = 'sent', sent_at = now(), telegram_message_id = 5 where campaign_id = $1`,
+          [
+            c.id,
+          ],
+        ),
+    );
+    const statuses = [];
+    for (let i = 1; i <= 60; i++) statuses.push((await u.call('PATCH', `/campaigns/${c.id}/message`, { text: `v${i}` })).status);
+    expect(statuses).toEqual(Array(60).fill(200));
+    const before = await api.fingerprint();
+    for (
+      const [method, path, body] of [['PATCH', '/message', { text: 'v61' }], ['POST', '/delete-posts'], ['POST', '/pin', {}], [
+        'POST',
+        '/unpin',
+      ], ['PATCH', '', { deleteAfter: 'PT1H' }]] as const
+    ) {
+      const r = await u.call(method, `/campaigns/${c.id}${path}`, body);
+      expectErrorShape(r, 429, 'quota_exceeded');
+      expect(r.body.error.details).toEqual({ quota: 'action_requests', limit: 60 });
+    }
+    expect(await api.fingerprint()).toEqual(before);
+  });
+});

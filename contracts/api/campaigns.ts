@@ -84,7 +84,7 @@ export const updateCampaignSchema = patchSchema({
   scheduledAt: timestampSchema.nullable(),
   /** null: no deletes from now on (scheduled ones are cancelled). Not on a cancelled campaign. */
   deleteAfter: postActionFields.deleteAfter.nullable(),
-  /** null: unpin every post and pin no more. Not on a cancelled campaign. */
+  /** null: unpin the posts pinned and pin no more. Not on a cancelled campaign. */
   pin: postActionFields.pin.nullable(),
 });
 

@@ -271,18 +271,27 @@ export const routes = {
     method: 'PATCH',
     path: '/{id}/message',
     summary:
-      "A new version of a running, paused or completed campaign's message: pending deliveries send it, every sent post is edited to it at the account's pace (once per version)",
+      "A new version of a running, paused or completed campaign's message: pending deliveries send it, every sent post is edited to it at the account's pace (once per version); 429 past 60 action requests an hour",
     params: id,
     body: campaigns.editMessageSchema,
     status: 200,
     response: campaigns.campaignSchema,
   },
-  deleteCampaignPosts: postAction('delete-posts', "Delete every post the campaign has sent, at the account's pace"),
+  deleteCampaignPosts: postAction(
+    'delete-posts',
+    "Delete every post the campaign has sent, at the account's pace; 429 past 60 action requests an hour",
+  ),
   pinCampaignPosts: {
-    ...postAction('pin', 'Pin every post sent (and each one sent from now on); unpinAfter takes the pins off later'),
+    ...postAction(
+      'pin',
+      'Pin every post sent (and each one sent from now on); unpinAfter takes the pins off later; 429 past 60 action requests an hour',
+    ),
     body: campaigns.pinSchema,
   },
-  unpinCampaignPosts: postAction('unpin', 'Unpin every post sent and pin no more'),
+  unpinCampaignPosts: postAction(
+    'unpin',
+    'Unpin the posts pinned (latest pin or unpin done is a pin) and pin no more; 429 past 60 action requests an hour',
+  ),
   cancelPostActions: postAction('actions/cancel', 'Cancel the pending edits, deletes and pins of the posts'),
   testCampaign: {
     fn: 'campaigns',

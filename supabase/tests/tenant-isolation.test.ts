@@ -224,6 +224,7 @@ describe('quotas', () => {
       login_failures_per_account: 5,
       login_starts: 30,
       reach_refreshes: 20,
+      action_requests: 60,
     });
   });
 

@@ -5,8 +5,11 @@
 // no send of the campaign starts (docs/decisions.md, "Pause and cancel: what the answer means").
 // One statement per process every RENEW_MS while its accounts hold deliveries. A NOTIFY that a
 // campaign stopped running sends its queued deliveries back at once.
+// Actions on sent posts (edit, delete, pin) start under the same clearance: their campaigns are
+// asked about too, with the held actions (one no longer pending is dropped unrun).
 import type pg from 'pg';
 import type { Account } from './account/account.ts';
+import type { ActionVerdicts } from './actions/runner.ts';
 import type { Verdict } from './account/deliveries.ts';
 import * as db from './db.ts';
 import { withTimeout } from './errors.ts';
@@ -69,6 +72,8 @@ export class SendClearance {
     if (!payload.startsWith(STOPPED_PREFIX)) return false;
     const id = payload.slice(STOPPED_PREFIX.length);
     for (const a of this.#accounts()) a.campaignStopped(id);
+    // Its held actions wait for the next clearance: a completed campaign's may still run.
+    this.soon();
     return true;
   }
 
@@ -78,12 +83,14 @@ export class SendClearance {
     const asked = clock();
     try {
       const ids = [...new Set(holding.flatMap((a) => a.campaignsHeld))];
-      const c = await withTimeout(db.clearance(this.#pool, ids), RENEW_TIMEOUT_MS, 'worker_clearance');
+      const actionIds = holding.flatMap((a) => a.actionsHeld);
+      const c = await withTimeout(db.clearance(this.#pool, ids, actionIds), RENEW_TIMEOUT_MS, 'worker_clearance');
       const until = asked + c.validMs - MARGIN_MS;
       const verdicts = new Map<string, Verdict>(ids.map((id) => [id, 'stopping']));
       for (const id of c.running) verdicts.set(id, 'running');
       for (const id of c.stopped) verdicts.set(id, 'stopped');
-      for (const a of holding) a.clearance(verdicts, until);
+      const actions: ActionVerdicts = { acting: new Set(c.acting), paused: new Set(c.paused), over: new Set(c.actionsOver) };
+      for (const a of holding) a.clearance(verdicts, actions, until);
       if (this.#failing) this.#log.info('send clearance renewed again: sending');
       this.#failing = false;
     } catch (err) {

@@ -404,10 +404,22 @@ export interface Clearance {
   running: string[];
   /** Campaigns that no longer run (or are gone): their deliveries go back. */
   stopped: string[];
+  /** Campaigns whose actions on sent posts may start meanwhile (not paused, no stop under way). */
+  acting: string[];
+  /** Campaigns paused (or gone): their held actions go back. */
+  paused: string[];
+  /** Of the actions asked about, those no longer pending (cancelled, superseded): never run. */
+  actionsOver: string[];
 }
 
-/** Which of these campaigns may start sends for a while (a pause or cancel waits that out). */
-export async function clearance(db: SqlExecutor, campaignIds: string[]): Promise<Clearance> {
-  const { rows } = await db.query('select public.worker_clearance($1::uuid[]) as c', [campaignIds]);
+/**
+ * Which of these campaigns may start sends, and actions on their posts, for a while (a pause or
+ * cancel waits that out); which of these held actions are no longer to be done.
+ */
+export async function clearance(db: SqlExecutor, campaignIds: string[], actionIds: string[]): Promise<Clearance> {
+  const { rows } = await db.query('select public.worker_clearance($1::uuid[], $2::uuid[]) as c', [
+    campaignIds,
+    actionIds,
+  ]);
   return rows[0].c as Clearance;
 }

@@ -3,7 +3,7 @@
 // (deliveries.ts), the loop that runs them at the account's pace (paced-loop.ts), one send
 // (send.ts: peer, post, outcome), test sends, peer lookups and what a refusal does
 // (failures.ts). Every outcome goes to the recorder; the fetch loop refills the queue.
-import { AccountActions } from '../actions/runner.ts';
+import { AccountActions, type ActionVerdicts } from '../actions/runner.ts';
 import { isActionRow } from '../actions/store.ts';
 import { CampaignQueues } from '../campaign-queue.ts';
 import type * as db from '../db.ts';
@@ -99,9 +99,14 @@ export class Account {
     return this.status === 'running' && this.#failures.floodOver;
   }
 
-  /** Campaigns with deliveries queued or in flight here: those that need a clearance to send. */
+  /** Campaigns with deliveries queued or in flight, or actions queued, here: those that need a clearance. */
   get campaignsHeld(): string[] {
-    return this.#queue.active();
+    return [...new Set([...this.#queue.active(), ...this.#actions.campaigns()])];
+  }
+
+  /** Actions on posts queued here (their ids): one no longer pending is dropped unrun. */
+  get actionsHeld(): string[] {
+    return this.#actions.ids();
   }
 
   setStatus(s: AccountStatus, reason: string | null = null): void {
@@ -176,16 +181,18 @@ export class Account {
   /**
    * What the database said of the campaigns it was asked about (worker_clearance): a running one
    * may start sends until `until` (clock()), one being stopped may not, a stopped one sends its
-   * queued rows back.
+   * queued rows back; likewise for actions on its posts.
    */
-  clearance(verdicts: ReadonlyMap<string, Verdict>, until: number): void {
+  clearance(verdicts: ReadonlyMap<string, Verdict>, actions: ActionVerdicts, until: number): void {
     this.#deliveries.clearance(verdicts, until);
+    this.#actions.clearance(actions, until);
     this.#pump();
   }
 
-  /** The campaign stopped running (paused, cancelled...): no send of it starts, its queued rows go back. */
+  /** The campaign stopped running (paused, cancelled...): no send or action of it starts, its queued rows go back. */
   campaignStopped(campaignId: string): void {
     this.#deliveries.campaignStopped(campaignId);
+    this.#actions.campaignStopped(campaignId);
   }
 
   /** Stops sending: queued rows go back unsent; in-flight sends finish and are recorded. */

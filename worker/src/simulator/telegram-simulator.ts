@@ -70,6 +70,8 @@ export class TelegramSimulator {
   readonly store: MessageStore;
   /** Every accepted SendMessage in order, duplicates included (what reached "Telegram"). */
   readonly sends: SendRecord[] = [];
+  /** Every edit, delete and pin request as it reached the simulator (startedAt as in SendRecord). */
+  readonly actionCalls: Array<{ accountId: string; method: string; startedAt: number }> = [];
   /** Uploaded files (media.uploads counts them); SendMedia must refer to one. */
   readonly media: SimulatedMedia;
   #accounts = new Map<string, AccountState>();
@@ -169,6 +171,9 @@ export class TelegramSimulator {
     if (this.isUnreachable(accountId)) return never();
     if (request instanceof Api.messages.SendMessage || request instanceof Api.messages.SendMedia) {
       return this.#send(accountId, request);
+    }
+    if (isAfterSend(request)) {
+      this.actionCalls.push({ accountId, method: request.className, startedAt: performance.timeOrigin + performance.now() });
     }
     await this.#latency();
     if (this.isUnreachable(accountId)) return never();

@@ -1,7 +1,7 @@
 // Fault scenario: actions on sent posts. The campaign is sent, then (through the owner's RPCs, the
 // SQL the API calls) pinned, edited to a new message version, unpinned and deleted; the worker is
-// SIGKILLed once some but not all edits are recorded and again mid-delete, and a new one started
-// each time. Telegram's side is observed in the stand-in's model (each call of editMessage,
+// SIGKILLed mid-edit and mid-delete, when Telegram has changed 40% of the posts and its answer to
+// the last is held back (some but not all recorded), and a new one started each time. Telegram's side is observed in the stand-in's model (each call of editMessage,
 // channels.deleteMessages and updatePinnedMessage per post, and whether it changed the post), the
 // posts' text, edit date and pin through messages.getHistory. Each post must be edited exactly
 // once and deleted exactly once; action_counts must equal the action rows. The suite's send audit

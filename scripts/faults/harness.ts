@@ -105,6 +105,8 @@ export interface ScenarioSpec {
   run(ctx: ScenarioContext): Promise<void>;
   /** Extra checks once the campaign settled (before the workers stop). */
   after?(ctx: ScenarioContext): Promise<void>;
+  /** Posts per target the send audit counts (default: the history at the end; a scenario that deletes them reads it earlier). */
+  auditCounts?(): Promise<(peer: string) => number>;
   /** Any delivery recorded failed (before retry-failed) breaks the scenario. */
   noFailures?: boolean;
   /** Disturbs the whole cluster (Postgres restarts): runs alone, before the others. */
@@ -349,7 +351,7 @@ async function auditScenario(
   settled: boolean,
   telegram: TelegramSide,
 ): Promise<Omit<ScenarioResult, 'seconds' | 'failedBeforeRetry'>> {
-  const a = await audit(ctx.db.url, ctx.campaignIds, await telegram.counts());
+  const a = await audit(ctx.db.url, ctx.campaignIds, await (spec.auditCounts?.() ?? telegram.counts()));
   ctx.notes.push(...a.examples, ...ctx.violations.map((v) => `VIOLATION: ${v}`));
   const ok = ctx.violations.length === 0 && settled && clean(a);
   return {

@@ -10,6 +10,7 @@ import { halfOpenLockScenario, lockOnlyRestartScenario } from './connection-scen
 import { socketScenarios, type SocketSizes } from './socket-scenarios.ts';
 import { fleetKillScenario, rollingRestartScenario, type TakeoverSize } from './takeover-scenarios.ts';
 import { wrongKeyScenario } from './key-scenario.ts';
+import { postActionsScenario } from './actions-scenario.ts';
 import { sleep } from '../../contracts/time.ts';
 import type { TelegramModel } from '../telegram/model/model.ts';
 
@@ -37,6 +38,8 @@ export interface FaultSizes {
   rollingRestart: TakeoverSize;
   /** Workers sharing the accounts, one more started with a wrong key (twice): it refuses; then the right one sends within limitMs. */
   wrongKey: TakeoverSize;
+  /** A sent campaign pinned, edited, unpinned and deleted, the worker SIGKILLed mid-edit and mid-delete. */
+  postActions: ScenarioSize;
 }
 
 export const FULL: FaultSizes = {
@@ -58,6 +61,7 @@ export const FULL: FaultSizes = {
   sharedKill: { workers: 3, accounts: 90, targets: 24, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 15_000 },
   rollingRestart: { workers: 3, accounts: 90, targets: 30, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 5_000 },
   wrongKey: { workers: 2, accounts: 30, targets: 30, ratePerSecond: 0.3, settleTimeoutMs: 180_000, limitMs: 15_000 },
+  postActions: { targets: 100, ratePerSecond: 20, settleTimeoutMs: 120_000 },
 };
 
 /** Inside `npm test`: seconds each, same code paths. */
@@ -90,6 +94,7 @@ export const SHORT: FaultSizes = {
   },
   rollingRestart: { workers: 3, accounts: 6, targets: 24, ratePerSecond: 0.5, settleTimeoutMs: 60_000, limitMs: 15_000 },
   wrongKey: { workers: 2, accounts: 6, targets: 30, ratePerSecond: 0.5, settleTimeoutMs: 60_000, limitMs: 15_000 },
+  postActions: { targets: 20, ratePerSecond: 20, settleTimeoutMs: 60_000, heartbeatSeconds: 2 },
 };
 
 /** SIGKILL the worker at random points of one campaign, restarting it each time. */
@@ -373,5 +378,6 @@ export function scenarios(sizes: FaultSizes, logDir: string, opts: { canRestart:
     fleetKillScenario(sizes.sharedKill, logDir),
     rollingRestartScenario(sizes.rollingRestart, logDir),
     wrongKeyScenario(sizes.wrongKey, logDir),
+    postActionsScenario(sizes.postActions, logDir),
   ];
 }

@@ -35,6 +35,9 @@ export interface Post {
   text: string;
   /** The message's media as TL names it (MessageMediaPhoto, MessageMediaDocument); absent for text. */
   media?: string;
+  /** When it was last edited, in milliseconds; absent if never. */
+  editedAt?: number;
+  pinned?: boolean;
 }
 
 /** A PEM private key for startStandIn: one per process spares each stand-in a key generation. */
@@ -122,7 +125,16 @@ async function channelPosts(client: TelegramClient, ch: WorldChannel): Promise<P
       (await client.invoke(new Api.messages.GetHistory({ peer, offsetId, limit: 100 }))) as Api.messages.ChannelMessages;
     const page = res.messages.filter((m): m is Api.Message => m instanceof Api.Message);
     for (const m of page) {
-      posts.push({ peer: `@${ch.username}`, messageId: m.id, at: m.date * 1000, text: m.message, media: m.media?.className });
+      const edited = m.editDate ? { editedAt: m.editDate * 1000 } : {};
+      posts.push({
+        peer: `@${ch.username}`,
+        messageId: m.id,
+        at: m.date * 1000,
+        text: m.message,
+        media: m.media?.className,
+        pinned: !!m.pinned,
+        ...edited,
+      });
     }
     if (page.length < 100) return posts;
     offsetId = page.at(-1)!.id;

@@ -50,10 +50,14 @@ describe('worker_clearance', () => {
     const running = await runningCampaign();
     const draft = await asUser(t.client, t.owner.userId, (c) => createCampaign(c, t.owner));
     const unknown = '00000000-0000-4000-8000-000000000000';
+    // Actions on sent posts: any campaign not paused may act (a draft has none); an unknown one may not.
     expect(await clearance([running, draft, unknown])).toEqual({
       validMs: 800,
       running: [running],
       stopped: [draft, unknown],
+      acting: [running, draft],
+      paused: [unknown],
+      actionsOver: [],
     });
   });
 
@@ -63,10 +67,13 @@ describe('worker_clearance', () => {
     const asked = performance.now();
     const answer = asUser(owner, t.owner.userId, (c) => c.query(`select public.${action}_campaign($1)`, [id]));
     await stopUnderWay(id);
-    expect(await clearance([id])).toEqual({ validMs: 800, running: [], stopped: [] });
+    const none = { validMs: 800, running: [], stopped: [], acting: [], paused: [], actionsOver: [] };
+    expect(await clearance([id])).toEqual(none);
     await answer;
     // A lower bound only: the stop waited out every clearance given before it began.
     expect(performance.now() - asked).toBeGreaterThanOrEqual(800);
-    expect(await clearance([id])).toEqual({ validMs: 800, running: [], stopped: [id] });
+    // A cancelled campaign's posts may still be acted on (e.g. deleted); a paused one's may not.
+    const actions = action === 'pause' ? { paused: [id] } : { acting: [id] };
+    expect(await clearance([id])).toEqual({ ...none, stopped: [id], ...actions });
   });
 });

@@ -101,9 +101,12 @@ export const editMessageSchema = z.strictObject({
    * caption). Telegram replaces a post's media by an edit but never adds media to a text post nor
    * takes it away (messages.editMessage), so a text campaign cannot take it and null is refused.
    */
-  media: mediaSchema.nullable().optional().refine((m) => m !== null, {
-    error: "a post's media cannot be removed by an edit (Telegram only replaces it): give a new file or none",
-  }),
+  media: z.strictObject(mediaSchema.shape, {
+    error: (issue) =>
+      issue.input === null
+        ? "a post's media cannot be removed by an edit (Telegram only replaces it): give a new file or none"
+        : undefined,
+  }).optional(),
 }).superRefine(captionFits);
 
 export const postActionKindSchema = z.enum(['edit', 'delete', 'pin', 'unpin']);

@@ -107,6 +107,8 @@ describe('PATCH /campaigns/:id/message with media', () => {
       const got = r.body.error.issues?.[0]?.path.join('.');
       expect({ body: JSON.stringify(body).slice(0, 80), path: got }).toEqual({ body: JSON.stringify(body).slice(0, 80), path });
     }
+    const removal = await a.call('PATCH', `/campaigns/${withMedia.id}/message`, { text: 'v2', media: null });
+    expect(removal.body.error.issues[0].message).toContain('cannot be removed by an edit');
     expect(await api.fingerprint()).toEqual(fp);
   });
 

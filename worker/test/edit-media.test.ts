@@ -24,6 +24,10 @@ import { TelegramSimulator } from '../src/simulator/telegram-simulator.ts';
 
 const model = new TelegramModel();
 const { standIn, track } = useStandIn({ model });
+/** Calls the stand-in got (the first matching rule counts a call: one rule per method, for every test). */
+const calls = { uploads: 0, edits: 0 };
+model.faults.add({ method: 'messages.uploadMedia', onMatch: () => void calls.uploads++ });
+model.faults.add({ method: 'messages.editMessage', onMatch: () => void calls.edits++ });
 
 const KEY = 'service-role-key-for-this-test';
 const FILES: Record<string, Buffer> = { 'v1.jpg': Buffer.alloc(3000, 1), 'v2.jpg': Buffer.alloc(4000, 2) };
@@ -77,9 +81,6 @@ describe('editing the media of sent posts on the stand-in', () => {
   it("edits a photo campaign's posts to a new photo and caption: one upload per version, each post edited once", async () => {
     const w = await createWorld({ ratePerMinute: 6000 });
     const owner = track(await signedIn(standIn(), testPhone(2)));
-    const counts = { uploads: 0, edits: 0 };
-    model.faults.add({ method: 'messages.uploadMedia', onMatch: () => void counts.uploads++ });
-    model.faults.add({ method: 'messages.editMessage', onMatch: () => void counts.edits++ });
     const config = sessionConfig(standIn(), w, owner, {
       sendTimeoutMs: 10_000,
       pollingSeconds: 0.5,
@@ -94,7 +95,7 @@ describe('editing the media of sent posts on the stand-in', () => {
     const sent = (await Promise.all(created.map((ch) => history(owner, ch)))).flat();
     const first = new Set(sent.map(photoOf));
     expect(first.size).toBe(1);
-    expect([counts.uploads, fetched]).toEqual([1, ['v1.jpg']]);
+    expect([calls.uploads, fetched]).toEqual([1, ['v1.jpg']]);
 
     await editTo(w, id, 'v2.jpg');
     await edited(w, id, 3);
@@ -105,10 +106,50 @@ describe('editing the media of sent posts on the stand-in', () => {
     expect(second.size).toBe(1);
     expect(first.has([...second][0]!)).toBe(false);
     expect(after.every((m) => m.editDate)).toBe(true);
-    expect(counts).toEqual({ uploads: 2, edits: 3 });
+    expect(calls).toEqual({ uploads: 2, edits: 3 });
     expect(fetched).toEqual(['v1.jpg', 'v2.jpg']);
     const refs = await w.sql.query('select ref from private.campaign_media_refs where campaign_id = $1', [id]);
     expect(refs.rows).toHaveLength(1);
+  }, 120_000);
+
+  it('edited while sending: posts sent before get the new photo by an edit, the pending ones are sent with it', async () => {
+    const w = await createWorld({ ratePerMinute: 60 }); // one post a second
+    const owner = track(await signedIn(standIn(), testPhone(2)));
+    const before = { ...calls };
+    const config = sessionConfig(standIn(), w, owner, { pollingSeconds: 0.5, supabaseUrl: storageUrl, serviceRoleKey: KEY });
+    await startTestWorker(config, { logger: testLogger() });
+    const { created, ids } = await standInChannels(w, owner, ['ems_1', 'ems_2', 'ems_3', 'ems_4', 'ems_5', 'ems_6']);
+    const id = await photoCampaign(w, ids);
+    await startCampaign(w, id);
+    await waitFor('one sent', async () => {
+      const { rows } = await w.sql.query('select sent_count from public.campaigns where id = $1', [id]);
+      return rows[0].sent_count >= 1 || undefined;
+    }, 30_000);
+    await editTo(w, id, 'v2.jpg');
+    await waitForState(w, id, 'completed', 60_000);
+    await waitFor('no edit pending', async () => {
+      const { rows } = await w.sql.query(`select (action_counts ->> 'pending')::int as n from public.campaigns where id = $1`, [
+        id,
+      ]);
+      return rows[0].n === 0 || undefined;
+    }, 30_000);
+    const posts = (await Promise.all(created.map((ch) => history(owner, ch)))).flat();
+    expect(posts).toHaveLength(6);
+    expect(posts.map((m) => m.message)).toEqual(Array(6).fill('second, with a new photo'));
+    expect(new Set(posts.map(photoOf)).size).toBe(1);
+    const { rows } = await w.sql.query(
+      `select count(*) filter (where x.kind = 'edit' and x.state = 'done')::int as edits,
+         (select count(*)::int from public.deliveries where campaign_id = $1 and state = 'sent') as sent
+       from public.delivery_actions x where x.campaign_id = $1`,
+      [id],
+    );
+    // at least the post sent before the edit was edited; the rest went out with the new photo
+    expect(rows[0].sent).toBe(6);
+    expect(rows[0].edits).toBeGreaterThanOrEqual(1);
+    expect(rows[0].edits).toBeLessThan(6);
+    console.log(`edited while sending: ${rows[0].edits} of 6 posts edited, ${6 - rows[0].edits} sent with the new photo`);
+    expect(calls.uploads - before.uploads).toBe(2);
+    expect(calls.edits - before.edits).toBe(rows[0].edits);
   }, 120_000);
 
   it('on the simulator: one more upload, each post edited once with the new file', async () => {

@@ -96,7 +96,18 @@ export const editMessageSchema = z.strictObject({
   text: messageTextSchema,
   parseMode: parseModeSchema.optional(),
   linkPreview: z.boolean().optional(),
-});
+  /**
+   * A new file for a campaign sent with media (the same rules as at creation; the text is its
+   * caption). Telegram replaces a post's media by an edit but never adds media to a text post nor
+   * takes it away (messages.editMessage), so a text campaign cannot take it and null is refused.
+   */
+  media: z.strictObject(mediaSchema.shape, {
+    error: (issue) =>
+      issue.input === null
+        ? "a post's media cannot be removed by an edit (Telegram only replaces it): give a new file or none"
+        : undefined,
+  }).optional(),
+}).superRefine(captionFits);
 
 export const postActionKindSchema = z.enum(['edit', 'delete', 'pin', 'unpin']);
 

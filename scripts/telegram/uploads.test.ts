@@ -8,7 +8,7 @@ import { Api, type TelegramClient } from 'telegram';
 import { generateRandomLong } from 'telegram/Helpers.js';
 import { telegramAnswer } from '../../worker/src/gateway/gramjs-gateway.ts';
 import { TelegramModel } from './model/model.ts';
-import { createChannel, history, inputPeer, post, signedIn, testPhone, useStandIn } from './testing.ts';
+import { createChannel, history, inputPeer, post, rpcError, signedIn, testPhone, useStandIn } from './testing.ts';
 
 const KB = 1024;
 let offsetMs = 0;
@@ -113,6 +113,37 @@ describe('assembling an upload (messages.uploadMedia, messages.sendMedia)', () =
       ['again, no new upload', photo.id.toString()],
       ['caption', photo.id.toString()],
     ]);
+  });
+
+  it("editMessage's media replaces a post's photo; the same file and text is MESSAGE_NOT_MODIFIED; a text post cannot gain media (MEDIA_PREV_INVALID)", async () => {
+    // core.telegram.org/method/messages.editMessage: "media: New attached media"; MEDIA_PREV_INVALID in its errors.
+    const client = await signIn();
+    const ch = await createChannel(client);
+    const first = photoOf(await uploadPhoto(client, await saveFile(client, Buffer.alloc(2 * KB, 1))));
+    const second = photoOf(await uploadPhoto(client, await saveFile(client, Buffer.alloc(2 * KB, 2))));
+    await client.invoke(sendMedia(ch, byReference(first), 'v1'));
+    const [posted] = await history(client, ch);
+    const edit = (id: number, media: Api.TypeInputMedia, message: string) =>
+      client.invoke(new Api.messages.EditMessage({ peer: inputPeer(ch), id, message, media }));
+    await edit(posted!.id, byReference(second), 'v2');
+    const [edited] = await history(client, ch);
+    expect([edited!.message, photoOf(edited!.media!).id.toString(), !!edited!.editDate]).toEqual([
+      'v2',
+      second.id.toString(),
+      true,
+    ]);
+    expect(await rpcError(edit(posted!.id, byReference(second), 'v2'))).toBe('400 MESSAGE_NOT_MODIFIED');
+    // an uploaded photo in the edit itself (InputMediaUploadedPhoto) is a new file
+    await edit(posted!.id, photoFile(await saveFile(client, Buffer.alloc(2 * KB, 3))), 'v2');
+    const [third] = await history(client, ch);
+    expect([first.id, second.id].map(String)).not.toContain(photoOf(third!.media!).id.toString());
+
+    await client.invoke(
+      new Api.messages.SendMessage({ peer: inputPeer(ch), message: 'text', randomId: generateRandomLong(true) }),
+    );
+    const [text] = await history(client, ch);
+    expect(await rpcError(edit(text!.id, byReference(second), 'text with a photo'))).toBe('400 MEDIA_PREV_INVALID');
+    expect((await history(client, ch))[0]!.media).toBeFalsy();
   });
 
   it('sendMedia with an uploaded document posts it; a repeated random_id answers the first message (as sendMessage)', async () => {

@@ -80,8 +80,9 @@ interface Settled {
   test?: boolean;
   /** An action's outcome (worker_record_actions) on the delivery's post, not the delivery's. */
   actionId?: string;
-  /** Uploaded for this campaign and account since the last commit: stored with the outcome. */
+  /** Uploaded for this campaign and account since the last commit: stored with the outcome, for the file at mediaPath. */
   mediaRef?: MediaRef;
+  mediaPath?: string;
 }
 export type Outcome =
   & Settled
@@ -157,6 +158,7 @@ export async function record(db: SqlExecutor, results: Outcome[]): Promise<Campa
   const refs = results.filter((o) => o.mediaRef).map((o) => ({
     campaignId: o.campaignId,
     accountId: o.accountId,
+    mediaPath: o.mediaPath,
     ref: o.mediaRef,
   }));
   if (refs.length) await db.query('select public.worker_media_refs($1::jsonb)', [JSON.stringify(refs)]);

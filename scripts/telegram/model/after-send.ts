@@ -5,6 +5,7 @@
 import type { BoxEntry, BoxPeer } from './boxes.ts';
 import { assertVisible, rightsOf } from './channels.ts';
 import { badRequest, forbidden } from './errors.ts';
+import type { MediaInput, StoredFile } from './media.ts';
 import type { TelegramModel } from './model.ts';
 import type { Account, AdminRights, Channel, StoredMessage } from './state.ts';
 
@@ -22,11 +23,37 @@ export interface Affected {
 
 const seconds = (model: TelegramModel) => Math.floor(model.now() / 1000);
 
-function assertEditable(model: TelegramModel, m: { date: number; text: string }, text: string, limited: boolean): void {
-  // messages.editMessage: "400 MESSAGE_NOT_MODIFIED: the provided message data is identical to the previous one".
-  if (text === m.text) badRequest('MESSAGE_NOT_MODIFIED');
-  if (!text.trim()) badRequest('MESSAGE_EMPTY');
+/** messages.editMessage's `media` (an InputMedia, core.telegram.org/method/messages.editMessage) and the caller's DC. */
+export interface EditMedia {
+  input: MediaInput;
+  dcId: number;
+}
+
+type Editable = { date: number; text: string; media?: StoredFile; editDate?: number };
+
+/**
+ * Applies an edit: the text and, with `media`, the post's file, which Telegram replaces ("media: New
+ * attached media") only on a post that has one: a text message cannot gain media by editing (400
+ * MEDIA_PREV_INVALID, "Previous media invalid", in the method's error list), and a post's media
+ * cannot be taken away (no InputMedia removes it).
+ */
+function applyEdit(
+  model: TelegramModel,
+  editor: Account,
+  m: Editable,
+  text: string,
+  media: EditMedia | undefined,
+  limited: boolean,
+): void {
+  if (media && !m.media) badRequest('MEDIA_PREV_INVALID');
+  const file = media && model.media.resolve(editor, media.input, media.dcId);
+  // "400 MESSAGE_NOT_MODIFIED: the provided message data is identical to the previous one".
+  if (text === m.text && (!file || file.id === m.media?.id)) badRequest('MESSAGE_NOT_MODIFIED');
+  if (!m.media && !text.trim()) badRequest('MESSAGE_EMPTY');
   if (limited && seconds(model) - m.date > EDIT_TIME_LIMIT_S) badRequest('MESSAGE_EDIT_TIME_EXPIRED');
+  m.text = text;
+  if (file) m.media = file;
+  m.editDate = seconds(model);
 }
 
 const hasRight = (ch: Channel, user: bigint, right: keyof AdminRights) => !!rightsOf(ch, user)?.[right];
@@ -47,15 +74,13 @@ export class AfterSend {
    * in a broadcast channel ("edit messages of other users (channels only)", /constructor/chatAdminRights)
    * and is 403 MESSAGE_AUTHOR_REQUIRED otherwise; supergroup messages keep the 48 h limit.
    */
-  async editChannel(editor: Account, ch: Channel, id: number, text: string): Promise<StoredMessage> {
+  async editChannel(editor: Account, ch: Channel, id: number, text: string, media?: EditMedia): Promise<StoredMessage> {
     await this.model.faults.apply('messages.editMessage', ch.username ?? String(ch.id));
     assertVisible(ch, editor.id);
     const m = ch.messages.find((x) => x.id === id) ?? badRequest('MESSAGE_ID_INVALID');
     const own = m.fromId === editor.id && (!ch.broadcast || hasRight(ch, editor.id, 'postMessages'));
     if (!own && !(ch.broadcast && hasRight(ch, editor.id, 'editMessages'))) forbidden('MESSAGE_AUTHOR_REQUIRED');
-    assertEditable(this.model, m, text, !ch.broadcast);
-    m.text = text;
-    m.editDate = seconds(this.model);
+    applyEdit(this.model, editor, m, text, media, !ch.broadcast);
     ch.pts += 1;
     return m;
   }
@@ -131,13 +156,11 @@ export class AfterSend {
    * messages.editMessage of a private chat or basic group message: the author only (403
    * MESSAGE_AUTHOR_REQUIRED), within edit_time_limit (400 MESSAGE_EDIT_TIME_EXPIRED).
    */
-  async editInBox(editor: Account, peer: BoxPeer, id: number, text: string): Promise<BoxEntry> {
+  async editInBox(editor: Account, peer: BoxPeer, id: number, text: string, media?: EditMedia): Promise<BoxEntry> {
     await this.model.faults.apply('messages.editMessage', String(peer.id));
     const entry = this.boxEntry(editor, peer, id);
     if (entry.post.fromId !== editor.id) forbidden('MESSAGE_AUTHOR_REQUIRED');
-    assertEditable(this.model, entry.post, text, true);
-    entry.post.text = text;
-    entry.post.editDate = seconds(this.model);
+    applyEdit(this.model, editor, entry.post, text, media, true);
     return entry;
   }
 

@@ -57,7 +57,6 @@ export interface AccountContext {
 /** The outcome of a claimed row (test: a test send's) to the recorder, with a new upload's reference. */
 export function record(ctx: AccountContext, row: db.ClaimRow, o: RowOutcome, test = false): void {
   ctx.deps.metrics.outcomes.inc({ account: ctx.id, outcome: test ? `test_${o.outcome}` : o.outcome });
-  const mediaRef = row.media_path ? ctx.media.takeUnstored(row.campaign_id) : undefined;
   ctx.deps.recorder.add({
     ...o,
     deliveryId: row.delivery_id,
@@ -65,6 +64,6 @@ export function record(ctx: AccountContext, row: db.ClaimRow, o: RowOutcome, tes
     accountId: ctx.id,
     campaignId: row.campaign_id,
     ...(test && { test }),
-    ...(mediaRef && { mediaRef }),
+    ...(row.media_path && ctx.media.takeUnstored(row)),
   } as db.Outcome);
 }

@@ -1,5 +1,6 @@
 // The files one account sends: each media campaign's file is fetched from Storage and uploaded to
-// Telegram once (messages.uploadMedia), and every send of the campaign refers to that upload. A
+// Telegram once (messages.uploadMedia), and every send of the campaign refers to that upload, as
+// does every edit that gives its posts the file (a file an edit replaced is another upload). A
 // reference Telegram stops taking (FILE_REFERENCE_EXPIRED, or one kept from before a restart that
 // Telegram does not know) is replaced by one new upload, whichever send noticed first. A new
 // reference rides on the campaign's next outcome into the database (worker_media_refs), so a
@@ -8,6 +9,12 @@ import type { ClaimRow } from '../db.ts';
 import { classify, withTimeout } from '../errors.ts';
 import type { MediaRef, TelegramGateway } from '../gateway/types.ts';
 import type { MediaSource } from '../media.ts';
+
+/** What names a campaign's file: a send's claimed row or an edit's. */
+export type CampaignFile = Pick<ClaimRow, 'campaign_id' | 'media_path' | 'media_kind' | 'media_mime' | 'media_ref'>;
+
+/** The upload's key: the campaign and its file (an edit that replaces the file changes the path). */
+const keyOf = (row: CampaignFile) => `${row.campaign_id}\u0000${row.media_path}`;
 
 interface Upload {
   promise: Promise<MediaRef>;
@@ -29,42 +36,44 @@ export class AccountMedia {
   }
 
   /** The upload to send `row` with; undefined for a text message. */
-  ref(row: ClaimRow): Promise<MediaRef> | undefined {
+  ref(row: CampaignFile): Promise<MediaRef> | undefined {
     if (!row.media_path) return undefined;
-    const cur = this.#uploads.get(row.campaign_id);
+    const cur = this.#uploads.get(keyOf(row));
     if (cur) return cur.promise;
     return this.#start(row, row.media_ref ?? undefined);
   }
 
   /** Telegram refused `stale`: the campaign's next send uploads again (unless one already did). */
-  refresh(row: ClaimRow, stale: MediaRef): Promise<MediaRef> {
-    const cur = this.#uploads.get(row.campaign_id);
+  refresh(row: CampaignFile, stale: MediaRef): Promise<MediaRef> {
+    const cur = this.#uploads.get(keyOf(row));
     if (cur && cur.ref !== stale) return cur.promise;
     return this.#start(row);
   }
 
-  /** A reference uploaded since the last call for this campaign, to store with an outcome. */
-  takeUnstored(campaignId: string): MediaRef | undefined {
-    const ref = this.#unstored.get(campaignId);
-    this.#unstored.delete(campaignId);
-    return ref;
+  /** A reference of the row's file uploaded since the last call, to store with an outcome (with the file's path). */
+  takeUnstored(row: CampaignFile): { mediaRef: MediaRef; mediaPath: string } | undefined {
+    const ref = this.#unstored.get(keyOf(row));
+    this.#unstored.delete(keyOf(row));
+    return ref && { mediaRef: ref, mediaPath: row.media_path! };
   }
 
   forget(campaignId: string): void {
-    this.#uploads.delete(campaignId);
-    this.#unstored.delete(campaignId);
+    for (const map of [this.#uploads, this.#unstored]) {
+      for (const key of map.keys()) if (key.startsWith(`${campaignId}\u0000`)) map.delete(key);
+    }
   }
 
-  #start(row: ClaimRow, known?: MediaRef): Promise<MediaRef> {
+  #start(row: CampaignFile, known?: MediaRef): Promise<MediaRef> {
+    const key = keyOf(row);
     const entry: Upload = { promise: known ? Promise.resolve(known) : this.#upload(row), ref: known };
-    this.#uploads.set(row.campaign_id, entry);
+    this.#uploads.set(key, entry);
     entry.promise.then((ref) => {
       entry.ref = ref;
     }, (err: unknown) => {
       // A failed fetch or upload is the sends' failure; the next send tries again, after
       // FLOOD_PREMIUM_WAIT_X only once its X seconds have passed (until then sends get the same answer).
       const drop = () => {
-        if (this.#uploads.get(row.campaign_id) === entry) this.#uploads.delete(row.campaign_id);
+        if (this.#uploads.get(key) === entry) this.#uploads.delete(key);
       };
       const c = classify(err);
       if (c.kind === 'upload_wait') setTimeout(drop, c.seconds * 1000).unref();
@@ -73,13 +82,13 @@ export class AccountMedia {
     return entry.promise;
   }
 
-  async #upload(row: ClaimRow): Promise<MediaRef> {
+  async #upload(row: CampaignFile): Promise<MediaRef> {
     const work = async () => {
       const file = await this.#source.fetch(row.media_path!, row.media_kind!, row.media_mime ?? 'application/octet-stream');
       return this.#gateway().uploadMedia(file);
     };
     const ref = await withTimeout(work(), this.#timeoutMs, 'media upload');
-    this.#unstored.set(row.campaign_id, ref);
+    this.#unstored.set(keyOf(row), ref);
     return ref;
   }
 }

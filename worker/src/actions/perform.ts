@@ -1,20 +1,29 @@
 // One action on a sent post, as a Telegram call, and what its answer means for the action.
+import type { AccountContext } from '../account/context.ts';
+import { withCampaignFile } from '../account/post.ts';
 import { type Classified, retryDelayMs } from '../errors.ts';
-import type { ResolvedPeer, TelegramGateway } from '../gateway/types.ts';
+import type { ResolvedPeer } from '../gateway/types.ts';
 import type { ActionOutcome, ActionRow } from './store.ts';
 
-/** The call: messages.editMessage, channels/messages.deleteMessages, messages.updatePinnedMessage. */
-export async function perform(gateway: TelegramGateway, row: ActionRow, peer: ResolvedPeer): Promise<void> {
+/**
+ * The call: messages.editMessage (with the campaign's file, uploaded once as for its sends: Telegram
+ * replaces the post's media when it differs), channels/messages.deleteMessages,
+ * messages.updatePinnedMessage.
+ */
+export async function perform(ctx: AccountContext, row: ActionRow, peer: ResolvedPeer): Promise<void> {
   const messageId = Number(row.message_id);
+  const gateway = ctx.gateway();
   switch (row.action) {
     case 'edit':
-      return gateway.editMessage({
-        peer,
-        messageId,
-        text: row.message_text,
-        parseMode: row.parse_mode,
-        linkPreview: row.link_preview,
-      });
+      return withCampaignFile(ctx, row, (media) =>
+        gateway.editMessage({
+          peer,
+          messageId,
+          text: row.message_text,
+          parseMode: row.parse_mode,
+          linkPreview: row.link_preview,
+          media,
+        }));
     case 'delete':
       return gateway.deleteMessage(peer, messageId);
     case 'pin':

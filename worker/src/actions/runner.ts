@@ -108,7 +108,7 @@ export class AccountActions implements PacedWork {
     const { config } = this.#ctx.deps;
     try {
       const peer = await this.#hooks.peerOf(row);
-      await withTimeout(perform(this.#ctx.gateway(), row, peer), config.sendTimeoutMs, row.action);
+      await withTimeout(perform(this.#ctx, row, peer), config.sendTimeoutMs, row.action);
       this.#record(row, { outcome: 'done' });
     } catch (err) {
       const c = classify(err);
@@ -128,6 +128,7 @@ export class AccountActions implements PacedWork {
       accountId: id,
       campaignId: row.campaign_id,
       actionId: row.action_id,
+      ...(row.media_path && this.#ctx.media.takeUnstored(row)),
     } as db.Outcome);
   }
 }

@@ -1,6 +1,6 @@
 // The worker's two statements for actions on sent posts (public.worker_take_actions and
 // public.worker_record_actions, migration 20261208200000_post_actions.sql).
-import type { ParseMode } from '../gateway/types.ts';
+import type { MediaKind, MediaRef, ParseMode } from '../gateway/types.ts';
 import type { SqlExecutor, Want } from '../db.ts';
 
 export type ActionKind = 'edit' | 'delete' | 'pin' | 'unpin';
@@ -27,6 +27,11 @@ export interface ActionRow {
   parse_mode: ParseMode;
   link_preview: boolean;
   silent: boolean;
+  /** The campaign's file (null: text posts) and this account's upload of it: an edit gives the posts this file. */
+  media_path: string | null;
+  media_kind: MediaKind | null;
+  media_mime: string | null;
+  media_ref: MediaRef | null;
 }
 
 export const isActionRow = (r: { action: string }): r is ActionRow =>

@@ -404,6 +404,7 @@ export class GramJsGateway implements TelegramGateway {
         message,
         entities,
         noWebpage: !e.linkPreview || undefined,
+        media: e.media && inputMedia(e.media),
       }),
     );
   }

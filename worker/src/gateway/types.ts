@@ -50,13 +50,15 @@ export interface OutgoingMessage {
   media?: MediaRef;
 }
 
-/** A new text for a sent post (its caption, for a post with media). */
+/** A new text for a sent post (its caption, for a post with media), and its file for a post with media. */
 export interface MessageEdit {
   peer: ResolvedPeer;
   messageId: number;
   text: string;
   parseMode: ParseMode;
   linkPreview: boolean;
+  /** Given with messages.editMessage's `media`: Telegram replaces the post's file when it differs. */
+  media?: MediaRef;
 }
 
 /** One post's figures as messages.getMessagesViews answers them (null: not given, e.g. a deleted post). */

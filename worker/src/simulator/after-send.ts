@@ -29,12 +29,14 @@ export async function answerAfterSend(
   accountId: string,
   r: AfterSendRequest,
   fail: Fail,
+  /** An edit's new file, checked as a send's (its kind, or the refusal). */
+  checkMedia: (m: Api.TypeInputMedia) => string,
 ): Promise<unknown> {
   const chatId = chatOf(r);
   if (!chatId) fail(400, 'PEER_ID_INVALID');
   const ids = r instanceof Api.channels.DeleteMessages || r instanceof Api.messages.DeleteMessages ? r.id : [r.id];
   const action: PostAction = r instanceof Api.messages.EditMessage
-    ? { kind: 'edit', text: r.message ?? '' }
+    ? { kind: 'edit', text: r.message ?? '', ...(r.media && { media: checkMedia(r.media) }) }
     : r instanceof Api.messages.UpdatePinnedMessage
     ? { kind: r.unpin ? 'unpin' : 'pin' }
     : { kind: 'delete' };

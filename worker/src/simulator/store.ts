@@ -29,8 +29,11 @@ type PostArgs = [
   text?: string,
 ];
 
-/** What can be done to a posted message (the simulator's messages.editMessage, deleteMessages, updatePinnedMessage). */
-export type PostAction = { kind: 'edit'; text: string } | { kind: 'delete' | 'pin' | 'unpin' };
+/**
+ * What can be done to a posted message (the simulator's messages.editMessage, deleteMessages,
+ * updatePinnedMessage); an edit's `media` is the kind of the new file it gives the post.
+ */
+export type PostAction = { kind: 'edit'; text: string; media?: string } | { kind: 'delete' | 'pin' | 'unpin' };
 
 /** An action Telegram carried out, in the order it did. */
 export interface ActionRecord {
@@ -47,11 +50,19 @@ export interface ActionRecord {
  * message has MESSAGE_NOT_MODIFIED (core.telegram.org/method/messages.editMessage); deleting a
  * message that is not there deletes nothing and is no error (/method/channels.deleteMessages).
  */
-export type ActionAnswer = null | 'MESSAGE_ID_INVALID' | 'MESSAGE_NOT_MODIFIED';
+export type ActionAnswer = null | 'MESSAGE_ID_INVALID' | 'MESSAGE_NOT_MODIFIED' | 'MEDIA_PREV_INVALID';
 
-function answerFor(found: { text: string | null; deleted: boolean } | undefined, a: PostAction): ActionAnswer | 'none' {
+/**
+ * A text message cannot gain media by an edit (MEDIA_PREV_INVALID). The simulator keeps no file
+ * identity: an edit that gives a file always modifies the post.
+ */
+function answerFor(
+  found: { text: string | null; deleted: boolean; media: string | null } | undefined,
+  a: PostAction,
+): ActionAnswer | 'none' {
   if (!found || found.deleted) return a.kind === 'delete' ? 'none' : 'MESSAGE_ID_INVALID';
-  if (a.kind === 'edit' && found.text === a.text) return 'MESSAGE_NOT_MODIFIED';
+  if (a.kind === 'edit' && a.media && !found.media) return 'MEDIA_PREV_INVALID';
+  if (a.kind === 'edit' && found.text === a.text && !a.media) return 'MESSAGE_NOT_MODIFIED';
   return null;
 }
 
@@ -78,7 +89,7 @@ export class MemoryMessageStore implements MessageStore {
   #log: Array<
     { accountId: string; chatId: string; peer: string; randomId: string; messageId: number; at: Date; media: string | null }
   > = [];
-  #posts = new Map<string, { text: string | null; deleted: boolean }>();
+  #posts = new Map<string, { text: string | null; deleted: boolean; media: string | null }>();
   #actions: ActionRecord[] = [];
   #nextId = 1;
   #outages: Outage[] = [];
@@ -89,7 +100,7 @@ export class MemoryMessageStore implements MessageStore {
     if (earlier !== undefined) return { messageId: earlier, duplicate: true };
     const messageId = this.#nextId++;
     this.#byKey.set(key, messageId);
-    this.#posts.set(`${chatId}|${messageId}`, { text: text ?? null, deleted: false });
+    this.#posts.set(`${chatId}|${messageId}`, { text: text ?? null, deleted: false, media: media ?? null });
     this.#log.push({ accountId, chatId, peer: label, randomId, messageId, at, media: media ?? null });
     return { messageId, duplicate: false };
   }
@@ -103,7 +114,7 @@ export class MemoryMessageStore implements MessageStore {
     const answer = answerFor(post, a);
     if (answer === 'none') return null;
     if (answer || !post) return answer;
-    if (a.kind === 'edit') post.text = a.text;
+    if (a.kind === 'edit') Object.assign(post, { text: a.text, media: a.media ?? post.media });
     if (a.kind === 'delete') post.deleted = true;
     this.#actions.push({ accountId, chatId, messageId, kind: a.kind, text: a.kind === 'edit' ? a.text : null });
     return null;
@@ -212,16 +223,16 @@ export class PostgresMessageStore implements MessageStore {
     try {
       await client.query('begin');
       const { rows } = await client.query(
-        'select text, deleted from telegram_sim.messages where chat_id = $1 and message_id = $2 for update',
+        'select text, deleted, media from telegram_sim.messages where chat_id = $1 and message_id = $2 for update',
         [chatId, messageId],
       );
       const answer = answerFor(rows[0], a);
       if (answer === null) {
         const text = a.kind === 'edit' ? a.text : null;
         await client.query(
-          `update telegram_sim.messages set text = coalesce($3, text), deleted = deleted or $4
+          `update telegram_sim.messages set text = coalesce($3, text), deleted = deleted or $4, media = coalesce($5, media)
            where chat_id = $1 and message_id = $2`,
-          [chatId, messageId, text, a.kind === 'delete'],
+          [chatId, messageId, text, a.kind === 'delete', a.kind === 'edit' ? a.media ?? null : null],
         );
         await client.query(
           'insert into telegram_sim.actions (account_id, chat_id, message_id, kind, text) values ($1, $2, $3, $4, $5)',

@@ -184,7 +184,9 @@ export class TelegramSimulator {
       return this.media.savePart(accountId, request);
     }
     if (request instanceof Api.messages.UploadMedia) return this.media.upload(accountId, request, fail);
-    if (isAfterSend(request)) return answerAfterSend(this.store, accountId, request, fail);
+    if (isAfterSend(request)) {
+      return answerAfterSend(this.store, accountId, request, fail, (m) => this.media.check(accountId, m, fail));
+    }
     if (request instanceof Api.messages.GetMessagesViews) return this.#postViews(accountId, request, fail);
     if (request instanceof Api.messages.GetMessagesReactions) return this.#postReactions(accountId, request, fail);
     if (request instanceof Api.help.GetNearestDc) {

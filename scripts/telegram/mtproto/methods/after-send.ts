@@ -4,21 +4,23 @@ import { Api } from 'telegram';
 import { badRequest } from '../../model/errors.ts';
 import { big, channelUpdates, channelView, messageView } from '../views.ts';
 import { inputChannel, inputPeerChannel } from './inputs.ts';
+import { mediaInput } from './media.ts';
 import type { MethodContext, Methods } from './registry.ts';
 import { boxMessageView, boxPeer, boxUpdates } from './targets.ts';
 
 async function editMessage(ctx: MethodContext, req: Api.messages.EditMessage) {
   const me = ctx.account();
-  // Only the text is modelled: an edit without it changes nothing.
+  // The text and the media are modelled: an edit without a text changes nothing.
   const text = req.message ?? badRequest('MESSAGE_NOT_MODIFIED');
+  const media = req.media && { input: mediaInput(req.media), dcId: ctx.dcId };
   const box = boxPeer(ctx, me, req.peer);
   if (box) {
-    const entry = await ctx.model.afterSend.editInBox(me, box, req.id, text);
+    const entry = await ctx.model.afterSend.editInBox(me, box, req.id, text, media);
     const pts = ctx.model.targets.boxes.box(me.id).pts;
     return boxUpdates(ctx, me, box, [new Api.UpdateEditMessage({ message: boxMessageView(me, entry), pts, ptsCount: 1 })]);
   }
   const ch = inputPeerChannel(ctx, me, req.peer);
-  const m = await ctx.model.afterSend.editChannel(me, ch, req.id, text);
+  const m = await ctx.model.afterSend.editChannel(me, ch, req.id, text, media);
   const update = new Api.UpdateEditChannelMessage({ message: messageView(me, ch, m), pts: ch.pts, ptsCount: 1 });
   return channelUpdates(ctx.model, me, ch, [update]);
 }

@@ -23,7 +23,7 @@ const fileName = (attributes: Api.TypeDocumentAttribute[]) =>
   attributes.find((a): a is Api.DocumentAttributeFilename => a instanceof Api.DocumentAttributeFilename)?.fileName;
 
 /** The InputMedia kinds the stand-in models: uploaded photos and documents, and existing ones by reference. */
-function mediaInput(m: Api.TypeInputMedia): MediaInput {
+export function mediaInput(m: Api.TypeInputMedia): MediaInput {
   if (m instanceof Api.InputMediaUploadedPhoto) {
     return { kind: 'uploaded', as: 'photo', file: inputFile(m.file), mimeType: 'image/jpeg' };
   }

@@ -4,7 +4,7 @@
 // login_interrupted at once, free to send its next request right away; auth.checkPassword and
 // auth.importBotAuthorization are performed again by another worker, and the caller gets
 // signed_in within its one wait.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signedIn, testPhone, useStandIn } from '../../scripts/telegram/testing.ts';
 import { type ApiFixture, startApi, type User } from '../../supabase/tests/functions-fixture.ts';
 import { waitFor } from './fixtures.ts';
@@ -25,6 +25,9 @@ beforeAll(async () => {
   user = await api.newUser();
 }, 120_000);
 afterEach(() => releases.splice(0).forEach((r) => r()));
+afterAll(async () => {
+  await api?.stop();
+});
 
 const startWorkerProcess = () =>
   workers.start({ ...standInEnv(standIn()), DATABASE_URL: api.db.url, WORKER_SESSION_KEY: KEY_TEXT, POLLING_SECONDS: '1' });

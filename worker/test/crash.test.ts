@@ -2,12 +2,10 @@
 // keeps its messages in Postgres, telegram_sim.messages, outside the killed process, so
 // duplicates would show), a database connection that dies mid-transaction, a database that no
 // longer answers when SIGTERM comes, and a parent that goes away.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTcpProxy } from '../../scripts/faults/tcp-proxy.ts';
-import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import {
   addChannels,
   campaign,
@@ -18,16 +16,10 @@ import {
   waitForState,
   type World,
 } from './fixtures.ts';
+import { workerProcesses } from './worker-processes.ts';
 
-const children: ChildProcess[] = [];
-const reap = () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  children.length = 0;
-};
-// Every test's workers, whether it passed or failed; and all of them if this process exits.
-afterEach(reap);
-afterAll(reap);
-process.once('exit', reap);
+// Every test's workers are SIGKILLed when it ends, whether it passed or failed, and all of them if this process exits.
+const workers = workerProcesses();
 
 const exited = (c: ChildProcess) =>
   c.exitCode !== null || c.signalCode !== null
@@ -35,31 +27,17 @@ const exited = (c: ChildProcess) =>
     : new Promise<number | string | null>((r) => c.once('exit', (code, signal) => r(code ?? signal)));
 
 function spawnWorker(w: World, extraEnv: Record<string, string> = {}): ChildProcess {
-  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), ['worker/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: w.db.url,
-      TELEGRAM_MODE: 'simulator',
-      TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
-      SIMULATOR_DATABASE_URL: w.db.url,
-      SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
-      WORKER_HTTP_PORT: '0',
-      LOG_LEVEL: 'warn',
-      SUPERVISE_SECONDS: '2',
-      POLLING_SECONDS: '1',
-      ...extraEnv,
-    },
-    // The IPC channel closes if this test process dies: the worker then stops by itself.
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  child.channel?.unref();
-  child.stdout!.on('data', () => {});
-  child.stderr!.on('data', (d: Buffer) => {
-    if (process.env.WORKER_TEST_LOG) process.stderr.write(d);
-  });
-  children.push(child);
-  return child;
+  return workers.spawn({
+    DATABASE_URL: w.db.url,
+    TELEGRAM_MODE: 'simulator',
+    TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
+    SIMULATOR_DATABASE_URL: w.db.url,
+    SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
+    LOG_LEVEL: 'warn',
+    SUPERVISE_SECONDS: '2',
+    POLLING_SECONDS: '1',
+    ...extraEnv,
+  }).child;
 }
 
 async function simCounts(sql: pg.Client): Promise<Map<string, number>> {

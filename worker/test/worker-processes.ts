@@ -25,8 +25,8 @@ export function workerProcesses() {
   afterAll(reap);
   process.once('exit', reap);
 
-  /** A worker with `env` added to this process's; resolves once it has started. */
-  async function start(env: Record<string, string>): Promise<WorkerProcess> {
+  /** A worker with `env` added to this process's, not waited for (WORKER_TEST_LOG echoes its stderr). */
+  function spawnWorker(env: Record<string, string>): WorkerProcess {
     let out = '';
     const child = spawn(join(REPO_ROOT, 'node_modules/.bin/node'), ['worker/src/main.ts'], {
       cwd: REPO_ROOT,
@@ -36,10 +36,19 @@ export function workerProcesses() {
     });
     child.channel?.unref();
     child.stdout!.on('data', (d: Buffer) => (out += d));
-    child.stderr!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => {
+      out += d;
+      if (process.env.WORKER_TEST_LOG) process.stderr.write(d);
+    });
     children.push(child);
-    await waitFor('the worker started', async () => out.includes('"worker started"'), 60_000, 100);
     return { child, log: () => out };
+  }
+
+  /** A worker with `env` added to this process's; resolves once it has started. */
+  async function start(env: Record<string, string>): Promise<WorkerProcess> {
+    const w = spawnWorker(env);
+    await waitFor('the worker started', async () => w.log().includes('"worker started"'), 60_000, 100);
+    return w;
   }
 
   async function kill(child: ChildProcess): Promise<void> {
@@ -47,7 +56,7 @@ export function workerProcesses() {
     if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
   }
 
-  return { start, kill };
+  return { spawn: spawnWorker, start, kill };
 }
 
 /** A gramjs worker's environment on the stand-in `s` (accounts or the session key come on top). */

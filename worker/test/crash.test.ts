@@ -16,7 +16,7 @@ import {
   waitForState,
   type World,
 } from './fixtures.ts';
-import { workerProcesses } from './worker-processes.ts';
+import { simulatorEnv, workerProcesses } from './worker-processes.ts';
 
 // Every test's workers are SIGKILLed when it ends, whether it passed or failed, and all of them if this process exits.
 const workers = workerProcesses();
@@ -27,17 +27,7 @@ const exited = (c: ChildProcess) =>
     : new Promise<number | string | null>((r) => c.once('exit', (code, signal) => r(code ?? signal)));
 
 function spawnWorker(w: World, extraEnv: Record<string, string> = {}): ChildProcess {
-  return workers.spawn({
-    DATABASE_URL: w.db.url,
-    TELEGRAM_MODE: 'simulator',
-    TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
-    SIMULATOR_DATABASE_URL: w.db.url,
-    SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
-    LOG_LEVEL: 'warn',
-    SUPERVISE_SECONDS: '2',
-    POLLING_SECONDS: '1',
-    ...extraEnv,
-  }).child;
+  return workers.spawn({ ...simulatorEnv(w), LOG_LEVEL: 'warn', ...extraEnv }).child;
 }
 
 async function simCounts(sql: pg.Client): Promise<Map<string, number>> {

@@ -7,21 +7,12 @@ import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { asUser } from '../../scripts/test/db.ts';
 import { addChannels, createCampaign, createWorld, waitFor, waitForState, type World } from './fixtures.ts';
-import { workerProcesses } from './worker-processes.ts';
+import { simulatorEnv, workerProcesses } from './worker-processes.ts';
 
 const workers = workerProcesses();
 
 /** The worker as its own process on the simulator, which keeps its messages in the test's database. */
-const worker = async (w: World) =>
-  (await workers.start({
-    DATABASE_URL: w.db.url,
-    TELEGRAM_MODE: 'simulator',
-    TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
-    SIMULATOR_DATABASE_URL: w.db.url,
-    SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
-    SUPERVISE_SECONDS: '2',
-    POLLING_SECONDS: '1',
-  })).child;
+const worker = async (w: World) => (await workers.start(simulatorEnv(w))).child;
 
 const counted = async (w: World, id: string, what: 'edited' | 'deleted') =>
   (await w.sql.query(`select (action_counts ->> $2)::int as n from public.campaigns where id = $1`, [id, what])).rows[0]

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
 import { REPO_ROOT } from '../../scripts/lib/migrate.ts';
 import type { TelegramStandIn } from '../../scripts/telegram/mtproto/server.ts';
-import { waitFor } from './fixtures.ts';
+import { waitFor, type World } from './fixtures.ts';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -66,5 +66,18 @@ export function standInEnv(s: TelegramStandIn): Record<string, string> {
     TELEGRAM_API_ID: String(s.apiId),
     TELEGRAM_API_HASH: s.apiHash,
     TELEGRAM_SERVER: JSON.stringify({ dcs: s.dcs, publicKeyPem: s.publicKeyPem }),
+  };
+}
+
+/** A simulator worker's environment for the world `w`: the simulator keeps its messages in the test's database. */
+export function simulatorEnv(w: World): Record<string, string> {
+  return {
+    DATABASE_URL: w.db.url,
+    TELEGRAM_MODE: 'simulator',
+    TELEGRAM_ACCOUNTS: JSON.stringify([{ accountId: w.accountId }]),
+    SIMULATOR_DATABASE_URL: w.db.url,
+    SIMULATOR_CONFIG: JSON.stringify({ accountPerSecond: 10_000, latencyMs: [1, 3] }),
+    SUPERVISE_SECONDS: '2',
+    POLLING_SECONDS: '1',
   };
 }
